@@ -1,0 +1,202 @@
+"""The `loadtest` command: a thin layer over the library. Each command parses its options,
+calls one library function and turns a HarnessError into a one-line message and an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from loadtest import __version__
+from loadtest.errors import ExitCode, HarnessError, UsageError
+
+app = typer.Typer(
+    name="loadtest",
+    help="Synthetic load and SLO verification for the OpsCore API: drive real load, judge the "
+         "KPIs from Prometheus, write reports, gate CI on the exit code.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"loadtest {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Synthetic load and SLO verification for the OpsCore API."""
+
+
+def _duration_opt(name: str, value: str) -> float:
+    from loadtest.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise UsageError(f"--{name}: {e}") from None
+
+
+def _fail(err: HarnessError) -> None:
+    typer.echo(f"loadtest: error: {err.message}", err=True)
+    raise typer.Exit(err.exit_code)
+
+
+@app.command()
+def run(
+    target: Annotated[Optional[str], typer.Option(
+        envvar="LOADTEST_TARGET", help="Base URL of the API under test (loopback). Default: "
+        "start the reference target on a free port.")] = None,
+    scenario: Annotated[Path, typer.Option(
+        envvar="LOADTEST_SCENARIO", help="Locust file to run.")] = Path("scenarios/opscore.py"),
+    slo: Annotated[Path, typer.Option(envvar="LOADTEST_SLO", help="SLO file.")]
+        = Path("slo/opscore.yaml"),
+    rate: Annotated[float, typer.Option(envvar="LOADTEST_RATE", help="Requests per second "
+                                        "to offer (aggregate).")] = 100.0,
+    duration: Annotated[str, typer.Option(envvar="LOADTEST_DURATION",
+                                          help="Judged window length (e.g. 60s, 5m).")] = "60s",
+    warmup: Annotated[str, typer.Option(envvar="LOADTEST_WARMUP",
+                                        help="Warm-up before the window (not judged).")] = "10s",
+    shape: Annotated[str, typer.Option(envvar="LOADTEST_SHAPE",
+                                       help="Load shape: constant.")] = "constant",
+    arrivals: Annotated[str, typer.Option(envvar="LOADTEST_ARRIVALS",
+                                          help="constant spacing or poisson arrivals.")]
+        = "constant",
+    users: Annotated[Optional[int], typer.Option(
+        envvar="LOADTEST_USERS", help="Locust users (spare capacity for the schedule). "
+        "Default: 3 x rate, at least 20.")] = None,
+    prometheus: Annotated[Optional[str], typer.Option(
+        envvar="LOADTEST_PROMETHEUS", help="Use this Prometheus. Default: a throwaway local "
+        "one if `prometheus` is on PATH, else the embedded metrics source.")] = None,
+    metrics_source: Annotated[str, typer.Option(
+        "--metrics-source", envvar="LOADTEST_METRICS_SOURCE",
+        help="auto, prometheus or embedded.")] = "auto",
+    database: Annotated[Optional[str], typer.Option(
+        envvar="LOADTEST_DATABASE", help="Database of the reference target (sqlite:///PATH "
+        "or postgresql://...). Default: SQLite in the run directory.")] = None,
+    target_fault: Annotated[Optional[list[str]], typer.Option(
+        "--target-fault", envvar="LOADTEST_TARGET_FAULT",
+        help="Fault of the reference target, KEY=VALUE (latency=2s, error_ratio=0.05, "
+        "db_latency=50ms, endpoints=/api/v1/documents); repeatable.")] = None,
+    baseline: Annotated[Optional[Path], typer.Option(
+        envvar="LOADTEST_BASELINE", help="Baseline run directory or results.json "
+        "(recorded in results; the regression gate is not built yet).")] = None,
+    out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
+        = Path("reports"),
+    workers: Annotated[int, typer.Option(envvar="LOADTEST_WORKERS", help="Locust worker "
+                                         "processes (1 = a single local process).")] = 1,
+    tag: Annotated[Optional[list[str]], typer.Option(
+        "--tag", envvar="LOADTEST_TAG", help="KEY=VALUE recorded in the results; repeatable.")]
+        = None,
+) -> None:
+    """Drive load, judge every objective, write the reports, exit 0/1/2/3/130."""
+    from loadtest.run import RunOptions, run_gate
+
+    try:
+        opts = RunOptions.build(
+            target=target, scenario=scenario, slo=slo, rate=rate,
+            duration_s=_duration_opt("duration", duration),
+            warmup_s=_duration_opt("warmup", warmup), shape=shape, arrivals=arrivals,
+            users=users, prometheus=prometheus, metrics_source=metrics_source,
+            database=database, target_faults=target_fault or [], baseline=baseline, out=out,
+            workers=workers, tags=tag or [])
+        outcome = run_gate(opts, progress=lambda m: typer.echo(m, err=True))
+    except HarnessError as e:
+        _fail(e)
+        return
+    typer.echo(outcome.summary_line)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def verify(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    slo: Annotated[Optional[Path], typer.Option(
+        envvar="LOADTEST_SLO", help="Judge with this SLO file instead of the run's.")] = None,
+    prometheus: Annotated[Optional[str], typer.Option(
+        envvar="LOADTEST_PROMETHEUS", help="Query this Prometheus instead of the run's saved "
+        "embedded scrapes.")] = None,
+) -> None:
+    """Evaluate a finished run again over its recorded window and rewrite its reports."""
+    from loadtest.run import reverify
+
+    try:
+        outcome = reverify(run_dir, slo_path=slo, prometheus=prometheus)
+    except HarnessError as e:
+        _fail(e)
+        return
+    typer.echo(outcome.summary_line)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory holding results.json.")],
+) -> None:
+    """Render index.html, junit.xml and summary.md again from results.json."""
+    from loadtest.reports import render_all
+    from loadtest.results import load_results
+
+    try:
+        results = load_results(run_dir / "results.json")
+        written = render_all(results, run_dir)
+    except HarnessError as e:
+        _fail(e)
+        return
+    for path in written:
+        typer.echo(str(path))
+
+
+@app.command("target")
+def target_cmd(
+    port: Annotated[int, typer.Option(envvar="LOADTEST_TARGET_PORT", help="TCP port.")] = 8080,
+    host: Annotated[str, typer.Option(envvar="LOADTEST_TARGET_HOST", help="Address to bind.")]
+        = "127.0.0.1",
+    database: Annotated[Optional[str], typer.Option(
+        envvar="LOADTEST_DATABASE", help="sqlite:///PATH or postgresql://user@host:port/db. "
+        "Default: a SQLite file in a fresh temporary folder.")] = None,
+    storage_dir: Annotated[Optional[Path], typer.Option(
+        envvar="LOADTEST_STORAGE_DIR", help="Where attachments are stored.")] = None,
+    seed_documents: Annotated[int, typer.Option(
+        envvar="LOADTEST_SEED_DOCUMENTS", help="Documents to create at start if fewer exist.")]
+        = 200,
+    latency: Annotated[Optional[str], typer.Option(
+        envvar="LOADTEST_FAULT_LATENCY", help="Added latency: 300ms, uniform:1s,3s, "
+        "normal:2s,300ms, exp:200ms, lognormal:500ms,0.5.")] = None,
+    error_ratio: Annotated[float, typer.Option(
+        envvar="LOADTEST_FAULT_ERROR_RATIO", help="Share of requests answered with 500.")] = 0.0,
+    db_latency: Annotated[Optional[str], typer.Option(
+        envvar="LOADTEST_FAULT_DB_LATENCY", help="Added time per DB query (same forms).")]
+        = None,
+    fault_endpoint: Annotated[Optional[list[str]], typer.Option(
+        "--fault-endpoint", envvar="LOADTEST_FAULT_ENDPOINT",
+        help="Limit the faults to these route templates (globs); repeatable.")] = None,
+) -> None:
+    """Serve the reference OpsCore API (faults also change at run time: PUT /admin/faults)."""
+    from loadtest.target.server import TargetOptions, serve
+
+    try:
+        serve(TargetOptions(host=host, port=port, database=database, storage_dir=storage_dir,
+                            seed_documents=seed_documents,
+                            fault={"latency": latency, "error_ratio": error_ratio,
+                                   "db_latency": db_latency,
+                                   "endpoints": fault_endpoint or []}))
+    except HarnessError as e:
+        _fail(e)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(ExitCode.INTERRUPTED)

@@ -1,0 +1,80 @@
+"""Open-model pacing on top of Locust's closed model.
+
+One schedule of intended start times per process (constant spacing or Poisson arrivals) is
+shared by all users: a user that is free claims the next slot and sleeps until it. With more
+users than requests in flight, a slow target does not lower the offered rate; when every user
+is busy the claimed slot is already in the past, and the lag (actual - intended start) is
+recorded with each sample, so the harness can correct latency and detect a saturated or
+undersized generator instead of silently sending less.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+from locust import FastHttpUser, events
+
+
+class Schedule:
+    def __init__(self, rate: float, arrivals: str = "constant", seed: int | None = None) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0, got {rate}")
+        self.rate = rate
+        self.arrivals = arrivals
+        self._rng = random.Random(seed)
+        self._next: float | None = None
+        self.claimed = 0
+
+    def start(self, t0: float) -> None:
+        self._next = t0
+
+    def claim(self) -> float:
+        if self._next is None:
+            self._next = time.time()
+        slot = self._next
+        step = (self._rng.expovariate(self.rate) if self.arrivals == "poisson"
+                else 1.0 / self.rate)
+        self._next = slot + step
+        self.claimed += 1
+        return slot
+
+
+SCHEDULE: Schedule | None = None
+
+
+def schedule() -> Schedule:
+    global SCHEDULE
+    if SCHEDULE is None:
+        rate = float(os.environ.get("LOADTEST_LOCUST_RATE", "10"))
+        SCHEDULE = Schedule(rate, os.environ.get("LOADTEST_LOCUST_ARRIVALS", "constant"))
+    return SCHEDULE
+
+
+@events.test_start.add_listener
+def _start_schedule(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
+    schedule().start(time.time() + 0.5)  # let the first users spawn before slot 0
+
+
+class PacedUser(FastHttpUser):
+    """A FastHttpUser whose tasks start on the shared schedule. Each task should make exactly
+    one request (its intended start is the slot it was given)."""
+
+    abstract = True
+    _intended: float = 0.0
+
+    def _wait_for_slot(self) -> float:
+        self._intended = schedule().claim()
+        return max(0.0, self._intended - time.time())
+
+    def on_start(self) -> None:
+        from gevent import sleep
+
+        sleep(self._wait_for_slot())
+
+    def wait_time(self) -> float:
+        return self._wait_for_slot()
+
+    def context(self) -> dict[str, float]:
+        return {"intended": self._intended}

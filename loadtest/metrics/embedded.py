@@ -1,0 +1,193 @@
+"""The embedded metrics source: the harness scrapes the target's /metrics itself (used when no
+Prometheus is installed). Snapshots are taken every `interval` and at the window's edges, and
+appended to a JSON-lines file as they are taken, so `loadtest verify` can judge them again.
+
+Figures follow Prometheus' semantics: counter resets (a restarted target) are handled like
+`increase()` does, series that appear mid-window count from zero, and quantiles use the same
+interpolation as `histogram_quantile` (histogram.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from loadtest.metrics.base import Figure, Matcher, MetricsSource, SourceError, Window, \
+    render_selector
+from loadtest.metrics.exposition import ExpositionError, SeriesKey, Snapshot, parse_exposition
+from loadtest.metrics.histogram import histogram_quantile
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+class EmbeddedSource(MetricsSource):
+    name = "embedded"
+
+    def __init__(self, metrics_url: str | None, job: str = "opscore-backend",
+                 interval_s: float = 1.0, record_path: Path | None = None,
+                 snapshots: list[Snapshot] | None = None) -> None:
+        self.metrics_url = metrics_url
+        self.job = job
+        self.interval_s = interval_s
+        self.record_path = record_path
+        self._snapshots: list[Snapshot] = list(snapshots or [])
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: Any = None
+        self.edges: dict[str, float] = {}
+
+    @classmethod
+    def from_file(cls, path: Path, job: str = "opscore-backend") -> "EmbeddedSource":
+        snaps = []
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    snaps.append(Snapshot.from_json(json.loads(line)))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    if n == 1:
+                        raise SourceError(f"{path}: not a snapshot file") from None
+                    break  # a torn last line after a crash: keep what is whole
+        return cls(None, job=job, snapshots=snaps)
+
+    # -- scraping ---------------------------------------------------------------------------
+    def start(self) -> None:
+        import httpx
+
+        if self.metrics_url is None:
+            raise SourceError("embedded source has no /metrics URL to scrape")
+        self._client = httpx.Client(timeout=httpx.Timeout(5.0), trust_env=False)
+        if self.record_path:
+            self.record_path.parent.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._loop, name="embedded-scrape", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        next_t = time.time()
+        while not self._stop.is_set():
+            self.scrape_now()
+            next_t += self.interval_s
+            self._stop.wait(max(0.0, next_t - time.time()))
+
+    def scrape_now(self) -> Snapshot:
+        from urllib.parse import urlsplit
+
+        t = time.time()
+        instance = urlsplit(self.metrics_url or "").netloc
+        try:
+            resp = self._client.get(self.metrics_url)
+            if len(resp.content) > MAX_BODY_BYTES:
+                raise ExpositionError(f"body larger than {MAX_BODY_BYTES} bytes")
+            resp.raise_for_status()
+            values = parse_exposition(resp.text, {"job": self.job, "instance": instance})
+            values[("up", (("instance", instance), ("job", self.job)))] = 1.0
+            snap = Snapshot(t=t, values=values)
+        except Exception as e:  # noqa: BLE001 - any scrape failure is recorded, like up == 0
+            snap = Snapshot(t=t, values={("up", (("instance", instance), ("job", self.job))): 0.0},
+                            ok=False, error=str(e).splitlines()[0][:200] if str(e) else repr(e))
+        with self._lock:
+            self._snapshots.append(snap)
+            if self.record_path:
+                with self.record_path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(snap.to_json(), separators=(",", ":")) + "\n")
+        return snap
+
+    def at_window_start(self, t: float) -> None:
+        if self._client is not None:
+            self.edges["start"] = self.scrape_now().t
+
+    def at_window_end(self, t: float) -> None:
+        if self._client is not None:
+            self.edges["end"] = self.scrape_now().t
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        if self._client is not None:
+            self._client.close()
+
+    # -- figures ----------------------------------------------------------------------------
+    def snapshots(self) -> list[Snapshot]:
+        with self._lock:
+            return list(self._snapshots)
+
+    def _in_window(self, window: Window) -> list[Snapshot]:
+        tol = 0.25 * self.interval_s
+        snaps = [s for s in self.snapshots()
+                 if s.ok and window.start - tol <= s.t <= window.end + tol]
+        return snaps
+
+    def _increase_by(self, name: str, matchers: tuple[Matcher, ...], window: Window,
+                     group: str | None = None) -> dict[str, float] | None:
+        snaps = self._in_window(window)
+        if len(snaps) < 2:
+            return None
+        totals: dict[str, float] = {}
+        seen = False
+        prev: dict[SeriesKey, float] = {}
+        first = True
+        for snap in snaps:
+            for key, value in snap.values.items():
+                if key[0] != name:
+                    continue
+                labels = dict(key[1])
+                if not all(m.matches(labels) for m in matchers):
+                    continue
+                seen = True
+                g = labels.get(group, "") if group else ""
+                totals.setdefault(g, 0.0)
+                if first:
+                    prev[key] = value
+                    continue
+                before = prev.get(key, 0.0)  # a series new in this scrape counts from zero
+                totals[g] += value - before if value >= before else value  # reset
+                prev[key] = value
+            first = False
+        return totals if seen else None
+
+    def _describe(self, expr: str, window: Window) -> str:
+        snaps = self._in_window(window)
+        if len(snaps) < 2:
+            return f"embedded: {expr} (fewer than 2 scrapes in the window)"
+        return (f"embedded: {expr} over {len(snaps)} scrapes "
+                f"{snaps[0].t:.3f}..{snaps[-1].t:.3f}")
+
+    def increase(self, metric: str, matchers: tuple[Matcher, ...], window: Window) -> Figure:
+        totals = self._increase_by(metric, matchers, window)
+        expr = f"sum(increase({metric}{render_selector(matchers)}))"
+        return Figure(None if totals is None else sum(totals.values()),
+                      self._describe(expr, window))
+
+    def buckets(self, histogram: str, matchers: tuple[Matcher, ...],
+                window: Window) -> tuple[dict[str, float] | None, str]:
+        totals = self._increase_by(f"{histogram}_bucket", matchers, window, group="le")
+        expr = f"sum by (le) (increase({histogram}_bucket{render_selector(matchers)}))"
+        return totals, self._describe(expr, window)
+
+    def quantile(self, q: float, histogram: str, matchers: tuple[Matcher, ...],
+                 window: Window) -> Figure:
+        totals, _ = self.buckets(histogram, matchers, window)
+        expr = (f"histogram_quantile({q}, sum by (le) (increase("
+                f"{histogram}_bucket{render_selector(matchers)})))")
+        return Figure(None if totals is None else histogram_quantile(q, totals),
+                      self._describe(expr, window))
+
+    def effective_window(self, window: Window) -> Window | None:
+        snaps = self._in_window(window)
+        return Window(snaps[0].t, snaps[-1].t) if len(snaps) >= 2 else None
+
+    def restarts(self, window: Window) -> int:
+        """How often process_start_time_seconds changed inside the window."""
+        starts = [v for s in self._in_window(window) for (n, _), v in s.values.items()
+                  if n == "process_start_time_seconds"]
+        return sum(1 for a, b in zip(starts, starts[1:]) if a != b)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.metrics_url, "scrape_interval_s": self.interval_s,
+                "job": self.job}

@@ -1,0 +1,160 @@
+"""A Prometheus server as the metrics source, through prometheus-api-client.
+
+Pitfalls handled here (see NOTES-prometheus-locust.md): ranges in whole milliseconds, one
+instant query at the window's end, a timeout on every request, no data stays no data (NaN or
+empty is None), and `settle()` waits until a scrape at or after the window's end is stored,
+because Prometheus answers queries about the future without complaint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+from loadtest.metrics.base import Figure, Matcher, MetricsSource, SourceError, Window, \
+    render_selector
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+def auth_from_env() -> tuple[dict[str, str] | None, tuple[str, str] | None]:
+    """Prometheus credentials come only from the environment and are never printed."""
+    token = os.environ.get("LOADTEST_PROMETHEUS_TOKEN")
+    user = os.environ.get("LOADTEST_PROMETHEUS_USER")
+    password = os.environ.get("LOADTEST_PROMETHEUS_PASSWORD", "")
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return headers, ((user, password) if user else None)
+
+
+class PrometheusSource(MetricsSource):
+    name = "prometheus"
+
+    def __init__(self, url: str, up_matchers: tuple[Matcher, ...] = (),
+                 timeout_s: float = DEFAULT_TIMEOUT_S, scrape_interval_s: float | None = None,
+                 local: bool = False) -> None:
+        from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
+
+        self.url = url.rstrip("/")
+        self.up_matchers = up_matchers
+        self.timeout_s = timeout_s
+        self.scrape_interval_s = scrape_interval_s
+        self.local = local
+        self._headers, self._auth = auth_from_env()
+        retry = Retry(total=1, backoff_factor=0.2, status_forcelist=[408, 429, 502, 503, 504],
+                      allowed_methods=["GET"])
+        self._client = PrometheusConnect(url=self.url, headers=self._headers, auth=self._auth,
+                                         retry=retry, timeout=timeout_s)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        from prometheus_api_client import PrometheusApiClientException
+        from requests import RequestException
+
+        params = {"time": f"{at:.3f}"} if at is not None else None
+        try:
+            result = self._client.custom_query(promql, params=params)
+        except PrometheusApiClientException as e:
+            raise SourceError(f"Prometheus rejected the query {promql!r}: "
+                              f"{str(e).splitlines()[0][:300]}") from None
+        except (RequestException, OSError) as e:
+            raise SourceError(f"Prometheus at {self.url} did not answer: "
+                              f"{type(e).__name__}") from None
+        except ValueError as e:  # a body that is not JSON
+            raise SourceError(f"Prometheus at {self.url} answered garbage: {e}") from None
+        if not isinstance(result, list):
+            raise SourceError(f"Prometheus at {self.url} answered an unexpected shape")
+        return result
+
+    def scalar(self, promql: str, at: float | None = None) -> float | None:
+        result = self.query(promql, at)
+        if not result:
+            return None
+        try:
+            value = float(result[0]["value"][1])
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise SourceError(f"Prometheus answered an unexpected shape for {promql!r}") \
+                from None
+        return None if math.isnan(value) else value
+
+    def ready(self) -> bool:
+        import httpx
+
+        try:
+            r = httpx.get(f"{self.url}/-/ready", headers=self._headers, auth=self._auth,
+                          timeout=2.0, trust_env=False)
+        except httpx.HTTPError:
+            return False
+        return r.status_code == 200
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise SourceError(f"Prometheus at {self.url} is not ready "
+                                  f"(GET /-/ready failed for {timeout_s:.0f} s)")
+            time.sleep(0.1)
+
+    def wait_target_up(self, timeout_s: float) -> None:
+        """Poll until the target has been scraped successfully at least once."""
+        expr = f"max(up{render_selector(self.up_matchers)})" if self.up_matchers else "max(up)"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = self.scalar(expr)
+            if value == 1.0:
+                return
+            if time.monotonic() > deadline:
+                raise SourceError(f"Prometheus at {self.url} has no successful scrape of the "
+                                  f"target after {timeout_s:.0f} s ({expr} = {value})")
+            time.sleep(0.25)
+
+    def settle(self, window: Window, timeout_s: float) -> None:
+        expr = (f"max(timestamp(up{render_selector(self.up_matchers)}))"
+                if self.up_matchers else "max(timestamp(up))")
+        deadline = time.monotonic() + timeout_s
+        last = None
+        while True:
+            try:
+                last = self.scalar(expr)
+            except SourceError:
+                last = None
+            if last is not None and last >= window.end:
+                return
+            if time.monotonic() > deadline:
+                raise SourceError(
+                    f"Prometheus at {self.url} holds no scrape at or after the window's end "
+                    f"after waiting {timeout_s:.0f} s (last scrape at {last})")
+            time.sleep(0.2)
+
+    # -- figures ----------------------------------------------------------------------------
+    def increase(self, metric: str, matchers: tuple[Matcher, ...], window: Window) -> Figure:
+        q = f"sum(increase({metric}{render_selector(matchers)}[{window.range_ms}ms]))"
+        return Figure(self.scalar(q, window.end), q)
+
+    def buckets(self, histogram: str, matchers: tuple[Matcher, ...],
+                window: Window) -> tuple[dict[str, float] | None, str]:
+        q = (f"sum by (le) (increase({histogram}_bucket{render_selector(matchers)}"
+             f"[{window.range_ms}ms]))")
+        result = self.query(q, window.end)
+        if not result:
+            return None, q
+        out: dict[str, float] = {}
+        for r in result:
+            le = r.get("metric", {}).get("le")
+            if le is None:
+                continue
+            value = float(r["value"][1])
+            out[le] = 0.0 if math.isnan(value) else value
+        return (out or None), q
+
+    def quantile(self, q: float, histogram: str, matchers: tuple[Matcher, ...],
+                 window: Window) -> Figure:
+        expr = (f"histogram_quantile({q}, sum by (le) (increase("
+                f"{histogram}_bucket{render_selector(matchers)}[{window.range_ms}ms])))")
+        return Figure(self.scalar(expr, window.end), expr)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "scrape_interval_s": self.scrape_interval_s,
+                "local": self.local}

@@ -1,0 +1,201 @@
+"""The SLO file: a versioned YAML document, validated when it loads.
+
+Every error is one line naming the file, the YAML line, the field and the fix, e.g.
+`slo/opscore.yaml:12: objectives[0].threshold: "2 sec" is not a duration (use 2s, 250ms)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      field_validator)
+
+from loadtest.durations import parse_duration
+from loadtest.errors import ConfigError
+
+SUPPORTED_VERSIONS = (1,)
+
+
+def _duration(v: Any) -> float:
+    if isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        return parse_duration(v)
+    raise ValueError(f"{v!r} is not a duration (use 2s, 250ms)")
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricNames(_Model):
+    """Metric and label names of the service under test."""
+    http_requests: str = "http_requests_total"
+    http_duration: str = "http_request_duration_seconds"
+    db_duration: str = "db_query_duration_seconds"
+    endpoint_label: str = "endpoint"
+    method_label: str = "method"
+    status_label: str = "status"
+
+
+class _Objective(_Model):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    severity: Literal["fail", "warn"] = "fail"
+    endpoint: str | None = None
+    method: str | None = None
+
+
+class LatencyObjective(_Objective):
+    """`quantile` of request latency must be <= `threshold`."""
+    kind: Literal["latency"]
+    quantile: float = Field(gt=0, lt=1)
+    threshold: Duration = Field(gt=0)
+    min_samples: int = Field(default=100, ge=1)
+
+
+class DbLatencyObjective(_Objective):
+    """`quantile` of DB query time must be <= `threshold` (endpoint/method do not apply)."""
+    kind: Literal["db_latency"]
+    quantile: float = Field(gt=0, lt=1)
+    threshold: Duration = Field(gt=0)
+    min_samples: int = Field(default=100, ge=1)
+
+
+class ThroughputObjective(_Objective):
+    """Requests per second over the window must be >= `min` x (1 - `tolerance`)."""
+    kind: Literal["throughput"]
+    min: float = Field(gt=0)
+    tolerance: float = Field(default=0.0, ge=0, lt=0.5)
+
+
+class ErrorRateObjective(_Objective):
+    """Share of responses whose status matches `statuses` (a regex) must be < `max`."""
+    kind: Literal["error_rate"]
+    max: float = Field(gt=0, le=1)
+    statuses: str = "5.."
+    min_samples: int = Field(default=100, ge=1)
+
+
+Objective = Annotated[
+    LatencyObjective | DbLatencyObjective | ThroughputObjective | ErrorRateObjective,
+    Field(discriminator="kind"),
+]
+
+
+class SloFile(_Model):
+    version: int
+    metrics: MetricNames = MetricNames()
+    selector: dict[str, str] = Field(default_factory=dict)
+    objectives: list[Objective] = Field(min_length=1)
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if v not in SUPPORTED_VERSIONS:
+            raise ValueError(f"version {v} is not supported (this harness reads version 1)")
+        return v
+
+    @field_validator("objectives")
+    @classmethod
+    def _unique_names(cls, v: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for o in v:
+            if o.name in seen:
+                raise ValueError(f"objective name {o.name!r} is used twice (names are unique)")
+            seen.add(o.name)
+        return v
+
+
+def _line_index(text: str) -> dict[tuple[Any, ...], int]:
+    """Map every YAML path (keys and list indexes) to its 1-based line."""
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = path + (k.value,)
+                lines[key] = k.start_mark.line + 1
+                walk(v, key)
+                lines[key] = k.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, path + (i,))
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+_FIXES = {
+    "extra_forbidden": "remove it or check its spelling",
+    "missing": "add it",
+    "union_tag_invalid": "use one of: latency, db_latency, throughput, error_rate",
+    "union_tag_not_found": "add kind: latency | db_latency | throughput | error_rate",
+}
+
+
+def parse_slo(text: str, source: str) -> SloFile:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem} (fix the syntax)") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with version and objectives "
+                          "(see slo/opscore.yaml)")
+    try:
+        return SloFile.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        # drop pydantic's union-branch names (e.g. 'latency') from the location
+        loc = tuple(p for i, p in enumerate(err["loc"])
+                    if not (i > 0 and err["loc"][i - 1] != "objectives" and isinstance(p, str)
+                            and p in ("latency", "db_latency", "throughput", "error_rate")
+                            and isinstance(err["loc"][i - 1], int)))
+        line = None
+        for n in range(len(loc), -1, -1):
+            line = _line_index(text).get(loc[:n])
+            if line is not None:
+                break
+        where = f"{source}:{line}" if line else source
+        msg = err["msg"]
+        if err["type"] in _FIXES:
+            msg = f"{msg} ({_FIXES[err['type']]})"
+        if err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        value = err.get("input")
+        shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(
+            value, (dict, list)) else f" {value!r}:"
+        count = e.error_count()
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        raise ConfigError(f"{where}: {_format_loc(loc)}:{shown} {msg}{more}") from None
+
+
+def load_slo(path: Path) -> SloFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such SLO file (pass --slo PATH, e.g. slo/opscore.yaml)") \
+            from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read it: {e}") from None
+    return parse_slo(text, str(path))

@@ -1,0 +1,54 @@
+"""Serve the reference target under uvicorn (the body of `loadtest target`)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadtest.errors import UsageError
+from loadtest.target.faults import FaultRule, Faults, FaultSpecError
+
+
+@dataclass
+class TargetOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database: str | None = None
+    storage_dir: Path | None = None
+    seed_documents: int = 200
+    fault: dict[str, object] = field(default_factory=dict)
+
+
+def build_faults(fault: dict[str, object]) -> Faults:
+    rules = []
+    if any(v not in (None, (), [], 0, 0.0, False) for v in fault.values()):
+        try:
+            rules.append(FaultRule.from_dict({k: v for k, v in fault.items() if v}))
+        except FaultSpecError as e:
+            raise UsageError(f"fault option: {e}") from None
+    return Faults(rules)
+
+
+def serve(opts: TargetOptions) -> None:
+    import uvicorn
+
+    from loadtest.target.app import create_app, init_state
+
+    workdir = Path(tempfile.mkdtemp(prefix="opscore-target-"))
+    database = opts.database or f"sqlite:///{workdir / 'opscore.db'}"
+    storage = opts.storage_dir or workdir / "attachments"
+    faults = build_faults(opts.fault)
+    try:
+        state = init_state(database, storage, faults, opts.seed_documents)
+    except ValueError as e:
+        raise UsageError(f"--database: {e}") from None
+    except Exception as e:  # a database that cannot be opened at start: nothing to serve
+        raise UsageError(f"--database {database!r}: cannot open it: {e}") from None
+    app = create_app(state)
+    config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
+                            access_log=False, lifespan="off")
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        state.db.close()
