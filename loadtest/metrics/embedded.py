@@ -1,6 +1,6 @@
 """The embedded metrics source: the harness scrapes the target's /metrics itself (used when no
 Prometheus is installed). Snapshots are taken every `interval` and at the window's edges, and
-appended to a JSON-lines file as they are taken, so `loadtest verify` can judge them again.
+appended to a gzipped JSON-lines file (one gzip member per scrape) as they are taken, so `loadtest verify` can judge them again.
 
 Figures follow Prometheus' semantics: counter resets (a restarted target) are handled like
 `increase()` does, series that appear mid-window count from zero, and quantiles use the same
@@ -9,6 +9,7 @@ interpolation as `histogram_quantile` (histogram.py).
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -43,16 +44,16 @@ class EmbeddedSource(MetricsSource):
     @classmethod
     def from_file(cls, path: Path, job: str = "opscore-backend") -> "EmbeddedSource":
         snaps = []
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    snaps.append(Snapshot.from_json(json.loads(line)))
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    if n == 1:
-                        raise SourceError(f"{path}: not a snapshot file") from None
-                    break  # a torn last line after a crash: keep what is whole
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                for line in f:
+                    if line.strip():
+                        snaps.append(Snapshot.from_json(json.loads(line)))
+        except (EOFError, gzip.BadGzipFile, ValueError, KeyError, TypeError, AttributeError,
+                OSError) as e:
+            if not snaps:
+                raise SourceError(f"{path}: not a readable snapshot file ({e})") from None
+            # a torn last scrape after a crash: keep what is whole
         return cls(None, job=job, snapshots=snaps)
 
     # -- scraping ---------------------------------------------------------------------------
@@ -93,8 +94,9 @@ class EmbeddedSource(MetricsSource):
         with self._lock:
             self._snapshots.append(snap)
             if self.record_path:
-                with self.record_path.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(snap.to_json(), separators=(",", ":")) + "\n")
+                line = json.dumps(snap.to_json(), separators=(",", ":")) + "\n"
+                with self.record_path.open("ab") as f:
+                    f.write(gzip.compress(line.encode("utf-8"), compresslevel=6))
         return snap
 
     def at_window_start(self, t: float) -> None:
@@ -118,10 +120,17 @@ class EmbeddedSource(MetricsSource):
             return list(self._snapshots)
 
     def _in_window(self, window: Window) -> list[Snapshot]:
-        tol = 0.25 * self.interval_s
-        snaps = [s for s in self.snapshots()
-                 if s.ok and window.start - tol <= s.t <= window.end + tol]
-        return snaps
+        """The scrapes nearest to the window's edges (within half an interval) and every
+        scrape between them."""
+        tol = 0.5 * self.interval_s
+        ok = [s for s in self.snapshots() if s.ok]
+        near_start = [s for s in ok if abs(s.t - window.start) <= tol]
+        near_end = [s for s in ok if abs(s.t - window.end) <= tol]
+        if not near_start or not near_end:
+            return []
+        first = min(near_start, key=lambda s: abs(s.t - window.start))
+        last = min(near_end, key=lambda s: abs(s.t - window.end))
+        return [s for s in ok if first.t <= s.t <= last.t]
 
     def _increase_by(self, name: str, matchers: tuple[Matcher, ...], window: Window,
                      group: str | None = None) -> dict[str, float] | None:

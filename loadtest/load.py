@@ -1,0 +1,103 @@
+"""The load generator: `locust --headless` as a subprocess, never imported here.
+
+The harness and the Locust side talk through environment variables and files in the run's
+`locust/` folder (see loadtest/locustlib): the rate goes in, a start marker and per-request
+samples come out, next to Locust's own JSON, CSV and HTML outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtest.errors import LoadGeneratorError
+from loadtest.processes import Child
+
+SCHEDULE_DELAY_S = 0.5   # the Locust side starts slot 0 this long after test_start
+TAIL_S = 1.0             # keep the load on a little past the window's end
+STOP_TIMEOUT_S = 5       # let in-flight requests finish
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    scenario: Path
+    host: str
+    rate: float
+    users: int
+    warmup_s: float
+    duration_s: float
+    out_dir: Path
+    arrivals: str = "constant"
+
+    @property
+    def run_time_s(self) -> int:
+        return math.ceil(SCHEDULE_DELAY_S + self.warmup_s + self.duration_s + TAIL_S)
+
+
+def default_users(rate: float) -> int:
+    """Spare users so a slow target (up to ~3 s per request) does not lower the offered rate."""
+    return max(20, min(5000, math.ceil(rate * 3)))
+
+
+class LocustRun:
+    def __init__(self, plan: LoadPlan) -> None:
+        self.plan = plan
+        plan.out_dir.mkdir(parents=True, exist_ok=True)
+        out = plan.out_dir
+        argv = [sys.executable, "-m", "locust", "-f", str(plan.scenario), "--headless",
+                "--host", plan.host, "-u", str(plan.users), "-r", str(plan.users),
+                "--run-time", f"{plan.run_time_s}s", "--stop-timeout", str(STOP_TIMEOUT_S),
+                "--json-file", str(out / "stats"), "--csv", str(out / "stats"),
+                "--html", str(out / "report.html"), "--exit-code-on-error", "0",
+                "--loglevel", "WARNING", "--only-summary"]
+        env = dict(os.environ)
+        env.update({"LOADTEST_LOCUST_RATE": repr(plan.rate),
+                    "LOADTEST_LOCUST_ARRIVALS": plan.arrivals,
+                    "LOADTEST_LOCUST_OUT": str(out),
+                    "PYTHONUNBUFFERED": "1"})
+        self.started_at = time.time()
+        self.child = Child("locust", argv, out / "locust.log", env=env)
+
+    def wait_started(self, timeout_s: float = 30.0) -> float:
+        """Wall-clock time of slot 0 of the schedule."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            markers = sorted(self.plan.out_dir.glob("started-*.json"))
+            if markers:
+                try:
+                    data = json.loads(markers[0].read_text(encoding="utf-8"))
+                    return float(data["started"]) + SCHEDULE_DELAY_S
+                except (ValueError, KeyError, OSError):
+                    pass
+            if not self.child.alive():
+                raise LoadGeneratorError(
+                    f"Locust exited with code {self.child.proc.returncode} before the load "
+                    f"started: {self.child.log_tail()} (log: {self.child.log_path})")
+            time.sleep(0.05)
+        raise LoadGeneratorError(f"Locust did not start the load within {timeout_s:.0f} s "
+                                 f"(log: {self.child.log_path})")
+
+    def alive(self) -> bool:
+        return self.child.alive()
+
+    def wait(self) -> int:
+        """Wait for the end of the run (bounded), return Locust's exit code."""
+        limit = self.plan.run_time_s + STOP_TIMEOUT_S + 30
+        deadline = self.started_at + limit
+        while self.child.alive() and time.time() < deadline:
+            time.sleep(0.1)
+        if self.child.alive():
+            self.child.stop(timeout_s=10, sig=signal.SIGINT)
+            raise LoadGeneratorError(f"Locust did not finish within {limit} s and was stopped "
+                                     f"(log: {self.child.log_path})")
+        return self.child.stop()  # type: ignore[return-value]
+
+    def interrupt(self) -> int | None:
+        """Stop early: SIGINT lets Locust write its outputs and our samples."""
+        return self.child.stop(timeout_s=STOP_TIMEOUT_S + 5, sig=signal.SIGINT)

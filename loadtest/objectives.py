@@ -1,0 +1,201 @@
+"""Judge each SLO objective over a window, from a metrics source (server side).
+
+A figure is `pass` or `fail` only when there is data behind it: an empty answer, NaN, too few
+samples or a source error is `no_data` with its reason, never a pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
+from loadtest.metrics.histogram import boundary_label, bracket, histogram_quantile
+from loadtest.slo import (DbLatencyObjective, ErrorRateObjective, LatencyObjective, SloFile,
+                          ThroughputObjective)
+
+PASS, FAIL, NO_DATA = "pass", "fail", "no_data"
+
+
+@dataclass(frozen=True)
+class ObjectiveResult:
+    name: str
+    kind: str
+    description: str
+    severity: str
+    source: str              # "server" (a metrics source) or "client" (load generator samples)
+    metrics_source: str      # prometheus | embedded | locust
+    status: str              # pass | fail | no_data
+    value: float | None
+    unit: str
+    threshold: float
+    comparison: str          # "<=", "<", ">="
+    samples: float | None
+    reason: str = ""
+    exact: bool | None = None
+    detail: str = ""
+    queries: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def gates(self) -> bool:
+        """A `warn` objective is reported but does not fail the gate."""
+        return self.severity == "fail"
+
+
+def _finite(v: float | None) -> float | None:
+    return None if v is None or math.isnan(v) or math.isinf(v) else v
+
+
+def matchers_for(slo: SloFile, obj: Any, http: bool = True) -> tuple[Matcher, ...]:
+    ms = [Matcher(k, "=", v) for k, v in sorted(slo.selector.items())]
+    if http:
+        if getattr(obj, "endpoint", None):
+            ms.append(Matcher(slo.metrics.endpoint_label, "=", obj.endpoint))
+        if getattr(obj, "method", None):
+            ms.append(Matcher(slo.metrics.method_label, "=", obj.method.upper()))
+    return tuple(ms)
+
+
+class _Judge:
+    def __init__(self, slo: SloFile, source: MetricsSource, window: Window) -> None:
+        self.slo, self.source, self.window = slo, source, window
+
+    def base(self, obj: Any, **kw: Any) -> ObjectiveResult:
+        defaults: dict[str, Any] = dict(
+            name=obj.name, kind=obj.kind, description=obj.description, severity=obj.severity,
+            source="server", metrics_source=self.source.name)
+        defaults.update(kw)
+        return ObjectiveResult(**defaults)
+
+    def latency(self, obj: LatencyObjective | DbLatencyObjective) -> ObjectiveResult:
+        http = isinstance(obj, LatencyObjective)
+        hist = self.slo.metrics.http_duration if http else self.slo.metrics.db_duration
+        matchers = matchers_for(self.slo, obj, http=http)
+        common = dict(unit="s", threshold=obj.threshold, comparison="<=")
+        buckets, bq = self.source.buckets(hist, matchers, self.window)
+        queries = [bq]
+        if not buckets:
+            return self.base(obj, status=NO_DATA, value=None, samples=None, queries=queries,
+                             reason=f"no {hist}_bucket series match {_sel(matchers)} in the "
+                                    "window (check metrics and selector in the SLO file)",
+                             **common)
+        count = next((c for le, c in buckets.items() if le in ("+Inf", "Inf")), None)
+        if count is None:
+            return self.base(obj, status=NO_DATA, value=None, samples=None, queries=queries,
+                             reason=f"{hist}_bucket has no le=\"+Inf\" bucket", **common)
+        fig = self.source.quantile(obj.quantile, hist, matchers, self.window)
+        queries.append(fig.query)
+        value = _finite(fig.value)
+        local = histogram_quantile(obj.quantile, buckets)
+        extra: dict[str, Any] = {"quantile": obj.quantile}
+        if local is not None:
+            extra["quantile_from_buckets"] = local
+        if count < obj.min_samples:
+            return self.base(obj, status=NO_DATA, value=value, samples=count, queries=queries,
+                             reason=f"only {count:.0f} observations in the window (fewer than "
+                                    f"min_samples {obj.min_samples}: too few for a "
+                                    f"p{_pct(obj.quantile)})", extra=extra, **common)
+        if value is None:
+            return self.base(obj, status=NO_DATA, value=None, samples=count, queries=queries,
+                             reason="the quantile is empty or NaN", extra=extra, **common)
+        le = boundary_label(buckets, obj.threshold)
+        if le is not None:
+            ratio = buckets[le] / count if count else 0.0
+            extra["ratio_within_threshold"] = ratio
+            status = PASS if ratio >= obj.quantile else FAIL
+            detail = (f"{ratio:.2%} of {count:.0f} observations within {_fmt_s(obj.threshold)} "
+                      f"(exact: {_fmt_s(obj.threshold)} is a bucket boundary, le=\"{le}\"); "
+                      f"interpolated p{_pct(obj.quantile)} {_fmt_s(value)}")
+            return self.base(obj, status=status, value=value, samples=count, queries=queries,
+                             exact=True, detail=detail, extra=extra, **common)
+        lo, hi = bracket(buckets, value)
+        extra["bucket_bracket"] = [lo, hi if math.isfinite(hi) else None]
+        status = PASS if value <= obj.threshold else FAIL
+        detail = (f"interpolated between bucket bounds {_fmt_s(lo)} and {_fmt_s(hi)}; "
+                  f"{_fmt_s(obj.threshold)} is not a bucket boundary, so the verdict is as "
+                  "exact as that interpolation")
+        return self.base(obj, status=status, value=value, samples=count, queries=queries,
+                         exact=False, detail=detail, extra=extra, **common)
+
+    def throughput(self, obj: ThroughputObjective) -> ObjectiveResult:
+        matchers = matchers_for(self.slo, obj)
+        metric = self.slo.metrics.http_requests
+        fig = self.source.increase(metric, matchers, self.window)
+        floor = obj.min * (1 - obj.tolerance)
+        common = dict(unit="req/s", threshold=obj.min, comparison=">=", queries=[fig.query],
+                      extra={"tolerance": obj.tolerance, "pass_at_or_above": floor,
+                             "window_s": self.window.seconds})
+        total = _finite(fig.value)
+        if total is None:
+            return self.base(obj, status=NO_DATA, value=None, samples=None,
+                             reason=f"no {metric} series match {_sel(matchers)} in the window",
+                             **common)
+        value = total / self.window.seconds
+        detail = f"{total:.0f} requests in {self.window.seconds:.1f} s"
+        if obj.tolerance:
+            detail += f"; passes at >= {floor:.2f} req/s ({obj.tolerance:.0%} counting tolerance)"
+        return self.base(obj, status=PASS if value >= floor else FAIL, value=value,
+                         samples=total, exact=True, detail=detail, **common)
+
+    def error_rate(self, obj: ErrorRateObjective) -> ObjectiveResult:
+        matchers = matchers_for(self.slo, obj)
+        metric = self.slo.metrics.http_requests
+        errs = self.source.increase(
+            metric, matchers + (Matcher(self.slo.metrics.status_label, "=~", obj.statuses),),
+            self.window)
+        total = self.source.increase(metric, matchers, self.window)
+        common = dict(unit="ratio", threshold=obj.max, comparison="<",
+                      queries=[errs.query, total.query])
+        n = _finite(total.value)
+        if n is None or n == 0:
+            return self.base(obj, status=NO_DATA, value=None, samples=n,
+                             reason=f"no {metric} requests match {_sel(matchers)} in the window",
+                             **common)
+        if n < obj.min_samples:
+            return self.base(obj, status=NO_DATA, value=None, samples=n,
+                             reason=f"only {n:.0f} requests in the window (fewer than "
+                                    f"min_samples {obj.min_samples})", **common)
+        e = _finite(errs.value) or 0.0  # no error series at all = no errors (numerator only)
+        value = e / n
+        return self.base(obj, status=PASS if value < obj.max else FAIL, value=value, samples=n,
+                         exact=True, detail=f"{e:.0f} of {n:.0f} responses matched "
+                                            f"status=~\"{obj.statuses}\"", **common)
+
+
+def _pct(q: float) -> str:
+    return f"{q * 100:g}"
+
+
+def _fmt_s(seconds: float) -> str:
+    if math.isinf(seconds):
+        return "+Inf"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
+def _sel(matchers: tuple[Matcher, ...]) -> str:
+    return "{" + ",".join(m.render() for m in matchers) + "}"
+
+
+def evaluate(slo: SloFile, source: MetricsSource, window: Window) -> list[ObjectiveResult]:
+    judge = _Judge(slo, source, window)
+    out: list[ObjectiveResult] = []
+    for obj in slo.objectives:
+        try:
+            if isinstance(obj, (LatencyObjective, DbLatencyObjective)):
+                out.append(judge.latency(obj))
+            elif isinstance(obj, ThroughputObjective):
+                out.append(judge.throughput(obj))
+            elif isinstance(obj, ErrorRateObjective):
+                out.append(judge.error_rate(obj))
+        except SourceError as e:
+            out.append(judge.base(obj, status=NO_DATA, value=None, unit="", samples=None,
+                                  threshold=float(getattr(obj, "threshold", None)
+                                                  or getattr(obj, "min", None)
+                                                  or getattr(obj, "max", 0.0)),
+                                  comparison="", reason=str(e)))
+    return out

@@ -1,0 +1,34 @@
+"""Reports rendered from results.json (plain data), one output format per module:
+
+    view.py      results -> plain dict for templates (formatting, no I/O)
+    charts.py    inline SVG line charts from plain series
+    html.py      index.html (jinja2, autoescape on, self-contained)
+    junit.py     junit.xml (one test case per objective)
+    markdown.py  summary.md (and $GITHUB_STEP_SUMMARY)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+def render_all(results: dict[str, Any], run_dir: Path) -> list[Path]:
+    from loadtest.reports.html import render_html
+    from loadtest.reports.junit import render_junit
+    from loadtest.reports.markdown import render_markdown
+    from loadtest.results import write_text_atomic
+
+    written = []
+    for name, text in (("index.html", render_html(results)),
+                       ("junit.xml", render_junit(results)),
+                       ("summary.md", render_markdown(results))):
+        path = run_dir / name
+        write_text_atomic(path, text)
+        written.append(path)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as f:
+            f.write(render_markdown(results) + "\n")
+    return written

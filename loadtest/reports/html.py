@@ -1,0 +1,21 @@
+"""index.html: results -> view dict -> jinja2 template (autoescape on). Self-contained."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadtest.reports.view import build_view
+
+
+def render_html(results: dict[str, Any]) -> str:
+    import jinja2
+    from markupsafe import Markup
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("loadtest.reports", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True)
+    view = build_view(results)
+    # chart SVGs are built by charts.py, which escapes every text it places
+    view["charts"] = [Markup(svg) for svg in view["charts"]]
+    return env.get_template("index.html.j2").render(**view)

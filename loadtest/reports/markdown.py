@@ -1,0 +1,29 @@
+"""summary.md: the short verdict for CI pages (and $GITHUB_STEP_SUMMARY)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadtest.reports.view import build_view
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    v = build_view(results)
+    run = v["run"]
+    lines = [f"## loadtest: {v['verdict_label']} (exit {v['verdict'].get('exit_code')})", "",
+             _cell(v["verdict"].get("reason", "")), "",
+             f"Run `{run.get('id')}`: {v['requested_rate']} requested, {v['achieved_rate']} "
+             f"achieved; metrics from {_cell(v['source_text'])}.", "",
+             "| objective | status | value | threshold | samples |",
+             "| --- | --- | ---: | --- | ---: |"]
+    for o in v["objectives"]:
+        lines.append(f"| {_cell(o['name'])} | {o['status_label']} | {_cell(o['value'])} | "
+                     f"{_cell(o['threshold'])} | {o['samples']} |")
+    for p in v["problems"]:
+        lines.append(f"\n- {_cell(p)}")
+    lines += ["", "Full report: `index.html` in the run directory."]
+    return "\n".join(lines) + "\n"

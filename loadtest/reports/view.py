@@ -1,0 +1,130 @@
+"""results.json -> the plain dict the templates show: formatted values, rows, chart SVGs.
+No I/O; the HTML, JUnit and Markdown writers all read from here."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from loadtest.reports.charts import Chart, Series, render_svg
+
+STATUS_LABEL = {"pass": "PASS", "fail": "FAIL", "no_data": "NO DATA",
+                "inconclusive": "INCONCLUSIVE", "interrupted": "INTERRUPTED"}
+COMPARISON = {"<=": "≤", "<": "<", ">=": "≥"}
+
+
+def fmt_value(value: Any, unit: str) -> str:
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return "—"
+    v = float(value)
+    if unit == "s":
+        return f"{v * 1000:.1f} ms" if v < 1 else f"{v:.3f} s"
+    if unit == "ratio":
+        return f"{v:.3%}"
+    if unit == "req/s":
+        return f"{v:.2f} req/s"
+    if unit == "ms":
+        return f"{v:.1f} ms"
+    return f"{v:g}"
+
+
+def fmt_threshold(o: dict[str, Any]) -> str:
+    return f"{COMPARISON.get(o.get('comparison', ''), o.get('comparison', ''))} " \
+           f"{fmt_value(o.get('threshold'), o.get('unit', ''))}".strip()
+
+
+def fmt_count(v: Any) -> str:
+    return "—" if v is None else f"{float(v):,.0f}"
+
+
+def objective_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for o in results.get("objectives", []):
+        rows.append({
+            "name": o["name"], "description": o.get("description", ""),
+            "status": o["status"], "status_label": STATUS_LABEL.get(o["status"], o["status"]),
+            "value": fmt_value(o.get("value"), o.get("unit", "")),
+            "threshold": fmt_threshold(o), "source": f"{o.get('source')} "
+                                                     f"({o.get('metrics_source')})",
+            "samples": fmt_count(o.get("samples")),
+            "note": o.get("reason") or o.get("detail") or "",
+            "exact": o.get("exact"), "severity": o.get("severity", "fail"),
+            "queries": o.get("queries", []),
+        })
+    return rows
+
+
+def _ms(v: Any) -> str:
+    return "—" if v is None else f"{float(v):.1f}"
+
+
+def endpoint_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for e in results.get("client", {}).get("endpoints", []):
+        rows.append({"method": e["method"], "name": e["name"], "count": f"{e['count']:,}",
+                     "rate": f"{e['rate']:.2f}", "failures": f"{e['failures']:,}",
+                     "p50": _ms(e.get("p50_ms")), "p95": _ms(e.get("p95_ms")),
+                     "p99": _ms(e.get("p99_ms")), "max": _ms(e.get("max_ms")),
+                     "cp95": _ms(e.get("corrected_p95_ms"))})
+    return rows
+
+
+def charts(results: dict[str, Any]) -> list[str]:
+    ts = results.get("client", {}).get("timeseries", [])
+    if not ts:
+        return []
+    run = results.get("run", {})
+    start = run.get("load_started")
+    window = run.get("window") or {}
+    shade = []
+    if start is not None and window:
+        shade.append((0.0, window["start"] - start, "warm-up"))
+        if ts[-1]["offset_s"] + 1 > window["end"] - start:
+            shade.append((window["end"] - start, ts[-1]["offset_s"] + 1.0, "after window"))
+    xs = [float(p["offset_s"]) for p in ts]
+    rate = run.get("rate")
+    out = [render_svg(Chart(
+        title="Throughput: achieved vs requested (client, per second)", y_label="req/s",
+        series=[Series("achieved", list(zip(xs, [float(p["rate"]) for p in ts])))]
+        + ([Series("requested", [(xs[0], rate), (xs[-1], rate)], dashed=True,
+                   color="#6b7280")] if rate else []),
+        shade=shade))]
+    latency_thr = [(o["threshold"] * 1000, f"{o['name']} {fmt_threshold(o)}")
+                   for o in results.get("objectives", [])
+                   if o.get("kind") == "latency" and o.get("threshold")]
+    out.append(render_svg(Chart(
+        title="Latency percentiles (client, per second)", y_label="ms",
+        series=[Series(n, list(zip(xs, [p.get(k) for p in ts])))
+                for n, k in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))],
+        hlines=latency_thr, shade=shade)))
+    if any(p["errors"] for p in ts):
+        out.append(render_svg(Chart(
+            title="Failed requests (client, per second)", y_label="failures/s",
+            series=[Series("failures", list(zip(xs, [float(p["errors"]) for p in ts])),
+                           color="#dc2626")], shade=shade)))
+    return out
+
+
+def build_view(results: dict[str, Any]) -> dict[str, Any]:
+    run = results.get("run", {})
+    load = results.get("load", {})
+    totals = results.get("client", {}).get("totals", {})
+    verdict = results.get("verdict", {})
+    source = run.get("metrics_source") or {}
+    return {
+        "verdict": verdict, "verdict_label": STATUS_LABEL.get(verdict.get("status", ""), "?"),
+        "run": run, "load": load, "totals": totals,
+        "source_text": f"{source.get('name', '?')}"
+                       + (f" {source['url']}" if source.get("url") else ""),
+        "requested_rate": fmt_value(load.get("requested_rate"), "req/s"),
+        "achieved_rate": fmt_value(load.get("achieved_rate"), "req/s"),
+        "objectives": objective_rows(results),
+        "endpoints": endpoint_rows(results),
+        "errors": results.get("client", {}).get("errors", []),
+        "problems": load.get("problems", []),
+        "charts": charts(results),
+        "latency": {k: _ms(v) for k, v in (totals.get("latency_ms") or {}).items()},
+        "corrected": {k: _ms(v) for k, v in (totals.get("corrected_latency_ms") or {}).items()},
+        "schema_version": results.get("schema_version"),
+        "interrupted": results.get("interrupted", False),
+    }

@@ -1,0 +1,118 @@
+"""results.json: the one record of a run, written first and atomically; every report is
+rendered from it. Versioned by `schema_version`; an older or newer file is a clear error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+from pathlib import Path
+from typing import Any
+
+from loadtest.errors import ConfigError, ExitCode
+
+SCHEMA_VERSION = 1
+
+PASS, FAIL, INCONCLUSIVE, INTERRUPTED = "pass", "fail", "inconclusive", "interrupted"
+
+
+def decide(objectives: list[dict[str, Any]], load: dict[str, Any],
+           interrupted: bool = False) -> dict[str, Any]:
+    """The verdict: interrupted > fail (a gating objective breached) > inconclusive (no data,
+    load not delivered, Locust crashed) > pass."""
+    gating = [o for o in objectives if o.get("severity", "fail") == "fail"]
+    failed = [o for o in gating if o["status"] == "fail"]
+    missing = [o for o in gating if o["status"] == "no_data"]
+    if interrupted:
+        return {"status": INTERRUPTED, "exit_code": ExitCode.INTERRUPTED,
+                "reason": "interrupted: load stopped early, results are partial"}
+    if failed:
+        names = ", ".join(o["name"] for o in failed)
+        return {"status": FAIL, "exit_code": ExitCode.GATE_FAILED,
+                "reason": f"objective breached: {names}"}
+    problems = list(load.get("problems", []))
+    if missing:
+        problems.insert(0, "no data for " + ", ".join(
+            f"{o['name']} ({o['reason']})" for o in missing))
+    if problems or not gating:
+        return {"status": INCONCLUSIVE, "exit_code": ExitCode.INCONCLUSIVE,
+                "reason": "; ".join(problems) or "no gating objective"}
+    return {"status": PASS, "exit_code": ExitCode.OK,
+            "reason": f"all {len(gating)} objectives hold"}
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/Infinity: write them as null."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(_clean(data), f, indent=2, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(run_dir: Path, results: dict[str, Any]) -> Path:
+    results = {"schema_version": SCHEMA_VERSION, **results}
+    path = run_dir / "results.json"
+    write_json_atomic(path, results)
+    return path
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no results.json here (pass a run directory, e.g. "
+                          "reports/latest)") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: not a readable results file ({e})") from None
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise ConfigError(f"{path}: schema_version is missing (not a loadtest results file)")
+    version = data["schema_version"]
+    if version != SCHEMA_VERSION:
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        raise ConfigError(
+            f"{path}: schema_version {version} is "
+            + ("newer than this harness reads (upgrade opscore-loadtest)" if newer else
+               f"not supported (this harness reads {SCHEMA_VERSION}; run it again)"))
+    for key in ("run", "objectives", "verdict"):
+        if key not in data:
+            raise ConfigError(f"{path}: {key} is missing (the file is incomplete)")
+    return data

@@ -1,0 +1,429 @@
+"""`loadtest run`, end to end: stack -> preflight -> load -> window -> settle -> verify ->
+results -> report -> exit code. And `loadtest verify`: judge a finished run again."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from loadtest import __version__
+from loadtest.errors import (ConfigError, HarnessError, Interrupted, PrometheusUnavailable,
+                             UsageError)
+from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
+from loadtest.slo import SloFile, load_slo
+
+Progress = Callable[[str], None]
+SHAPES = ("constant",)
+ARRIVALS = ("constant", "poisson")
+SOURCES = ("auto", "prometheus", "embedded")
+FAULT_KEYS = ("latency", "error_ratio", "db_latency", "endpoints")
+DELIVERY_TOLERANCE = 0.05   # achieved client rate within 5% of the request
+SNAPSHOTS = "embedded-snapshots.jsonl.gz"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    target: str | None
+    scenario: Path
+    slo: Path
+    rate: float
+    duration_s: float
+    warmup_s: float
+    shape: str
+    arrivals: str
+    users: int
+    prometheus: str | None
+    metrics_source: str
+    database: str | None
+    target_faults: dict[str, Any]
+    baseline: Path | None
+    out: Path
+    workers: int
+    tags: dict[str, str]
+
+    @classmethod
+    def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,
+              duration_s: float, warmup_s: float, shape: str, arrivals: str,
+              users: int | None, prometheus: str | None, metrics_source: str,
+              database: str | None, target_faults: list[str], baseline: Path | None, out: Path,
+              workers: int, tags: list[str]) -> "RunOptions":
+        from loadtest.load import default_users
+
+        if not rate > 0:
+            raise UsageError(f"--rate {rate}: must be > 0 requests per second")
+        if duration_s < 1:
+            raise UsageError(f"--duration {duration_s}s: the window must be at least 1s "
+                             "(4 x the scrape interval or more is sound)")
+        if shape not in SHAPES:
+            raise UsageError(f"--shape {shape!r}: not a known shape (use: {', '.join(SHAPES)})")
+        if arrivals not in ARRIVALS:
+            raise UsageError(f"--arrivals {arrivals!r}: use constant or poisson")
+        if metrics_source not in SOURCES:
+            raise UsageError(f"--metrics-source {metrics_source!r}: use auto, prometheus or "
+                             "embedded")
+        if workers != 1:
+            raise UsageError(f"--workers {workers}: only 1 (a single local Locust process) is "
+                             "supported so far")
+        if users is not None and users < 1:
+            raise UsageError(f"--users {users}: must be >= 1")
+        if not scenario.is_file():
+            raise UsageError(f"--scenario {scenario}: no such file (e.g. scenarios/opscore.py)")
+        if target is not None and not target.startswith(("http://", "https://")):
+            raise UsageError(f"--target {target!r}: give a base URL like http://127.0.0.1:8080")
+        if target is not None and (database or target_faults):
+            raise UsageError("--database and --target-fault configure the reference target; "
+                             "they do not apply with --target")
+        faults: dict[str, Any] = {}
+        for item in target_faults:
+            key, sep, value = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep or key not in FAULT_KEYS:
+                raise UsageError(f"--target-fault {item!r}: use KEY=VALUE with KEY one of "
+                                 f"{', '.join(FAULT_KEYS)}")
+            if key == "endpoints":
+                faults.setdefault("endpoints", []).append(value)
+            else:
+                faults[key] = value
+        tag_map: dict[str, str] = {}
+        for item in tags:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise UsageError(f"--tag {item!r}: use KEY=VALUE")
+            tag_map[key] = value
+        return cls(target=target, scenario=scenario, slo=slo, rate=rate, duration_s=duration_s,
+                   warmup_s=warmup_s, shape=shape, arrivals=arrivals,
+                   users=users or default_users(rate), prometheus=prometheus,
+                   metrics_source=metrics_source, database=database, target_faults=faults,
+                   baseline=baseline, out=out, workers=workers, tags=tag_map)
+
+
+@dataclass
+class Outcome:
+    run_dir: Path
+    results: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.results["verdict"]["exit_code"])
+
+    @property
+    def summary_line(self) -> str:
+        v = self.results["verdict"]
+        return f"{v['status'].upper()}: {v['reason']} -> {self.run_dir / 'index.html'}"
+
+
+@dataclass
+class _State:
+    """What is known so far; written out whatever happens."""
+    problems: list[str] = field(default_factory=list)
+    window: Window | None = None
+    run_start: float | None = None
+    locust_exit: int | None = None
+    interrupted: bool = False
+
+
+@contextlib.contextmanager
+def _signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM (and SIGINT) raise Interrupted in the main thread, so cleanup runs."""
+    def handler(signum: int, _frame: Any) -> None:
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
+
+    try:
+        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:  # not the main thread (e.g. called from a test thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _new_run_dir(out: Path) -> tuple[str, Path]:
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    run_dir = out / run_id
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+        probe = run_dir / ".writable"
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write a run directory there ({e.strerror}); "
+                         "pass a writable --out") from None
+    return run_id, run_dir
+
+
+def _point_latest(out: Path, run_id: str) -> None:
+    link = out / "latest"
+    tmp = out / f".latest-{os.getpid()}"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run_id, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _up_matchers(slo: SloFile) -> tuple[Matcher, ...]:
+    return tuple(Matcher(k, "=", v) for k, v in sorted(slo.selector.items())
+                 if k in ("job", "instance"))
+
+
+def _sleep_until(t: float, load: Any) -> None:
+    while True:
+        left = t - time.time()
+        if left <= 0:
+            return
+        if not load.alive():
+            return
+        time.sleep(min(left, 0.1))
+
+
+def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
+    from loadtest.load import LoadPlan, LocustRun
+    from loadtest.stack import LocalPrometheus, ReferenceTarget, preflight_target, \
+        prometheus_binary
+
+    slo = load_slo(opts.slo)
+    baseline_note = None
+    if opts.baseline is not None:
+        from loadtest.results import load_results
+
+        baseline_note = str(load_results(opts.baseline)["run"].get("id"))
+    if opts.metrics_source == "prometheus" and not opts.prometheus and not prometheus_binary():
+        raise UsageError("--metrics-source prometheus: `prometheus` is not on PATH "
+                         "(apt-get install -y prometheus) and no --prometheus URL was given")
+    run_id, run_dir = _new_run_dir(opts.out)
+    job = slo.selector.get("job", "opscore-backend")
+    state = _State()
+    meta: dict[str, Any] = {
+        "id": run_id, "harness_version": __version__, "git_revision": _git_revision(),
+        "started_at": datetime.now(timezone.utc).isoformat(), "scenario": str(opts.scenario),
+        "slo_file": str(opts.slo), "rate": opts.rate, "shape": opts.shape,
+        "arrivals": opts.arrivals, "users": opts.users, "warmup_s": opts.warmup_s,
+        "duration_s": opts.duration_s, "tags": opts.tags, "baseline": baseline_note,
+        "workers": opts.workers,
+    }
+    progress(f"run {run_id}: {opts.rate:g} req/s for {opts.duration_s:g}s after "
+             f"{opts.warmup_s:g}s warm-up -> {run_dir}")
+    source: MetricsSource | None = None
+    with contextlib.ExitStack() as stack, _signals_as_interrupt():
+        load: LocustRun | None = None
+        try:
+            # -- stack -------------------------------------------------------------------
+            if opts.target is None:
+                ref = ReferenceTarget(run_dir / "target", opts.database, opts.target_faults)
+                stack.callback(ref.stop)
+                target_url = ref.url
+                meta["target"] = {"url": target_url, "kind": "reference",
+                                  "database": ref.database.split("://")[0],
+                                  "faults": opts.target_faults}
+            else:
+                ref = None
+                target_url = opts.target.rstrip("/")
+                meta["target"] = {"url": target_url, "kind": "external"}
+            local_prom: LocalPrometheus | None = None
+            if opts.prometheus:
+                from loadtest.metrics.prometheus import PrometheusSource
+
+                source = PrometheusSource(opts.prometheus, _up_matchers(slo))
+            elif opts.metrics_source != "embedded" and prometheus_binary():
+                from loadtest.metrics.prometheus import PrometheusSource
+
+                local_prom = LocalPrometheus(run_dir / "prometheus", job, target_url)
+                stack.callback(local_prom.stop)
+                source = PrometheusSource(local_prom.url, _up_matchers(slo),
+                                          scrape_interval_s=local_prom.interval_s, local=True)
+            if ref is not None:
+                ref.wait_ready()
+            # -- preflight ---------------------------------------------------------------
+            meta["target"]["health"] = preflight_target(target_url)
+            # The harness always keeps its own scrapes of the target: the embedded source when
+            # no Prometheus serves, else a second opinion `loadtest verify` can judge from.
+            from loadtest.metrics.embedded import EmbeddedSource
+
+            scrapes = EmbeddedSource(f"{target_url}/metrics", job=job,
+                                     record_path=run_dir / "metrics" / SNAPSHOTS)
+            scrapes.start()
+            stack.callback(scrapes.close)
+            if source is None:
+                source = scrapes
+            else:
+                from loadtest.metrics.prometheus import PrometheusSource
+
+                assert isinstance(source, PrometheusSource)
+                try:
+                    source.wait_ready(20.0 if local_prom else 5.0)
+                except SourceError as e:
+                    raise PrometheusUnavailable(str(e)) from None
+            meta["metrics_source"] = source.describe()
+            progress(f"target {target_url} ready; metrics from {source.name}"
+                     + (f" {meta['metrics_source'].get('url')}" if source.name == "prometheus"
+                        else ""))
+            # -- load --------------------------------------------------------------------
+            plan = LoadPlan(scenario=opts.scenario, host=target_url, rate=opts.rate,
+                            users=opts.users, warmup_s=opts.warmup_s,
+                            duration_s=opts.duration_s, out_dir=run_dir / "locust",
+                            arrivals=opts.arrivals)
+            load = LocustRun(plan)
+            stack.callback(load.child.stop)
+            state.run_start = load.wait_started()
+            ws = state.run_start + opts.warmup_s
+            state.window = Window(ws, ws + opts.duration_s)
+            progress(f"load started; window {_iso(state.window.start)} .. "
+                     f"{_iso(state.window.end)}")
+            if source.name == "prometheus":
+                from loadtest.metrics.prometheus import PrometheusSource
+
+                assert isinstance(source, PrometheusSource)
+                try:  # the first scrape must be stored before the window opens
+                    source.wait_target_up(max(1.0, ws - time.time()) + 5.0)
+                except SourceError as e:
+                    state.problems.append(str(e))
+            _sleep_until(state.window.start, load)
+            source.at_window_start(time.time())
+            if scrapes is not source:
+                scrapes.at_window_start(time.time())
+            _sleep_until(state.window.end, load)
+            if not load.alive() and time.time() < state.window.end:
+                state.problems.append("Locust stopped before the window's end "
+                                      f"({load.child.log_tail()})")
+            source.at_window_end(time.time())
+            if scrapes is not source:
+                scrapes.at_window_end(time.time())
+            state.locust_exit = load.wait()
+            if state.locust_exit != 0:
+                state.problems.append(f"Locust exited with code {state.locust_exit}: "
+                                      f"{load.child.log_tail(3)}")
+            # -- settle ------------------------------------------------------------------
+            interval = getattr(source, "scrape_interval_s", None) or 1.0
+            try:
+                source.settle(state.window, timeout_s=max(10.0, 5 * interval))
+            except SourceError as e:
+                state.problems.append(str(e))
+        except Interrupted:
+            state.interrupted = True
+            progress("interrupted: stopping the load and writing partial results")
+            if load is not None:
+                state.locust_exit = load.interrupt()
+        except HarnessError as e:
+            if load is None:
+                raise  # nothing measured yet: a preflight error
+            state.problems.append(e.message)
+        # -- verify, results, report (still inside the stack: the source may be needed) --
+        results = _assemble(opts, slo, source, state, run_dir, meta)
+    from loadtest.reports import render_all
+    from loadtest.results import write_results
+
+    write_results(run_dir, results)
+    render_all(results, run_dir)
+    _point_latest(opts.out, run_id)
+    return Outcome(run_dir=run_dir, results=results)
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None,
+              state: _State, run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    from loadtest.objectives import evaluate
+    from loadtest.results import decide
+    from loadtest.samples import client_stats, load_samples
+
+    window = state.window
+    objectives: list[dict[str, Any]] = []
+    if window is not None:
+        if state.interrupted and time.time() < window.end:
+            window = Window(window.start, max(window.start + 1.0, time.time()))
+        if source is not None:
+            objectives = [o.to_dict() for o in evaluate(slo, source, window)]
+    client: dict[str, Any] = {}
+    load: dict[str, Any] = {"requested_rate": meta.get("rate"),
+                            "locust_exit_code": state.locust_exit}
+    if window is not None and state.run_start is not None:
+        df = load_samples(run_dir / "locust")
+        client = client_stats(df, window, state.run_start)
+        achieved = client["totals"]["achieved_rate"]
+        load["achieved_rate"] = achieved
+        requested = meta.get("rate") or 0
+        delivered = requested == 0 or achieved >= requested * (1 - DELIVERY_TOLERANCE)
+        load["delivered"] = delivered
+        if not delivered and not state.interrupted:
+            lag = client["totals"]["schedule_lag_ms"].get("p99")
+            state.problems.append(
+                f"the load generator delivered {achieved:.1f} of {requested:g} req/s "
+                f"(schedule lag p99 {lag or 0:.0f} ms): saturated or too few users "
+                "(raise --users, or lower --rate)")
+    load["problems"] = list(state.problems)
+    if window is not None:
+        meta["window"] = {"start": window.start, "end": window.end,
+                          "start_iso": _iso(window.start), "end_iso": _iso(window.end),
+                          "seconds": window.seconds}
+        meta["load_started"] = state.run_start
+    verdict = decide(objectives, load, interrupted=state.interrupted)
+    return {"run": meta, "load": load, "objectives": objectives, "client": client,
+            "regressions": [], "verdict": verdict, "interrupted": state.interrupted}
+
+
+def reverify(run_dir: Path, slo_path: Path | None = None,
+             prometheus: str | None = None) -> Outcome:
+    """Judge a finished run again from its recorded window (another SLO file, another
+    Prometheus, or the run's saved embedded scrapes), rewrite results and reports."""
+    from loadtest.metrics.embedded import EmbeddedSource
+    from loadtest.metrics.prometheus import PrometheusSource
+    from loadtest.reports import render_all
+    from loadtest.results import load_results, write_results
+
+    old = load_results(run_dir / "results.json")
+    meta = dict(old["run"])
+    if "window" not in meta:
+        raise ConfigError(f"{run_dir}/results.json: the run has no recorded window "
+                          "(it stopped before the load started)")
+    slo_file = slo_path or Path(meta.get("slo_file", "slo/opscore.yaml"))
+    slo = load_slo(slo_file)
+    window = Window(meta["window"]["start"], meta["window"]["end"])
+    snapshots = run_dir / "metrics" / SNAPSHOTS
+    source: MetricsSource
+    if prometheus:
+        source = PrometheusSource(prometheus, _up_matchers(slo))
+        if not source.ready():
+            raise PrometheusUnavailable(f"Prometheus at {prometheus} is not ready")
+    elif snapshots.exists():
+        source = EmbeddedSource.from_file(snapshots, job=slo.selector.get("job",
+                                                                          "opscore-backend"))
+    else:
+        raise UsageError(f"{run_dir}: the run was judged by Prometheus "
+                         f"{meta.get('metrics_source', {}).get('url')}; pass --prometheus URL "
+                         "of a server that still holds its data")
+    meta["slo_file"] = str(slo_file)
+    meta["metrics_source"] = source.describe()
+    state = _State(problems=[p for p in old.get("load", {}).get("problems", [])
+                             if "Locust" in p],
+                   window=window, run_start=meta.get("load_started"),
+                   locust_exit=old.get("load", {}).get("locust_exit_code"),
+                   interrupted=bool(old.get("interrupted")))
+    results = _assemble(None, slo, source, state, run_dir, meta)
+    results["regressions"] = old.get("regressions", [])
+    write_results(run_dir, results)
+    render_all(results, run_dir)
+    return Outcome(run_dir=run_dir, results=results)

@@ -1,0 +1,109 @@
+"""Client-side statistics from the load generator's own per-request samples (pandas).
+
+Samples are the CSV files the Locust side writes (`locust/samples-<pid>.csv`); percentiles are
+nearest-rank over the raw samples (no bucket rounding). Latency is given both as measured and
+corrected from the intended start (coordinated omission: a request that waited for a free user
+counts the wait).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from loadtest.metrics.base import Window
+
+QUANTILES = (0.5, 0.95, 0.99)
+TOP_ERRORS = 10
+
+
+def load_samples(folder: Path) -> Any:
+    import pandas as pd
+
+    frames = []
+    for path in sorted(folder.glob("samples-*.csv")):
+        try:
+            frames.append(pd.read_csv(path, dtype={"error": "string"}, keep_default_na=False,
+                                      on_bad_lines="skip"))
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+            continue
+    cols = ["start", "intended", "method", "name", "response_ms", "status", "failed", "error",
+            "bytes"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    df = pd.concat(frames, ignore_index=True)
+    for c in ("start", "intended", "response_ms"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    df["status"] = pd.to_numeric(df["status"], errors="coerce").fillna(0).astype(int)
+    df["failed"] = pd.to_numeric(df["failed"], errors="coerce").fillna(0).astype(int)
+    df = df.dropna(subset=["start", "response_ms"])
+    df["lag_ms"] = ((df["start"] - df["intended"]) * 1000.0).clip(lower=0.0)
+    df["corrected_ms"] = df["response_ms"] + df["lag_ms"]
+    return df.sort_values("start", ignore_index=True)
+
+
+def _q(series: Any, q: float) -> float | None:
+    if len(series) == 0:
+        return None
+    return float(series.quantile(q, interpolation="higher"))
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+def client_stats(df: Any, window: Window, run_start: float) -> dict[str, Any]:
+    """Statistics for the judged window, plus per-second series over the whole run."""
+    inw = df[(df["start"] >= window.start) & (df["start"] < window.end)]
+    secs = window.seconds
+    server_errors = inw["status"].between(500, 599)
+    totals = {
+        "requests": int(len(inw)),
+        "failures": int(inw["failed"].sum()),
+        "server_errors": int(server_errors.sum()),
+        "connection_errors": int((inw["status"] == 0).sum()),
+        "achieved_rate": len(inw) / secs if secs > 0 else 0.0,
+        "latency_ms": {f"p{int(q * 100)}": _q(inw["response_ms"], q) for q in QUANTILES},
+        "corrected_latency_ms": {f"p{int(q * 100)}": _q(inw["corrected_ms"], q)
+                                 for q in QUANTILES},
+        "max_ms": _num(inw["response_ms"].max()) if len(inw) else None,
+        "schedule_lag_ms": {"p50": _q(inw["lag_ms"], 0.5), "p99": _q(inw["lag_ms"], 0.99),
+                            "max": _num(inw["lag_ms"].max()) if len(inw) else None},
+        "samples_total": int(len(df)),
+    }
+    endpoints = []
+    for (method, name), g in inw.groupby(["method", "name"], sort=True):
+        endpoints.append({
+            "method": str(method), "name": str(name), "count": int(len(g)),
+            "failures": int(g["failed"].sum()), "rate": len(g) / secs if secs > 0 else 0.0,
+            "p50_ms": _q(g["response_ms"], 0.5), "p95_ms": _q(g["response_ms"], 0.95),
+            "p99_ms": _q(g["response_ms"], 0.99), "max_ms": _num(g["response_ms"].max()),
+            "mean_ms": _num(g["response_ms"].mean()),
+            "corrected_p95_ms": _q(g["corrected_ms"], 0.95),
+        })
+    errors = []
+    failed = inw[inw["failed"] == 1]
+    if len(failed):
+        keyed = failed.assign(kind=failed["error"].str.split(":").str[0].fillna(""))
+        for (method, name, status, kind), g in keyed.groupby(
+                ["method", "name", "status", "kind"], sort=False):
+            errors.append({"method": str(method), "name": str(name), "status": int(status),
+                           "count": int(len(g)), "example": str(g["error"].iloc[0])[:300]})
+        errors.sort(key=lambda e: -e["count"])
+    timeseries = []
+    if len(df):
+        sec = (df["start"] - run_start).floordiv(1).astype(int)
+        for s, g in df.groupby(sec, sort=True):
+            t = run_start + int(s)
+            timeseries.append({
+                "t": float(t), "offset_s": int(s), "in_window": window.start <= t < window.end,
+                "rate": int(len(g)), "errors": int(g["failed"].sum()),
+                "p50_ms": _q(g["response_ms"], 0.5), "p95_ms": _q(g["response_ms"], 0.95),
+                "p99_ms": _q(g["response_ms"], 0.99),
+            })
+    return {"totals": totals, "endpoints": endpoints, "errors": errors[:TOP_ERRORS],
+            "timeseries": timeseries}

@@ -1,0 +1,142 @@
+"""The stack of a run: the reference target and a throwaway local Prometheus, each a child
+process on a free loopback port, and the preflight checks of a target."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from loadtest.errors import PrometheusUnavailable, TargetUnreachable
+from loadtest.processes import Child, free_port
+
+LOCAL_SCRAPE_INTERVAL_S = 1.0
+
+
+def wait_http_ok(url: str, timeout_s: float, child: Child | None = None) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if child is not None and not child.alive():
+            raise TargetUnreachable(f"{child.name} exited with code {child.proc.returncode} "
+                                    f"before {url} answered: {child.log_tail()}")
+        try:
+            r = httpx.get(url, timeout=2.0, trust_env=False)
+            if r.status_code == 200:
+                return
+            last = f"HTTP {r.status_code}"
+        except httpx.HTTPError as e:
+            last = type(e).__name__
+        time.sleep(0.1)
+    raise TargetUnreachable(f"{url} did not answer 200 within {timeout_s:.0f} s ({last})")
+
+
+class ReferenceTarget:
+    """`loadtest target` as a child process."""
+
+    def __init__(self, workdir: Path, database: str | None = None,
+                 faults: dict[str, object] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.database = database or f"sqlite:///{workdir / 'opscore.db'}"
+        argv = [sys.executable, "-m", "loadtest", "target", "--port", str(self.port),
+                "--database", self.database, "--storage-dir", str(workdir / "attachments")]
+        for key, value in (faults or {}).items():
+            if key == "endpoints":
+                for ep in value:  # type: ignore[attr-defined]
+                    argv += ["--fault-endpoint", str(ep)]
+            elif value:
+                argv += [f"--{key.replace('_', '-')}", str(value)]
+        self.child = Child("reference target", argv, workdir / "target.log")
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        wait_http_ok(f"{self.url}/ready", timeout_s, self.child)
+
+    def stop(self) -> None:
+        self.child.stop()
+
+
+def prometheus_binary() -> str | None:
+    return shutil.which("prometheus")
+
+
+def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
+                      interval_s: float = LOCAL_SCRAPE_INTERVAL_S) -> str:
+    iv = f"{int(interval_s * 1000)}ms"
+    return (
+        "# written by loadtest: a throwaway Prometheus scraping the target under test\n"
+        "global:\n"
+        f"  scrape_interval: {iv}\n"
+        f"  evaluation_interval: {iv}\n"
+        f"  scrape_timeout: {iv}\n"
+        "scrape_configs:\n"
+        f"  - job_name: '{job}'\n"
+        f"    scheme: {scheme}\n"
+        "    metrics_path: /metrics\n"
+        "    static_configs:\n"
+        f"      - targets: ['{target_hostport}']\n"
+    )
+
+
+class LocalPrometheus:
+    """Debian's `prometheus`, on a free loopback port, temp storage, 1 s scrapes."""
+
+    def __init__(self, workdir: Path, job: str, target_url: str) -> None:
+        from urllib.parse import urlsplit
+
+        binary = prometheus_binary()
+        if binary is None:
+            raise PrometheusUnavailable("`prometheus` is not on PATH (apt-get install -y "
+                                        "prometheus, or pass --prometheus URL)")
+        parts = urlsplit(target_url)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.interval_s = LOCAL_SCRAPE_INTERVAL_S
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / "prometheus.yml"
+        config.write_text(prometheus_config(job, parts.netloc, parts.scheme or "http"),
+                          encoding="utf-8")
+        self.data_dir = workdir / "tsdb"
+        argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--storage.tsdb.retention.time=1h", "--log.level=warn"]
+        self.child = Child("prometheus", argv, workdir / "prometheus.log")
+
+    def wait_ready(self, timeout_s: float = 20.0) -> None:
+        try:
+            wait_http_ok(f"{self.url}/-/ready", timeout_s, self.child)
+        except TargetUnreachable as e:
+            raise PrometheusUnavailable(f"local Prometheus: {e.message}") from None
+
+    def stop(self) -> None:
+        self.child.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def preflight_target(url: str, timeout_s: float = 5.0) -> dict[str, object]:
+    """GET /health and /ready; a degraded or silent target stops the run before any load."""
+    import httpx
+
+    base = url.rstrip("/")
+    try:
+        health = httpx.get(f"{base}/health", timeout=timeout_s, trust_env=False)
+        ready = httpx.get(f"{base}/ready", timeout=timeout_s, trust_env=False)
+    except httpx.HTTPError as e:
+        raise TargetUnreachable(f"target {base} is unreachable ({type(e).__name__}: {e}); "
+                                "start it or pass the right --target") from None
+    try:
+        body = health.json()
+    except ValueError:
+        body = {}
+    if health.status_code != 200:
+        failing = ", ".join(f"{k}: {v.get('status')}" for k, v in
+                            (body.get("checks") or {}).items() if isinstance(v, dict))
+        raise TargetUnreachable(f"target {base}/health answered {health.status_code} "
+                                f"{body.get('status', '')} ({failing or 'no checks'})")
+    if ready.status_code != 200:
+        raise TargetUnreachable(f"target {base}/ready answered {ready.status_code}: not ready")
+    return body if isinstance(body, dict) else {}
