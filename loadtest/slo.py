@@ -171,6 +171,11 @@ def parse_slo(text: str, source: str) -> SloFile:
                     if not (i > 0 and err["loc"][i - 1] != "objectives" and isinstance(p, str)
                             and p in ("latency", "db_latency", "throughput", "error_rate")
                             and isinstance(err["loc"][i - 1], int)))
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = loc + ("kind",)
+            kind = (err.get("ctx") or {}).get("tag")
+            err = {**err, "msg": (f"{kind!r} is not an objective kind" if kind else
+                                  "the objective has no kind"), "input": None}
         line = None
         for n in range(len(loc), -1, -1):
             line = _line_index(text).get(loc[:n])
@@ -183,8 +188,8 @@ def parse_slo(text: str, source: str) -> SloFile:
         if err["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
         value = err.get("input")
-        shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(
-            value, (dict, list)) else f" {value!r}:"
+        shown = "" if value is None or err["type"] in ("missing", "extra_forbidden") or \
+            isinstance(value, (dict, list)) else f" {value!r}:"
         count = e.error_count()
         more = f" (and {count - 1} more)" if count > 1 else ""
         raise ConfigError(f"{where}: {_format_loc(loc)}:{shown} {msg}{more}") from None

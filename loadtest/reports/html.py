@@ -13,7 +13,7 @@ def render_html(results: dict[str, Any]) -> str:
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("loadtest.reports", "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True,
         lstrip_blocks=True)
     view = build_view(results)
     # chart SVGs are built by charts.py, which escapes every text it places

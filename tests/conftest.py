@@ -1,0 +1,155 @@
+"""Shared fixtures: real local servers on 127.0.0.1 with free ports.
+
+In CI (CI=true) a test that needs Prometheus or PostgreSQL fails when they are missing;
+locally it skips with the command that installs them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loadtest.processes import Child, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(what: str, found: bool, install: str) -> None:
+    if found:
+        return
+    message = f"{what} is not installed ({install})"
+    if IN_CI:
+        pytest.fail(f"CI needs {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def postgres_bindir() -> Path | None:
+    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (d / "initdb").exists() and (d / "postgres").exists():
+            return d
+    return None
+
+
+@pytest.fixture(scope="session")
+def prometheus_bin() -> str:
+    path = shutil.which("prometheus")
+    require("Prometheus", path is not None, "apt-get install -y prometheus")
+    assert path is not None
+    return path
+
+
+class RunningTarget:
+    def __init__(self, url: str, child: Child, workdir: Path) -> None:
+        self.url = url
+        self.child = child
+        self.workdir = workdir
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.url}/metrics", timeout=5).text
+
+    def set_faults(self, rules: list[dict[str, object]]) -> None:
+        r = httpx.put(f"{self.url}/admin/faults", json={"rules": rules}, timeout=5)
+        assert r.status_code == 200, r.text
+
+
+def start_target(workdir: Path, database: str | None = None,
+                 extra: list[str] | None = None) -> RunningTarget:
+    port = free_port()
+    db = database or f"sqlite:///{workdir / 'opscore.db'}"
+    argv = [sys.executable, "-m", "loadtest", "target", "--port", str(port), "--database", db,
+            "--storage-dir", str(workdir / "attachments"), "--seed-documents", "20",
+            *(extra or [])]
+    child = Child("target", argv, workdir / "target.log")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert child.alive(), child.log_tail(20)
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return RunningTarget(url, child, workdir)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    child.stop()
+    raise AssertionError(f"target did not become ready: {child.log_tail(20)}")
+
+
+@pytest.fixture
+def sqlite_target(tmp_path: Path) -> Iterator[RunningTarget]:
+    t = start_target(tmp_path)
+    yield t
+    t.child.stop()
+
+
+class PostgresServer:
+    def __init__(self, bindir: Path, datadir: Path, port: int) -> None:
+        self.bindir, self.datadir, self.port = bindir, datadir, port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _as_postgres(self) -> dict[str, object]:
+        return {"user": "postgres"} if os.geteuid() == 0 else {}
+
+    def start(self) -> None:
+        log = open(self.datadir.parent / "postgres.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+             "-c", "fsync=off", "-c", "max_connections=50"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            **self._as_postgres())  # type: ignore[call-overload]
+        deadline = time.monotonic() + 30
+        import psycopg
+
+        while time.monotonic() < deadline:
+            try:
+                psycopg.connect(self.url, connect_timeout=1).close()
+                return
+            except psycopg.OperationalError:
+                time.sleep(0.2)
+        raise AssertionError("PostgreSQL did not start: "
+                             + (self.datadir.parent / "postgres.log").read_text()[-2000:])
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    bindir = postgres_bindir()
+    require("PostgreSQL server", bindir is not None, "apt-get install -y postgresql")
+    assert bindir is not None
+    # not under pytest's tmp dir: its parents are 0700 root, closed to the postgres user
+    base = Path(tempfile.mkdtemp(prefix="loadtest-pg-"))
+    datadir = base / "data"
+    datadir.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(datadir, "postgres")
+        os.chmod(base, 0o755)
+    subprocess.run([str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
+                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True,
+                   **({"user": "postgres"} if os.geteuid() == 0 else {}))  # type: ignore[call-overload]
+    server = PostgresServer(bindir, datadir, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,164 @@
+"""Histogram math, the embedded source's counter semantics, and objective judging, on made-up
+scrapes fed to the real EmbeddedSource (no Prometheus, no mocks)."""
+
+from __future__ import annotations
+
+
+import pytest
+
+from loadtest.metrics.base import Matcher, Window
+from loadtest.metrics.embedded import EmbeddedSource
+from loadtest.metrics.exposition import Snapshot, parse_exposition
+from loadtest.metrics.histogram import boundary_label, histogram_quantile
+from loadtest.objectives import evaluate
+from loadtest.results import decide
+from loadtest.slo import parse_slo
+
+JOB = (("instance", "t:1"), ("job", "opscore-backend"))
+
+
+def test_quantile_interpolates_like_prometheus() -> None:
+    b = {"0.1": 50.0, "0.5": 90.0, "1.0": 100.0, "+Inf": 100.0}
+    assert histogram_quantile(0.5, b) == pytest.approx(0.1)
+    # rank 95 lies in (0.5, 1.0]: 0.5 + 0.5 * (95 - 90) / 10
+    assert histogram_quantile(0.95, b) == pytest.approx(0.75)
+    # rank in the first bucket interpolates from 0
+    assert histogram_quantile(0.25, b) == pytest.approx(0.05)
+
+
+def test_quantile_edge_cases() -> None:
+    assert histogram_quantile(0.95, {}) is None
+    assert histogram_quantile(0.95, {"1": 0.0, "+Inf": 0.0}) is None
+    assert histogram_quantile(0.95, {"1": 5.0, "2": 5.0}) is None  # no +Inf bucket
+    # everything above the top finite bound: answer that bound, as Prometheus does
+    assert histogram_quantile(0.95, {"1": 0.0, "2": 0.0, "+Inf": 10.0}) == 2.0
+    # non-monotonic counts (extrapolation noise) are forced monotonic
+    assert histogram_quantile(0.5, {"1": 6.0, "2": 5.9, "+Inf": 10.0}) == pytest.approx(
+        histogram_quantile(0.5, {"1": 6.0, "2": 6.0, "+Inf": 10.0}))
+
+
+def test_boundary_label_keeps_the_services_spelling() -> None:
+    assert boundary_label({"2.0": 1, "+Inf": 2}, 2.0) == "2.0"   # Python client
+    assert boundary_label({"2": 1, "+Inf": 2}, 2.0) == "2"       # Go client
+    assert boundary_label({"0.1": 1, "+Inf": 2}, 0.1) == "0.1"
+    assert boundary_label({"2.5": 1, "+Inf": 2}, 2.0) is None
+
+
+def snap(t: float, **series: float) -> Snapshot:
+    values = {}
+    for key, v in series.items():
+        name, _, rest = key.partition("__")
+        labels = dict(JOB)
+        for part in rest.split("__") if rest else []:
+            k, _, val = part.partition("_")
+            labels[k] = val.replace("p", ".").replace("Inf", "+Inf") if k == "le" else val
+        values[(name, tuple(sorted(labels.items())))] = v
+    return Snapshot(t=t, values=values)
+
+
+def test_increase_survives_counter_resets_and_late_series() -> None:
+    src = EmbeddedSource(None, snapshots=[
+        snap(100.0, http_requests_total__status_200=10.0),
+        snap(101.0, http_requests_total__status_200=20.0),
+        snap(102.0, http_requests_total__status_200=5.0),     # the target restarted
+        snap(103.0, http_requests_total__status_200=15.0, http_requests_total__status_500=3.0),
+    ])
+    w = Window(100.0, 103.0)
+    assert src.increase("http_requests_total", (), w).value == 10 + 5 + 10 + 3
+    assert src.increase("http_requests_total", (Matcher("status", "=~", "5.."),),
+                        w).value == 3
+    assert src.increase("nope_total", (), w).value is None
+    # a window without scrapes near both edges has no data, never zero
+    assert src.increase("http_requests_total", (), Window(100.0, 110.0)).value is None
+
+
+def test_exposition_parses_python_client_output() -> None:
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    reg = CollectorRegistry()
+    h = Histogram("x_seconds", "x", ["endpoint"], buckets=(0.1, 2.0), registry=reg)
+    h.labels("/a").observe(0.05)
+    values = parse_exposition(generate_latest(reg).decode(), {"job": "j"})
+    assert values[("x_seconds_bucket", (("endpoint", "/a"), ("job", "j"),
+                                        ("le", "2.0")))] == 1.0
+
+
+SLO = """\
+version: 1
+selector: {job: opscore-backend}
+objectives:
+  - {name: p95, kind: latency, quantile: 0.95, threshold: %s, min_samples: 50}
+  - {name: rps, kind: throughput, min: 10}
+  - {name: errors, kind: error_rate, max: 0.01, min_samples: 50}
+  - {name: db, kind: db_latency, quantile: 0.95, threshold: 100ms, min_samples: 50}
+"""
+
+
+def histogram_scrapes(fast: float, slow: float) -> EmbeddedSource:
+    """`fast` requests under 1 s and `slow` between 2 and 2.5 s, in a 10 s window."""
+    def at(t: float, k: float) -> Snapshot:
+        n = fast + slow
+        return snap(t, **{
+            "http_request_duration_seconds_bucket__le_1p0": k * fast,
+            "http_request_duration_seconds_bucket__le_2p0": k * fast,
+            "http_request_duration_seconds_bucket__le_2p5": k * n,
+            "http_request_duration_seconds_bucket__le_Inf": k * n,
+            "http_requests_total__status_200": k * n,
+            "db_query_duration_seconds_bucket__le_0p1": k * n,
+            "db_query_duration_seconds_bucket__le_Inf": k * n,
+        })
+    return EmbeddedSource(None, snapshots=[at(0.0, 0), at(5.0, 0.5), at(10.0, 1)])
+
+
+def test_latency_judged_exactly_at_a_bucket_boundary() -> None:
+    results = {o.name: o for o in evaluate(parse_slo(SLO % "2s", "s"),
+                                           histogram_scrapes(940, 60), Window(0.0, 10.0))}
+    p95 = results["p95"]
+    assert p95.status == "fail" and p95.exact is True
+    assert p95.extra["ratio_within_threshold"] == pytest.approx(0.94)
+    assert p95.samples == 1000
+    assert p95.value is not None and 2.0 < p95.value <= 2.5
+    assert results["rps"].status == "pass" and results["rps"].value == pytest.approx(100.0)
+    assert results["errors"].status == "pass" and results["errors"].value == 0.0
+    assert results["db"].status == "pass"
+    ok = {o.name: o for o in evaluate(parse_slo(SLO % "2s", "s"), histogram_scrapes(960, 40),
+                                      Window(0.0, 10.0))}
+    assert ok["p95"].status == "pass" and ok["p95"].extra["ratio_within_threshold"] == 0.96
+
+
+def test_latency_off_boundary_says_how_exact_it_is() -> None:
+    results = {o.name: o for o in evaluate(parse_slo(SLO % "2200ms", "s"),
+                                           histogram_scrapes(940, 60), Window(0.0, 10.0))}
+    p95 = results["p95"]
+    assert p95.exact is False
+    assert "not a bucket boundary" in p95.detail
+    assert p95.extra["bucket_bracket"] == [2.0, 2.5]
+
+
+def test_too_few_samples_and_missing_metrics_are_no_data() -> None:
+    few = {o.name: o for o in evaluate(parse_slo(SLO % "2s", "s"), histogram_scrapes(30, 0),
+                                       Window(0.0, 10.0))}
+    assert few["p95"].status == "no_data" and "min_samples 50" in few["p95"].reason
+    assert few["errors"].status == "no_data"
+    renamed = (SLO % "2s").replace("selector: {job: opscore-backend}",
+                                   "selector: {job: opscore-backend}\nmetrics: "
+                                   "{http_duration: nope_seconds}")
+    r = {o.name: o for o in evaluate(parse_slo(renamed, "s"), histogram_scrapes(940, 60),
+                                     Window(0.0, 10.0))}
+    assert r["p95"].status == "no_data" and "nope_seconds_bucket" in r["p95"].reason
+    verdict = decide([o.to_dict() for o in r.values()], {"problems": []})
+    assert verdict["exit_code"] == 3 and verdict["status"] == "inconclusive"
+
+
+def test_verdict_order() -> None:
+    def o(status: str, severity: str = "fail") -> dict[str, object]:
+        return {"name": status, "status": status, "severity": severity, "reason": "r"}
+
+    assert decide([o("pass"), o("pass")], {})["exit_code"] == 0
+    assert decide([o("pass"), o("fail")], {})["exit_code"] == 1
+    assert decide([o("fail"), o("no_data")], {})["exit_code"] == 1
+    assert decide([o("pass"), o("no_data")], {})["exit_code"] == 3
+    assert decide([o("pass"), o("fail", "warn")], {})["exit_code"] == 0
+    assert decide([o("pass")], {"problems": ["generator saturated"]})["exit_code"] == 3
+    assert decide([o("fail")], {}, interrupted=True)["exit_code"] == 130
+    assert decide([], {})["exit_code"] == 3

@@ -1,0 +1,81 @@
+"""The Prometheus source against a real Prometheus scraping the real reference target, and
+the embedded source's figures against it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loadtest.metrics.base import Matcher, Window
+from loadtest.metrics.embedded import EmbeddedSource
+from loadtest.metrics.histogram import histogram_quantile
+from loadtest.metrics.prometheus import PrometheusSource
+from loadtest.stack import LocalPrometheus
+from tests.conftest import RunningTarget
+
+pytestmark = pytest.mark.prometheus
+JOB = (Matcher("job", "=", "opscore-backend"),)
+
+
+def test_figures_from_prometheus_and_embedded_agree(prometheus_bin: str,
+                                                    sqlite_target: RunningTarget,
+                                                    tmp_path: Path) -> None:
+    prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", sqlite_target.url)
+    embedded = EmbeddedSource(f"{sqlite_target.url}/metrics",
+                              record_path=tmp_path / "snaps.jsonl.gz")
+    try:
+        prom.wait_ready()
+        src = PrometheusSource(prom.url, JOB, scrape_interval_s=1.0, local=True)
+        assert src.ready()
+        src.wait_target_up(20)
+        embedded.start()
+        sqlite_target.set_faults([{"latency": "uniform:0ms,60ms",
+                                   "endpoints": ["/api/v1/documents/{id}"]}])
+        time.sleep(1.5)
+        ws = time.time()
+        embedded.at_window_start(ws)
+        c = httpx.Client(base_url=sqlite_target.url, timeout=10)
+        n = 0
+        while time.time() < ws + 6:  # bounded: 6 s of sequential requests
+            assert c.get(f"/api/v1/documents/{1 + n % 10}").status_code == 200
+            n += 1
+        time.sleep(max(0.0, ws + 6 - time.time()))
+        window = Window(ws, time.time())
+        embedded.at_window_end(window.end)
+        # Prometheus answers about the future without error: settle first
+        src.settle(window, timeout_s=10)
+        ep = (Matcher("endpoint", "=", "/api/v1/documents/{id}"),)
+        count = src.increase("http_requests_total", JOB + ep, window).value
+        assert count is not None and abs(count - n) <= 0.03 * n
+        e_count = embedded.increase("http_requests_total", JOB + ep, window).value
+        assert e_count == n  # edge scrapes at the window's edges: exact
+        buckets, _ = src.buckets("http_request_duration_seconds", JOB + ep, window)
+        assert buckets is not None and "2.0" in buckets
+        q = src.quantile(0.95, "http_request_duration_seconds", JOB + ep, window).value
+        assert q is not None
+        # our histogram_quantile is Prometheus' on the same buckets
+        assert histogram_quantile(0.95, buckets) == pytest.approx(q, rel=1e-9)
+        eq = embedded.quantile(0.95, "http_request_duration_seconds", JOB + ep, window).value
+        assert eq is not None and abs(eq - q) <= 0.05 * q
+        # no data stays no data
+        assert src.increase("no_such_metric_total", JOB, window).value is None
+        assert src.quantile(0.95, "no_such_seconds", JOB, window).value is None
+    finally:
+        embedded.close()
+        prom.stop()
+    # the recorded scrapes judge the same window again
+    again = EmbeddedSource.from_file(tmp_path / "snaps.jsonl.gz")
+    assert again.increase("http_requests_total", JOB + ep, window).value == n
+
+
+def test_unreachable_prometheus_is_a_clear_source_error() -> None:
+    from loadtest.metrics.base import SourceError
+    from loadtest.processes import free_port
+
+    src = PrometheusSource(f"http://127.0.0.1:{free_port()}", JOB, timeout_s=2)
+    assert not src.ready()
+    with pytest.raises(SourceError, match="did not answer"):
+        src.increase("http_requests_total", JOB, Window(time.time() - 10, time.time()))

@@ -1,0 +1,117 @@
+"""Reports from made-up results (no load, no Prometheus): content, escaping, formats."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from loadtest.errors import ConfigError
+from loadtest.reports import render_all
+from loadtest.results import SCHEMA_VERSION, decide, load_results, write_results
+
+EVIL = "<script>alert(1)</script>"
+
+
+def made_up_results() -> dict[str, object]:
+    objectives = [
+        {"name": "response_time_p95", "kind": "latency", "description": "95% within 2 s",
+         "severity": "fail", "source": "server", "metrics_source": "prometheus",
+         "status": "fail", "value": 2.31, "unit": "s", "threshold": 2.0, "comparison": "<=",
+         "samples": 6000.0, "reason": "", "exact": True,
+         "detail": "93.1% of 6000 observations within 2 s", "queries": ["histogram_quantile(...)"],
+         "extra": {}},
+        {"name": "throughput", "kind": "throughput", "description": "", "severity": "fail",
+         "source": "server", "metrics_source": "prometheus", "status": "pass", "value": 100.2,
+         "unit": "req/s", "threshold": 100.0, "comparison": ">=", "samples": 6012.0,
+         "reason": "", "exact": True, "detail": "", "queries": [], "extra": {}},
+        {"name": "db_query_p95", "kind": "db_latency", "description": "", "severity": "fail",
+         "source": "server", "metrics_source": "prometheus", "status": "no_data",
+         "value": None, "unit": "s", "threshold": 0.1, "comparison": "<=", "samples": None,
+         "reason": "no db_query_duration_seconds_bucket series", "exact": None, "detail": "",
+         "queries": [], "extra": {}},
+    ]
+    load = {"requested_rate": 100.0, "achieved_rate": 99.9, "problems": []}
+    return {
+        "run": {"id": "r1", "scenario": "scenarios/opscore.py", "rate": 100.0,
+                "shape": "constant", "arrivals": "constant", "users": 300, "warmup_s": 10.0,
+                "duration_s": 60.0, "tags": {"branch": EVIL}, "slo_file": "slo/opscore.yaml",
+                "harness_version": "0.1.0", "git_revision": "abc",
+                "target": {"url": "http://127.0.0.1:1", "kind": "reference"},
+                "metrics_source": {"name": "prometheus", "url": "http://127.0.0.1:2"},
+                "window": {"start": 10.0, "end": 70.0, "start_iso": "a", "end_iso": "b",
+                           "seconds": 60.0}, "load_started": 0.0},
+        "load": load,
+        "objectives": objectives,
+        "client": {
+            "totals": {"requests": 6000, "failures": 3, "server_errors": 3,
+                       "connection_errors": 0, "achieved_rate": 99.9,
+                       "latency_ms": {"p50": 3.0, "p95": 2100.0, "p99": 2500.0},
+                       "corrected_latency_ms": {"p50": 3.1, "p95": 2200.0, "p99": 2600.0}},
+            "endpoints": [{"method": "GET", "name": f"/api/{EVIL}", "count": 6000,
+                           "failures": 3, "rate": 99.9, "p50_ms": 3.0, "p95_ms": 2100.0,
+                           "p99_ms": 2500.0, "max_ms": 2900.0, "mean_ms": 120.0,
+                           "corrected_p95_ms": 2200.0}],
+            "errors": [{"method": "GET", "name": "/x", "status": 500, "count": 3,
+                        "example": f"HTTPError: {EVIL}"}],
+            "timeseries": [{"t": float(i), "offset_s": i, "in_window": 10 <= i < 70,
+                            "rate": 100, "errors": 1 if i == 30 else 0, "p50_ms": 3.0,
+                            "p95_ms": 2100.0, "p99_ms": 2500.0} for i in range(72)],
+        },
+        "regressions": [],
+        "verdict": decide(objectives, load),
+    }
+
+
+def test_all_formats_render_and_escape_target_strings(tmp_path: Path) -> None:
+    results = made_up_results()
+    write_results(tmp_path, results)
+    written = render_all(load_results(tmp_path), tmp_path)
+    assert {p.name for p in written} == {"index.html", "junit.xml", "summary.md"}
+    html = (tmp_path / "index.html").read_text()
+    assert EVIL not in html and "&lt;script&gt;" in html
+    assert html.index("FAIL") < html.index("Objectives")  # the verdict comes first
+    assert "objective breached: response_time_p95" in html
+    assert html.count("<svg") >= 3  # rate, latency, failures
+    assert "http://" not in html.replace("http://127.0.0.1", "").replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched from a network
+    suite = ET.parse(tmp_path / "junit.xml").getroot()
+    assert suite.get("tests") == "3" and suite.get("failures") == "1"
+    assert suite.get("errors") == "1"
+    failure = suite.find("testcase[@name='response_time_p95']/failure")
+    assert failure is not None and "2.310 s (threshold ≤ 2.000 s)" in failure.get("message", "")
+    md = (tmp_path / "summary.md").read_text()
+    assert "## loadtest: FAIL (exit 1)" in md and "| response_time_p95 | FAIL |" in md
+
+
+def test_github_step_summary_is_appended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = tmp_path / "step.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    render_all(made_up_results(), tmp_path)
+    text = summary.read_text()
+    assert text.startswith("earlier step\n") and "loadtest: FAIL" in text
+
+
+def test_results_json_is_versioned_and_checked(tmp_path: Path) -> None:
+    write_results(tmp_path, made_up_results())
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["schema_version"] == SCHEMA_VERSION
+    data["schema_version"] = SCHEMA_VERSION + 1
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="newer than this harness reads"):
+        load_results(tmp_path)
+    (tmp_path / "results.json").write_text("{trunc")
+    with pytest.raises(ConfigError, match="not a readable results file"):
+        load_results(tmp_path)
+
+
+def test_nan_and_infinity_never_reach_json(tmp_path: Path) -> None:
+    results = made_up_results()
+    results["objectives"][0]["value"] = float("nan")  # type: ignore[index]
+    results["objectives"][1]["value"] = float("inf")  # type: ignore[index]
+    write_results(tmp_path, results)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["objectives"][0]["value"] is None and data["objectives"][1]["value"] is None

@@ -1,0 +1,162 @@
+"""`loadtest run` end to end: real reference target, real Locust subprocess, real Prometheus.
+Each run is bounded (a few seconds of warm-up and a 10-20 s window at 100 req/s)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.slow]
+
+
+def loadtest(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "loadtest", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def results_of(out: Path) -> dict[str, Any]:
+    return json.loads((out / "latest" / "results.json").read_text())
+
+
+def by_name(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {o["name"]: o for o in results["objectives"]}
+
+
+def no_process_mentions(text: str) -> list[str]:
+    """Command lines of live processes that mention `text` (orphans of a run)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd and str(os.getpid()) != d.name:
+            found.append(cmd)
+    return found
+
+
+@pytest.mark.prometheus
+def test_healthy_run_passes_and_both_sources_agree(prometheus_bin: str, tmp_path: Path) -> None:
+    started = time.monotonic()
+    p = loadtest("run", "--duration", "20s", "--warmup", "5s", "--out", str(tmp_path))
+    elapsed = time.monotonic() - started
+    assert p.returncode == 0, p.stderr + p.stdout
+    assert elapsed < 5 + 20 + 15, f"took {elapsed:.1f} s"
+    r = results_of(tmp_path)
+    assert r["schema_version"] == 1 and r["verdict"]["status"] == "pass"
+    assert r["run"]["metrics_source"]["name"] == "prometheus"
+    objs = by_name(r)
+    assert {o["status"] for o in objs.values()} == {"pass"}
+    assert len(objs) == 4
+    assert abs(r["load"]["achieved_rate"] - 100) <= 5
+    assert abs(objs["throughput"]["value"] - 100) <= 5
+    run_dir = (tmp_path / "latest").resolve()
+    for name in ("index.html", "junit.xml", "summary.md", "locust/stats.json",
+                 "locust/report.html"):
+        assert (run_dir / name).exists(), name
+    assert {e["name"] for e in r["client"]["endpoints"]} >= {
+        "/api/v1/documents", "/api/v1/documents/{id}", "/api/v1/documents/search"}
+    # the same window, judged again from the harness's own scrapes (embedded source)
+    v = loadtest("verify", str(run_dir))
+    assert v.returncode == 0, v.stderr + v.stdout
+    e = results_of(tmp_path)
+    assert e["run"]["metrics_source"]["name"] == "embedded"
+    eobjs = by_name(e)
+    assert {o["status"] for o in eobjs.values()} == {"pass"}
+    for name in ("response_time_p95", "db_query_p95"):
+        assert eobjs[name]["value"] == pytest.approx(objs[name]["value"], rel=0.05), name
+    for name in ("throughput", "error_rate"):
+        assert eobjs[name]["samples"] == pytest.approx(objs[name]["samples"], rel=0.02), name
+    assert no_process_mentions(str(run_dir)) == []
+
+
+@pytest.mark.prometheus
+def test_injected_latency_fails_the_latency_objective(prometheus_bin: str,
+                                                      tmp_path: Path) -> None:
+    p = loadtest("run", "--duration", "10s", "--warmup", "4s", "--users", "450",
+                 "--target-fault", "latency=normal:2400ms,100ms",
+                 "--target-fault", "endpoints=/api/*", "--out", str(tmp_path))
+    assert p.returncode == 1, p.stderr + p.stdout
+    objs = by_name(results_of(tmp_path))
+    assert objs["response_time_p95"]["status"] == "fail"
+    assert objs["response_time_p95"]["value"] > 2.0
+    assert objs["error_rate"]["status"] == "pass"
+    assert "FAIL" in p.stdout and "response_time_p95" in p.stdout
+
+
+@pytest.mark.prometheus
+def test_injected_errors_fail_the_error_rate_objective(prometheus_bin: str,
+                                                       tmp_path: Path) -> None:
+    p = loadtest("run", "--duration", "10s", "--warmup", "3s",
+                 "--target-fault", "error_ratio=0.05", "--out", str(tmp_path))
+    assert p.returncode == 1, p.stderr + p.stdout
+    r = results_of(tmp_path)
+    objs = by_name(r)
+    assert objs["error_rate"]["status"] == "fail"
+    assert 0.03 <= objs["error_rate"]["value"] <= 0.07
+    assert objs["response_time_p95"]["status"] == "pass"
+    assert r["client"]["errors"] and r["client"]["errors"][0]["status"] == 500
+
+
+@pytest.mark.prometheus
+def test_a_metric_the_target_lacks_is_no_data_and_exit_3(prometheus_bin: str,
+                                                          tmp_path: Path) -> None:
+    slo = tmp_path / "renamed.yaml"
+    slo.write_text((ROOT / "slo" / "opscore.yaml").read_text().replace(
+        "http_duration: http_request_duration_seconds", "http_duration: api_latency_seconds"))
+    p = loadtest("run", "--duration", "8s", "--warmup", "3s", "--slo", str(slo),
+                 "--out", str(tmp_path / "out"))
+    assert p.returncode == 3, p.stderr + p.stdout
+    objs = by_name(results_of(tmp_path / "out"))
+    assert objs["response_time_p95"]["status"] == "no_data"
+    assert "api_latency_seconds_bucket" in objs["response_time_p95"]["reason"]
+    assert objs["throughput"]["status"] == "pass"
+
+
+def test_embedded_source_serves_without_prometheus(tmp_path: Path) -> None:
+    p = loadtest("run", "--duration", "10s", "--warmup", "3s", "--metrics-source", "embedded",
+                 "--out", str(tmp_path))
+    assert p.returncode == 0, p.stderr + p.stdout
+    r = results_of(tmp_path)
+    assert r["run"]["metrics_source"]["name"] == "embedded"
+    assert {o["status"] for o in r["objectives"]} == {"pass"}
+    assert "embedded" in (tmp_path / "latest" / "index.html").read_text()
+
+
+def test_sigint_stops_everything_and_keeps_partial_results(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "loadtest", "run", "--duration", "60s",
+                             "--warmup", "2s", "--metrics-source", "embedded",
+                             "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # wait until the window is open
+            samples = list(tmp_path.glob("*/locust/started-*.json"))
+            if samples and time.time() > json.loads(samples[0].read_text())["started"] + 5:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    r = results_of(tmp_path)
+    assert r["verdict"]["status"] == "interrupted" and r["interrupted"] is True
+    assert r["client"]["totals"]["requests"] > 0
+    run_dir = (tmp_path / "latest").resolve()
+    assert (run_dir / "index.html").exists()
+    time.sleep(0.5)
+    assert no_process_mentions(str(run_dir)) == []

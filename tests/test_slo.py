@@ -1,0 +1,88 @@
+"""The SLO loader: the shipped file, and one-line errors naming file, line, field and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadtest.durations import parse_duration
+from loadtest.errors import ConfigError
+from loadtest.slo import LatencyObjective, ThroughputObjective, load_slo, parse_slo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GOOD = """\
+version: 1
+selector:
+  job: opscore-backend
+objectives:
+  - name: p95
+    kind: latency
+    quantile: 0.95
+    threshold: 2s
+  - name: rps
+    kind: throughput
+    min: 100
+"""
+
+
+def test_shipped_file_holds_the_guides_four_kpis() -> None:
+    slo = load_slo(ROOT / "slo" / "opscore.yaml")
+    kinds = {o.kind: o for o in slo.objectives}
+    assert set(kinds) == {"latency", "throughput", "error_rate", "db_latency"}
+    assert kinds["latency"].quantile == 0.95 and kinds["latency"].threshold == 2.0
+    assert kinds["throughput"].min == 100
+    assert kinds["error_rate"].max == 0.01 and kinds["error_rate"].statuses == "5.."
+    assert kinds["db_latency"].threshold == pytest.approx(0.1)
+    assert slo.selector == {"job": "opscore-backend"}
+
+
+def test_good_file_parses() -> None:
+    slo = parse_slo(GOOD, "s.yaml")
+    assert isinstance(slo.objectives[0], LatencyObjective)
+    assert isinstance(slo.objectives[1], ThroughputObjective)
+    assert slo.metrics.http_duration == "http_request_duration_seconds"
+
+
+@pytest.mark.parametrize("text, expected", [
+    (GOOD.replace("threshold: 2s", "threshold: 2 sec"),
+     r"s.yaml:8: objectives[0].threshold: '2 sec': '2 sec' is not a duration (use 2s, 250ms"),
+    (GOOD.replace("    min: 100", "    min: 100\n    mni: 3"),
+     "s.yaml:12: objectives[1].mni: Extra inputs are not permitted (remove it or check its "
+     "spelling)"),
+    (GOOD.replace("kind: throughput", "kind: thruput"),
+     "s.yaml:10: objectives[1].kind: 'thruput' is not an objective kind (use one of: "
+     "latency, db_latency, throughput, error_rate)"),
+    (GOOD.replace("version: 1", "version: 7"), "s.yaml:1: version: 7: version 7 is not "
+     "supported"),
+    (GOOD.replace("quantile: 0.95", "quantile: 95"), "s.yaml:7: objectives[0].quantile: 95:"),
+    (GOOD.replace("name: rps", "name: p95"), "is used twice"),
+    ("version: 1\nobjectives: []\n", "s.yaml:2: objectives:"),
+    ("version: 1\nobjectives:\n  - name: x\n    kind: latency\n  quantile: [\n",
+     "s.yaml:5: not valid YAML"),
+    ("- just a list\n", "s.yaml: expected a mapping"),
+])
+def test_errors_name_file_line_field_and_fix(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_slo(text, "s.yaml")
+    assert expected in e.value.message
+    assert "\n" not in e.value.message
+    assert e.value.exit_code == 2
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no such SLO file \(pass --slo"):
+        load_slo(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("text, seconds", [("250ms", 0.25), ("30s", 30), ("5m", 300),
+                                           ("1h", 3600), ("1m30s", 90), ("1.5s", 1.5), (2, 2)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "2", "2 sec", "s", "-1s", "1d", "1s2", True])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError, match="not a duration|negative"):
+        parse_duration(text)  # type: ignore[arg-type]
