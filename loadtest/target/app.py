@@ -24,7 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
 from loadtest import __version__
-from loadtest.target.db import Database, DatabaseUnavailable, current_decision
+from loadtest.target.db import (Database, DatabaseUnavailable, IntegrityViolation,
+                                current_decision)
 from loadtest.target.faults import FaultRule, Faults, FaultSpecError
 from loadtest.target.metrics import TargetMetrics
 
@@ -140,6 +141,11 @@ def create_app(state: TargetState) -> FastAPI:
     async def _db_down(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
         return _error(503, str(exc), "database_unavailable")
 
+    @app.exception_handler(IntegrityViolation)
+    async def _conflict(request: Request, exc: IntegrityViolation) -> JSONResponse:
+        # the parent document went away between our read and our write
+        return _error(404, "document not found (deleted concurrently)", "not_found")
+
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail), "http_error")
@@ -253,10 +259,14 @@ def create_app(state: TargetState) -> FastAPI:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{time.time_ns()}-{safe}"
             path.write_bytes(bytes(body))
-            rows = db.query("INSERT INTO attachments (document_id, filename, size_bytes, path, "
-                            "created_at) VALUES (?, ?, ?, ?, ?) RETURNING id, document_id, "
-                            "filename, size_bytes, created_at",
-                            (doc_id, filename, len(body), str(path), utcnow()))
+            try:
+                rows = db.query("INSERT INTO attachments (document_id, filename, size_bytes, "
+                                "path, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id, "
+                                "document_id, filename, size_bytes, created_at",
+                                (doc_id, filename, len(body), str(path), utcnow()))
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
             metrics.storage_usage_bytes.inc(len(body))
             return rows[0]
 

@@ -45,6 +45,10 @@ class DatabaseUnavailable(Exception):
     """The database cannot serve (outage or injected `db_down`)."""
 
 
+class IntegrityViolation(Exception):
+    """A constraint failed (e.g. the parent document was deleted by a concurrent request)."""
+
+
 class Database:
     kind = "abstract"
 
@@ -143,6 +147,8 @@ class SqliteDatabase(Database):
             return [dict(zip(cols, row)) for row in cur.fetchall()]
         except sqlite3.OperationalError as e:
             raise DatabaseUnavailable(f"sqlite: {e}") from e
+        except sqlite3.IntegrityError as e:
+            raise IntegrityViolation(str(e)) from e
 
     def close(self) -> None:
         for conn in self._all:
@@ -191,6 +197,9 @@ class PostgresDatabase(Database):
                     rows = [dict(zip(cols, row)) for row in cur.fetchall()]
             self._pool.put(conn)
             return rows
+        except psycopg.IntegrityError as e:
+            self._pool.put(conn)
+            raise IntegrityViolation(str(e).splitlines()[0]) from e
         except psycopg.OperationalError as e:
             if conn is not None:
                 conn.close()

@@ -47,7 +47,10 @@ def serve(opts: TargetOptions) -> None:
         raise UsageError(f"--database {database!r}: cannot open it: {e}") from None
     app = create_app(state)
     config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
-                            access_log=False, lifespan="off")
+                            access_log=False, lifespan="off",
+                            # idle keep-alive connections stay open like a Go server's
+                            # (a 5 s default races with users that pause between requests)
+                            timeout_keep_alive=75)
     try:
         uvicorn.Server(config).run()
     finally:
