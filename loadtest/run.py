@@ -352,11 +352,21 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
 
     window = state.window
     objectives: list[dict[str, Any]] = []
+    warnings: list[str] = []
     if window is not None:
         if state.interrupted and time.time() < window.end:
             window = Window(window.start, max(window.start + 1.0, time.time()))
         if source is not None:
             objectives = [o.to_dict() for o in evaluate(slo, source, window)]
+            health = source.scrape_health(window)
+            meta["scrape_health"] = health
+            if health.get("failed"):
+                warnings.append(f"{health['failed']:.0f} of {health.get('scrapes') or 0:.0f} "
+                                "scrapes of the target failed inside the window: counts are "
+                                "extrapolated over the gaps")
+            if health.get("restarts"):
+                warnings.append(f"the target restarted {health['restarts']:.0f} time(s) inside "
+                                "the window: what it observed after its last scrape is lost")
     client: dict[str, Any] = {}
     load: dict[str, Any] = {"requested_rate": meta.get("rate"),
                             "locust_exit_code": state.locust_exit}
@@ -374,6 +384,13 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                 f"the load generator delivered {achieved:.1f} of {requested:g} req/s "
                 f"(schedule lag p99 {lag or 0:.0f} ms): saturated or too few users "
                 "(raise --users, or lower --rate)")
+        server_count = next((o.get("samples") for o in objectives
+                             if o["kind"] == "throughput" and o["status"] != "no_data"), None)
+        sent = client["totals"]["requests"]
+        if server_count is not None and sent and abs(server_count - sent) > 0.05 * sent:
+            warnings.append(f"the server counted {server_count:.0f} requests in the window, the "
+                            f"load generator sent {sent}: lost scrapes, a restart, a wrong "
+                            "selector, or traffic from elsewhere")
     load["problems"] = list(state.problems)
     if window is not None:
         meta["window"] = {"start": window.start, "end": window.end,
@@ -382,7 +399,8 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
         meta["load_started"] = state.run_start
     verdict = decide(objectives, load, interrupted=state.interrupted)
     return {"run": meta, "load": load, "objectives": objectives, "client": client,
-            "regressions": [], "verdict": verdict, "interrupted": state.interrupted}
+            "warnings": warnings, "regressions": [], "verdict": verdict,
+            "interrupted": state.interrupted}
 
 
 def reverify(run_dir: Path, slo_path: Path | None = None,

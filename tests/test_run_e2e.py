@@ -116,7 +116,7 @@ def test_a_metric_the_target_lacks_is_no_data_and_exit_3(prometheus_bin: str,
     slo = tmp_path / "renamed.yaml"
     slo.write_text((ROOT / "slo" / "opscore.yaml").read_text().replace(
         "http_duration: http_request_duration_seconds", "http_duration: api_latency_seconds"))
-    p = loadtest("run", "--duration", "8s", "--warmup", "3s", "--slo", str(slo),
+    p = loadtest("run", "--duration", "10s", "--warmup", "3s", "--slo", str(slo),
                  "--out", str(tmp_path / "out"))
     assert p.returncode == 3, p.stderr + p.stdout
     objs = by_name(results_of(tmp_path / "out"))

@@ -89,6 +89,10 @@ class MetricsSource(ABC):
                  window: Window) -> Figure:
         """histogram_quantile(q, sum by (le) (increase(histogram_bucket{...}[window])))."""
 
+    def scrape_health(self, window: Window) -> dict[str, Any]:
+        """Scrapes of the target inside the window (scrapes, successful, failed, restarts)."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name}
 

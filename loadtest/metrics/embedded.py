@@ -191,11 +191,15 @@ class EmbeddedSource(MetricsSource):
         snaps = self._in_window(window)
         return Window(snaps[0].t, snaps[-1].t) if len(snaps) >= 2 else None
 
-    def restarts(self, window: Window) -> int:
-        """How often process_start_time_seconds changed inside the window."""
-        starts = [v for s in self._in_window(window) for (n, _), v in s.values.items()
+    def scrape_health(self, window: Window) -> dict[str, Any]:
+        every = [s for s in self.snapshots()
+                 if window.start - 0.5 * self.interval_s <= s.t <= window.end
+                 + 0.5 * self.interval_s]
+        starts = [v for s in every if s.ok for (n, _), v in s.values.items()
                   if n == "process_start_time_seconds"]
-        return sum(1 for a, b in zip(starts, starts[1:]) if a != b)
+        return {"scrapes": len(every), "successful": sum(1 for s in every if s.ok),
+                "failed": sum(1 for s in every if not s.ok),
+                "restarts": sum(1 for a, b in zip(starts, starts[1:]) if a != b)}
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "url": self.metrics_url, "scrape_interval_s": self.interval_s,

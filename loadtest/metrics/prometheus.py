@@ -111,8 +111,10 @@ class PrometheusSource(MetricsSource):
             time.sleep(0.25)
 
     def settle(self, window: Window, timeout_s: float) -> None:
-        expr = (f"max(timestamp(up{render_selector(self.up_matchers)}))"
-                if self.up_matchers else "max(timestamp(up))")
+        """Wait for a *successful* scrape at or after the window's end (`up` is written for
+        failed scrapes too)."""
+        sel = render_selector(self.up_matchers) if self.up_matchers else ""
+        expr = f"max(timestamp(up{sel} == 1))"
         deadline = time.monotonic() + timeout_s
         last = None
         while True:
@@ -127,6 +129,24 @@ class PrometheusSource(MetricsSource):
                     f"Prometheus at {self.url} holds no scrape at or after the window's end "
                     f"after waiting {timeout_s:.0f} s (last scrape at {last})")
             time.sleep(0.2)
+
+    def scrape_health(self, window: Window) -> dict[str, Any]:
+        """Scrapes of the target inside the window: how many, how many failed, restarts."""
+        sel = render_selector(self.up_matchers) if self.up_matchers else ""
+        d = f"[{window.range_ms}ms]"
+        out: dict[str, Any] = {}
+        for key, expr in (("scrapes", f"sum(count_over_time(up{sel}{d}))"),
+                          ("successful", f"sum(sum_over_time(up{sel}{d}))"),
+                          ("restarts",
+                           f"sum(changes(process_start_time_seconds{sel}{d}))")):
+            try:
+                out[key] = self.scalar(expr, window.end)
+            except SourceError as e:
+                out[key] = None
+                out["error"] = str(e)
+        if out.get("scrapes") is not None and out.get("successful") is not None:
+            out["failed"] = out["scrapes"] - out["successful"]
+        return out
 
     # -- figures ----------------------------------------------------------------------------
     def increase(self, metric: str, matchers: tuple[Matcher, ...], window: Window) -> Figure:

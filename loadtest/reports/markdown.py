@@ -23,7 +23,9 @@ def render_markdown(results: dict[str, Any]) -> str:
     for o in v["objectives"]:
         lines.append(f"| {_cell(o['name'])} | {o['status_label']} | {_cell(o['value'])} | "
                      f"{_cell(o['threshold'])} | {o['samples']} |")
-    for p in v["problems"]:
-        lines.append(f"\n- {_cell(p)}")
+    notes = [f"- problem: {_cell(p)}" for p in v["problems"]]
+    notes += [f"- warning: {_cell(w)}" for w in v["warnings"]]
+    if notes:
+        lines += [""] + notes
     lines += ["", "Full report: `index.html` in the run directory."]
     return "\n".join(lines) + "\n"

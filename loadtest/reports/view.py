@@ -122,6 +122,7 @@ def build_view(results: dict[str, Any]) -> dict[str, Any]:
         "endpoints": endpoint_rows(results),
         "errors": results.get("client", {}).get("errors", []),
         "problems": load.get("problems", []),
+        "warnings": results.get("warnings", []),
         "charts": charts(results),
         "latency": {k: _ms(v) for k, v in (totals.get("latency_ms") or {}).items()},
         "corrected": {k: _ms(v) for k, v in (totals.get("corrected_latency_ms") or {}).items()},
