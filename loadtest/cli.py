@@ -89,8 +89,8 @@ def run(
         help="Fault of the reference target, KEY=VALUE (latency=2s, error_ratio=0.05, "
         "db_latency=50ms, endpoints=/api/v1/documents); repeatable.")] = None,
     baseline: Annotated[Optional[Path], typer.Option(
-        envvar="LOADTEST_BASELINE", help="Baseline run directory or results.json "
-        "(recorded in results; the regression gate is not built yet).")] = None,
+        envvar="LOADTEST_BASELINE", help="Baseline run directory, results.json or promoted "
+        "baseline name: a regression against it fails the gate.")] = None,
     out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
         = Path("reports"),
     workers: Annotated[int, typer.Option(envvar="LOADTEST_WORKERS", help="Locust worker "
@@ -155,6 +155,50 @@ def report(
         return
     for path in written:
         typer.echo(str(path))
+
+
+@app.command()
+def compare(
+    baseline: Annotated[Path, typer.Argument(help="Baseline: a run directory, its "
+                                             "results.json, or a promoted baseline's name.")],
+    run_dir: Annotated[Path, typer.Argument(help="The run to judge against it.")],
+    slo: Annotated[Optional[Path], typer.Option(
+        envvar="LOADTEST_SLO", help="Tolerances from this SLO file instead of the run's.")]
+        = None,
+) -> None:
+    """The regression verdict between two finished runs: a table, exit 0/1/2/3."""
+    from loadtest.compare import compare_files, exit_code, format_table
+
+    try:
+        comparison = compare_files(baseline, run_dir, slo)
+    except HarnessError as e:
+        _fail(e)
+        return
+    typer.echo(format_table(comparison))
+    raise typer.Exit(exit_code(comparison))
+
+
+baseline_app = typer.Typer(help="Named baselines: promote a run for later comparisons.",
+                           no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("promote")
+def baseline_promote(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    name: Annotated[str, typer.Option(help="Baseline name (e.g. main).")] = "main",
+    out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
+        = Path("reports"),
+) -> None:
+    """Keep a run as the named baseline (reports/baselines/NAME.json); `--baseline NAME`."""
+    from loadtest.baselines import promote
+
+    try:
+        path = promote(run_dir, name, out)
+    except HarnessError as e:
+        _fail(e)
+        return
+    typer.echo(str(path))
 
 
 @app.command("target")

@@ -22,23 +22,32 @@ PASS, FAIL, INCONCLUSIVE, INTERRUPTED = "pass", "fail", "inconclusive", "interru
 
 
 def decide(objectives: list[dict[str, Any]], load: dict[str, Any],
-           interrupted: bool = False) -> dict[str, Any]:
-    """The verdict: interrupted > fail (a gating objective breached) > inconclusive (no data,
-    load not delivered, Locust crashed) > pass."""
+           interrupted: bool = False,
+           regressions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The verdict: interrupted > fail (a gating objective breached, or a regression) >
+    inconclusive (no data, load not delivered, Locust crashed, comparison impossible) > pass."""
     gating = [o for o in objectives if o.get("severity", "fail") == "fail"]
     failed = [o for o in gating if o["status"] == "fail"]
     missing = [o for o in gating if o["status"] == "no_data"]
+    regressed = [r for r in regressions or [] if r["status"] == "fail"]
+    uncompared = [r for r in regressions or [] if r["status"] == "no_data"]
     if interrupted:
         return {"status": INTERRUPTED, "exit_code": ExitCode.INTERRUPTED,
                 "reason": "interrupted: load stopped early, results are partial"}
-    if failed:
-        names = ", ".join(o["name"] for o in failed)
-        return {"status": FAIL, "exit_code": ExitCode.GATE_FAILED,
-                "reason": f"objective breached: {names}"}
+    if failed or regressed:
+        parts = []
+        if failed:
+            parts.append("objective breached: " + ", ".join(o["name"] for o in failed))
+        if regressed:
+            parts.append("regression: " + ", ".join(r["message"] for r in regressed))
+        return {"status": FAIL, "exit_code": ExitCode.GATE_FAILED, "reason": "; ".join(parts)}
     problems = list(load.get("problems", []))
     if missing:
         problems.insert(0, "no data for " + ", ".join(
             f"{o['name']} ({o['reason']})" for o in missing))
+    if uncompared:
+        problems.append("no comparison for " + ", ".join(
+            f"{r['objective']} ({r['reason']})" for r in uncompared))
     if problems or not gating:
         return {"status": INCONCLUSIVE, "exit_code": ExitCode.INCONCLUSIVE,
                 "reason": "; ".join(problems) or "no gating objective"}

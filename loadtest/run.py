@@ -204,11 +204,13 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
         prometheus_binary
 
     slo = load_slo(opts.slo)
+    baseline = None
     baseline_note = None
     if opts.baseline is not None:
-        from loadtest.results import load_results
+        from loadtest.baselines import load_baseline
 
-        baseline_note = str(load_results(opts.baseline)["run"].get("id"))
+        baseline = load_baseline(opts.baseline, opts.out)
+        baseline_note = str(baseline["run"].get("id"))
     if opts.metrics_source == "prometheus" and not opts.prometheus and not prometheus_binary():
         raise UsageError("--metrics-source prometheus: `prometheus` is not on PATH "
                          "(apt-get install -y prometheus) and no --prometheus URL was given")
@@ -226,6 +228,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
     progress(f"run {run_id}: {opts.rate:g} req/s for {opts.duration_s:g}s after "
              f"{opts.warmup_s:g}s warm-up -> {run_dir}")
     source: MetricsSource | None = None
+    scrapes: Any = None  # the harness's own scrapes of the target (EmbeddedSource)
     with contextlib.ExitStack() as stack, _signals_as_interrupt():
         load: LocustRun | None = None
         try:
@@ -273,6 +276,9 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
                 assert isinstance(source, PrometheusSource)
                 try:
                     source.wait_ready(20.0 if local_prom else 5.0)
+                    # the window must not open before Prometheus' first scrape of the target
+                    # (a fresh Prometheus scrapes ~5 s after start: its discovery throttle)
+                    source.wait_target_up(20.0 if local_prom else 10.0)
                 except SourceError as e:
                     raise PrometheusUnavailable(str(e)) from None
             meta["metrics_source"] = source.describe()
@@ -291,14 +297,6 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
             state.window = Window(ws, ws + opts.duration_s)
             progress(f"load started; window {_iso(state.window.start)} .. "
                      f"{_iso(state.window.end)}")
-            if source.name == "prometheus":
-                from loadtest.metrics.prometheus import PrometheusSource
-
-                assert isinstance(source, PrometheusSource)
-                try:  # the first scrape must be stored before the window opens
-                    source.wait_target_up(max(1.0, ws - time.time()) + 5.0)
-                except SourceError as e:
-                    state.problems.append(str(e))
             _sleep_until(state.window.start, load)
             source.at_window_start(time.time())
             if scrapes is not source:
@@ -330,13 +328,17 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
                 raise  # nothing measured yet: a preflight error
             state.problems.append(e.message)
         # -- verify, results, report (still inside the stack: the source may be needed) --
-        results = _assemble(opts, slo, source, state, run_dir, meta)
+        results = _assemble(opts, slo, source, state, run_dir, meta,
+                            scrapes=scrapes, baseline=baseline)
     from loadtest.reports import render_all
     from loadtest.results import write_results
+
+    from loadtest.baselines import append_history
 
     write_results(run_dir, results)
     render_all(results, run_dir)
     _point_latest(opts.out, run_id)
+    append_history(results, opts.out)
     return Outcome(run_dir=run_dir, results=results)
 
 
@@ -345,10 +347,12 @@ def _iso(t: float) -> str:
 
 
 def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None,
-              state: _State, run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    from loadtest.objectives import evaluate
+              state: _State, run_dir: Path, meta: dict[str, Any],
+              scrapes: Any = None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+    from loadtest.objectives import evaluate, matchers_for
     from loadtest.results import decide
-    from loadtest.samples import client_stats, load_samples
+    from loadtest.samples import client_stats, compact_samples, load_samples
+    from loadtest.slo import DbLatencyObjective
 
     window = state.window
     objectives: list[dict[str, Any]] = []
@@ -368,11 +372,22 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                 warnings.append(f"the target restarted {health['restarts']:.0f} time(s) inside "
                                 "the window: what it observed after its last scrape is lost")
     client: dict[str, Any] = {}
+    samples: dict[str, Any] = {}
     load: dict[str, Any] = {"requested_rate": meta.get("rate"),
                             "locust_exit_code": state.locust_exit}
+    if window is not None and scrapes is not None:
+        histograms = {}
+        for obj in slo.objectives:
+            if isinstance(obj, DbLatencyObjective):
+                blocks = scrapes.interval_buckets(slo.metrics.db_duration,
+                                                  matchers_for(slo, obj, http=False), window)
+                if blocks:
+                    histograms[obj.name] = blocks
+        samples["server_histograms"] = histograms
     if window is not None and state.run_start is not None:
         df = load_samples(run_dir / "locust")
         client = client_stats(df, window, state.run_start)
+        samples["client"] = compact_samples(df, window)
         achieved = client["totals"]["achieved_rate"]
         load["achieved_rate"] = achieved
         requested = meta.get("rate") or 0
@@ -397,10 +412,26 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                           "start_iso": _iso(window.start), "end_iso": _iso(window.end),
                           "seconds": window.seconds}
         meta["load_started"] = state.run_start
-    verdict = decide(objectives, load, interrupted=state.interrupted)
-    return {"run": meta, "load": load, "objectives": objectives, "client": client,
-            "warnings": warnings, "regressions": [], "verdict": verdict,
-            "interrupted": state.interrupted}
+    results: dict[str, Any] = {"run": meta, "load": load, "objectives": objectives,
+                               "client": client, "warnings": warnings, "regressions": [],
+                               "samples": samples, "interrupted": state.interrupted}
+    if baseline is not None:
+        from loadtest.compare import compare_runs
+
+        comparison = compare_runs(baseline, results, slo)
+        results["regressions"] = comparison.checks
+        results["comparison"] = comparison.summary
+        warnings.extend(comparison.warnings)
+    results["verdict"] = decide(objectives, load, interrupted=state.interrupted,
+                                regressions=results["regressions"])
+    return results
+
+
+def _redecide(results: dict[str, Any]) -> dict[str, Any]:
+    from loadtest.results import decide
+
+    return decide(results["objectives"], results["load"], results.get("interrupted", False),
+                  results.get("regressions"))
 
 
 def reverify(run_dir: Path, slo_path: Path | None = None,
@@ -440,8 +471,10 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
                    window=window, run_start=meta.get("load_started"),
                    locust_exit=old.get("load", {}).get("locust_exit_code"),
                    interrupted=bool(old.get("interrupted")))
-    results = _assemble(None, slo, source, state, run_dir, meta)
+    scrapes = EmbeddedSource.from_file(snapshots) if snapshots.exists() else None
+    results = _assemble(None, slo, source, state, run_dir, meta, scrapes=scrapes)
     results["regressions"] = old.get("regressions", [])
+    results["verdict"] = _redecide(results)
     write_results(run_dir, results)
     render_all(results, run_dir)
     return Outcome(run_dir=run_dir, results=results)

@@ -107,3 +107,28 @@ def client_stats(df: Any, window: Window, run_start: float) -> dict[str, Any]:
             })
     return {"totals": totals, "endpoints": endpoints, "errors": errors[:TOP_ERRORS],
             "timeseries": timeseries}
+
+
+MAX_COMPACT_SAMPLES = 200_000
+
+
+def compact_samples(df: Any, window: Window) -> dict[str, Any]:
+    """The judged window's per-request samples in a compact, JSON-friendly form (offsets from
+    the window start, measured latency, endpoint index, status), kept in results.json so any
+    run can serve as a baseline. Long runs are thinned evenly to MAX_COMPACT_SAMPLES."""
+    inw = df[(df["start"] >= window.start) & (df["start"] < window.end)]
+    if len(inw) > MAX_COMPACT_SAMPLES:
+        step = len(inw) / MAX_COMPACT_SAMPLES
+        inw = inw.iloc[[int(i * step) for i in range(MAX_COMPACT_SAMPLES)]]
+    keys = (inw["method"].astype(str) + " " + inw["name"].astype(str))
+    names = sorted(set(keys))
+    index = {n: i for i, n in enumerate(names)}
+    return {
+        "window_s": window.seconds,
+        "names": names,
+        "t": [round(float(x), 3) for x in (inw["start"] - window.start)],
+        "ms": [round(float(x), 3) for x in inw["response_ms"]],
+        "ep": [index[k] for k in keys],
+        "status": [int(x) for x in inw["status"]],
+        "thinned": len(df) > MAX_COMPACT_SAMPLES,
+    }

@@ -42,12 +42,36 @@ class MetricNames(_Model):
     status_label: str = "status"
 
 
+class RegressionRule(_Model):
+    """How much worse than the baseline an objective's figure may get. `tolerance` is relative
+    for latency and throughput (0.10 = 10%) and absolute for error rate (0.005 = 0.5 points);
+    for latencies `min_change` is an absolute floor as well (a 0.4 ms swing of a 3 ms p95 is
+    machine noise, not a regression)."""
+    tolerance: float | None = Field(default=None, ge=0)
+    min_change: Duration | None = Field(default=None, ge=0)
+    enabled: bool = True
+
+
+class RegressionSettings(_Model):
+    """Global settings of the comparison with a baseline."""
+    noise: float = Field(default=0.10, ge=0, lt=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    resamples: int = Field(default=1000, ge=100, le=100_000)
+    min_samples: int = Field(default=200, ge=1)
+
+
+DEFAULT_TOLERANCE = {"latency": 0.10, "db_latency": 0.10, "throughput": 0.05,
+                     "error_rate": 0.005}
+DEFAULT_MIN_CHANGE_S = {"latency": 0.005, "db_latency": 0.0005}
+
+
 class _Objective(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     severity: Literal["fail", "warn"] = "fail"
     endpoint: str | None = None
     method: str | None = None
+    regression: RegressionRule | None = None
 
 
 class LatencyObjective(_Objective):
@@ -64,6 +88,13 @@ class DbLatencyObjective(_Objective):
     quantile: float = Field(gt=0, lt=1)
     threshold: Duration = Field(gt=0)
     min_samples: int = Field(default=100, ge=1)
+
+    @field_validator("endpoint", "method")
+    @classmethod
+    def _no_http_filter(cls, v: str | None) -> str | None:
+        if v is not None:
+            raise ValueError("DB query time has no endpoint or method label (remove it)")
+        return v
 
 
 class ThroughputObjective(_Objective):
@@ -91,6 +122,7 @@ class SloFile(_Model):
     version: int
     metrics: MetricNames = MetricNames()
     selector: dict[str, str] = Field(default_factory=dict)
+    regression: RegressionSettings = RegressionSettings()
     objectives: list[Objective] = Field(min_length=1)
 
     @field_validator("version")

@@ -32,24 +32,26 @@ def test_figures_from_prometheus_and_embedded_agree(prometheus_bin: str,
         assert src.ready()
         src.wait_target_up(20)
         embedded.start()
-        sqlite_target.set_faults([{"latency": "uniform:0ms,60ms",
+        sqlite_target.set_faults([{"latency": "uniform:0ms,10ms",
                                    "endpoints": ["/api/v1/documents/{id}"]}])
         time.sleep(1.5)
         ws = time.time()
         embedded.at_window_start(ws)
         c = httpx.Client(base_url=sqlite_target.url, timeout=10)
         n = 0
-        while time.time() < ws + 6:  # bounded: 6 s of sequential requests
+        while time.time() < ws + 10:  # bounded: 10 s of sequential requests
             assert c.get(f"/api/v1/documents/{1 + n % 10}").status_code == 200
             n += 1
-        time.sleep(max(0.0, ws + 6 - time.time()))
+        time.sleep(max(0.0, ws + 10 - time.time()))
         window = Window(ws, time.time())
         embedded.at_window_end(window.end)
         # Prometheus answers about the future without error: settle first
         src.settle(window, timeout_s=10)
         ep = (Matcher("endpoint", "=", "/api/v1/documents/{id}"),)
         count = src.increase("http_requests_total", JOB + ep, window).value
-        assert count is not None and abs(count - n) <= 0.03 * n
+        # increase() extrapolates the partial scrape intervals at the edges from the rate
+        # between scrapes: exact for a steady rate, a few percent off for a bursty one
+        assert count is not None and abs(count - n) <= 0.03 * n, (count, n)
         e_count = embedded.increase("http_requests_total", JOB + ep, window).value
         assert e_count == n  # edge scrapes at the window's edges: exact
         buckets, _ = src.buckets("http_request_duration_seconds", JOB + ep, window)

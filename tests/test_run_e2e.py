@@ -160,3 +160,41 @@ def test_sigint_stops_everything_and_keeps_partial_results(tmp_path: Path) -> No
     assert (run_dir / "index.html").exists()
     time.sleep(0.5)
     assert no_process_mentions(str(run_dir)) == []
+
+
+def test_compare_against_a_baseline(tmp_path: Path) -> None:
+    common = ["--duration", "10s", "--warmup", "3s", "--metrics-source", "embedded",
+              "--out", str(tmp_path)]
+    a = loadtest("run", *common)
+    assert a.returncode == 0, a.stderr + a.stdout
+    base = (tmp_path / "latest").resolve()
+    promoted = loadtest("baseline", "promote", str(base), "--name", "main", "--out",
+                        str(tmp_path))
+    assert promoted.returncode == 0, promoted.stderr
+    # an identical healthy run: no regression
+    b = loadtest("run", *common, "--baseline", "main")
+    assert b.returncode == 0, b.stderr + b.stdout
+    healthy = (tmp_path / "latest").resolve()
+    rb = results_of(tmp_path)
+    assert {c["objective"] for c in rb["regressions"]} == {
+        "response_time_p95", "throughput", "error_rate", "db_query_p95"}
+    assert {c["status"] for c in rb["regressions"]} == {"pass"}
+    # injected latency, still far under the 2 s KPI: caught as a regression only
+    c = loadtest("run", *common, "--baseline", str(base),
+                 "--target-fault", "latency=uniform:20ms,30ms")
+    assert c.returncode == 1, c.stderr + c.stdout
+    rc = results_of(tmp_path)
+    assert by_name(rc)["response_time_p95"]["status"] == "pass"
+    regressed = {x["objective"]: x for x in rc["regressions"]}
+    assert regressed["response_time_p95"]["status"] == "fail"
+    assert "regression" in rc["verdict"]["reason"]
+    junit = (tmp_path / "latest" / "junit.xml").read_text()
+    assert 'name="response_time_p95.regression"' in junit and "Regression" in junit
+    slow = (tmp_path / "latest").resolve()
+    # the same verdicts from `loadtest compare`
+    same = loadtest("compare", str(base), str(healthy))
+    assert same.returncode == 0, same.stdout + same.stderr
+    worse = loadtest("compare", str(base), str(slow))
+    assert worse.returncode == 1 and "response_time_p95  FAIL" in worse.stdout
+    history = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert len(history) == 3

@@ -19,7 +19,7 @@ from typing import Any
 from loadtest.metrics.base import Figure, Matcher, MetricsSource, SourceError, Window, \
     render_selector
 from loadtest.metrics.exposition import ExpositionError, SeriesKey, Snapshot, parse_exposition
-from loadtest.metrics.histogram import histogram_quantile
+from loadtest.metrics.histogram import histogram_quantile, parse_le
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
@@ -186,6 +186,25 @@ class EmbeddedSource(MetricsSource):
                 f"{histogram}_bucket{render_selector(matchers)})))")
         return Figure(None if totals is None else histogram_quantile(q, totals),
                       self._describe(expr, window))
+
+    def interval_buckets(self, histogram: str, matchers: tuple[Matcher, ...],
+                         window: Window) -> dict[str, Any] | None:
+        """Per-scrape-interval bucket increases inside the window, for a block bootstrap:
+        {"le": [labels], "t": [interval end offsets], "counts": [[per le], ...]}."""
+        snaps = self._in_window(window)
+        if len(snaps) < 2:
+            return None
+        rows: list[dict[str, float]] = []
+        name = f"{histogram}_bucket"
+        for a, b in zip(snaps, snaps[1:]):
+            pair = EmbeddedSource(None, snapshots=[a, b], interval_s=self.interval_s)
+            totals = pair._increase_by(name, matchers, Window(a.t, b.t), group="le")
+            rows.append(totals or {})
+        les = sorted({le for r in rows for le in r}, key=parse_le)
+        if not les:
+            return None
+        return {"le": les, "t": [round(b.t - window.start, 3) for b in snaps[1:]],
+                "counts": [[round(r.get(le, 0.0), 3) for le in les] for r in rows]}
 
     def effective_window(self, window: Window) -> Window | None:
         snaps = self._in_window(window)

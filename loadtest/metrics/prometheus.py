@@ -146,6 +146,13 @@ class PrometheusSource(MetricsSource):
                 out["error"] = str(e)
         if out.get("scrapes") is not None and out.get("successful") is not None:
             out["failed"] = out["scrapes"] - out["successful"]
+        try:  # when the scrapes happened, as offsets into the window (gaps show here)
+            raw = self.query(f"up{sel}{d}", window.end)
+            if raw:
+                out["scrape_offsets_s"] = [round(float(t) - window.start, 3)
+                                           for t, _ in raw[0].get("values", [])]
+        except (SourceError, TypeError, ValueError):
+            pass
         return out
 
     # -- figures ----------------------------------------------------------------------------

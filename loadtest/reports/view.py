@@ -54,6 +54,36 @@ def objective_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def regression_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for c in results.get("regressions", []):
+        rel = c.get("relative", True)
+
+        def ch(x: Any) -> str:
+            if x is None:
+                return "—"
+            return f"{x * 100:+.1f}%" if rel else f"{x * 100:+.2f} pp"
+
+        def val(v: Any) -> str:
+            unit = {"latency": "s", "db_latency": "s", "error_rate": "ratio"}.get(
+                c.get("kind", ""), "req/s")
+            return fmt_value(v, unit)
+
+        ci = c.get("ci")
+        tol = c.get("tolerance")
+        rows.append({
+            "objective": c.get("objective"), "status": c["status"],
+            "status_label": STATUS_LABEL.get(c["status"], c["status"]),
+            "base": val(c.get("base_value")), "run": val(c.get("run_value")),
+            "change": ch(c.get("change")),
+            "ci": "—" if not ci else f"{ch(ci[0])} .. {ch(ci[1])}",
+            "tolerance": "—" if tol is None else (f"{tol:.0%}" if rel else
+                                                  f"{tol * 100:.2f} pp"),
+            "decided_by": c.get("decided_by") or c.get("reason") or "",
+        })
+    return rows
+
+
 def _ms(v: Any) -> str:
     return "—" if v is None else f"{float(v):.1f}"
 
@@ -119,6 +149,8 @@ def build_view(results: dict[str, Any]) -> dict[str, Any]:
         "requested_rate": fmt_value(load.get("requested_rate"), "req/s"),
         "achieved_rate": fmt_value(load.get("achieved_rate"), "req/s"),
         "objectives": objective_rows(results),
+        "regressions": regression_rows(results),
+        "comparison": results.get("comparison") or {},
         "endpoints": endpoint_rows(results),
         "errors": results.get("client", {}).get("errors", []),
         "problems": load.get("problems", []),

@@ -1,0 +1,89 @@
+"""Baselines and run history.
+
+Any finished run is a baseline (its run directory or its results.json: results carry the
+compact samples the comparison needs). Named baselines live in `reports/baselines/NAME.json`
+(`loadtest baseline promote RUN --name main`); every run appends one line to
+`reports/history.jsonl` for trend charts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from loadtest.errors import ConfigError, UsageError
+from loadtest.results import load_results, write_json_atomic
+
+STORE = "baselines"
+HISTORY = "history.jsonl"
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def resolve(ref: Path, out: Path = Path("reports")) -> Path:
+    """A run directory, a results file, or the name of a promoted baseline."""
+    if ref.exists():
+        return ref
+    named = out / STORE / f"{ref.name}.json"
+    if NAME.match(str(ref)) and named.exists():
+        return named
+    raise ConfigError(f"--baseline {ref}: no such run directory, results file or named "
+                      f"baseline (promoted baselines are in {out / STORE})")
+
+
+def load_baseline(ref: Path, out: Path = Path("reports")) -> dict[str, Any]:
+    data = load_results(resolve(ref, out))
+    if "window" not in data["run"]:
+        raise ConfigError(f"{ref}: the run has no judged window (it stopped before the load); "
+                          "choose another baseline")
+    return data
+
+
+def promote(run: Path, name: str, out: Path = Path("reports")) -> Path:
+    if not NAME.match(name):
+        raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' or '-'")
+    results = load_results(run)
+    if results["verdict"]["status"] == "interrupted":
+        raise UsageError(f"{run}: an interrupted run cannot be a baseline")
+    path = out / STORE / f"{name}.json"
+    write_json_atomic(path, results)
+    return path
+
+
+def history_line(results: dict[str, Any]) -> dict[str, Any]:
+    run = results["run"]
+    return {
+        "time": run.get("started_at"), "id": run.get("id"),
+        "git_revision": run.get("git_revision"), "tags": run.get("tags", {}),
+        "scenario": run.get("scenario"), "rate": run.get("rate"),
+        "verdict": results["verdict"]["status"],
+        "figures": {o["name"]: o.get("value") for o in results.get("objectives", [])},
+        "achieved_rate": results.get("load", {}).get("achieved_rate"),
+    }
+
+
+def append_history(results: dict[str, Any], out: Path) -> None:
+    """One line per run; a single O_APPEND write, so concurrent runs do not interleave."""
+    line = (json.dumps(history_line(results), separators=(",", ":"), allow_nan=False,
+                       default=str) + "\n").encode("utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / HISTORY, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_history(out: Path, limit: int = 200) -> list[dict[str, Any]]:
+    path = out / HISTORY
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[-limit:]:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue  # a torn line: skip it
+    return rows

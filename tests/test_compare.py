@@ -1,0 +1,153 @@
+"""The regression gate: statistics on synthetic samples with known answers, the baseline store,
+and the comparison of made-up runs."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadtest import stats
+from loadtest.baselines import append_history, load_baseline, promote, read_history, resolve
+from loadtest.compare import compare_runs, exit_code
+from loadtest.errors import ConfigError
+from loadtest.results import write_results
+from loadtest.slo import load_slo
+from tests.conftest import ROOT
+from tests.test_reports import made_up_results
+
+SLO = load_slo(ROOT / "slo" / "opscore.yaml")
+
+
+def latencies(n_seconds: int, per_second: int, scale: float, seed: int
+              ) -> tuple[list[int], list[float]]:
+    rng = random.Random(seed)
+    secs, vals = [], []
+    for s in range(n_seconds):
+        for _ in range(per_second):
+            secs.append(s)
+            vals.append(rng.lognormvariate(0, 0.5) * 10 * scale)
+    return secs, vals
+
+
+def test_no_change_has_an_interval_around_one() -> None:
+    b = latencies(30, 100, 1.0, seed=1)
+    r = latencies(30, 100, 1.0, seed=2)
+    est = stats.quantile_ratio(*b, *r, q=0.95, resamples=400)
+    assert est.low < 1.0 < est.high
+    assert abs(est.point - 1) < 0.1
+
+
+def test_a_clear_change_is_significant() -> None:
+    b = latencies(30, 100, 1.0, seed=1)
+    r = latencies(30, 100, 1.5, seed=2)
+    est = stats.quantile_ratio(*b, *r, q=0.95, resamples=400)
+    assert est.low > 1.3 and est.point == pytest.approx(1.5, rel=0.1)
+
+
+def test_proportions_and_rates() -> None:
+    same = stats.proportion_difference(10, 10000, 12, 10000)
+    assert same.low < 0 < same.high
+    worse = stats.proportion_difference(10, 10000, 200, 10000)
+    assert worse.low > 0.015 and worse.point == pytest.approx(0.019)
+    rate = stats.rate_ratio(6000, 60, 5400, 60)
+    assert rate.point == pytest.approx(0.9) and rate.high < 1
+
+
+def run_with(scale: float = 1.0, errors: int = 0, seed: int = 1, n: int = 30,
+             per_second: int = 100) -> dict[str, Any]:
+    r = made_up_results()
+    secs, vals = latencies(n, per_second, scale, seed)
+    total = len(secs)
+    status = [500 if i < errors else 200 for i in range(total)]
+    random.Random(seed).shuffle(status)
+    r["samples"] = {"client": {"window_s": float(n), "names": ["GET /api/v1/documents"],
+                               "t": [s + 0.5 for s in secs], "ms": vals, "ep": [0] * total,
+                               "status": status}}
+    for o in r["objectives"]:  # type: ignore[union-attr]
+        if o["name"] == "throughput":
+            o["samples"] = float(total)
+    r["run"]["window"]["seconds"] = float(n)  # type: ignore[index]
+    return r
+
+
+def checks(base: dict[str, Any], run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["objective"]: c for c in compare_runs(base, run, SLO).checks}
+
+
+def test_identical_runs_do_not_regress() -> None:
+    c = checks(run_with(seed=1), run_with(seed=2))
+    assert c["response_time_p95"]["status"] == "pass"
+    assert c["error_rate"]["status"] == "pass"
+    assert c["throughput"]["status"] == "pass"
+    assert c["db_query_p95"]["status"] == "no_data"  # made-up runs have no server histograms
+
+
+def test_a_slowdown_beyond_tolerance_regresses() -> None:
+    c = checks(run_with(seed=1), run_with(scale=1.3, seed=2))["response_time_p95"]
+    assert c["status"] == "fail" and c["significant"] is True
+    assert c["decided_by"].startswith("both")
+    assert "+" in c["message"] and "tolerance 10%" in c["message"]
+
+
+def test_a_change_below_tolerance_passes() -> None:
+    c = checks(run_with(seed=1, n=60, per_second=300),
+               run_with(scale=1.06, seed=2, n=60, per_second=300))["response_time_p95"]
+    assert c["status"] == "pass"
+    assert c["change"] < 0.10
+
+
+def test_more_errors_regress_and_few_samples_are_no_data() -> None:
+    c = checks(run_with(seed=1), run_with(errors=60, seed=2))["error_rate"]
+    assert c["status"] == "fail" and c["change"] == pytest.approx(0.02)
+    few = checks(run_with(seed=1, n=1), run_with(seed=2, n=1))
+    assert few["response_time_p95"]["status"] == "no_data"
+    assert "too few samples" in few["response_time_p95"]["reason"]
+
+
+def test_exit_codes_of_a_comparison() -> None:
+    ok = compare_runs(run_with(seed=1), run_with(seed=2), SLO)
+    ok.checks = [c for c in ok.checks if c["status"] != "no_data"]
+    assert exit_code(ok) == 0
+    bad = compare_runs(run_with(seed=1), run_with(scale=2, seed=2), SLO)
+    assert exit_code(bad) == 1
+
+
+def test_different_load_is_a_warning() -> None:
+    other = run_with(seed=2)
+    other["run"]["rate"] = 200.0  # type: ignore[index]
+    comparison = compare_runs(run_with(seed=1), other, SLO)
+    assert any("differs in rate" in w for w in comparison.warnings)
+
+
+def test_baseline_store(tmp_path: Path) -> None:
+    run = tmp_path / "run1"
+    write_results(run, run_with(seed=1))
+    path = promote(run, "main", tmp_path)
+    assert path == tmp_path / "baselines" / "main.json"
+    assert resolve(Path("main"), tmp_path) == path
+    assert load_baseline(Path("main"), tmp_path)["run"]["id"] == "r1"
+    with pytest.raises(ConfigError, match="no such run directory, results file or named"):
+        load_baseline(Path("nope"), tmp_path)
+    path.write_text("{corrupt")
+    with pytest.raises(ConfigError, match="not a readable results file") as e:
+        load_baseline(Path("main"), tmp_path)
+    assert e.value.exit_code == 2
+    newer = run_with(seed=1)
+    newer["schema_version"] = 99
+    path.write_text(json.dumps(newer))
+    with pytest.raises(ConfigError, match="newer than this harness reads"):
+        load_baseline(path)
+
+
+def test_history_appends_one_line_per_run(tmp_path: Path) -> None:
+    for _ in range(3):
+        append_history(made_up_results(), tmp_path)
+    with (tmp_path / "history.jsonl").open("a") as f:
+        f.write('{"torn":')
+    rows = read_history(tmp_path)
+    assert len(rows) == 3
+    assert rows[0]["figures"]["response_time_p95"] == 2.31
