@@ -98,6 +98,9 @@ def run(
     tag: Annotated[Optional[list[str]], typer.Option(
         "--tag", envvar="LOADTEST_TAG", help="KEY=VALUE recorded in the results; repeatable.")]
         = None,
+    rules: Annotated[Optional[list[Path]], typer.Option(
+        "--rules", envvar="LOADTEST_RULES", help="Alerting/recording rule file for the local "
+        "Prometheus (e.g. deploy/prometheus/alerts.yml); repeatable.")] = None,
 ) -> None:
     """Drive load, judge every objective, write the reports, exit 0/1/2/3/130."""
     from loadtest.run import RunOptions, run_gate
@@ -109,7 +112,7 @@ def run(
             warmup_s=_duration_opt("warmup", warmup), shape=shape, arrivals=arrivals,
             users=users, prometheus=prometheus, metrics_source=metrics_source,
             database=database, target_faults=target_fault or [], baseline=baseline, out=out,
-            workers=workers, tags=tag or [])
+            workers=workers, tags=tag or [], rules=rules or [])
         outcome = run_gate(opts, progress=lambda m: typer.echo(m, err=True))
     except HarnessError as e:
         _fail(e)
@@ -199,6 +202,30 @@ def baseline_promote(
         _fail(e)
         return
     typer.echo(str(path))
+
+
+slo_app = typer.Typer(help="SLO files: validate them, check them against a Prometheus.",
+                      no_args_is_help=True)
+app.add_typer(slo_app, name="slo")
+
+
+@slo_app.command("check")
+def slo_check(
+    file: Annotated[Path, typer.Argument(help="The SLO file.")],
+    prometheus: Annotated[Optional[str], typer.Option(
+        envvar="LOADTEST_PROMETHEUS", help="Also check every metric it names exists in this "
+        "Prometheus and every raw query runs.")] = None,
+) -> None:
+    """Validate an SLO file (exit 2 with the line and field when it is wrong)."""
+    from loadtest.slo_check import check_slo, raise_if_failed
+
+    try:
+        _, checks = check_slo(file, prometheus)
+        for c in checks:
+            typer.echo(f"{'ok ' if c.ok else 'BAD'} {c.what}: {c.detail}")
+        raise_if_failed(checks)
+    except HarnessError as e:
+        _fail(e)
 
 
 @app.command("target")

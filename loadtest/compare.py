@@ -96,7 +96,7 @@ class _Checker:
 
     def check(self, obj: Any) -> dict[str, Any] | None:
         rule = obj.regression
-        if rule is not None and not rule.enabled:
+        if obj.kind not in DEFAULT_TOLERANCE or (rule is not None and not rule.enabled):
             return None
         tol = rule.tolerance if rule and rule.tolerance is not None else \
             DEFAULT_TOLERANCE[obj.kind]

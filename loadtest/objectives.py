@@ -12,8 +12,12 @@ from typing import Any
 
 from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
 from loadtest.metrics.histogram import boundary_label, bracket, histogram_quantile
-from loadtest.slo import (DbLatencyObjective, ErrorRateObjective, LatencyObjective, SloFile,
+from loadtest.slo import (ClientObjective, DbLatencyObjective, ErrorRateObjective,
+                          LatencyObjective, NoAlertsObjective, PromqlObjective, SloFile,
                           ThroughputObjective)
+
+OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+       ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 PASS, FAIL, NO_DATA = "pass", "fail", "no_data"
 
@@ -167,6 +171,113 @@ class _Judge:
                                             f"status=~\"{obj.statuses}\"", **common)
 
 
+    def promql(self, obj: PromqlObjective) -> ObjectiveResult:
+        query = obj.query.replace("$window", f"{self.window.range_ms}ms")
+        common = dict(unit=obj.unit, threshold=obj.threshold, comparison=obj.op,
+                      queries=[query])
+        rows = self.source.instant(query, self.window.end)
+        if not rows:
+            return self.base(obj, status=NO_DATA, value=None, samples=None,
+                             reason="the query returned no series", **common)
+        if len(rows) > 1:
+            return self.base(obj, status=NO_DATA, value=None, samples=None,
+                             reason=f"the query returned {len(rows)} series; aggregate it to "
+                                    "one value (e.g. sum(...) or max(...))", **common)
+        value = _finite(rows[0][1])
+        if value is None:
+            return self.base(obj, status=NO_DATA, value=None, samples=None,
+                             reason="the query returned NaN or an infinity", **common)
+        return self.base(obj, status=PASS if OPS[obj.op](value, obj.threshold) else FAIL,
+                         value=value, samples=None, exact=True,
+                         detail=f"{value:g} {obj.op} {obj.threshold:g}", **common)
+
+    def no_alerts(self, obj: NoAlertsObjective) -> ObjectiveResult:
+        ms = [Matcher("alertstate", "=", "firing")]
+        if obj.alertname:
+            ms.append(Matcher("alertname", "=~", obj.alertname))
+        if obj.alert_severity:
+            ms.append(Matcher("severity", "=~", obj.alert_severity))
+        query = (f"max by (alertname, severity) (max_over_time(ALERTS{_sel(tuple(ms))}"
+                 f"[{self.window.range_ms}ms]))")
+        common = dict(unit="alerts", threshold=0.0, comparison="==", queries=[query])
+        rules = self.source.alert_rules()
+        if rules == 0:
+            return self.base(obj, status=NO_DATA, value=None, samples=None,
+                             reason="Prometheus evaluates no alerting rules, so no alert "
+                                    "could fire (load rules with --rules FILE)", **common)
+        fired = self.source.instant(query, self.window.end)
+        names = sorted({labels.get("alertname", "?") for labels, _ in fired})
+        if names:
+            return self.base(obj, status=FAIL, value=float(len(names)), samples=float(rules),
+                             exact=True, detail="fired during the window: " + ", ".join(names),
+                             extra={"alerts": names}, **common)
+        return self.base(obj, status=PASS, value=0.0, samples=float(rules), exact=True,
+                         detail=f"none of {rules} alerting rules fired during the window",
+                         **common)
+
+
+def evaluate_client(slo: SloFile, df: Any, window: Window) -> list[ObjectiveResult]:
+    """Client-side objectives, from the load generator's per-request samples."""
+    out = []
+    inw = df[(df["start"] >= window.start) & (df["start"] < window.end)]
+    for obj in slo.objectives:
+        if not isinstance(obj, ClientObjective):
+            continue
+        sel = inw
+        if obj.endpoint:
+            sel = sel[sel["name"] == obj.endpoint]
+        if obj.method:
+            sel = sel[sel["method"] == obj.method.upper()]
+        n = len(sel)
+        base = dict(name=obj.name, kind=obj.kind, description=obj.description,
+                    severity=obj.severity, source="client", metrics_source="locust",
+                    samples=float(n), queries=[f"client samples: {obj.metric}"
+                                               + (f" {obj.method or ''} {obj.endpoint or ''}"
+                                                  if obj.endpoint or obj.method else "")])
+        if obj.metric == "throughput":
+            assert obj.min is not None
+            value = n / window.seconds
+            out.append(ObjectiveResult(
+                status=PASS if value >= obj.min else FAIL, value=value, unit="req/s",
+                threshold=obj.min, comparison=">=", exact=True,
+                detail=f"{n} requests started in {window.seconds:.1f} s", **base))
+            continue
+        if n < obj.min_samples:
+            threshold = obj.threshold if obj.metric == "latency" else obj.max
+            out.append(ObjectiveResult(
+                status=NO_DATA, value=None, unit="s" if obj.metric == "latency" else "ratio",
+                threshold=float(threshold or 0), comparison="<=" if obj.metric == "latency"
+                else "<", reason=f"only {n} samples (fewer than min_samples "
+                                 f"{obj.min_samples})", **base))
+            continue
+        if obj.metric == "latency":
+            assert obj.quantile is not None and obj.threshold is not None
+            column = "corrected_ms" if obj.corrected else "response_ms"
+            value = float(sel[column].quantile(obj.quantile, interpolation="higher")) / 1000
+            within = float((sel[column] <= obj.threshold * 1000).mean())
+            out.append(ObjectiveResult(
+                status=PASS if value <= obj.threshold else FAIL, value=value, unit="s",
+                threshold=obj.threshold, comparison="<=", exact=True,
+                detail=f"{within:.2%} of {n} requests within {_fmt_s(obj.threshold)} "
+                       + ("(from the intended start: coordinated omission corrected)"
+                          if obj.corrected else "(as measured)"),
+                extra={"ratio_within_threshold": within, "corrected": obj.corrected}, **base))
+        else:
+            assert obj.max is not None
+            import re
+
+            pattern = re.compile(obj.statuses)
+            errors = int(sel["status"].astype(str).map(lambda s: bool(
+                pattern.fullmatch(s))).sum())
+            value = errors / n
+            out.append(ObjectiveResult(
+                status=PASS if value < obj.max else FAIL, value=value, unit="ratio",
+                threshold=obj.max, comparison="<", exact=True,
+                detail=f"{errors} of {n} responses matched status=~\"{obj.statuses}\"",
+                **base))
+    return out
+
+
 def _pct(q: float) -> str:
     return f"{q * 100:g}"
 
@@ -182,6 +293,7 @@ def _sel(matchers: tuple[Matcher, ...]) -> str:
 
 
 def evaluate(slo: SloFile, source: MetricsSource, window: Window) -> list[ObjectiveResult]:
+    """Server-side objectives (client objectives: evaluate_client)."""
     judge = _Judge(slo, source, window)
     out: list[ObjectiveResult] = []
     for obj in slo.objectives:
@@ -192,10 +304,14 @@ def evaluate(slo: SloFile, source: MetricsSource, window: Window) -> list[Object
                 out.append(judge.throughput(obj))
             elif isinstance(obj, ErrorRateObjective):
                 out.append(judge.error_rate(obj))
+            elif isinstance(obj, PromqlObjective):
+                out.append(judge.promql(obj))
+            elif isinstance(obj, NoAlertsObjective):
+                out.append(judge.no_alerts(obj))
         except SourceError as e:
             out.append(judge.base(obj, status=NO_DATA, value=None, unit="", samples=None,
                                   threshold=float(getattr(obj, "threshold", None)
                                                   or getattr(obj, "min", None)
-                                                  or getattr(obj, "max", 0.0)),
+                                                  or getattr(obj, "max", 0.0) or 0.0),
                                   comparison="", reason=str(e)))
     return out

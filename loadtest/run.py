@@ -49,13 +49,14 @@ class RunOptions:
     out: Path
     workers: int
     tags: dict[str, str]
+    rules: tuple[Path, ...] = ()
 
     @classmethod
     def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,
               duration_s: float, warmup_s: float, shape: str, arrivals: str,
               users: int | None, prometheus: str | None, metrics_source: str,
               database: str | None, target_faults: list[str], baseline: Path | None, out: Path,
-              workers: int, tags: list[str]) -> "RunOptions":
+              workers: int, tags: list[str], rules: list[Path] | None = None) -> "RunOptions":
         from loadtest.load import default_users
 
         if not rate > 0:
@@ -79,6 +80,12 @@ class RunOptions:
             raise UsageError(f"--scenario {scenario}: no such file (e.g. scenarios/opscore.py)")
         if target is not None and not target.startswith(("http://", "https://")):
             raise UsageError(f"--target {target!r}: give a base URL like http://127.0.0.1:8080")
+        for rule_file in rules or []:
+            if not rule_file.is_file():
+                raise UsageError(f"--rules {rule_file}: no such file")
+        if rules and prometheus:
+            raise UsageError("--rules loads rule files into the local Prometheus; an external "
+                             "--prometheus evaluates its own rules")
         if target is not None and (database or target_faults):
             raise UsageError("--database and --target-fault configure the reference target; "
                              "they do not apply with --target")
@@ -103,7 +110,8 @@ class RunOptions:
                    warmup_s=warmup_s, shape=shape, arrivals=arrivals,
                    users=users or default_users(rate), prometheus=prometheus,
                    metrics_source=metrics_source, database=database, target_faults=faults,
-                   baseline=baseline, out=out, workers=workers, tags=tag_map)
+                   baseline=baseline, out=out, workers=workers, tags=tag_map,
+                   rules=tuple(rules or ()))
 
 
 @dataclass
@@ -252,7 +260,8 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
             elif opts.metrics_source != "embedded" and prometheus_binary():
                 from loadtest.metrics.prometheus import PrometheusSource
 
-                local_prom = LocalPrometheus(run_dir / "prometheus", job, target_url)
+                local_prom = LocalPrometheus(run_dir / "prometheus", job, target_url,
+                                             list(opts.rules))
                 stack.callback(local_prom.stop)
                 source = PrometheusSource(local_prom.url, _up_matchers(slo),
                                           scrape_interval_s=local_prom.interval_s, local=True)
@@ -387,6 +396,13 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
     if window is not None and state.run_start is not None:
         df = load_samples(run_dir / "locust")
         client = client_stats(df, window, state.run_start)
+        from loadtest.objectives import evaluate_client
+
+        client_objs = {o.name: o.to_dict() for o in evaluate_client(slo, df, window)}
+        objectives = [o for o in objectives if o["name"] not in client_objs]
+        order = [o.name for o in slo.objectives]
+        objectives = sorted(objectives + list(client_objs.values()),
+                            key=lambda o: order.index(o["name"]) if o["name"] in order else 0)
         samples["client"] = compact_samples(df, window)
         achieved = client["totals"]["achieved_rate"]
         load["achieved_rate"] = achieved
@@ -406,6 +422,15 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
             warnings.append(f"the server counted {server_count:.0f} requests in the window, the "
                             f"load generator sent {sent}: lost scrapes, a restart, a wrong "
                             "selector, or traffic from elsewhere")
+        server_p95 = next((o.get("value") for o in objectives if o["kind"] == "latency"
+                           and o.get("source") == "server" and o.get("value") is not None
+                           and o.get("extra", {}).get("quantile") == 0.95), None)
+        client_p95 = (client["totals"].get("latency_ms") or {}).get("p95")
+        if server_p95 is not None and client_p95 is not None and \
+                client_p95 / 1000 > 2 * server_p95 + 0.05:
+            warnings.append(f"the load generator measured p95 {client_p95:.0f} ms, the server "
+                            f"{server_p95 * 1000:.0f} ms: time is lost between them (network, "
+                            "a saturated generator, or queueing before the server's timer)")
     load["problems"] = list(state.problems)
     if window is not None:
         meta["window"] = {"start": window.start, "end": window.end,

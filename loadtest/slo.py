@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
-                      field_validator)
+                      field_validator, model_validator)
 
 from loadtest.durations import parse_duration
 from loadtest.errors import ConfigError
@@ -112,10 +112,70 @@ class ErrorRateObjective(_Objective):
     min_samples: int = Field(default=100, ge=1)
 
 
+class PromqlObjective(_Objective):
+    """A raw PromQL query evaluated at the window's end; `$window` is replaced by the window's
+    range (e.g. `[$window]` -> `[60000ms]`). It must return one value."""
+    kind: Literal["promql"]
+    query: str = Field(min_length=1)
+    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    threshold: float
+    unit: str = ""
+
+    @field_validator("query")
+    @classmethod
+    def _has_window(cls, v: str) -> str:
+        if "$window" not in v:
+            raise ValueError("the query has no $window placeholder (write e.g. "
+                             "rate(x_total[$window]))")
+        return v
+
+    @field_validator("endpoint", "method")
+    @classmethod
+    def _no_http_filter(cls, v: str | None) -> str | None:
+        if v is not None:
+            raise ValueError("a promql objective filters in its query (remove it)")
+        return v
+
+
+class ClientObjective(_Objective):
+    """Computed from the load generator's own samples (no Prometheus): `metric` latency
+    (quantile <= threshold; `corrected` from the intended start by default), error_rate
+    (< max; status 0 = no response counts as an error) or throughput (>= min)."""
+    kind: Literal["client"]
+    metric: Literal["latency", "error_rate", "throughput"]
+    quantile: float | None = Field(default=None, gt=0, lt=1)
+    threshold: Duration | None = Field(default=None, gt=0)
+    corrected: bool = True
+    max: float | None = Field(default=None, gt=0, le=1)
+    min: float | None = Field(default=None, gt=0)
+    statuses: str = "5..|0"
+    min_samples: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _fields_of_metric(self) -> "ClientObjective":
+        need = {"latency": ("quantile", "threshold"), "error_rate": ("max",),
+                "throughput": ("min",)}[self.metric]
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"a client {self.metric} objective needs "
+                             + " and ".join(missing))
+        return self
+
+
+class NoAlertsObjective(_Objective):
+    """No alert fired during the window (Prometheus `ALERTS{alertstate="firing"}`),
+    optionally only alerts whose name or severity match these regexes."""
+    kind: Literal["no_alerts"]
+    alertname: str | None = None
+    alert_severity: str | None = None
+
+
 Objective = Annotated[
-    LatencyObjective | DbLatencyObjective | ThroughputObjective | ErrorRateObjective,
+    LatencyObjective | DbLatencyObjective | ThroughputObjective | ErrorRateObjective
+    | PromqlObjective | ClientObjective | NoAlertsObjective,
     Field(discriminator="kind"),
 ]
+KINDS = ("latency", "db_latency", "throughput", "error_rate", "promql", "client", "no_alerts")
 
 
 class SloFile(_Model):
@@ -178,8 +238,10 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 _FIXES = {
     "extra_forbidden": "remove it or check its spelling",
     "missing": "add it",
-    "union_tag_invalid": "use one of: latency, db_latency, throughput, error_rate",
-    "union_tag_not_found": "add kind: latency | db_latency | throughput | error_rate",
+    "union_tag_invalid": "use one of: latency, db_latency, throughput, error_rate, promql, "
+                         "client, no_alerts",
+    "union_tag_not_found": "add kind: latency | db_latency | throughput | error_rate | promql "
+                           "| client | no_alerts",
 }
 
 
@@ -201,7 +263,7 @@ def parse_slo(text: str, source: str) -> SloFile:
         # drop pydantic's union-branch names (e.g. 'latency') from the location
         loc = tuple(p for i, p in enumerate(err["loc"])
                     if not (i > 0 and err["loc"][i - 1] != "objectives" and isinstance(p, str)
-                            and p in ("latency", "db_latency", "throughput", "error_rate")
+                            and p in KINDS
                             and isinstance(err["loc"][i - 1], int)))
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = loc + ("kind",)

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from loadtest.errors import PrometheusUnavailable, TargetUnreachable
+from loadtest.errors import PrometheusUnavailable, TargetUnreachable, UsageError
 from loadtest.processes import Child, free_port
 
 LOCAL_SCRAPE_INTERVAL_S = 1.0
@@ -65,14 +65,20 @@ def prometheus_binary() -> str | None:
 
 
 def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
-                      interval_s: float = LOCAL_SCRAPE_INTERVAL_S) -> str:
+                      interval_s: float = LOCAL_SCRAPE_INTERVAL_S,
+                      rule_files: list[str] | None = None, self_hostport: str | None = None
+                      ) -> str:
     iv = f"{int(interval_s * 1000)}ms"
-    return (
+    text = (
         "# written by loadtest: a throwaway Prometheus scraping the target under test\n"
         "global:\n"
         f"  scrape_interval: {iv}\n"
         f"  evaluation_interval: {iv}\n"
         f"  scrape_timeout: {iv}\n"
+    )
+    if rule_files:
+        text += "rule_files:\n" + "".join(f"  - '{f}'\n" for f in rule_files)
+    text += (
         "scrape_configs:\n"
         f"  - job_name: '{job}'\n"
         f"    scheme: {scheme}\n"
@@ -80,12 +86,18 @@ def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
         "    static_configs:\n"
         f"      - targets: ['{target_hostport}']\n"
     )
+    if self_hostport:
+        text += ("  - job_name: 'prometheus'\n"
+                 "    static_configs:\n"
+                 f"      - targets: ['{self_hostport}']\n")
+    return text
 
 
 class LocalPrometheus:
     """Debian's `prometheus`, on a free loopback port, temp storage, 1 s scrapes."""
 
-    def __init__(self, workdir: Path, job: str, target_url: str) -> None:
+    def __init__(self, workdir: Path, job: str, target_url: str,
+                 rule_files: list[Path] | None = None) -> None:
         from urllib.parse import urlsplit
 
         binary = prometheus_binary()
@@ -98,7 +110,19 @@ class LocalPrometheus:
         self.interval_s = LOCAL_SCRAPE_INTERVAL_S
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "prometheus.yml"
-        config.write_text(prometheus_config(job, parts.netloc, parts.scheme or "http"),
+        rules = []
+        for i, rule_file in enumerate(rule_files or []):
+            try:
+                text = rule_file.read_text(encoding="utf-8")
+            except OSError as e:
+                raise UsageError(f"--rules {rule_file}: cannot read it ({e.strerror})") \
+                    from None
+            copy = workdir / f"rules-{i}-{rule_file.name}"
+            copy.write_text(text, encoding="utf-8")
+            rules.append(copy.name)
+        config.write_text(prometheus_config(job, parts.netloc, parts.scheme or "http",
+                                            rule_files=rules,
+                                            self_hostport=f"127.0.0.1:{self.port}"),
                           encoding="utf-8")
         self.data_dir = workdir / "tsdb"
         argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",

@@ -53,7 +53,7 @@ def test_good_file_parses() -> None:
      "spelling)"),
     (GOOD.replace("kind: throughput", "kind: thruput"),
      "s.yaml:10: objectives[1].kind: 'thruput' is not an objective kind (use one of: "
-     "latency, db_latency, throughput, error_rate)"),
+     "latency, db_latency, throughput, error_rate, promql, client, no_alerts)"),
     (GOOD.replace("version: 1", "version: 7"), "s.yaml:1: version: 7: version 7 is not "
      "supported"),
     (GOOD.replace("quantile: 0.95", "quantile: 95"), "s.yaml:7: objectives[0].quantile: 95:"),
@@ -62,6 +62,28 @@ def test_good_file_parses() -> None:
     ("version: 1\nobjectives:\n  - name: x\n    kind: latency\n  quantile: [\n",
      "s.yaml:5: not valid YAML"),
     ("- just a list\n", "s.yaml: expected a mapping"),
+    ("version: 1\n", "s.yaml:1: objectives: Field required (add it)"),
+    (GOOD.replace("version: 1\n", ""), "s.yaml:1: version: Field required (add it)"),
+    (GOOD.replace("    min: 100", "    min: -5"), "s.yaml:11: objectives[1].min: -5:"),
+    (GOOD.replace("  job: opscore-backend", "  job: [a, b]"), "s.yaml:3: selector.job:"),
+    (GOOD.replace("    kind: latency\n", ""), "s.yaml:5: objectives[0].kind: the objective "
+     "has no kind"),
+    (GOOD.replace("name: p95", "name: 'p 95'"), "s.yaml:5: objectives[0].name: 'p 95':"),
+    (GOOD.replace("    min: 100", "    min: 100\n    severity: fatal"),
+     "s.yaml:12: objectives[1].severity: 'fatal':"),
+    (GOOD + "  - {name: q, kind: promql, query: up, op: '<', threshold: 1}\n",
+     "objectives[2].query: 'up': the query has no $window placeholder"),
+    (GOOD + "  - {name: q, kind: promql, query: 'x[$window]', op: '=~', threshold: 1}\n",
+     "objectives[2].op: '=~':"),
+    (GOOD + "  - {name: c, kind: client, metric: latency, quantile: 0.9}\n",
+     "objectives[2]: a client latency objective needs threshold"),
+    (GOOD + "  - {name: d, kind: db_latency, quantile: 0.9, threshold: 1s, endpoint: /x}\n",
+     "objectives[2].endpoint: '/x': DB query time has no endpoint or method label"),
+    (GOOD.replace("    min: 100", "    min: 100\n    regression: {tolerance: -1}"),
+     "s.yaml:12: objectives[1].regression.tolerance: -1:"),
+    (GOOD + "regression: {confidence: 2}\n", "s.yaml:12: regression.confidence: 2: Input should be less than 1"),
+    (GOOD.replace("selector:", "metrics: {http_duration: 3}\nselector:"),
+     "s.yaml:2: metrics.http_duration: 3:"),
 ])
 def test_errors_name_file_line_field_and_fix(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as e:

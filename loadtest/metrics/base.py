@@ -89,6 +89,16 @@ class MetricsSource(ABC):
                  window: Window) -> Figure:
         """histogram_quantile(q, sum by (le) (increase(histogram_bucket{...}[window])))."""
 
+    def instant(self, promql: str, at: float) -> list[tuple[dict[str, str], float]]:
+        """A raw PromQL instant query: [(labels, value)]."""
+        raise Unsupported(f"the {self.name} source cannot run PromQL (it needs Prometheus: "
+                          "pass --prometheus URL or install prometheus)")
+
+    def alert_rules(self) -> int:
+        """How many alerting rules the source evaluates."""
+        raise Unsupported(f"the {self.name} source evaluates no alert rules (it needs "
+                          "Prometheus)")
+
     def scrape_health(self, window: Window) -> dict[str, Any]:
         """Scrapes of the target inside the window (scrapes, successful, failed, restarts)."""
         return {}

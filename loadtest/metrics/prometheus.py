@@ -43,10 +43,19 @@ class PrometheusSource(MetricsSource):
         self.scrape_interval_s = scrape_interval_s
         self.local = local
         self._headers, self._auth = auth_from_env()
+        # TLS verification is on; LOADTEST_PROMETHEUS_CA_FILE names a private CA bundle
+        ca_file = os.environ.get("LOADTEST_PROMETHEUS_CA_FILE")
+        self._verify: Any = ca_file or True
+        session = None
+        if ca_file:
+            import requests
+
+            session = requests.Session()
+            session.verify = ca_file
         retry = Retry(total=1, backoff_factor=0.2, status_forcelist=[408, 429, 502, 503, 504],
                       allowed_methods=["GET"])
         self._client = PrometheusConnect(url=self.url, headers=self._headers, auth=self._auth,
-                                         retry=retry, timeout=timeout_s)
+                                         retry=retry, timeout=timeout_s, session=session)
 
     # -- plumbing ---------------------------------------------------------------------------
     def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
@@ -79,12 +88,35 @@ class PrometheusSource(MetricsSource):
                 from None
         return None if math.isnan(value) else value
 
+    def instant(self, promql: str, at: float) -> list[tuple[dict[str, str], float]]:
+        out = []
+        for r in self.query(promql, at):
+            try:
+                out.append((dict(r.get("metric", {})), float(r["value"][1])))
+            except (KeyError, IndexError, TypeError, ValueError):
+                raise SourceError(f"Prometheus answered an unexpected shape for {promql!r}") \
+                    from None
+        return out
+
+    def alert_rules(self) -> int:
+        import httpx
+
+        try:
+            r = httpx.get(f"{self.url}/api/v1/rules", params={"type": "alert"},
+                          headers=self._headers, auth=self._auth, timeout=self.timeout_s,
+                          trust_env=False, verify=self._verify)
+            groups = r.json()["data"]["groups"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+            raise SourceError(f"Prometheus at {self.url}: cannot list its rules ({e})") \
+                from None
+        return sum(len(g.get("rules", [])) for g in groups)
+
     def ready(self) -> bool:
         import httpx
 
         try:
             r = httpx.get(f"{self.url}/-/ready", headers=self._headers, auth=self._auth,
-                          timeout=2.0, trust_env=False)
+                          timeout=2.0, trust_env=False, verify=self._verify)
         except httpx.HTTPError:
             return False
         return r.status_code == 200
