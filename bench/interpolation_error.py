@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadtest.metrics.histogram import histogram_quantile  # noqa: E402
-from loadtest.target.metrics import DB_BUCKETS, HTTP_BUCKETS  # noqa: E402
+from loadtest.metrics.histogram import histogram_quantile
+from loadtest.target.metrics import DB_BUCKETS, HTTP_BUCKETS
 
 PY_DEFAULT = (.005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0)
 GO_DEFAULT = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -54,7 +54,7 @@ def _fail(err: HarnessError) -> None:
 
 @app.command()
 def run(
-    target: Annotated[Optional[str], typer.Option(
+    target: Annotated[str | None, typer.Option(
         envvar="LOADTEST_TARGET", help="Base URL of the API under test (loopback). Default: "
         "start the reference target on a free port.")] = None,
     scenario: Annotated[Path, typer.Option(
@@ -72,33 +72,33 @@ def run(
     arrivals: Annotated[str, typer.Option(envvar="LOADTEST_ARRIVALS",
                                           help="constant spacing or poisson arrivals.")]
         = "constant",
-    users: Annotated[Optional[int], typer.Option(
+    users: Annotated[int | None, typer.Option(
         envvar="LOADTEST_USERS", help="Locust users (spare capacity for the schedule). "
         "Default: 3 x rate, at least 20.")] = None,
-    prometheus: Annotated[Optional[str], typer.Option(
+    prometheus: Annotated[str | None, typer.Option(
         envvar="LOADTEST_PROMETHEUS", help="Use this Prometheus. Default: a throwaway local "
         "one if `prometheus` is on PATH, else the embedded metrics source.")] = None,
     metrics_source: Annotated[str, typer.Option(
         "--metrics-source", envvar="LOADTEST_METRICS_SOURCE",
         help="auto, prometheus or embedded.")] = "auto",
-    database: Annotated[Optional[str], typer.Option(
+    database: Annotated[str | None, typer.Option(
         envvar="LOADTEST_DATABASE", help="Database of the reference target (sqlite:///PATH "
         "or postgresql://...). Default: SQLite in the run directory.")] = None,
-    target_fault: Annotated[Optional[list[str]], typer.Option(
+    target_fault: Annotated[list[str] | None, typer.Option(
         "--target-fault", envvar="LOADTEST_TARGET_FAULT",
         help="Fault of the reference target, KEY=VALUE (latency=2s, error_ratio=0.05, "
         "db_latency=50ms, endpoints=/api/v1/documents); repeatable.")] = None,
-    baseline: Annotated[Optional[Path], typer.Option(
+    baseline: Annotated[Path | None, typer.Option(
         envvar="LOADTEST_BASELINE", help="Baseline run directory, results.json or promoted "
         "baseline name: a regression against it fails the gate.")] = None,
     out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
         = Path("reports"),
     workers: Annotated[int, typer.Option(envvar="LOADTEST_WORKERS", help="Locust worker "
                                          "processes (1 = a single local process).")] = 1,
-    tag: Annotated[Optional[list[str]], typer.Option(
+    tag: Annotated[list[str] | None, typer.Option(
         "--tag", envvar="LOADTEST_TAG", help="KEY=VALUE recorded in the results; repeatable.")]
         = None,
-    rules: Annotated[Optional[list[Path]], typer.Option(
+    rules: Annotated[list[Path] | None, typer.Option(
         "--rules", envvar="LOADTEST_RULES", help="Alerting/recording rule file for the local "
         "Prometheus (e.g. deploy/prometheus/alerts.yml); repeatable.")] = None,
 ) -> None:
@@ -124,9 +124,9 @@ def run(
 @app.command()
 def verify(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
-    slo: Annotated[Optional[Path], typer.Option(
+    slo: Annotated[Path | None, typer.Option(
         envvar="LOADTEST_SLO", help="Judge with this SLO file instead of the run's.")] = None,
-    prometheus: Annotated[Optional[str], typer.Option(
+    prometheus: Annotated[str | None, typer.Option(
         envvar="LOADTEST_PROMETHEUS", help="Query this Prometheus instead of the run's saved "
         "embedded scrapes.")] = None,
 ) -> None:
@@ -165,7 +165,7 @@ def compare(
     baseline: Annotated[Path, typer.Argument(help="Baseline: a run directory, its "
                                              "results.json, or a promoted baseline's name.")],
     run_dir: Annotated[Path, typer.Argument(help="The run to judge against it.")],
-    slo: Annotated[Optional[Path], typer.Option(
+    slo: Annotated[Path | None, typer.Option(
         envvar="LOADTEST_SLO", help="Tolerances from this SLO file instead of the run's.")]
         = None,
 ) -> None:
@@ -212,7 +212,7 @@ app.add_typer(slo_app, name="slo")
 @slo_app.command("check")
 def slo_check(
     file: Annotated[Path, typer.Argument(help="The SLO file.")],
-    prometheus: Annotated[Optional[str], typer.Option(
+    prometheus: Annotated[str | None, typer.Option(
         envvar="LOADTEST_PROMETHEUS", help="Also check every metric it names exists in this "
         "Prometheus and every raw query runs.")] = None,
 ) -> None:
@@ -233,23 +233,23 @@ def target_cmd(
     port: Annotated[int, typer.Option(envvar="LOADTEST_TARGET_PORT", help="TCP port.")] = 8080,
     host: Annotated[str, typer.Option(envvar="LOADTEST_TARGET_HOST", help="Address to bind.")]
         = "127.0.0.1",
-    database: Annotated[Optional[str], typer.Option(
+    database: Annotated[str | None, typer.Option(
         envvar="LOADTEST_DATABASE", help="sqlite:///PATH or postgresql://user@host:port/db. "
         "Default: a SQLite file in a fresh temporary folder.")] = None,
-    storage_dir: Annotated[Optional[Path], typer.Option(
+    storage_dir: Annotated[Path | None, typer.Option(
         envvar="LOADTEST_STORAGE_DIR", help="Where attachments are stored.")] = None,
     seed_documents: Annotated[int, typer.Option(
         envvar="LOADTEST_SEED_DOCUMENTS", help="Documents to create at start if fewer exist.")]
         = 200,
-    latency: Annotated[Optional[str], typer.Option(
+    latency: Annotated[str | None, typer.Option(
         envvar="LOADTEST_FAULT_LATENCY", help="Added latency: 300ms, uniform:1s,3s, "
         "normal:2s,300ms, exp:200ms, lognormal:500ms,0.5.")] = None,
     error_ratio: Annotated[float, typer.Option(
         envvar="LOADTEST_FAULT_ERROR_RATIO", help="Share of requests answered with 500.")] = 0.0,
-    db_latency: Annotated[Optional[str], typer.Option(
+    db_latency: Annotated[str | None, typer.Option(
         envvar="LOADTEST_FAULT_DB_LATENCY", help="Added time per DB query (same forms).")]
         = None,
-    fault_endpoint: Annotated[Optional[list[str]], typer.Option(
+    fault_endpoint: Annotated[list[str] | None, typer.Option(
         "--fault-endpoint", envvar="LOADTEST_FAULT_ENDPOINT",
         help="Limit the faults to these route templates (globs); repeatable.")] = None,
 ) -> None:

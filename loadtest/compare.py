@@ -14,8 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest import stats
-from loadtest.slo import (DEFAULT_MIN_CHANGE_S, DEFAULT_TOLERANCE, DbLatencyObjective, ErrorRateObjective,
-                          LatencyObjective, SloFile, ThroughputObjective)
+from loadtest.slo import (
+    DEFAULT_MIN_CHANGE_S,
+    DEFAULT_TOLERANCE,
+    DbLatencyObjective,
+    ErrorRateObjective,
+    LatencyObjective,
+    SloFile,
+    ThroughputObjective,
+)
 
 PASS, FAIL, NO_DATA = "pass", "fail", "no_data"
 

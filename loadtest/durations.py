@@ -8,7 +8,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
 
-def parse_duration(text: str | float | int) -> float:
+def parse_duration(text: str | float) -> float:
     """Seconds from `text`; raises ValueError with the accepted forms."""
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a duration (use 2s, 250ms, 5m, 1h)")

@@ -12,9 +12,16 @@ from typing import Any
 
 from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
 from loadtest.metrics.histogram import boundary_label, bracket, histogram_quantile
-from loadtest.slo import (ClientObjective, DbLatencyObjective, ErrorRateObjective,
-                          LatencyObjective, NoAlertsObjective, PromqlObjective, SloFile,
-                          ThroughputObjective)
+from loadtest.slo import (
+    ClientObjective,
+    DbLatencyObjective,
+    ErrorRateObjective,
+    LatencyObjective,
+    NoAlertsObjective,
+    PromqlObjective,
+    SloFile,
+    ThroughputObjective,
+)
 
 OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
        ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}

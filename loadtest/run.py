@@ -10,15 +10,29 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from loadtest import __version__
-from loadtest.errors import (ConfigError, HarnessError, Interrupted, PrometheusUnavailable,
-                             UsageError)
-from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
+from loadtest.errors import (
+    ConfigError,
+    HarnessError,
+    Interrupted,
+    PrometheusUnavailable,
+    UsageError,
+)
+from loadtest.metrics.base import MetricsSource, Window
+from loadtest.pipeline import (
+    SNAPSHOTS,
+    PhaseState,
+    StackOptions,
+    drive,
+    iso,
+    open_stack,
+    up_matchers,
+)
 from loadtest.slo import SloFile, load_slo
 
 Progress = Callable[[str], None]
@@ -27,7 +41,6 @@ ARRIVALS = ("constant", "poisson")
 SOURCES = ("auto", "prometheus", "embedded")
 FAULT_KEYS = ("latency", "error_ratio", "db_latency", "endpoints")
 DELIVERY_TOLERANCE = 0.05   # achieved client rate within 5% of the request
-SNAPSHOTS = "embedded-snapshots.jsonl.gz"
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,7 @@ class RunOptions:
               duration_s: float, warmup_s: float, shape: str, arrivals: str,
               users: int | None, prometheus: str | None, metrics_source: str,
               database: str | None, target_faults: list[str], baseline: Path | None, out: Path,
-              workers: int, tags: list[str], rules: list[Path] | None = None) -> "RunOptions":
+              workers: int, tags: list[str], rules: list[Path] | None = None) -> RunOptions:
         from loadtest.load import default_users
 
         if not rate > 0:
@@ -129,14 +142,6 @@ class Outcome:
         return f"{v['status'].upper()}: {v['reason']} -> {self.run_dir / 'index.html'}"
 
 
-@dataclass
-class _State:
-    """What is known so far; written out whatever happens."""
-    problems: list[str] = field(default_factory=list)
-    window: Window | None = None
-    run_start: float | None = None
-    locust_exit: int | None = None
-    interrupted: bool = False
 
 
 @contextlib.contextmanager
@@ -167,7 +172,7 @@ def _git_revision() -> str | None:
 
 
 def _new_run_dir(out: Path) -> tuple[str, Path]:
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     run_dir = out / run_id
     try:
         run_dir.mkdir(parents=True, exist_ok=False)
@@ -191,25 +196,13 @@ def _point_latest(out: Path, run_id: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _up_matchers(slo: SloFile) -> tuple[Matcher, ...]:
-    return tuple(Matcher(k, "=", v) for k, v in sorted(slo.selector.items())
-                 if k in ("job", "instance"))
 
 
-def _sleep_until(t: float, load: Any) -> None:
-    while True:
-        left = t - time.time()
-        if left <= 0:
-            return
-        if not load.alive():
-            return
-        time.sleep(min(left, 0.1))
 
 
 def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
-    from loadtest.load import LoadPlan, LocustRun
-    from loadtest.stack import LocalPrometheus, ReferenceTarget, preflight_target, \
-        prometheus_binary
+    from loadtest.load import LoadPlan
+    from loadtest.stack import prometheus_binary
 
     slo = load_slo(opts.slo)
     baseline = None
@@ -223,11 +216,10 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
         raise UsageError("--metrics-source prometheus: `prometheus` is not on PATH "
                          "(apt-get install -y prometheus) and no --prometheus URL was given")
     run_id, run_dir = _new_run_dir(opts.out)
-    job = slo.selector.get("job", "opscore-backend")
-    state = _State()
+    state = PhaseState()
     meta: dict[str, Any] = {
         "id": run_id, "harness_version": __version__, "git_revision": _git_revision(),
-        "started_at": datetime.now(timezone.utc).isoformat(), "scenario": str(opts.scenario),
+        "started_at": datetime.now(UTC).isoformat(), "scenario": str(opts.scenario),
         "slo_file": str(opts.slo), "rate": opts.rate, "shape": opts.shape,
         "arrivals": opts.arrivals, "users": opts.users, "warmup_s": opts.warmup_s,
         "duration_s": opts.duration_s, "tags": opts.tags, "baseline": baseline_note,
@@ -237,112 +229,34 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
              f"{opts.warmup_s:g}s warm-up -> {run_dir}")
     source: MetricsSource | None = None
     scrapes: Any = None  # the harness's own scrapes of the target (EmbeddedSource)
-    with contextlib.ExitStack() as stack, _signals_as_interrupt():
-        load: LocustRun | None = None
+    stack_opts = StackOptions(target=opts.target, prometheus=opts.prometheus,
+                              metrics_source=opts.metrics_source, database=opts.database,
+                              target_faults=opts.target_faults, rules=opts.rules)
+    with contextlib.ExitStack() as exits, _signals_as_interrupt():
         try:
-            # -- stack -------------------------------------------------------------------
-            if opts.target is None:
-                ref = ReferenceTarget(run_dir / "target", opts.database, opts.target_faults)
-                stack.callback(ref.stop)
-                target_url = ref.url
-                meta["target"] = {"url": target_url, "kind": "reference",
-                                  "database": ref.database.split("://")[0],
-                                  "faults": opts.target_faults}
-            else:
-                ref = None
-                target_url = opts.target.rstrip("/")
-                meta["target"] = {"url": target_url, "kind": "external"}
-            local_prom: LocalPrometheus | None = None
-            if opts.prometheus:
-                from loadtest.metrics.prometheus import PrometheusSource
-
-                source = PrometheusSource(opts.prometheus, _up_matchers(slo))
-            elif opts.metrics_source != "embedded" and prometheus_binary():
-                from loadtest.metrics.prometheus import PrometheusSource
-
-                local_prom = LocalPrometheus(run_dir / "prometheus", job, target_url,
-                                             list(opts.rules))
-                stack.callback(local_prom.stop)
-                source = PrometheusSource(local_prom.url, _up_matchers(slo),
-                                          scrape_interval_s=local_prom.interval_s, local=True)
-            if ref is not None:
-                ref.wait_ready()
-            # -- preflight ---------------------------------------------------------------
-            meta["target"]["health"] = preflight_target(target_url)
-            # The harness always keeps its own scrapes of the target: the embedded source when
-            # no Prometheus serves, else a second opinion `loadtest verify` can judge from.
-            from loadtest.metrics.embedded import EmbeddedSource
-
-            scrapes = EmbeddedSource(f"{target_url}/metrics", job=job,
-                                     record_path=run_dir / "metrics" / SNAPSHOTS)
-            scrapes.start()
-            stack.callback(scrapes.close)
-            if source is None:
-                source = scrapes
-            else:
-                from loadtest.metrics.prometheus import PrometheusSource
-
-                assert isinstance(source, PrometheusSource)
-                try:
-                    source.wait_ready(20.0 if local_prom else 5.0)
-                    # the window must not open before Prometheus' first scrape of the target
-                    # (a fresh Prometheus scrapes ~5 s after start: its discovery throttle)
-                    source.wait_target_up(20.0 if local_prom else 10.0)
-                except SourceError as e:
-                    raise PrometheusUnavailable(str(e)) from None
-            meta["metrics_source"] = source.describe()
-            progress(f"target {target_url} ready; metrics from {source.name}"
-                     + (f" {meta['metrics_source'].get('url')}" if source.name == "prometheus"
-                        else ""))
-            # -- load --------------------------------------------------------------------
-            plan = LoadPlan(scenario=opts.scenario, host=target_url, rate=opts.rate,
+            stack = open_stack(stack_opts, slo, run_dir, exits, progress)
+            meta.update(stack.meta)
+            source, scrapes = stack.source, stack.scrapes
+            plan = LoadPlan(scenario=opts.scenario, host=stack.target_url, rate=opts.rate,
                             users=opts.users, warmup_s=opts.warmup_s,
                             duration_s=opts.duration_s, out_dir=run_dir / "locust",
                             arrivals=opts.arrivals)
-            load = LocustRun(plan)
-            stack.callback(load.child.stop)
-            state.run_start = load.wait_started()
-            ws = state.run_start + opts.warmup_s
-            state.window = Window(ws, ws + opts.duration_s)
-            progress(f"load started; window {_iso(state.window.start)} .. "
-                     f"{_iso(state.window.end)}")
-            _sleep_until(state.window.start, load)
-            source.at_window_start(time.time())
-            if scrapes is not source:
-                scrapes.at_window_start(time.time())
-            _sleep_until(state.window.end, load)
-            if not load.alive() and time.time() < state.window.end:
-                state.problems.append("Locust stopped before the window's end "
-                                      f"({load.child.log_tail()})")
-            source.at_window_end(time.time())
-            if scrapes is not source:
-                scrapes.at_window_end(time.time())
-            state.locust_exit = load.wait()
-            if state.locust_exit != 0:
-                state.problems.append(f"Locust exited with code {state.locust_exit}: "
-                                      f"{load.child.log_tail(3)}")
-            # -- settle ------------------------------------------------------------------
-            interval = getattr(source, "scrape_interval_s", None) or 1.0
-            try:
-                source.settle(state.window, timeout_s=max(10.0, 5 * interval))
-            except SourceError as e:
-                state.problems.append(str(e))
+            drive(plan, stack, state, exits, progress)
         except Interrupted:
             state.interrupted = True
             progress("interrupted: stopping the load and writing partial results")
-            if load is not None:
-                state.locust_exit = load.interrupt()
+            if state.load is not None:
+                state.locust_exit = state.load.interrupt()
         except HarnessError as e:
-            if load is None:
+            if state.run_start is None:
                 raise  # nothing measured yet: a preflight error
             state.problems.append(e.message)
         # -- verify, results, report (still inside the stack: the source may be needed) --
         results = _assemble(opts, slo, source, state, run_dir, meta,
                             scrapes=scrapes, baseline=baseline)
+    from loadtest.baselines import append_history
     from loadtest.reports import render_all
     from loadtest.results import write_results
-
-    from loadtest.baselines import append_history
 
     write_results(run_dir, results)
     render_all(results, run_dir)
@@ -351,12 +265,9 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
     return Outcome(run_dir=run_dir, results=results)
 
 
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
-
 
 def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None,
-              state: _State, run_dir: Path, meta: dict[str, Any],
+              state: PhaseState, run_dir: Path, meta: dict[str, Any],
               scrapes: Any = None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
     from loadtest.objectives import evaluate, matchers_for
     from loadtest.results import decide
@@ -434,7 +345,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
     load["problems"] = list(state.problems)
     if window is not None:
         meta["window"] = {"start": window.start, "end": window.end,
-                          "start_iso": _iso(window.start), "end_iso": _iso(window.end),
+                          "start_iso": iso(window.start), "end_iso": iso(window.end),
                           "seconds": window.seconds}
         meta["load_started"] = state.run_start
     results: dict[str, Any] = {"run": meta, "load": load, "objectives": objectives,
@@ -479,7 +390,7 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
     snapshots = run_dir / "metrics" / SNAPSHOTS
     source: MetricsSource
     if prometheus:
-        source = PrometheusSource(prometheus, _up_matchers(slo))
+        source = PrometheusSource(prometheus, up_matchers(slo))
         if not source.ready():
             raise PrometheusUnavailable(f"Prometheus at {prometheus} is not ready")
     elif snapshots.exists():
@@ -491,7 +402,7 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
                          "of a server that still holds its data")
     meta["slo_file"] = str(slo_file)
     meta["metrics_source"] = source.describe()
-    state = _State(problems=[p for p in old.get("load", {}).get("problems", [])
+    state = PhaseState(problems=[p for p in old.get("load", {}).get("problems", [])
                              if "Locust" in p],
                    window=window, run_start=meta.get("load_started"),
                    locust_exit=old.get("load", {}).get("locust_exit_code"),

@@ -62,7 +62,7 @@ def client_stats(df: Any, window: Window, run_start: float) -> dict[str, Any]:
     secs = window.seconds
     server_errors = inw["status"].between(500, 599)
     totals = {
-        "requests": int(len(inw)),
+        "requests": len(inw),
         "failures": int(inw["failed"].sum()),
         "server_errors": int(server_errors.sum()),
         "connection_errors": int((inw["status"] == 0).sum()),
@@ -73,12 +73,12 @@ def client_stats(df: Any, window: Window, run_start: float) -> dict[str, Any]:
         "max_ms": _num(inw["response_ms"].max()) if len(inw) else None,
         "schedule_lag_ms": {"p50": _q(inw["lag_ms"], 0.5), "p99": _q(inw["lag_ms"], 0.99),
                             "max": _num(inw["lag_ms"].max()) if len(inw) else None},
-        "samples_total": int(len(df)),
+        "samples_total": len(df),
     }
     endpoints = []
     for (method, name), g in inw.groupby(["method", "name"], sort=True):
         endpoints.append({
-            "method": str(method), "name": str(name), "count": int(len(g)),
+            "method": str(method), "name": str(name), "count": len(g),
             "failures": int(g["failed"].sum()), "rate": len(g) / secs if secs > 0 else 0.0,
             "p50_ms": _q(g["response_ms"], 0.5), "p95_ms": _q(g["response_ms"], 0.95),
             "p99_ms": _q(g["response_ms"], 0.99), "max_ms": _num(g["response_ms"].max()),
@@ -92,7 +92,7 @@ def client_stats(df: Any, window: Window, run_start: float) -> dict[str, Any]:
         for (method, name, status, kind), g in keyed.groupby(
                 ["method", "name", "status", "kind"], sort=False):
             errors.append({"method": str(method), "name": str(name), "status": int(status),
-                           "count": int(len(g)), "example": str(g["error"].iloc[0])[:300]})
+                           "count": len(g), "example": str(g["error"].iloc[0])[:300]})
         errors.sort(key=lambda e: -e["count"])
     timeseries = []
     if len(df):
@@ -101,7 +101,7 @@ def client_stats(df: Any, window: Window, run_start: float) -> dict[str, Any]:
             t = run_start + int(s)
             timeseries.append({
                 "t": float(t), "offset_s": int(s), "in_window": window.start <= t < window.end,
-                "rate": int(len(g)), "errors": int(g["failed"].sum()),
+                "rate": len(g), "errors": int(g["failed"].sum()),
                 "p50_ms": _q(g["response_ms"], 0.5), "p95_ms": _q(g["response_ms"], 0.95),
                 "p99_ms": _q(g["response_ms"], 0.99),
             })

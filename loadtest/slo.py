@@ -10,8 +10,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from loadtest.durations import parse_duration
 from loadtest.errors import ConfigError
@@ -152,7 +159,7 @@ class ClientObjective(_Objective):
     min_samples: int = Field(default=100, ge=1)
 
     @model_validator(mode="after")
-    def _fields_of_metric(self) -> "ClientObjective":
+    def _fields_of_metric(self) -> ClientObjective:
         need = {"latency": ("quantile", "threshold"), "error_rate": ("max",),
                 "throughput": ("min",)}[self.metric]
         missing = [f for f in need if getattr(self, f) is None]

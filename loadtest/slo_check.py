@@ -9,9 +9,16 @@ from pathlib import Path
 
 from loadtest.errors import ConfigError, PrometheusUnavailable
 from loadtest.metrics.base import Matcher, SourceError, render_selector
-from loadtest.slo import (ClientObjective, DbLatencyObjective, ErrorRateObjective,
-                          LatencyObjective, PromqlObjective, SloFile, ThroughputObjective,
-                          load_slo)
+from loadtest.slo import (
+    ClientObjective,
+    DbLatencyObjective,
+    ErrorRateObjective,
+    LatencyObjective,
+    PromqlObjective,
+    SloFile,
+    ThroughputObjective,
+    load_slo,
+)
 
 
 @dataclass(frozen=True)

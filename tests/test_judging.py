@@ -3,7 +3,6 @@ scrapes fed to the real EmbeddedSource (no Prometheus, no mocks)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from loadtest.metrics.base import Matcher, Window
@@ -98,15 +97,7 @@ def histogram_scrapes(fast: float, slow: float) -> EmbeddedSource:
     """`fast` requests under 1 s and `slow` between 2 and 2.5 s, in a 10 s window."""
     def at(t: float, k: float) -> Snapshot:
         n = fast + slow
-        return snap(t, **{
-            "http_request_duration_seconds_bucket__le_1p0": k * fast,
-            "http_request_duration_seconds_bucket__le_2p0": k * fast,
-            "http_request_duration_seconds_bucket__le_2p5": k * n,
-            "http_request_duration_seconds_bucket__le_Inf": k * n,
-            "http_requests_total__status_200": k * n,
-            "db_query_duration_seconds_bucket__le_0p1": k * n,
-            "db_query_duration_seconds_bucket__le_Inf": k * n,
-        })
+        return snap(t, http_request_duration_seconds_bucket__le_1p0=k * fast, http_request_duration_seconds_bucket__le_2p0=k * fast, http_request_duration_seconds_bucket__le_2p5=k * n, http_request_duration_seconds_bucket__le_Inf=k * n, http_requests_total__status_200=k * n, db_query_duration_seconds_bucket__le_0p1=k * n, db_query_duration_seconds_bucket__le_Inf=k * n)
     return EmbeddedSource(None, snapshots=[at(0.0, 0), at(5.0, 0.5), at(10.0, 1)])
 
 

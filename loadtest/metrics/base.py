@@ -66,13 +66,13 @@ class Unsupported(SourceError):
 class MetricsSource(ABC):
     name: str = "abstract"
 
-    def at_window_start(self, t: float) -> None:  # noqa: B027 - optional hook
+    def at_window_start(self, t: float) -> None:
         """Called as the judged window opens (the embedded source snapshots here)."""
 
-    def at_window_end(self, t: float) -> None:  # noqa: B027 - optional hook
+    def at_window_end(self, t: float) -> None:
         """Called as the judged window closes."""
 
-    def settle(self, window: Window, timeout_s: float) -> None:  # noqa: B027
+    def settle(self, window: Window, timeout_s: float) -> None:
         """Block until the source holds data up to `window.end`; raise SourceError if not."""
 
     @abstractmethod
@@ -106,5 +106,5 @@ class MetricsSource(ABC):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name}
 
-    def close(self) -> None:  # noqa: B027
+    def close(self) -> None:
         pass

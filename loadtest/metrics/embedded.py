@@ -16,8 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtest.metrics.base import Figure, Matcher, MetricsSource, SourceError, Window, \
-    render_selector
+from loadtest.metrics.base import (
+    Figure,
+    Matcher,
+    MetricsSource,
+    SourceError,
+    Window,
+    render_selector,
+)
 from loadtest.metrics.exposition import ExpositionError, SeriesKey, Snapshot, parse_exposition
 from loadtest.metrics.histogram import histogram_quantile, parse_le
 
@@ -42,7 +48,7 @@ class EmbeddedSource(MetricsSource):
         self.edges: dict[str, float] = {}
 
     @classmethod
-    def from_file(cls, path: Path, job: str = "opscore-backend") -> "EmbeddedSource":
+    def from_file(cls, path: Path, job: str = "opscore-backend") -> EmbeddedSource:
         snaps = []
         try:
             with gzip.open(path, "rt", encoding="utf-8") as f:

@@ -28,7 +28,7 @@ class Snapshot:
                             if not math.isnan(v)]}
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> "Snapshot":
+    def from_json(cls, data: dict[str, object]) -> Snapshot:
         values: dict[SeriesKey, float] = {}
         for name, labels, value in data.get("samples", []):  # type: ignore[union-attr]
             values[(str(name), tuple(sorted((str(k), str(v)) for k, v in labels.items())))] = \

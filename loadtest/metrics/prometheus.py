@@ -13,8 +13,14 @@ import os
 import time
 from typing import Any
 
-from loadtest.metrics.base import Figure, Matcher, MetricsSource, SourceError, Window, \
-    render_selector
+from loadtest.metrics.base import (
+    Figure,
+    Matcher,
+    MetricsSource,
+    SourceError,
+    Window,
+    render_selector,
+)
 
 DEFAULT_TIMEOUT_S = 10.0
 

@@ -11,11 +11,12 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -24,8 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
 from loadtest import __version__
-from loadtest.target.db import (Database, DatabaseUnavailable, IntegrityViolation,
-                                current_decision)
+from loadtest.target.db import Database, DatabaseUnavailable, IntegrityViolation, current_decision
 from loadtest.target.faults import FaultRule, Faults, FaultSpecError
 from loadtest.target.metrics import TargetMetrics
 
@@ -37,7 +37,7 @@ UNMATCHED = "unmatched"
 
 
 def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class DocumentIn(BaseModel):

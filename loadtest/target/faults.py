@@ -30,7 +30,7 @@ class Latency:
     b: float = 0.0
 
     @classmethod
-    def parse(cls, spec: str) -> "Latency":
+    def parse(cls, spec: str) -> Latency:
         kind, _, args = spec.partition(":")
         try:
             if not args:
@@ -76,7 +76,7 @@ class FaultRule:
     db_down: bool = False
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FaultRule":
+    def from_dict(cls, data: dict[str, Any]) -> FaultRule:
         known = {"endpoints", "methods", "latency", "error_ratio", "error_status", "db_latency",
                  "db_down"}
         unknown = sorted(set(data) - known)
