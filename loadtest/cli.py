@@ -204,6 +204,69 @@ def baseline_promote(
     typer.echo(str(path))
 
 
+@app.command()
+def capacity(
+    target: Annotated[str | None, typer.Option(envvar="LOADTEST_TARGET",
+                                               help="Base URL of the API under test.")] = None,
+    scenario: Annotated[Path, typer.Option(envvar="LOADTEST_SCENARIO", help="Locust file.")]
+        = Path("scenarios/opscore.py"),
+    slo: Annotated[Path, typer.Option(envvar="LOADTEST_SLO", help="SLO file.")]
+        = Path("slo/opscore.yaml"),
+    start_rate: Annotated[float, typer.Option(envvar="LOADTEST_START_RATE",
+                                              help="First step's req/s.")] = 50.0,
+    max_rate: Annotated[float, typer.Option(envvar="LOADTEST_MAX_RATE",
+                                            help="Never offer more than this.")] = 1600.0,
+    step_duration: Annotated[str, typer.Option(envvar="LOADTEST_STEP_DURATION",
+                                               help="Judged window of each step.")] = "20s",
+    step_warmup: Annotated[str, typer.Option(envvar="LOADTEST_STEP_WARMUP",
+                                             help="Warm-up of each step.")] = "5s",
+    precision: Annotated[float, typer.Option(envvar="LOADTEST_PRECISION",
+                                             help="Stop bisecting when (fail - pass) / pass "
+                                                  "is below this.")] = 0.1,
+    require: Annotated[float | None, typer.Option(
+        envvar="LOADTEST_REQUIRE", help="Exit 1 when the capacity is below this req/s "
+        "(default: the SLO file's throughput objective).")] = None,
+    prometheus: Annotated[str | None, typer.Option(envvar="LOADTEST_PROMETHEUS",
+                                                   help="Use this Prometheus.")] = None,
+    metrics_source: Annotated[str, typer.Option("--metrics-source",
+                                                envvar="LOADTEST_METRICS_SOURCE",
+                                                help="auto, prometheus or embedded.")] = "auto",
+    database: Annotated[str | None, typer.Option(envvar="LOADTEST_DATABASE",
+                                                 help="Reference target's database.")] = None,
+    target_fault: Annotated[list[str] | None, typer.Option(
+        "--target-fault", envvar="LOADTEST_TARGET_FAULT",
+        help="Reference target fault KEY=VALUE (e.g. max_concurrency=4); repeatable.")] = None,
+    out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
+        = Path("reports"),
+) -> None:
+    """Find the highest rate at which every objective holds; the latency/throughput curve."""
+    from loadtest.capacity import CapacityOptions, find_capacity
+    from loadtest.pipeline import StackOptions
+    from loadtest.run import RunOptions
+
+    try:
+        checked = RunOptions.build(
+            target=target, scenario=scenario, slo=slo, rate=start_rate, duration_s=10,
+            warmup_s=0, shape="constant", arrivals="constant", users=None,
+            prometheus=prometheus, metrics_source=metrics_source, database=database,
+            target_faults=target_fault or [], baseline=None, out=out, workers=1, tags=[])
+        opts = CapacityOptions(
+            stack=StackOptions(target=checked.target, prometheus=prometheus,
+                               metrics_source=metrics_source, database=database,
+                               target_faults=checked.target_faults),
+            scenario=scenario, slo=slo, start_rate=start_rate, max_rate=max_rate,
+            step_duration_s=_duration_opt("step-duration", step_duration),
+            step_warmup_s=_duration_opt("step-warmup", step_warmup), precision=precision,
+            require=require, out=out)
+        results = find_capacity(opts, progress=lambda m: typer.echo(m, err=True))
+    except HarnessError as e:
+        _fail(e)
+        return
+    v = results["verdict"]
+    typer.echo(f"{v['status'].upper()}: {v['reason']} -> {results['run_dir']}/index.html")
+    raise typer.Exit(v["exit_code"])
+
+
 slo_app = typer.Typer(help="SLO files: validate them, check them against a Prometheus.",
                       no_args_is_help=True)
 app.add_typer(slo_app, name="slo")
@@ -249,6 +312,9 @@ def target_cmd(
     db_latency: Annotated[str | None, typer.Option(
         envvar="LOADTEST_FAULT_DB_LATENCY", help="Added time per DB query (same forms).")]
         = None,
+    max_concurrency: Annotated[int, typer.Option(
+        envvar="LOADTEST_FAULT_MAX_CONCURRENCY", help="At most N requests in service at once "
+        "(the rest queue): a capacity limit.")] = 0,
     fault_endpoint: Annotated[list[str] | None, typer.Option(
         "--fault-endpoint", envvar="LOADTEST_FAULT_ENDPOINT",
         help="Limit the faults to these route templates (globs); repeatable.")] = None,
@@ -261,6 +327,7 @@ def target_cmd(
                             seed_documents=seed_documents,
                             fault={"latency": latency, "error_ratio": error_ratio,
                                    "db_latency": db_latency,
+                                   "max_concurrency": max_concurrency,
                                    "endpoints": fault_endpoint or []}))
     except HarnessError as e:
         _fail(e)

@@ -39,7 +39,7 @@ Progress = Callable[[str], None]
 SHAPES = ("constant",)
 ARRIVALS = ("constant", "poisson")
 SOURCES = ("auto", "prometheus", "embedded")
-FAULT_KEYS = ("latency", "error_ratio", "db_latency", "endpoints")
+FAULT_KEYS = ("latency", "error_ratio", "db_latency", "max_concurrency", "endpoints")
 DELIVERY_TOLERANCE = 0.05   # achieved client rate within 5% of the request
 
 

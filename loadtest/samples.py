@@ -61,8 +61,11 @@ def client_stats(df: Any, window: Window, run_start: float) -> dict[str, Any]:
     inw = df[(df["start"] >= window.start) & (df["start"] < window.end)]
     secs = window.seconds
     server_errors = inw["status"].between(500, 599)
+    done = df["start"] + df["response_ms"] / 1000.0
+    completed = int(((done >= window.start) & (done < window.end)).sum())
     totals = {
         "requests": len(inw),
+        "completed_rate": completed / secs if secs > 0 else 0.0,
         "failures": int(inw["failed"].sum()),
         "server_errors": int(server_errors.sum()),
         "connection_errors": int((inw["status"] == 0).sum()),

@@ -20,15 +20,24 @@ def render_all(results: dict[str, Any], run_dir: Path) -> list[Path]:
     from loadtest.reports.markdown import render_markdown
     from loadtest.results import write_text_atomic
 
+    if results.get("kind") == "capacity":
+        from loadtest.reports.capacity import (render_capacity_html, render_capacity_junit,
+                                               render_capacity_markdown)
+
+        outputs = (("index.html", render_capacity_html(results)),
+                   ("junit.xml", render_capacity_junit(results)),
+                   ("summary.md", render_capacity_markdown(results)))
+    else:
+        outputs = (("index.html", render_html(results)),
+                   ("junit.xml", render_junit(results)),
+                   ("summary.md", render_markdown(results)))
     written = []
-    for name, text in (("index.html", render_html(results)),
-                       ("junit.xml", render_junit(results)),
-                       ("summary.md", render_markdown(results))):
+    for name, text in outputs:
         path = run_dir / name
         write_text_atomic(path, text)
         written.append(path)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as f:
-            f.write(render_markdown(results) + "\n")
+            f.write(outputs[2][1] + "\n")
     return written

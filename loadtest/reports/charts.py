@@ -24,8 +24,10 @@ class Chart:
     y_label: str
     series: list[Series]
     hlines: list[tuple[float, str]] = field(default_factory=list)
+    vlines: list[tuple[float, str]] = field(default_factory=list)
     shade: list[tuple[float, float, str]] = field(default_factory=list)
     x_label: str = "seconds since load start"
+    x_from_zero: bool = False
     width: int = 720
     height: int = 260
 
@@ -45,9 +47,12 @@ def render_svg(chart: Chart) -> str:
     w, h = chart.width, chart.height
     pw, ph = w - left - right, h - top - bottom
     xs = [x for s in chart.series for x, y in s.points if y is not None]
+    xs += [x for x, _ in chart.vlines]
     ys = [y for s in chart.series for _, y in s.points if y is not None]
     ys += [y for y, _ in chart.hlines]
     x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    if chart.x_from_zero:
+        x0 = min(x0, 0.0)
     if x1 <= x0:
         x1 = x0 + 1
     ymax = _nice_max(max(ys) * 1.05 if ys else 1.0)
@@ -80,6 +85,12 @@ def render_svg(chart: Chart) -> str:
                f'{escape(chart.x_label)}</text>')
     out.append(f'<text x="12" y="{top + ph / 2:.1f}" class="yl" transform="rotate(-90 12 '
                f'{top + ph / 2:.1f})">{escape(chart.y_label)}</text>')
+    for xv, label in chart.vlines:
+        if x0 <= xv <= x1:
+            x = sx(xv)
+            out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + ph}" '
+                       f'class="cap"/><text x="{x + 4:.1f}" y="{top + 24}" class="cl">'
+                       f'{escape(label)}</text>')
     for yv, label in chart.hlines:
         y = sy(yv)
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" '

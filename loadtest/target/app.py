@@ -7,6 +7,7 @@ and `/admin/faults` to change faults at run time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import time
@@ -102,18 +103,25 @@ class MetricsAndFaults:
             await send(message)
 
         try:
-            if decision.delay_s > 0:
-                await asyncio.sleep(decision.delay_s)
-            if decision.error_status is not None:
-                resp = JSONResponse({"error": "injected fault", "code": "injected_fault"},
-                                    status_code=decision.error_status)
-                await resp(scope, receive, send_wrapper)
-            else:
-                await self.app(scope, receive, send_wrapper)
+            async with contextlib.AsyncExitStack() as held:
+                for rule in decision.limits:  # queue for a slot of a capped endpoint
+                    await held.enter_async_context(state.faults.semaphore(rule))
+                await self._serve(decision, scope, receive, send_wrapper)
         finally:
             current_decision.reset(token)
             state.metrics.observe_request(method, endpoint, status_box[0],
                                           time.perf_counter() - started)
+
+    async def _serve(self, decision: Any, scope: dict[str, Any], receive: Any,
+                     send_wrapper: Any) -> None:
+        if decision.delay_s > 0:
+            await asyncio.sleep(decision.delay_s)
+        if decision.error_status is not None:
+            resp = JSONResponse({"error": "injected fault", "code": "injected_fault"},
+                                status_code=decision.error_status)
+            await resp(scope, receive, send_wrapper)
+        else:
+            await self.app(scope, receive, send_wrapper)
 
 
 def _caller(scope: dict[str, Any]) -> str | None:

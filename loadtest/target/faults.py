@@ -74,11 +74,12 @@ class FaultRule:
     error_status: int = 500
     db_latency: Latency | None = None
     db_down: bool = False
+    max_concurrency: int = 0  # > 0: at most this many requests in service, the rest queue
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultRule:
         known = {"endpoints", "methods", "latency", "error_ratio", "error_status", "db_latency",
-                 "db_down"}
+                 "db_down", "max_concurrency"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise FaultSpecError(f"unknown fault field {unknown[0]!r} (known: {sorted(known)})")
@@ -90,6 +91,9 @@ class FaultRule:
             raise FaultSpecError(f"error_status {status} is not a 5xx status")
         endpoints = data.get("endpoints") or ()
         methods = data.get("methods") or ()
+        max_concurrency = int(data.get("max_concurrency") or 0)
+        if max_concurrency < 0:
+            raise FaultSpecError(f"max_concurrency {max_concurrency} is negative")
         if isinstance(endpoints, str):
             endpoints = (endpoints,)
         if isinstance(methods, str):
@@ -102,6 +106,7 @@ class FaultRule:
             error_status=status,
             db_latency=Latency.parse(data["db_latency"]) if data.get("db_latency") else None,
             db_down=bool(data.get("db_down", False)),
+            max_concurrency=max_concurrency,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +118,7 @@ class FaultRule:
             "error_status": self.error_status,
             "db_latency": self.db_latency.spec if self.db_latency else None,
             "db_down": self.db_down,
+            "max_concurrency": self.max_concurrency,
         }
 
     def applies(self, method: str, endpoint: str) -> bool:
@@ -130,6 +136,7 @@ class Decision:
     error_status: int | None = None
     db_delay: list[Latency] = field(default_factory=list)
     db_down: bool = False
+    limits: list[FaultRule] = field(default_factory=list)  # rules whose concurrency cap applies
 
 
 class Faults:
@@ -137,6 +144,7 @@ class Faults:
 
     def __init__(self, rules: list[FaultRule] | None = None, seed: int | None = None) -> None:
         self._rules: tuple[FaultRule, ...] = tuple(rules or ())
+        self._semaphores: dict[int, Any] = {}
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
 
@@ -146,6 +154,16 @@ class Faults:
 
     def replace(self, rules: list[FaultRule]) -> None:
         self._rules = tuple(rules)
+        self._semaphores: dict[int, Any] = {}
+
+    def semaphore(self, rule: FaultRule) -> Any:
+        """The asyncio semaphore of a concurrency-capped rule (made in the event loop)."""
+        import asyncio
+
+        key = id(rule)
+        if key not in self._semaphores:
+            self._semaphores[key] = asyncio.Semaphore(rule.max_concurrency)
+        return self._semaphores[key]
 
     def decide(self, method: str, endpoint: str) -> Decision:
         d = Decision()
@@ -163,6 +181,8 @@ class Faults:
                         d.error_status = rule.error_status
                 if rule.db_latency:
                     d.db_delay.append(rule.db_latency)
+                if rule.max_concurrency:
+                    d.limits.append(rule)
                 d.db_down = d.db_down or rule.db_down
         return d
 

@@ -1,0 +1,258 @@
+"""`loadtest capacity`: the highest offered rate at which every objective still holds.
+
+One stack (target, metrics source) for the whole search; each step is a load phase judged by
+the same verifier as `loadtest run` over the step's steady window. The rate doubles from
+`start_rate` until a step fails (or `max_rate`), then the bracket between the last passing and
+the first failing rate is bisected until it is narrower than `precision` (relative). The
+throughput objective is not judged per step (a step offers what it offers); instead each step
+must deliver its rate, and a step that could not, while no objective failed, means the
+generator was the limit: inconclusive, add workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loadtest import __version__
+from loadtest.errors import ExitCode, HarnessError, Interrupted, UsageError
+from loadtest.pipeline import PhaseState, Progress, StackOptions, drive, open_stack
+from loadtest.slo import ThroughputObjective, load_slo
+
+SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
+DELIVERY_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class CapacityOptions:
+    stack: StackOptions
+    scenario: Path
+    slo: Path
+    start_rate: float
+    max_rate: float
+    step_duration_s: float
+    step_warmup_s: float
+    precision: float
+    require: float | None
+    out: Path
+    arrivals: str = "constant"
+    max_steps: int = 20
+
+    def check(self) -> None:
+        if not 0 < self.start_rate <= self.max_rate:
+            raise UsageError(f"--start-rate {self.start_rate:g} / --max-rate "
+                             f"{self.max_rate:g}: need 0 < start <= max")
+        if not 0 < self.precision < 1:
+            raise UsageError(f"--precision {self.precision}: use a fraction such as 0.1")
+        if self.step_duration_s < 2:
+            raise UsageError("--step-duration: at least 2s")
+        if not self.scenario.is_file():
+            raise UsageError(f"--scenario {self.scenario}: no such file")
+
+
+class _Search:
+    def __init__(self, opts: CapacityOptions, slo: Any, stack: Any, run_dir: Path,
+                 exits: contextlib.ExitStack, progress: Progress) -> None:
+        self.opts, self.slo, self.stack, self.run_dir = opts, slo, stack, run_dir
+        self.exits, self.progress = exits, progress
+        self.steps: list[dict[str, Any]] = []
+
+    def measure(self, rate: float) -> dict[str, Any]:
+        from loadtest.load import LoadPlan, default_users
+        from loadtest.objectives import evaluate, evaluate_client
+        from loadtest.samples import client_stats, load_samples
+
+        if len(self.steps) >= self.opts.max_steps:
+            raise UsageError(f"the search took more than {self.opts.max_steps} steps")
+        n = len(self.steps) + 1
+        step_dir = self.run_dir / "steps" / f"{n:02d}-{rate:g}"
+        plan = LoadPlan(scenario=self.opts.scenario, host=self.stack.target_url, rate=rate,
+                        users=default_users(rate), warmup_s=self.opts.step_warmup_s,
+                        duration_s=self.opts.step_duration_s, out_dir=step_dir / "locust",
+                        arrivals=self.opts.arrivals)
+        state = PhaseState()
+        self.current = state
+        drive(plan, self.stack, state, self.exits, self.progress)
+        assert state.window is not None and state.run_start is not None
+        df = load_samples(step_dir / "locust")
+        client = client_stats(df, state.window, state.run_start)
+        objs = [o.to_dict() for o in evaluate(self.slo, self.stack.source, state.window)]
+        objs += [o.to_dict() for o in evaluate_client(self.slo, df, state.window)]
+        judged = [o for o in objs if o["kind"] != "throughput" and o["severity"] == "fail"]
+        failed = [o["name"] for o in judged if o["status"] == "fail"]
+        missing = [o["name"] for o in judged if o["status"] == "no_data"]
+        achieved = client["totals"]["achieved_rate"]
+        completed = client["totals"]["completed_rate"]
+        delivered = achieved >= rate * (1 - DELIVERY_TOLERANCE)
+        if delivered and completed < rate * (1 - DELIVERY_TOLERANCE):
+            # offered and sent, but not served: the target's throughput saturated (its queue
+            # grows; a short step would only show the latency later)
+            failed.append(f"throughput (completed {completed:.1f} of {rate:g} req/s)")
+        severe = any(o["kind"] == "error_rate" and o["value"] is not None
+                     and o["value"] > SEVERE_FACTOR * o["threshold"] for o in judged)
+        if failed:
+            status = "fail"
+        elif missing or state.problems:
+            status = "no_data"
+        elif not delivered:
+            status = "saturated"
+        else:
+            status = "pass"
+        server_p95 = next((o["value"] for o in objs if o["kind"] == "latency"
+                           and o["source"] == "server"), None)
+        step = {"step": n, "offered_rate": rate, "achieved_rate": achieved,
+                "completed_rate": completed,
+                "status": status, "failed": failed, "no_data": missing, "severe": severe,
+                "problems": list(state.problems),
+                "window": {"start": state.window.start, "end": state.window.end},
+                "latency_ms": client["totals"]["latency_ms"],
+                "corrected_latency_ms": client["totals"]["corrected_latency_ms"],
+                "server_p95_s": server_p95, "objectives": objs}
+        self.steps.append(step)
+        self.progress(f"step {n}: {rate:g} req/s offered, {achieved:.1f} sent, "
+                      f"{completed:.1f} completed: "
+                      f"{status}{' (' + ', '.join(failed) + ')' if failed else ''}")
+        return step
+
+    def run(self) -> dict[str, Any]:
+        o = self.opts
+        last_pass: float | None = None
+        first_fail: float | None = None
+        stop_reason = ""
+        rate = o.start_rate
+        while True:
+            step = self.measure(rate)
+            if step["status"] == "pass":
+                last_pass = rate
+                if rate >= o.max_rate:
+                    stop_reason = f"every objective held up to --max-rate {o.max_rate:g}"
+                    break
+                rate = min(rate * 2, o.max_rate)
+                continue
+            if step["status"] == "fail":
+                first_fail = rate
+                if step["severe"]:
+                    stop_reason = "a step failed badly (error rate far over its limit)"
+            else:
+                stop_reason = _why(step)
+            break
+        while (step["status"] in ("pass", "fail") and last_pass is not None
+               and first_fail is not None
+               and (first_fail - last_pass) / last_pass > o.precision):
+            mid = round((last_pass + first_fail) / 2, 3)
+            step = self.measure(mid)
+            if step["status"] == "pass":
+                last_pass = mid
+            elif step["status"] == "fail":
+                first_fail = mid
+            else:
+                stop_reason = _why(step)
+        return {"last_pass": last_pass, "first_fail": first_fail, "stop_reason": stop_reason}
+
+
+def _why(step: dict[str, Any]) -> str:
+    if step["status"] == "saturated":
+        return (f"the load generator, not the target, was the limit at "
+                f"{step['offered_rate']:g} req/s ({step['achieved_rate']:.1f} achieved, no "
+                "objective failed): add workers (--workers) or users")
+    return (f"no data at {step['offered_rate']:g} req/s: "
+            + "; ".join(step["no_data"] + step["problems"]))
+
+
+def _first_broken(steps: list[dict[str, Any]], rate: float | None) -> str | None:
+    if rate is None:
+        return None
+    step = next((s for s in steps if s["offered_rate"] == rate), None)
+    if not step or not step["failed"]:
+        return None
+    return step["failed"][0]
+
+
+def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None
+                  ) -> dict[str, Any]:
+    from loadtest.run import _git_revision, _new_run_dir, _point_latest, _signals_as_interrupt
+
+    opts.check()
+    slo = load_slo(opts.slo)
+    require = opts.require
+    if require is None:
+        require = next((ob.min for ob in slo.objectives if isinstance(ob, ThroughputObjective)),
+                       None)
+    run_id, run_path = _new_run_dir(opts.out)
+    meta: dict[str, Any] = {
+        "id": run_id, "kind": "capacity", "harness_version": __version__,
+        "git_revision": _git_revision(), "started_at": datetime.now(UTC).isoformat(),
+        "scenario": str(opts.scenario), "slo_file": str(opts.slo),
+        "start_rate": opts.start_rate, "max_rate": opts.max_rate,
+        "step_duration_s": opts.step_duration_s, "step_warmup_s": opts.step_warmup_s,
+        "precision": opts.precision, "require": require,
+    }
+    progress(f"capacity {run_id}: from {opts.start_rate:g} req/s up to {opts.max_rate:g}, "
+             f"steps of {opts.step_duration_s:g}s -> {run_path}")
+    search: _Search | None = None
+    outcome: dict[str, Any] = {"last_pass": None, "first_fail": None, "stop_reason": ""}
+    interrupted = False
+    with contextlib.ExitStack() as exits, _signals_as_interrupt():
+        try:
+            stack = open_stack(opts.stack, slo, run_path, exits, progress)
+            meta.update(stack.meta)
+            search = _Search(opts, slo, stack, run_path, exits, progress)
+            outcome = search.run()
+        except Interrupted:
+            interrupted = True
+            if search is not None and getattr(search, "current", None) is not None \
+                    and search.current.load is not None:
+                search.current.load.interrupt()
+        except HarnessError:
+            if search is None or not search.steps:
+                raise
+            outcome["stop_reason"] = "the search stopped on an error"
+    steps = search.steps if search else []
+    capacity = outcome["last_pass"]
+    broken = _first_broken(steps, outcome["first_fail"])
+    verdict = _verdict(capacity, outcome, require, interrupted, broken, steps)
+    results = {"kind": "capacity", "run": meta, "steps": steps,
+               "capacity": {"rate": capacity, "first_fail": outcome["first_fail"],
+                            "first_broken": broken, "require": require,
+                            "headroom": (capacity / require - 1) if capacity and require
+                            else None,
+                            "stop_reason": outcome["stop_reason"]},
+               "objectives": [], "regressions": [], "verdict": verdict,
+               "interrupted": interrupted}
+    from loadtest.reports import render_all
+    from loadtest.results import write_results
+
+    write_results(run_path, results)
+    render_all(results, run_path)
+    _point_latest(opts.out, run_id)
+    results["run_dir"] = str(run_path)
+    return results
+
+
+def _verdict(capacity: float | None, outcome: dict[str, Any], require: float | None,
+             interrupted: bool, broken: str | None, steps: list[dict[str, Any]]
+             ) -> dict[str, Any]:
+    if interrupted:
+        return {"status": "interrupted", "exit_code": ExitCode.INTERRUPTED,
+                "reason": "interrupted: the search stopped early"}
+    last = steps[-1] if steps else None
+    if last is not None and last["status"] in ("saturated", "no_data") and (
+            outcome["first_fail"] is None):
+        return {"status": "inconclusive", "exit_code": ExitCode.INCONCLUSIVE,
+                "reason": outcome["stop_reason"]}
+    where = (f"; {broken} broke first at {outcome['first_fail']:g} req/s"
+             if broken and outcome["first_fail"] else "")
+    if capacity is None:
+        return {"status": "fail", "exit_code": ExitCode.GATE_FAILED,
+                "reason": f"no step passed, not even {steps[0]['offered_rate']:g} req/s{where}"
+                if steps else "no step ran"}
+    if require is not None and capacity < require:
+        return {"status": "fail", "exit_code": ExitCode.GATE_FAILED,
+                "reason": f"capacity {capacity:g} req/s is below the required {require:g}"
+                          f"{where}"}
+    head = f" ({(capacity / require - 1):+.0%} headroom over {require:g})" if require else ""
+    return {"status": "pass", "exit_code": ExitCode.OK,
+            "reason": f"capacity {capacity:g} req/s{head}{where}"}
