@@ -84,4 +84,44 @@ def test_grafana_dashboards_cover_the_guides_views() -> None:
         for panel in d["panels"]:
             for t in panel["targets"]:
                 assert t["expr"].count("(") == t["expr"].count(")"), t["expr"]
-    assert {"OpsCore system", "OpsCore application", "OpsCore business metrics"} <= titles
+    assert {"OpsCore system", "OpsCore application", "OpsCore business metrics",
+            "OpsCore load-test runs (KPI gate)"} <= titles
+
+
+def test_compose_file_validates(tmp_path: Path) -> None:
+    exe = shutil.which("docker-compose")
+    require("docker-compose", exe is not None, "apt-get install -y docker-compose")
+    work = tmp_path / "stack"
+    shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns(".venv", ".git", "reports",
+                                                              "__pycache__"))
+    (work / "secrets").mkdir()
+    for name in ("smtp_password", "slack_webhook_url"):
+        (work / "secrets" / name).write_text("not-a-real-secret\n")
+    env = {"PATH": "/usr/bin:/bin", "POSTGRES_PASSWORD": "p", "GRAFANA_ADMIN_PASSWORD": "g"}
+    p = subprocess.run([str(exe), "-f", "docker-compose.yml", "--profile", "gate",
+                        "--profile", "locust", "config"], cwd=work, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    rendered = yaml.safe_load(p.stdout)
+    assert {"loadtest", "locust-master", "locust-worker"} <= set(rendered["services"])
+    # a missing password is refused, not defaulted
+    env.pop("POSTGRES_PASSWORD")
+    p = subprocess.run([str(exe), "-f", "docker-compose.yml", "config", "-q"], cwd=work,
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "POSTGRES_PASSWORD" in p.stderr
+
+
+def test_ci_examples_run_the_gate_and_keep_the_report() -> None:
+    gh = yaml.safe_load((ROOT / "examples" / "ci" / "github-actions.yml").read_text())
+    steps = gh["jobs"]["gate"]["steps"]
+    text = json.dumps(steps)
+    assert "loadtest run" in text and "--baseline main" in text
+    assert "loadtest baseline promote" in text and "junit.xml" in text
+    assert any(s.get("uses", "").startswith("actions/upload-artifact") for s in steps)
+    gl = yaml.safe_load((ROOT / "examples" / "ci" / "gitlab-ci.yml").read_text())
+    job = gl["performance-gate"]
+    assert job["artifacts"]["reports"]["junit"] == "reports/latest/junit.xml"
+    assert any("loadtest run" in line for line in job["script"])
+    for f in (ROOT / "examples" / "kubernetes").glob("*.yaml"):
+        docs = list(yaml.safe_load_all(f.read_text()))
+        assert docs and "LOADTEST_LOCUST_RATE" in f.read_text()
