@@ -68,7 +68,8 @@ def run(
     warmup: Annotated[str, typer.Option(envvar="LOADTEST_WARMUP",
                                         help="Warm-up before the window (not judged).")] = "10s",
     shape: Annotated[str, typer.Option(envvar="LOADTEST_SHAPE",
-                                       help="Load shape: constant.")] = "constant",
+                                       help="Load shape: constant, ramp, step, spike, soak, "
+                                       "or a YAML file of stages.")] = "constant",
     arrivals: Annotated[str, typer.Option(envvar="LOADTEST_ARRIVALS",
                                           help="constant spacing or poisson arrivals.")]
         = "constant",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from loadtest.errors import LoadGeneratorError
 from loadtest.processes import Child
+from loadtest.shapes import Profile, build
 
 SCHEDULE_DELAY_S = 0.5   # the Locust side starts slot 0 this long after test_start
 TAIL_S = 1.0             # keep the load on a little past the window's end
@@ -34,10 +35,16 @@ class LoadPlan:
     duration_s: float
     out_dir: Path
     arrivals: str = "constant"
+    profile: Profile | None = None   # None: constant `rate`
+    workers: int = 1
+
+    @property
+    def shape(self) -> Profile:
+        return self.profile or build("constant", self.rate, self.warmup_s, self.duration_s)
 
     @property
     def run_time_s(self) -> int:
-        return math.ceil(SCHEDULE_DELAY_S + self.warmup_s + self.duration_s + TAIL_S)
+        return math.ceil(SCHEDULE_DELAY_S + self.shape.length + TAIL_S)
 
 
 def default_users(rate: float) -> int:
@@ -56,8 +63,12 @@ class LocustRun:
                 "--json-file", str(out / "stats"), "--csv", str(out / "stats"),
                 "--html", str(out / "report.html"), "--exit-code-on-error", "0",
                 "--loglevel", "WARNING", "--only-summary"]
+        if plan.workers > 1:  # master + N local worker processes (Locust's distributed mode)
+            argv += ["--processes", str(plan.workers)]
         env = dict(os.environ)
         env.update({"LOADTEST_LOCUST_RATE": repr(plan.rate),
+                    "LOADTEST_LOCUST_PROFILE": plan.shape.to_env(),
+                    "LOADTEST_LOCUST_WORKERS": str(plan.workers),
                     "LOADTEST_LOCUST_ARRIVALS": plan.arrivals,
                     "LOADTEST_LOCUST_OUT": str(out),
                     "PYTHONUNBUFFERED": "1"})

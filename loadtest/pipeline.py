@@ -131,8 +131,8 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     state.load = load
     exits.callback(load.child.stop)
     state.run_start = load.wait_started()
-    ws = state.run_start + plan.warmup_s
-    state.window = Window(ws, ws + plan.duration_s)
+    shape = plan.shape
+    state.window = Window(state.run_start + shape.judge_from, state.run_start + shape.judge_to)
     progress(f"load started at {plan.rate:g} req/s; window {iso(state.window.start)} .. "
              f"{iso(state.window.end)}")
     sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not stack.source else [])

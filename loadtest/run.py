@@ -36,7 +36,6 @@ from loadtest.pipeline import (
 from loadtest.slo import SloFile, load_slo
 
 Progress = Callable[[str], None]
-SHAPES = ("constant",)
 ARRIVALS = ("constant", "poisson")
 SOURCES = ("auto", "prometheus", "embedded")
 FAULT_KEYS = ("latency", "error_ratio", "db_latency", "max_concurrency", "endpoints")
@@ -77,16 +76,16 @@ class RunOptions:
         if duration_s < 1:
             raise UsageError(f"--duration {duration_s}s: the window must be at least 1s "
                              "(4 x the scrape interval or more is sound)")
-        if shape not in SHAPES:
-            raise UsageError(f"--shape {shape!r}: not a known shape (use: {', '.join(SHAPES)})")
+        from loadtest.shapes import build
+
+        profile = build(shape, rate, warmup_s, duration_s)  # raises on an unknown shape
         if arrivals not in ARRIVALS:
             raise UsageError(f"--arrivals {arrivals!r}: use constant or poisson")
         if metrics_source not in SOURCES:
             raise UsageError(f"--metrics-source {metrics_source!r}: use auto, prometheus or "
                              "embedded")
-        if workers != 1:
-            raise UsageError(f"--workers {workers}: only 1 (a single local Locust process) is "
-                             "supported so far")
+        if not 1 <= workers <= 64:
+            raise UsageError(f"--workers {workers}: use 1 to 64 local Locust processes")
         if users is not None and users < 1:
             raise UsageError(f"--users {users}: must be >= 1")
         if not scenario.is_file():
@@ -121,7 +120,8 @@ class RunOptions:
             tag_map[key] = value
         return cls(target=target, scenario=scenario, slo=slo, rate=rate, duration_s=duration_s,
                    warmup_s=warmup_s, shape=shape, arrivals=arrivals,
-                   users=users or default_users(rate), prometheus=prometheus,
+                   users=users or default_users(max(r for _, r in profile.points)),
+                   prometheus=prometheus,
                    metrics_source=metrics_source, database=database, target_faults=faults,
                    baseline=baseline, out=out, workers=workers, tags=tag_map,
                    rules=tuple(rules or ()))
@@ -237,10 +237,15 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
             stack = open_stack(stack_opts, slo, run_dir, exits, progress)
             meta.update(stack.meta)
             source, scrapes = stack.source, stack.scrapes
+            from loadtest.shapes import build
+
+            profile = build(opts.shape, opts.rate, opts.warmup_s, opts.duration_s)
+            meta["profile"] = {"points": profile.points, "judge_from": profile.judge_from,
+                               "judge_to": profile.judge_to}
             plan = LoadPlan(scenario=opts.scenario, host=stack.target_url, rate=opts.rate,
                             users=opts.users, warmup_s=opts.warmup_s,
                             duration_s=opts.duration_s, out_dir=run_dir / "locust",
-                            arrivals=opts.arrivals)
+                            arrivals=opts.arrivals, profile=profile, workers=opts.workers)
             drive(plan, stack, state, exits, progress)
         except Interrupted:
             state.interrupted = True
@@ -318,12 +323,27 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
         achieved = client["totals"]["achieved_rate"]
         load["achieved_rate"] = achieved
         requested = meta.get("rate") or 0
+        prof = meta.get("profile")
+        if prof:  # the rate the shape offers on average over the judged window
+            from loadtest.shapes import Profile
+
+            shape = Profile(tuple(tuple(p) for p in prof["points"]),  # type: ignore[misc]
+                            prof["judge_from"], prof["judge_to"], meta.get("shape", ""))
+            requested = shape.expected(shape.judge_from, shape.judge_to) / window.seconds
+            load["requested_rate"] = requested
         delivered = requested == 0 or achieved >= requested * (1 - DELIVERY_TOLERANCE)
         load["delivered"] = delivered
         if not delivered and not state.interrupted:
+            # the server cannot be judged on a rate it was not offered
+            for o in objectives:
+                if o["kind"] == "throughput" and o["status"] == "fail":
+                    o["status"] = "no_data"
+                    o["reason"] = (f"the load generator offered {achieved:.1f} of "
+                                   f"{requested:.1f} req/s: throughput cannot be judged")
+        if not delivered and not state.interrupted:
             lag = client["totals"]["schedule_lag_ms"].get("p99")
             state.problems.append(
-                f"the load generator delivered {achieved:.1f} of {requested:g} req/s "
+                f"the load generator delivered {achieved:.1f} of {requested:.1f} req/s "
                 f"(schedule lag p99 {lag or 0:.0f} ms): saturated or too few users "
                 "(raise --users, or lower --rate)")
         server_count = next((o.get("samples") for o in objectives

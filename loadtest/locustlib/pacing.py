@@ -11,35 +11,11 @@ undersized generator instead of silently sending less.
 from __future__ import annotations
 
 import os
-import random
 import time
 
 from locust import FastHttpUser, events
 
-
-class Schedule:
-    def __init__(self, rate: float, arrivals: str = "constant", seed: int | None = None) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate must be > 0, got {rate}")
-        self.rate = rate
-        self.arrivals = arrivals
-        self._rng = random.Random(seed)
-        self._next: float | None = None
-        self.claimed = 0
-
-    def start(self, t0: float) -> None:
-        self._next = t0
-
-    def claim(self) -> float:
-        if self._next is None:
-            self._next = time.time()
-        slot = self._next
-        step = (self._rng.expovariate(self.rate) if self.arrivals == "poisson"
-                else 1.0 / self.rate)
-        self._next = slot + step
-        self.claimed += 1
-        return slot
-
+from loadtest.schedule import Schedule, parse_profile
 
 SCHEDULE: Schedule | None = None
 
@@ -48,7 +24,14 @@ def schedule() -> Schedule:
     global SCHEDULE
     if SCHEDULE is None:
         rate = float(os.environ.get("LOADTEST_LOCUST_RATE", "10"))
-        SCHEDULE = Schedule(rate, os.environ.get("LOADTEST_LOCUST_ARRIVALS", "constant"))
+        profile_text = os.environ.get("LOADTEST_LOCUST_PROFILE")
+        workers = max(1, int(os.environ.get("LOADTEST_LOCUST_WORKERS", "1")))
+        profile = parse_profile(profile_text) if profile_text else None
+        if workers > 1:  # each worker process paces its share of the aggregate
+            rate /= workers
+            profile = [(t, r / workers) for t, r in profile] if profile else None
+        SCHEDULE = Schedule(rate, os.environ.get("LOADTEST_LOCUST_ARRIVALS", "constant"),
+                            profile=profile)
     return SCHEDULE
 
 

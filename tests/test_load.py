@@ -1,0 +1,111 @@
+"""Load generation: the schedule (pure), shapes, local workers, and a starved generator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadtest.errors import ConfigError, UsageError
+from loadtest.schedule import Schedule, parse_profile
+from loadtest.shapes import build, from_file
+from tests.conftest import ROOT
+
+
+def test_constant_schedule_is_evenly_spaced() -> None:
+    s = Schedule(100.0)
+    s.start(1000.0)
+    slots = [s.claim() for _ in range(1000)]
+    assert slots[0] == 1000.0
+    assert slots[-1] == pytest.approx(1000.0 + 999 / 100)
+    assert s.claimed == 1000
+
+
+def test_poisson_schedule_keeps_the_rate() -> None:
+    s = Schedule(200.0, "poisson", seed=3)
+    s.start(0.0)
+    slots = [s.claim() for _ in range(20000)]
+    assert 20000 / slots[-1] == pytest.approx(200.0, rel=0.03)
+    gaps = [b - a for a, b in zip(slots, slots[1:])]
+    assert min(gaps) < 0.0005 < 0.02 < max(gaps)  # bursts and lulls, unlike constant spacing
+
+
+def test_profile_schedule_follows_the_shape() -> None:
+    profile = build("step", 50.0, 2.0, 9.0)
+    s = Schedule(50.0, profile=parse_profile(profile.to_env()))
+    s.start(0.0)
+    slots = [s.claim() for _ in range(2000)]
+    in_peak = [t for t in slots if profile.judge_from <= t < profile.judge_to]
+    assert len(in_peak) == pytest.approx(100 * 3, abs=2)
+    assert profile.expected(profile.judge_from, profile.judge_to) == pytest.approx(300, rel=0.01)
+
+
+@pytest.mark.parametrize("shape, judged", [("constant", (10, 70)), ("soak", (10, 70)),
+                                           ("ramp", (10, 70)), ("step", (50, 70)),
+                                           ("spike", (10, 70))])
+def test_each_shape_defines_its_judged_window(shape: str, judged: tuple[int, int]) -> None:
+    p = build(shape, 100.0, 10.0, 60.0)
+    assert (p.judge_from, p.judge_to) == pytest.approx(judged)
+    assert p.length == 70
+    peak = max(r for _, r in p.points)
+    assert peak == {"step": 200, "spike": 300}.get(shape, 100)
+
+
+def test_shape_files(tmp_path: Path) -> None:
+    f = tmp_path / "shape.yaml"
+    f.write_text("stages:\n  - {duration: 10s, rate: 20}\n  - {duration: 20s, rate: 80, "
+                 "ramp: true}\njudge: {from: 10s}\n")
+    p = from_file(f)
+    assert p.points == ((0.0, 20.0), (10.0, 20.0), (30.0, 80.0))
+    assert (p.judge_from, p.judge_to) == (10.0, 30.0)
+    assert p.rate_at(20.0) == pytest.approx(50.0)
+    f.write_text("stages:\n  - {duration: 10s, rate: -1}\n")
+    with pytest.raises(ConfigError, match=r"stages\[0\]: duration and rate must be > 0"):
+        from_file(f)
+    with pytest.raises(UsageError, match="not a known shape"):
+        build("zigzag", 1, 1, 1)
+
+
+def run(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    p = subprocess.run([sys.executable, "-m", "loadtest", "run", "--metrics-source",
+                        "embedded", "--out", str(tmp_path), *args], cwd=ROOT,
+                       capture_output=True, text=True, timeout=180)
+    results = json.loads((tmp_path / "latest" / "results.json").read_text())
+    return p.returncode, results, p.stdout + p.stderr
+
+
+@pytest.mark.slow
+def test_two_local_workers_merge_their_samples(tmp_path: Path) -> None:
+    code, r, out = run(tmp_path, "--workers", "2", "--duration", "10s", "--warmup", "3s")
+    assert code == 0, out
+    assert abs(r["load"]["achieved_rate"] - 100) <= 2
+    files = list((tmp_path / "latest" / "locust").glob("samples-*.csv"))
+    with_rows = [f for f in files if len(f.read_text().splitlines()) > 1]
+    assert len(with_rows) == 2  # one per worker process (the master sends nothing)
+
+
+@pytest.mark.slow
+def test_step_shape_is_judged_on_its_peak(tmp_path: Path) -> None:
+    code, r, out = run(tmp_path, "--shape", "step", "--rate", "50", "--duration", "9s",
+                       "--warmup", "2s")
+    assert code == 0, out  # the peak step offers 100 req/s
+    assert r["run"]["window"]["seconds"] == pytest.approx(3.0)
+    assert r["load"]["requested_rate"] == pytest.approx(100, rel=0.01)
+    assert abs(r["load"]["achieved_rate"] - 100) <= 5
+
+
+@pytest.mark.slow
+def test_a_starved_generator_is_inconclusive_not_a_slow_server(tmp_path: Path) -> None:
+    # 2 users and 100 ms per request can send at most 20 req/s of the 100 asked
+    code, r, out = run(tmp_path, "--users", "2", "--duration", "6s", "--warmup", "2s",
+                       "--target-fault", "latency=100ms")
+    assert code == 3, out
+    assert not r["load"]["delivered"]
+    assert "the load generator delivered" in r["verdict"]["reason"]
+    throughput = next(o for o in r["objectives"] if o["kind"] == "throughput")
+    assert throughput["status"] == "no_data" and "cannot be judged" in throughput["reason"]
+    assert r["client"]["totals"]["corrected_latency_ms"]["p95"] > 1000  # the wait shows
