@@ -28,6 +28,12 @@ VARIANTS = {
     "+1 pp 5xx": [f"latency={BASE_LATENCY}", "error_ratio=0.01"],
     "DB 2x slower": [f"latency={BASE_LATENCY}", "db_latency=1ms"],
 }
+# `--sensitivity`: the smallest latency regression caught (tolerance is 10% and 5 ms)
+SENSITIVITY = {
+    "A/A (no change)": [f"latency={BASE_LATENCY}"],
+    "+12% latency": ["latency=normal:112ms,11.2ms"],
+    "+15% latency": ["latency=normal:115ms,11.5ms"],
+}
 
 
 def run(out: Path, faults: list[str], args: argparse.Namespace) -> Path:
@@ -55,16 +61,19 @@ def main() -> int:
     ap.add_argument("--duration", default="20s")
     ap.add_argument("--warmup", default="5s")
     ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--sensitivity", action="store_true",
+                    help="latency +12%% and +15%% instead of the three regressions")
     args = ap.parse_args()
+    variants = SENSITIVITY if args.sensitivity else VARIANTS
     started = time.monotonic()
-    table: dict[str, dict[str, int]] = {v: {} for v in VARIANTS}
+    table: dict[str, dict[str, int]] = {v: {} for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        a_runs = [run(out / "a", VARIANTS["A/A (no change)"], args)
+        a_runs = [run(out / "a", variants["A/A (no change)"], args)
                   for _ in range(args.pairs + 1)]
         pairs: dict[str, list[tuple[Path, Path]]] = {
             "A/A (no change)": list(zip(a_runs, a_runs[1:]))}
-        for name, faults in VARIANTS.items():
+        for name, faults in variants.items():
             if name.startswith("A/A"):
                 continue
             pairs[name] = [(a_runs[i], run(out / name.replace(" ", "_"), faults, args))
@@ -80,12 +89,15 @@ def main() -> int:
               f"{args.rate:g} req/s, reference target (SQLite, API latency {BASE_LATENCY}), "
               f"{wall / 60:.0f} min")
         print(f"{'pairs':<18}" + "".join(f"{c:>20}" for c in checks))
-        for name in VARIANTS:
+        for name in variants:
             print(f"{name:<18}" + "".join(
                 f"{table[name].get(c, 0):>14} of {args.pairs:<3}" for c in checks))
         print("(cells: pairs declared a regression by that check)")
         (ROOT / "bench" / "last-regression-campaign.json").write_text(
             json.dumps({"args": vars(args), "table": table, "wall_s": wall}, indent=2))
+        print(f"command: python bench/regression_campaign.py --pairs {args.pairs} "
+              f"--duration {args.duration} --warmup {args.warmup}"
+              + (" --sensitivity" if args.sensitivity else ""))
     return 0
 
 
