@@ -26,6 +26,20 @@ from loadtest.errors import ConfigError
 SUPPORTED_VERSIONS = (1,)
 
 
+def _regex(v: Any) -> Any:
+    import re
+
+    if isinstance(v, str):
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"{v!r} is not a regular expression ({e})") from None
+    return v
+
+
+Regex = Annotated[str, BeforeValidator(_regex)]
+
+
 def _duration(v: Any) -> float:
     if isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
         return parse_duration(v)
@@ -115,7 +129,7 @@ class ErrorRateObjective(_Objective):
     """Share of responses whose status matches `statuses` (a regex) must be < `max`."""
     kind: Literal["error_rate"]
     max: float = Field(gt=0, le=1)
-    statuses: str = "5.."
+    statuses: Regex = "5.."
     min_samples: int = Field(default=100, ge=1)
 
 
@@ -155,7 +169,7 @@ class ClientObjective(_Objective):
     corrected: bool = True
     max: float | None = Field(default=None, gt=0, le=1)
     min: float | None = Field(default=None, gt=0)
-    statuses: str = "5..|0"
+    statuses: Regex = "5..|0"
     min_samples: int = Field(default=100, ge=1)
 
     @model_validator(mode="after")
@@ -173,8 +187,8 @@ class NoAlertsObjective(_Objective):
     """No alert fired during the window (Prometheus `ALERTS{alertstate="firing"}`),
     optionally only alerts whose name or severity match these regexes."""
     kind: Literal["no_alerts"]
-    alertname: str | None = None
-    alert_severity: str | None = None
+    alertname: Regex | None = None
+    alert_severity: Regex | None = None
 
 
 Objective = Annotated[
