@@ -96,9 +96,11 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_results(run_dir: Path, results: dict[str, Any]) -> Path:
-    results = {"schema_version": SCHEMA_VERSION, **results}
+    """Write results.json atomically; `results` gains its `schema_version` too."""
+    results["schema_version"] = SCHEMA_VERSION
     path = run_dir / "results.json"
-    write_json_atomic(path, results)
+    write_json_atomic(path, {"schema_version": SCHEMA_VERSION,
+                             **{k: v for k, v in results.items() if k != "schema_version"}})
     return path
 
 

@@ -263,6 +263,9 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
     from loadtest.reports import render_all
     from loadtest.results import write_results
 
+    from loadtest.baselines import read_history
+
+    results["history"] = read_history(opts.out, limit=50)
     write_results(run_dir, results)
     render_all(results, run_dir)
     _point_latest(opts.out, run_id)
@@ -320,6 +323,11 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
         objectives = sorted(objectives + list(client_objs.values()),
                             key=lambda o: order.index(o["name"]) if o["name"] in order else 0)
         samples["client"] = compact_samples(df, window)
+        if scrapes is not None:
+            from loadtest.server_series import server_timeseries
+
+            client["server_timeseries"] = server_timeseries(
+                scrapes, slo, state.run_start, window.end + 2)
         achieved = client["totals"]["achieved_rate"]
         load["achieved_rate"] = achieved
         requested = meta.get("rate") or 0
@@ -373,6 +381,10 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                                "samples": samples, "interrupted": state.interrupted}
     if baseline is not None:
         from loadtest.compare import compare_runs
+
+        results["baseline_timeseries"] = [
+            {"offset_s": p["offset_s"], "p95_ms": p.get("p95_ms")}
+            for p in (baseline.get("client") or {}).get("timeseries", [])]
 
         comparison = compare_runs(baseline, results, slo)
         results["regressions"] = comparison.checks

@@ -42,6 +42,16 @@ def _nice_max(v: float) -> float:
     return 10 * exp
 
 
+def _nice_step(raw: float) -> float:
+    if raw <= 0:
+        return 1.0
+    exp = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if raw <= m * exp:
+            return m * exp
+    return 10 * exp
+
+
 def render_svg(chart: Chart) -> str:
     left, right, top, bottom = 56, 12, 44, 36
     w, h = chart.width, chart.height
@@ -49,7 +59,11 @@ def render_svg(chart: Chart) -> str:
     xs = [x for s in chart.series for x, y in s.points if y is not None]
     xs += [x for x, _ in chart.vlines]
     ys = [y for s in chart.series for _, y in s.points if y is not None]
-    ys += [y for y, _ in chart.hlines]
+    # a threshold far above the data would flatten it: name it instead of drawing it
+    data_max = max(ys) if ys else 0.0
+    off_scale = [(y, label) for y, label in chart.hlines if data_max and y > 4 * data_max]
+    hlines = [h for h in chart.hlines if h not in off_scale]
+    ys += [y for y, _ in hlines]
     x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
     if chart.x_from_zero:
         x0 = min(x0, 0.0)
@@ -66,6 +80,10 @@ def render_svg(chart: Chart) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
            f'class="chart" aria-label="{escape(chart.title)}">',
            f'<text x="{left}" y="16" class="ct">{escape(chart.title)}</text>']
+    if off_scale:
+        note = "; ".join(label for _, label in off_scale)
+        out.append(f'<text x="{left + pw}" y="{top - 4}" class="tl">{escape(note)} (far above '
+                   'the data)</text>')
     for a, b, label in chart.shade:
         a, b = max(a, x0), min(b, x1)
         if b > a:
@@ -78,9 +96,11 @@ def render_svg(chart: Chart) -> str:
         y = sy(yv)
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" class="yt">{_fmt(yv)}</text>')
-    for i in range(6):
-        xv = x0 + (x1 - x0) * i / 5
+    step = _nice_step((x1 - x0) / 6)
+    xv = math.ceil(x0 / step) * step
+    while xv <= x1 + 1e-9:
         out.append(f'<text x="{sx(xv):.1f}" y="{top + ph + 16}" class="xt">{_fmt(xv)}</text>')
+        xv += step
     out.append(f'<text x="{left + pw / 2:.1f}" y="{h - 4}" class="xl">'
                f'{escape(chart.x_label)}</text>')
     out.append(f'<text x="12" y="{top + ph / 2:.1f}" class="yl" transform="rotate(-90 12 '
@@ -91,7 +111,7 @@ def render_svg(chart: Chart) -> str:
             out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + ph}" '
                        f'class="cap"/><text x="{x + 4:.1f}" y="{top + 24}" class="cl">'
                        f'{escape(label)}</text>')
-    for yv, label in chart.hlines:
+    for yv, label in hlines:
         y = sy(yv)
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" '
                    f'class="thr"/><text x="{left + pw - 4}" y="{y - 4:.1f}" class="tl">'

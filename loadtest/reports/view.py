@@ -113,25 +113,73 @@ def charts(results: dict[str, Any]) -> list[str]:
             shade.append((window["end"] - start, ts[-1]["offset_s"] + 1.0, "after window"))
     xs = [float(p["offset_s"]) for p in ts]
     rate = run.get("rate")
+    server = results.get("client", {}).get("server_timeseries") or []
+    sx = [float(p["offset_s"]) for p in server]
+    profile = (run.get("profile") or {}).get("points")
+    requested = ([Series("requested", [(float(t), float(r)) for t, r in profile],
+                         dashed=True, color="#6b7280")] if profile else
+                 [Series("requested", [(xs[0], rate), (xs[-1], rate)], dashed=True,
+                         color="#6b7280")] if rate else [])
     out = [render_svg(Chart(
-        title="Throughput: achieved vs requested (client, per second)", y_label="req/s",
-        series=[Series("achieved", list(zip(xs, [float(p["rate"]) for p in ts])))]
-        + ([Series("requested", [(xs[0], rate), (xs[-1], rate)], dashed=True,
-                   color="#6b7280")] if rate else []),
+        title="Throughput: sent vs requested (client) and served (server)", y_label="req/s",
+        series=[Series("sent", list(zip(xs, [float(p["rate"]) for p in ts])))]
+        + ([Series("served (server)", list(zip(sx, [p.get("rate") for p in server])),
+                   color="#16a34a")] if server else []) + requested,
         shade=shade))]
     latency_thr = [(o["threshold"] * 1000, f"{o['name']} {fmt_threshold(o)}")
                    for o in results.get("objectives", [])
                    if o.get("kind") == "latency" and o.get("threshold")]
+    base = results.get("baseline_timeseries") or []
     out.append(render_svg(Chart(
-        title="Latency percentiles (client, per second)", y_label="ms",
+        title="Latency percentiles (client per second; server p95 per scrape)", y_label="ms",
         series=[Series(n, list(zip(xs, [p.get(k) for p in ts])))
-                for n, k in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))],
+                for n, k in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))]
+        + ([Series("server p95", list(zip(sx, [p.get("p95_ms") for p in server])),
+                   dashed=True, color="#0891b2")] if server else [])
+        + ([Series("baseline p95", [(float(p["offset_s"]), p.get("p95_ms")) for p in base],
+                   dashed=True, color="#9ca3af")] if base else []),
         hlines=latency_thr, shade=shade)))
-    if any(p["errors"] for p in ts):
+    if any(p["errors"] for p in ts) or any(p.get("error_ratio") for p in server):
         out.append(render_svg(Chart(
-            title="Failed requests (client, per second)", y_label="failures/s",
-            series=[Series("failures", list(zip(xs, [float(p["errors"]) for p in ts])),
-                           color="#dc2626")], shade=shade)))
+            title="Errors: failed requests (client) and 5xx share (server)", y_label="%",
+            series=[Series("client failures %", list(zip(xs, [
+                100.0 * p["errors"] / p["rate"] if p["rate"] else None for p in ts])),
+                color="#dc2626")]
+            + ([Series("server 5xx %", list(zip(sx, [
+                None if p.get("error_ratio") is None else 100.0 * p["error_ratio"]
+                for p in server])), dashed=True, color="#9333ea")] if server else []),
+            hlines=[(100.0 * o["threshold"], f"{o['name']} < {100 * o['threshold']:g}%")
+                    for o in results.get("objectives", [])
+                    if o.get("kind") == "error_rate" and o.get("threshold")],
+            shade=shade)))
+    if server and any(p.get("db_p95_ms") is not None for p in server):
+        db_thr = [(o["threshold"] * 1000, f"{o['name']} {fmt_threshold(o)}")
+                  for o in results.get("objectives", [])
+                  if o.get("kind") == "db_latency" and o.get("threshold")]
+        out.append(render_svg(Chart(
+            title="DB query p95 (server, per scrape)", y_label="ms",
+            series=[Series("db p95", list(zip(sx, [p.get("db_p95_ms") for p in server])),
+                           color="#ea580c")], hlines=db_thr, shade=shade)))
+    if server and any(p.get("users") is not None for p in server):
+        out.append(render_svg(Chart(
+            title="Active users (server gauge)", y_label="users",
+            series=[Series("users_active_total", list(zip(sx, [p.get("users")
+                                                              for p in server])))],
+            shade=shade)))
+    history = results.get("history") or []
+    if len(history) >= 2:
+        name = next((o["name"] for o in results.get("objectives", [])
+                     if o.get("kind") == "latency"), None)
+        if name:
+            pts = [(float(i), (h.get("figures") or {}).get(name)) for i, h in
+                   enumerate(history)]
+            pts.append((float(len(history)), next(
+                (o.get("value") for o in results["objectives"] if o["name"] == name), None)))
+            out.append(render_svg(Chart(
+                title=f"History: {name} over the last {len(pts)} runs", y_label="ms",
+                x_label="run (oldest to this one)",
+                series=[Series(name, [(x, None if y is None else y * 1000)
+                                      for x, y in pts])])))
     return out
 
 

@@ -1,0 +1,50 @@
+"""Per-interval server figures over the whole run, from the harness's own scrapes of the target
+(for the report's charts): request rate, 5xx share, latency p95, DB query p95, active users."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from loadtest.metrics.base import Matcher, Window
+from loadtest.metrics.histogram import histogram_quantile
+from loadtest.slo import SloFile
+
+MAX_POINTS = 600
+
+
+def server_timeseries(scrapes: Any, slo: SloFile, run_start: float,
+                      end: float) -> list[dict[str, Any]]:
+    from loadtest.metrics.embedded import EmbeddedSource
+
+    snaps = [s for s in scrapes.snapshots() if s.ok and run_start - 1 <= s.t <= end + 1]
+    if len(snaps) < 2:
+        return []
+    stride = max(1, math.ceil((len(snaps) - 1) / MAX_POINTS))
+    snaps = snaps[::stride] + ([snaps[-1]] if (len(snaps) - 1) % stride else [])
+    sel = tuple(Matcher(k, "=", v) for k, v in sorted(slo.selector.items()))
+    m = slo.metrics
+    errors = sel + (Matcher(m.status_label, "=~", "5.."),)
+    out = []
+    for a, b in zip(snaps, snaps[1:]):
+        pair = EmbeddedSource(None, snapshots=[a, b], interval_s=b.t - a.t)
+        w = Window(a.t, b.t)
+        dt = b.t - a.t
+        total = pair.increase(m.http_requests, sel, w).value
+        bad = pair.increase(m.http_requests, errors, w).value
+        http, _ = pair.buckets(m.http_duration, sel, w)
+        db, _ = pair.buckets(m.db_duration, sel, w)
+        users = next((v for (n, _), v in b.values.items() if n == "users_active_total"), None)
+        out.append({
+            "offset_s": round(b.t - run_start, 3),
+            "rate": (total or 0.0) / dt if dt > 0 else None,
+            "error_ratio": (bad or 0.0) / total if total else None,
+            "p95_ms": _ms(histogram_quantile(0.95, http) if http else None),
+            "db_p95_ms": _ms(histogram_quantile(0.95, db) if db else None),
+            "users": users,
+        })
+    return out
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None or math.isnan(v) else round(v * 1000, 3)
