@@ -17,6 +17,7 @@ from loadtest.slo import SloFile
 
 Progress = Callable[[str], None]
 SNAPSHOTS = "embedded-snapshots.jsonl.gz"
+TARGET_DEAD_S = 5.0  # the target's /metrics failing this long: it is gone, stop the load
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class PhaseState:
     locust_exit: int | None = None
     interrupted: bool = False
     load: Any = None  # the LocustRun of the phase, once started
+    target_down_at: float | None = None  # the target stopped answering (for good)
 
 
 def up_matchers(slo: SloFile) -> tuple[Matcher, ...]:
@@ -113,10 +115,14 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
     return Stack(target_url=target_url, source=source, scrapes=scrapes, meta=meta)
 
 
-def _sleep_until(t: float, load: Any) -> None:
+def _sleep_until(t: float, load: Any, scrapes: Any, state: PhaseState) -> None:
     while True:
         left = t - time.time()
         if left <= 0 or not load.alive():
+            return
+        since = scrapes.down_since() if scrapes is not None else None
+        if since is not None and time.time() - since >= TARGET_DEAD_S:
+            state.target_down_at = since
             return
         time.sleep(min(left, 0.1))
 
@@ -136,10 +142,21 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     progress(f"load started at {plan.rate:g} req/s; window {iso(state.window.start)} .. "
              f"{iso(state.window.end)}")
     sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not stack.source else [])
-    _sleep_until(state.window.start, load)
+    _sleep_until(state.window.start, load, stack.scrapes, state)
     for s in sources:
         s.at_window_start(time.time())
-    _sleep_until(state.window.end, load)
+    if state.target_down_at is None:
+        _sleep_until(state.window.end, load, stack.scrapes, state)
+    if state.target_down_at is not None:
+        # the target is gone: stop the load now, judge what was seen before it went
+        progress(f"the target stopped answering at {iso(state.target_down_at)}: stopping "
+                 "the load")
+        state.locust_exit = load.interrupt()
+        end = max(state.window.start + 1.0, min(state.window.end, state.target_down_at))
+        state.window = Window(state.window.start, end)
+        for s in sources:
+            s.at_window_end(time.time())
+        return load
     if not load.alive() and time.time() < state.window.end:
         state.problems.append(f"Locust stopped before the window's end ({load.child.log_tail()})")
     for s in sources:

@@ -34,8 +34,11 @@ def decide(objectives: list[dict[str, Any]], load: dict[str, Any],
     if interrupted:
         return {"status": INTERRUPTED, "exit_code": ExitCode.INTERRUPTED,
                 "reason": "interrupted: load stopped early, results are partial"}
-    if failed or regressed:
+    if failed or regressed or load.get("target_died"):
         parts = []
+        if load.get("target_died"):
+            parts.append(f"the target stopped answering at {load['target_died']} and the load "
+                         "was stopped")
         if failed:
             parts.append("objective breached: " + ", ".join(o["name"] for o in failed))
         if regressed:

@@ -370,6 +370,8 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
             warnings.append(f"the load generator measured p95 {client_p95:.0f} ms, the server "
                             f"{server_p95 * 1000:.0f} ms: time is lost between them (network, "
                             "a saturated generator, or queueing before the server's timer)")
+    if state.target_down_at is not None:
+        load["target_died"] = iso(state.target_down_at)
     load["problems"] = list(state.problems)
     if window is not None:
         meta["window"] = {"start": window.start, "end": window.end,

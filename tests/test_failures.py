@@ -83,3 +83,104 @@ def test_secrets_never_reach_any_output(tmp_path: Path) -> None:
             assert secret.encode() not in data, f"{f} holds the secret"
             checked += 1
     assert checked > 10
+
+
+def pids_with(text: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmd:
+                out.append(int(d.name))
+    return out
+
+
+@pytest.mark.slow
+def test_a_target_that_dies_for_good_stops_the_load_and_fails(tmp_path: Path) -> None:
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "loadtest", "run", "--duration", "40s",
+                             "--warmup", "2s", "--metrics-source", "embedded", "--out",
+                             str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(
+                tmp_path.glob("*/locust/started-*.json")):
+            time.sleep(0.2)
+        time.sleep(5)
+        targets = [p for p in pids_with("loadtest target") if pids_with(str(tmp_path))
+                   and p in pids_with(str(tmp_path))]
+        assert targets
+        for pid in targets:
+            os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 1, out + err
+    assert elapsed < 30, f"the load was not stopped early ({elapsed:.0f} s)"
+    r = json.loads((tmp_path / "latest" / "results.json").read_text())
+    assert r["load"]["target_died"]
+    assert "stopped answering" in r["verdict"]["reason"]
+    assert r["client"]["totals"]["requests"] > 100
+    assert r["run"]["window"]["seconds"] < 40
+
+
+@pytest.mark.parametrize("body, status, expect", [
+    (b"<html>not json</html>", 200, "garbage"),
+    (b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{},'
+     b'"value":[1,"NaN"]}]}}', 200, None),
+    (b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{},'
+     b'"value":[1,"+Inf"]}]}}', 200, "inf"),
+    (b'{"status":"success","data":{"resultType":"vector","result":"surprise"}}', 200,
+     "unexpected shape"),
+    (b'{"status":"error","error":"boom"}', 400, "rejected the query"),
+    (b"", 503, "did not answer"),
+])
+def test_a_prometheus_answering_garbage(body: bytes, status: int, expect: str | None) -> None:
+    """A real HTTP server on loopback answers the queries badly; the source never crashes
+    and never turns garbage into a pass."""
+    import http.server
+    import threading
+
+    from loadtest.metrics.base import Matcher, SourceError, Window
+    from loadtest.metrics.prometheus import PrometheusSource
+    from loadtest.objectives import evaluate
+    from loadtest.slo import load_slo
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        src = PrometheusSource(f"http://127.0.0.1:{server.server_address[1]}",
+                               (Matcher("job", "=", "x"),), timeout_s=2)
+        w = Window(time.time() - 10, time.time())
+        try:
+            fig = src.increase("http_requests_total", (), w)
+            value: object = fig.value
+        except SourceError as e:
+            value = str(e)
+        if expect is None:
+            assert value is None  # NaN is no data
+        elif expect == "inf":
+            assert value == float("inf")
+        else:
+            assert isinstance(value, str) and expect in value, value
+        results = evaluate(load_slo(ROOT / "slo" / "opscore.yaml"), src, w)
+        assert all(o.status in ("no_data", "fail") for o in results)
+        assert not any(o.status == "pass" for o in results)
+    finally:
+        server.shutdown()

@@ -46,6 +46,9 @@ class PacedUser(FastHttpUser):
 
     abstract = True
     _intended: float = 0.0
+    # every request is bounded: a target that stalls or streams forever costs one timeout
+    connection_timeout = 5.0
+    network_timeout = 15.0
 
     def _wait_for_slot(self) -> float:
         self._intended = schedule().claim()

@@ -105,6 +105,16 @@ class EmbeddedSource(MetricsSource):
                     f.write(gzip.compress(line.encode("utf-8"), compresslevel=6))
         return snap
 
+    def down_since(self) -> float | None:
+        """When the current run of failed scrapes began (None: the last scrape worked)."""
+        with self._lock:
+            since = None
+            for snap in reversed(self._snapshots):
+                if snap.ok:
+                    break
+                since = snap.t
+            return since
+
     def at_window_start(self, t: float) -> None:
         if self._client is not None:
             self.edges["start"] = self.scrape_now().t

@@ -74,11 +74,12 @@ class PrometheusSource(MetricsSource):
         except PrometheusApiClientException as e:
             raise SourceError(f"Prometheus rejected the query {promql!r}: "
                               f"{str(e).splitlines()[0][:300]}") from None
+        except ValueError as e:  # a body that is not JSON (requests' JSONDecodeError too)
+            raise SourceError(f"Prometheus at {self.url} answered garbage: "
+                              f"{str(e)[:200]}") from None
         except (RequestException, OSError) as e:
             raise SourceError(f"Prometheus at {self.url} did not answer: "
                               f"{type(e).__name__}") from None
-        except ValueError as e:  # a body that is not JSON
-            raise SourceError(f"Prometheus at {self.url} answered garbage: {e}") from None
         if not isinstance(result, list):
             raise SourceError(f"Prometheus at {self.url} answered an unexpected shape")
         return result
