@@ -63,8 +63,8 @@ class RunningTarget:
 
 
 def start_target(workdir: Path, database: str | None = None,
-                 extra: list[str] | None = None) -> RunningTarget:
-    port = free_port()
+                 extra: list[str] | None = None, port: int | None = None) -> RunningTarget:
+    port = port or free_port()
     db = database or f"sqlite:///{workdir / 'opscore.db'}"
     argv = [sys.executable, "-m", "loadtest", "target", "--port", str(port), "--database", db,
             "--storage-dir", str(workdir / "attachments"), "--seed-documents", "20",
