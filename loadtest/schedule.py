@@ -3,8 +3,21 @@ and so can tests, without gevent)."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
+from collections.abc import Sequence
+
+
+def interpolate(points: Sequence[tuple[float, float]], t: float) -> float:
+    """The piecewise-linear value of `points` at `t` (held flat outside them; a repeated time
+    is a step)."""
+    if t <= points[0][0]:
+        return points[0][1]
+    for (t0, r0), (t1, r1) in itertools.pairwise(points):
+        if t0 <= t <= t1:
+            return r0 if t1 == t0 else r0 + (r1 - r0) * (t - t0) / (t1 - t0)
+    return points[-1][1]
 
 
 def parse_profile(text: str) -> list[tuple[float, float]]:
@@ -34,15 +47,7 @@ class Schedule:
         self._next = t0
 
     def rate_at(self, t: float) -> float:
-        pts = self.profile
-        if not pts:
-            return self.rate
-        if t <= pts[0][0]:
-            return pts[0][1]
-        for (t0, r0), (t1, r1) in zip(pts, pts[1:]):
-            if t0 <= t <= t1:
-                return r0 if t1 == t0 else r0 + (r1 - r0) * (t - t0) / (t1 - t0)
-        return pts[-1][1]
+        return interpolate(self.profile, t) if self.profile else self.rate
 
     def claim(self) -> float:
         if self._next is None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from loadtest.durations import parse_duration
 from loadtest.errors import ConfigError, UsageError
+from loadtest.schedule import interpolate
 
 NAMES = ("constant", "ramp", "step", "spike", "soak")
 MIN_RATE = 0.1
@@ -39,13 +40,7 @@ class Profile:
         return self.points[-1][0]
 
     def rate_at(self, t: float) -> float:
-        pts = self.points
-        if t <= pts[0][0]:
-            return pts[0][1]
-        for (t0, r0), (t1, r1) in zip(pts, pts[1:]):
-            if t0 <= t <= t1:
-                return r0 if t1 == t0 else r0 + (r1 - r0) * (t - t0) / (t1 - t0)
-        return pts[-1][1]
+        return interpolate(self.points, t)
 
     def expected(self, a: float, b: float, steps: int = 2000) -> float:
         """Requests the profile offers between offsets a and b (trapezoid rule)."""

@@ -32,22 +32,13 @@ class Chart:
     height: int = 260
 
 
-def _nice_max(v: float) -> float:
+def _nice(v: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k that is >= v (axis maxima and tick steps)."""
     if v <= 0:
         return 1.0
     exp = 10 ** math.floor(math.log10(v))
     for m in (1, 2, 2.5, 5, 10):
         if v <= m * exp:
-            return m * exp
-    return 10 * exp
-
-
-def _nice_step(raw: float) -> float:
-    if raw <= 0:
-        return 1.0
-    exp = 10 ** math.floor(math.log10(raw))
-    for m in (1, 2, 2.5, 5, 10):
-        if raw <= m * exp:
             return m * exp
     return 10 * exp
 
@@ -69,7 +60,7 @@ def render_svg(chart: Chart) -> str:
         x0 = min(x0, 0.0)
     if x1 <= x0:
         x1 = x0 + 1
-    ymax = _nice_max(max(ys) * 1.05 if ys else 1.0)
+    ymax = _nice(max(ys) * 1.05 if ys else 1.0)
 
     def sx(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * pw
@@ -96,7 +87,7 @@ def render_svg(chart: Chart) -> str:
         y = sy(yv)
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" class="yt">{_fmt(yv)}</text>')
-    step = _nice_step((x1 - x0) / 6)
+    step = _nice((x1 - x0) / 6)
     xv = math.ceil(x0 / step) * step
     while xv <= x1 + 1e-9:
         out.append(f'<text x="{sx(xv):.1f}" y="{top + ph + 16}" class="xt">{_fmt(xv)}</text>')

@@ -1,0 +1,146 @@
+"""How exact and how cheap the load generator is, on this machine, against the reference target.
+
+  1. rate accuracy: achieved / requested over the judged window at 100, 500 and 1000 req/s,
+     and at 100 req/s against a target whose latency is 1.5 s
+  2. latency accuracy: a target adding normal(200 ms, 30 ms): client p50/p95/p99 vs the true
+     values (the distribution's quantiles plus the target's measured floor)
+  3. coordinated omission: the target frozen (SIGSTOP) for 2 s once; the p99 corrected from the
+     intended start vs a plain closed-model Locust run (10 users x 10 req/s)
+  4. generator cost: CPU seconds per 1000 requests of the Locust process, paced + recorded vs
+     plain Locust, same requests at the same rate
+  5. scale: achieved / requested with --workers 2 at rising rates
+
+    python bench/load_generator.py            (about 6 minutes)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from statistics import NormalDist
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def gate(out: Path, *args: str) -> dict:
+    subprocess.run([sys.executable, "-m", "loadtest", "run", "--metrics-source", "embedded",
+                    "--out", str(out), *args], cwd=ROOT, capture_output=True, text=True,
+                   timeout=900)
+    return json.loads((out / "latest" / "results.json").read_text())
+
+
+def locust_cpu(locustfile: str, host: str, users: int, seconds: int, env: dict) -> tuple:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "locust", "-f", locustfile, "--headless",
+                        "--host", host, "-u", str(users), "-r", str(users), "--run-time",
+                        f"{seconds}s", "--json-file", f"{tmp}/stats", "--only-summary",
+                        "--loglevel", "ERROR", "--exit-code-on-error", "0"], cwd=ROOT,
+                       env={**os.environ, **env}, capture_output=True, timeout=seconds + 60)
+        stats = json.loads(Path(f"{tmp}/stats.json").read_text())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    requests = sum(s["num_requests"] for s in stats)
+    return cpu, requests, stats
+
+
+def p99_of(stats: list) -> float:
+    """p99 from Locust's own merged response-time buckets (what a plain run reports)."""
+    merged: dict[int, int] = {}
+    for s in stats:
+        for k, v in s["response_times"].items():
+            merged[int(float(k))] = merged.get(int(float(k)), 0) + v
+    total = sum(merged.values())
+    seen = 0
+    for k in sorted(merged):
+        seen += merged[k]
+        if seen >= 0.99 * total:
+            return float(k)
+    return float("nan")
+
+
+def main() -> int:
+    from loadtest.stack import ReferenceTarget
+
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        # 1. rate accuracy
+        lines.append("1. rate accuracy (15 s window after 5 s warm-up)")
+        for rate, extra in ((100, []), (500, []), (1000, []),
+                            (100, ["--target-fault", "latency=1500ms",
+                                   "--target-fault", "endpoints=/api/*"])):
+            r = gate(base / f"rate{rate}{len(extra)}", "--rate", str(rate), "--duration",
+                     "15s", "--warmup", "5s", *extra)
+            ach = r["load"]["achieved_rate"]
+            lines.append(f"   {rate:>5} req/s{' (target latency 1.5 s)' if extra else '':<24} "
+                         f"achieved {ach:8.2f}  ({ach / rate - 1:+.2%}), schedule lag p99 "
+                         f"{r['client']['totals']['schedule_lag_ms']['p99']:.1f} ms")
+        # 2. latency accuracy
+        floor = gate(base / "floor", "--rate", "100", "--duration", "15s", "--warmup", "5s")
+        f50 = floor["client"]["totals"]["latency_ms"]["p50"]
+        r = gate(base / "lat", "--rate", "100", "--duration", "20s", "--warmup", "5s",
+                 "--target-fault", "latency=normal:200ms,30ms")
+        lines.append(f"2. latency accuracy (added normal(200 ms, 30 ms); floor p50 {f50:.1f} ms)")
+        for q in (0.5, 0.95, 0.99):
+            true = NormalDist(200, 30).inv_cdf(q) + f50
+            got = r["client"]["totals"]["latency_ms"][f"p{int(q * 100)}"]
+            lines.append(f"   p{int(q * 100):<3} true {true:7.1f} ms  client {got:7.1f} ms  "
+                         f"({got / true - 1:+.2%})")
+        # 3. coordinated omission
+        lines.append("3. coordinated omission (target frozen 2 s once, 100 req/s)")
+        ref = ReferenceTarget(base / "co")
+        ref.wait_ready()
+        try:
+            def freeze_once(delay: float) -> None:
+                time.sleep(delay)
+                os.kill(ref.child.pid, signal.SIGSTOP)
+                time.sleep(2)
+                os.kill(ref.child.pid, signal.SIGCONT)
+
+            threading.Thread(target=freeze_once, args=(12,), daemon=True).start()
+            r = gate(base / "co-run", "--target", ref.url, "--rate", "100", "--duration",
+                     "15s", "--warmup", "3s")
+            t = r["client"]["totals"]
+            threading.Thread(target=freeze_once, args=(8,), daemon=True).start()
+            _, n, plain = locust_cpu("bench/plain_locustfile.py", ref.url, 10, 15,
+                                     {"PLAIN_PER_USER_RATE": "10"})
+            lines.append(f"   harness: p99 as measured {t['latency_ms']['p99']:.0f} ms, "
+                         f"corrected from the intended start "
+                         f"{t['corrected_latency_ms']['p99']:.0f} ms")
+            lines.append(f"   plain closed-model Locust (10 users x 10 req/s): p99 "
+                         f"{p99_of(plain):.0f} ms over {n} requests")
+            # 4. generator cost
+            lines.append("4. generator cost (Locust process CPU per 1000 requests, 20 s at "
+                         "200 req/s)")
+            cpu_p, n_p, _ = locust_cpu("bench/paced_locustfile.py", ref.url, 60, 20, {
+                "LOADTEST_LOCUST_RATE": "200", "LOADTEST_LOCUST_OUT": str(base / "cost")})
+            cpu_q, n_q, _ = locust_cpu("bench/plain_locustfile.py", ref.url, 20, 20,
+                                       {"PLAIN_PER_USER_RATE": "10"})
+            a, b = cpu_p / n_p * 1000, cpu_q / n_q * 1000
+            lines.append(f"   paced + recorded {a:.3f} s ({n_p} requests); plain {b:.3f} s "
+                         f"({n_q} requests): {a / b - 1:+.1%}")
+        finally:
+            ref.stop()
+        # 5. scale with 2 workers
+        lines.append("5. scale: --workers 2 (15 s window)")
+        for rate in (1000, 1500, 2000):
+            r = gate(base / f"w{rate}", "--rate", str(rate), "--workers", "2", "--duration",
+                     "15s", "--warmup", "5s")
+            ach = r["load"]["achieved_rate"]
+            lines.append(f"   {rate:>5} req/s achieved {ach:8.2f} ({ach / rate - 1:+.2%})")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
