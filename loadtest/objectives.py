@@ -236,7 +236,7 @@ def evaluate_client(slo: SloFile, df: Any, window: Window) -> list[ObjectiveResu
         if obj.method:
             sel = sel[sel["method"] == obj.method.upper()]
         n = len(sel)
-        base = dict(name=obj.name, kind=obj.kind, description=obj.description,
+        base: dict[str, Any] = dict(name=obj.name, kind=obj.kind, description=obj.description,
                     severity=obj.severity, source="client", metrics_source="locust",
                     samples=float(n), queries=[f"client samples: {obj.metric}"
                                                + (f" {obj.method or ''} {obj.endpoint or ''}"

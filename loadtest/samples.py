@@ -94,7 +94,7 @@ def client_stats(df: Any, window: Window, run_start: float) -> dict[str, Any]:
             "mean_ms": _num(g["response_ms"].mean()),
             "corrected_p95_ms": _q(g["corrected_ms"], 0.95),
         })
-    errors = []
+    errors: list[dict[str, Any]] = []
     failed = inw[inw["failed"] == 1]
     if len(failed):
         keyed = failed.assign(kind=failed["error"].str.split(":").str[0].fillna(""))

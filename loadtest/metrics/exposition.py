@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -28,9 +29,9 @@ class Snapshot:
                             if not math.isnan(v)]}
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> Snapshot:
+    def from_json(cls, data: dict[str, Any]) -> Snapshot:
         values: dict[SeriesKey, float] = {}
-        for name, labels, value in data.get("samples", []):  # type: ignore[union-attr]
+        for name, labels, value in data.get("samples", []):
             values[(str(name), tuple(sorted((str(k), str(v)) for k, v in labels.items())))] = \
                 float(value)
         return cls(t=float(data["t"]), values=values, ok=bool(data.get("ok", True)),  # type: ignore[arg-type]

@@ -111,11 +111,11 @@ def render_svg(chart: Chart) -> str:
     for i, s in enumerate(chart.series):
         color = s.color or PALETTE[i % len(PALETTE)]
         segs: list[list[str]] = [[]]
-        for x, y in s.points:
-            if y is None:
+        for x, value in s.points:
+            if value is None:
                 segs.append([])
             else:
-                segs[-1].append(f"{sx(x):.1f},{sy(y):.1f}")
+                segs[-1].append(f"{sx(x):.1f},{sy(value):.1f}")
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         for seg in segs:
             if len(seg) > 1:

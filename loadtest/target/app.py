@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from collections.abc import MutableMapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -124,7 +125,7 @@ class MetricsAndFaults:
             await self.app(scope, receive, send_wrapper)
 
 
-def _caller(scope: dict[str, Any]) -> str | None:
+def _caller(scope: MutableMapping[str, Any]) -> str | None:
     headers = dict(scope.get("headers") or [])
     user = headers.get(b"x-user-id")
     if user:
@@ -355,7 +356,7 @@ def create_app(state: TargetState) -> FastAPI:
 
     metrics.precreate(
         (m, r.path) for r in app.routes if isinstance(r, APIRoute)
-        and not r.path.startswith(UNINSTRUMENTED) for m in sorted(r.methods))
+        and not r.path.startswith(UNINSTRUMENTED) for m in sorted(r.methods or ()))
     app.add_middleware(MetricsAndFaults, fastapi_app=app)
     return app
 

@@ -154,7 +154,7 @@ class Faults:
 
     def replace(self, rules: list[FaultRule]) -> None:
         self._rules = tuple(rules)
-        self._semaphores: dict[int, Any] = {}
+        self._semaphores = {}
 
     def semaphore(self, rule: FaultRule) -> Any:
         """The asyncio semaphore of a concurrency-capped rule (made in the event loop)."""
