@@ -1,13 +1,16 @@
-"""Inline SVG line charts from plain series: self-contained, no script, no network.
-Every text that reaches the SVG is escaped here."""
+"""Charts for the reports: plain series in, inline SVG out, drawn by matplotlib (no script, no
+network, text kept as escaped SVG text)."""
 
 from __future__ import annotations
 
+import io
 import math
+import re
 from dataclasses import dataclass, field
-from html import escape
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2")
+THRESHOLD = "#b91c1c"
+CAPACITY = "#15803d"
 
 
 @dataclass
@@ -29,113 +32,68 @@ class Chart:
     x_label: str = "seconds since load start"
     x_from_zero: bool = False
     width: int = 720
-    height: int = 260
+    height: int = 280
 
 
-def _nice(v: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 x 10^k that is >= v (axis maxima and tick steps)."""
-    if v <= 0:
-        return 1.0
-    exp = 10 ** math.floor(math.log10(v))
-    for m in (1, 2, 2.5, 5, 10):
-        if v <= m * exp:
-            return m * exp
-    return 10 * exp
+def _plain(text: str) -> str:
+    """Matplotlib reads `$...$` as mathtext: keep every label literal."""
+    return text.replace("$", r"\$")
 
 
 def render_svg(chart: Chart) -> str:
-    left, right, top, bottom = 56, 12, 44, 36
-    w, h = chart.width, chart.height
-    pw, ph = w - left - right, h - top - bottom
-    xs = [x for s in chart.series for x, y in s.points if y is not None]
-    xs += [x for x, _ in chart.vlines]
-    ys = [y for s in chart.series for _, y in s.points if y is not None]
-    # a threshold far above the data would flatten it: name it instead of drawing it
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    ys = [y for s in chart.series for _, y in s.points if y is not None and math.isfinite(y)]
     data_max = max(ys) if ys else 0.0
+    # a threshold far above the data would flatten it: name it instead of drawing it
     off_scale = [(y, label) for y, label in chart.hlines if data_max and y > 4 * data_max]
     hlines = [h for h in chart.hlines if h not in off_scale]
-    ys += [y for y, _ in hlines]
-    x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
-    if chart.x_from_zero:
-        x0 = min(x0, 0.0)
-    if x1 <= x0:
-        x1 = x0 + 1
-    ymax = _nice(max(ys) * 1.05 if ys else 1.0)
-
-    def sx(x: float) -> float:
-        return left + (x - x0) / (x1 - x0) * pw
-
-    def sy(y: float) -> float:
-        return top + ph - min(y, ymax) / ymax * ph
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
-           f'class="chart" aria-label="{escape(chart.title)}">',
-           f'<text x="{left}" y="16" class="ct">{escape(chart.title)}</text>']
-    if off_scale:
-        note = "; ".join(label for _, label in off_scale)
-        out.append(f'<text x="{left + pw}" y="{top - 4}" class="tl">{escape(note)} (far above '
-                   'the data)</text>')
-    for a, b, label in chart.shade:
-        a, b = max(a, x0), min(b, x1)
-        if b > a:
-            out.append(f'<rect x="{sx(a):.1f}" y="{top}" width="{sx(b) - sx(a):.1f}" '
-                       f'height="{ph}" class="shade"><title>{escape(label)}</title></rect>')
-            out.append(f'<text x="{sx(a) + 4:.1f}" y="{top + 12}" class="sl">'
-                       f'{escape(label)}</text>')
-    for i in range(5):
-        yv = ymax * i / 4
-        y = sy(yv)
-        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" class="yt">{_fmt(yv)}</text>')
-    step = _nice((x1 - x0) / 6)
-    xv = math.ceil(x0 / step) * step
-    while xv <= x1 + 1e-9:
-        out.append(f'<text x="{sx(xv):.1f}" y="{top + ph + 16}" class="xt">{_fmt(xv)}</text>')
-        xv += step
-    out.append(f'<text x="{left + pw / 2:.1f}" y="{h - 4}" class="xl">'
-               f'{escape(chart.x_label)}</text>')
-    out.append(f'<text x="12" y="{top + ph / 2:.1f}" class="yl" transform="rotate(-90 12 '
-               f'{top + ph / 2:.1f})">{escape(chart.y_label)}</text>')
-    for xv, label in chart.vlines:
-        if x0 <= xv <= x1:
-            x = sx(xv)
-            out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + ph}" '
-                       f'class="cap"/><text x="{x + 4:.1f}" y="{top + 24}" class="cl">'
-                       f'{escape(label)}</text>')
-    for yv, label in hlines:
-        y = sy(yv)
-        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" '
-                   f'class="thr"/><text x="{left + pw - 4}" y="{y - 4:.1f}" class="tl">'
-                   f'{escape(label)}</text>')
-    legend_x = left + 8
-    for i, s in enumerate(chart.series):
-        color = s.color or PALETTE[i % len(PALETTE)]
-        segs: list[list[str]] = [[]]
-        for x, value in s.points:
-            if value is None:
-                segs.append([])
-            else:
-                segs[-1].append(f"{sx(x):.1f},{sy(value):.1f}")
-        dash = ' stroke-dasharray="5 3"' if s.dashed else ""
-        for seg in segs:
-            if len(seg) > 1:
-                out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6"{dash} '
-                           f'points="{" ".join(seg)}"/>')
-            elif len(seg) == 1:
-                cx, cy = seg[0].split(",")
-                out.append(f'<circle cx="{cx}" cy="{cy}" r="1.8" fill="{color}"/>')
-        out.append(f'<rect x="{legend_x}" y="28" width="10" height="3" fill="{color}"/>')
-        out.append(f'<text x="{legend_x + 14}" y="33" class="lg">{escape(s.name)}</text>')
-        legend_x += 22 + 7 * len(s.name)
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def _fmt(v: float) -> str:
-    if v == 0:
-        return "0"
-    if abs(v) >= 100:
-        return f"{v:.0f}"
-    if abs(v) >= 10:
-        return f"{v:.1f}".rstrip("0").rstrip(".")
-    return f"{v:.2f}".rstrip("0").rstrip(".")
+    with matplotlib.rc_context({"svg.fonttype": "none", "font.size": 8,
+                                "svg.hashsalt": "loadtest", "axes.edgecolor": "#9ca3af"}):
+        fig = Figure(figsize=(chart.width / 100, chart.height / 100), dpi=100)
+        ax = fig.add_subplot()
+        for a, b, label in chart.shade:
+            if b > a:
+                ax.axvspan(a, b, color="#f3f4f6", zorder=0, lw=0)
+                ax.text(a, 1.0, " " + _plain(label), transform=ax.get_xaxis_transform(),
+                        va="top", ha="left", color="#9ca3af", fontsize=7)
+        for i, s in enumerate(chart.series):
+            xs = [x for x, _ in s.points]
+            vs = [math.nan if y is None else y for _, y in s.points]
+            ax.plot(xs, vs, label=_plain(s.name), color=s.color or PALETTE[i % len(PALETTE)],
+                    linestyle="--" if s.dashed else "-", linewidth=1.4,
+                    marker="." if len(xs) < 3 else None)
+        for y, label in hlines:
+            ax.axhline(y, color=THRESHOLD, linestyle="--", linewidth=1)
+            ax.text(1.0, y, _plain(label) + " ", transform=ax.get_yaxis_transform(),
+                    ha="right", va="bottom", color=THRESHOLD, fontsize=7)
+        for x, label in chart.vlines:
+            ax.axvline(x, color=CAPACITY, linestyle=":", linewidth=1.2)
+            ax.text(x, 0.92, " " + _plain(label), transform=ax.get_xaxis_transform(),
+                    ha="left", color=CAPACITY, fontsize=7)
+        if off_scale:
+            note = "; ".join(label for _, label in off_scale) + ": far above the data"
+            ax.text(1.0, 1.0, _plain(note), transform=ax.transAxes, ha="right", va="bottom",
+                    color=THRESHOLD, fontsize=7)
+        ax.set_title(_plain(chart.title), loc="left", fontsize=9, fontweight="bold", pad=14)
+        ax.set_xlabel(_plain(chart.x_label))
+        ax.set_ylabel(_plain(chart.y_label))
+        ax.set_ylim(bottom=0)
+        if chart.x_from_zero:
+            ax.set_xlim(left=0)
+        ax.grid(color="#e5e7eb", linewidth=0.6)
+        ax.spines[["top", "right"]].set_visible(False)
+        if chart.series:
+            ax.legend(loc="upper left", bbox_to_anchor=(0, -0.18), ncol=min(6, len(
+                chart.series)), frameon=False, fontsize=7)
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    # responsive: drop the fixed size, keep the viewBox; a class for the page's CSS
+    svg = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"',
+                 r'<svg \1class="chart" role="img"', svg, count=1)
+    return svg
