@@ -68,9 +68,9 @@ def render_svg(chart: Chart) -> str:
             ax.axhline(y, color=THRESHOLD, linestyle="--", linewidth=1)
             ax.text(1.0, y, _plain(label) + " ", transform=ax.get_yaxis_transform(),
                     ha="right", va="bottom", color=THRESHOLD, fontsize=7)
-        for x, label in chart.vlines:
+        for k, (x, label) in enumerate(chart.vlines):
             ax.axvline(x, color=CAPACITY, linestyle=":", linewidth=1.2)
-            ax.text(x, 0.92, " " + _plain(label), transform=ax.get_xaxis_transform(),
+            ax.text(x, 0.85 - 0.1 * k, " " + _plain(label), transform=ax.get_xaxis_transform(),
                     ha="left", color=CAPACITY, fontsize=7)
         if off_scale:
             note = "; ".join(label for _, label in off_scale) + ": far above the data"
