@@ -153,3 +153,41 @@ def test_verdict_order() -> None:
     assert decide([o("pass")], {"problems": ["generator saturated"]})["exit_code"] == 3
     assert decide([o("fail")], {}, interrupted=True)["exit_code"] == 130
     assert decide([], {})["exit_code"] == 3
+
+
+def test_recorded_scrapes_are_read_back_beyond_the_in_memory_tail(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import http.server
+    import threading
+
+    from loadtest.metrics import embedded
+
+    count = {"n": 0}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            count["n"] += 10
+            body = f"# TYPE x_total counter\nx_total {count['n']}\n".encode()
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    old = embedded.IN_MEMORY
+    embedded.IN_MEMORY = 3
+    try:
+        src = EmbeddedSource(f"http://127.0.0.1:{server.server_address[1]}/metrics",
+                             record_path=tmp_path / "s.jsonl.gz")
+        src._client = __import__("httpx").Client()
+        snaps = [src.scrape_now() for _ in range(8)]
+        assert len(src._snapshots) == 3  # memory stays bounded
+        all_snaps = src.snapshots()
+        assert len(all_snaps) == 8  # every scrape is still there, from the file
+        w = Window(snaps[0].t, snaps[-1].t)
+        assert src.increase("x_total", (), w).value == 70
+    finally:
+        embedded.IN_MEMORY = old
+        server.shutdown()

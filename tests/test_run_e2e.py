@@ -135,7 +135,9 @@ def test_embedded_source_serves_without_prometheus(tmp_path: Path) -> None:
     assert "embedded" in (tmp_path / "latest" / "index.html").read_text()
 
 
-def test_sigint_stops_everything_and_keeps_partial_results(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_everything_and_keeps_partial_results(tmp_path: Path,
+                                                             sig: signal.Signals) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "loadtest", "run", "--duration", "60s",
                              "--warmup", "2s", "--metrics-source", "embedded",
                              "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
@@ -147,7 +149,7 @@ def test_sigint_stops_everything_and_keeps_partial_results(tmp_path: Path) -> No
             if samples and time.time() > json.loads(samples[0].read_text())["started"] + 5:
                 break
             time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

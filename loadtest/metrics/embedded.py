@@ -28,6 +28,7 @@ from loadtest.metrics.exposition import ExpositionError, SeriesKey, Snapshot, pa
 from loadtest.metrics.histogram import histogram_quantile, parse_le
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+IN_MEMORY = 120  # scrapes kept in memory while recording; older ones are read back from the file
 
 
 class EmbeddedSource(MetricsSource):
@@ -41,6 +42,8 @@ class EmbeddedSource(MetricsSource):
         self.interval_s = interval_s
         self.record_path = record_path
         self._snapshots: list[Snapshot] = list(snapshots or [])
+        self._recorded = 0          # scrapes written to record_path
+        self._cache: tuple[int, list[Snapshot]] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,6 +106,9 @@ class EmbeddedSource(MetricsSource):
                 line = json.dumps(snap.to_json(), separators=(",", ":")) + "\n"
                 with self.record_path.open("ab") as f:
                     f.write(gzip.compress(line.encode("utf-8"), compresslevel=6))
+                self._recorded += 1
+                # a long run's memory stays flat: the file holds every scrape
+                del self._snapshots[:-IN_MEMORY]
         return snap
 
     def down_since(self) -> float | None:
@@ -133,7 +139,12 @@ class EmbeddedSource(MetricsSource):
     # -- figures ----------------------------------------------------------------------------
     def snapshots(self) -> list[Snapshot]:
         with self._lock:
-            return list(self._snapshots)
+            if not self.record_path or self._recorded <= len(self._snapshots):
+                return list(self._snapshots)
+            if self._cache is None or self._cache[0] != self._recorded:
+                self._cache = (self._recorded,
+                               EmbeddedSource.from_file(self.record_path).snapshots())
+            return list(self._cache[1])
 
     def _in_window(self, window: Window) -> list[Snapshot]:
         """The scrapes nearest to the window's edges (within half an interval) and every
