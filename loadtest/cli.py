@@ -99,6 +99,13 @@ def run(
     tag: Annotated[list[str] | None, typer.Option(
         "--tag", envvar="LOADTEST_TAG", help="KEY=VALUE recorded in the results; repeatable.")]
         = None,
+    remote_workers: Annotated[int, typer.Option(
+        envvar="LOADTEST_REMOTE_WORKERS", help="Run Locust as a master awaiting this many "
+        "workers from other machines (`loadtest worker --master-host ...`).")] = 0,
+    master_port: Annotated[int, typer.Option(envvar="LOADTEST_MASTER_PORT",
+                                             help="Port the master listens on.")] = 5557,
+    master_bind_host: Annotated[str, typer.Option(
+        envvar="LOADTEST_MASTER_BIND_HOST", help="Interface the master listens on.")] = "*",
     rules: Annotated[list[Path] | None, typer.Option(
         "--rules", envvar="LOADTEST_RULES", help="Alerting/recording rule file for the local "
         "Prometheus (e.g. deploy/prometheus/alerts.yml); repeatable.")] = None,
@@ -114,6 +121,13 @@ def run(
             users=users, prometheus=prometheus, metrics_source=metrics_source,
             database=database, target_faults=target_fault or [], baseline=baseline, out=out,
             workers=workers, tags=tag or [], rules=rules or [])
+        if remote_workers < 0 or (remote_workers and workers != 1):
+            raise UsageError("--remote-workers N (N >= 1) runs a master for other machines' "
+                             "workers; do not combine it with --workers")
+        from dataclasses import replace
+
+        opts = replace(opts, remote_workers=remote_workers, master_port=master_port,
+                       master_bind_host=master_bind_host)
         outcome = run_gate(opts, progress=lambda m: typer.echo(m, err=True))
     except HarnessError as e:
         _fail(e)
@@ -290,6 +304,26 @@ def slo_check(
         raise_if_failed(checks)
     except HarnessError as e:
         _fail(e)
+
+
+@app.command()
+def worker(
+    master_host: Annotated[str, typer.Option(envvar="LOADTEST_MASTER_HOST",
+                                             help="Host of the `loadtest run` master.")],
+    master_port: Annotated[int, typer.Option(envvar="LOADTEST_MASTER_PORT",
+                                             help="Its port.")] = 5557,
+    scenario: Annotated[Path, typer.Option(envvar="LOADTEST_SCENARIO",
+                                           help="The same Locust file as the master's.")]
+        = Path("scenarios/opscore.py"),
+) -> None:
+    """A Locust worker on this machine for a `loadtest run --remote-workers N` master."""
+    import subprocess
+
+    from loadtest.load import worker_argv
+
+    if not scenario.is_file():
+        _fail(UsageError(f"--scenario {scenario}: no such file"))
+    raise typer.Exit(subprocess.call(worker_argv(scenario, master_host, master_port)))
 
 
 @app.command("target")

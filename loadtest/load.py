@@ -23,6 +23,7 @@ from loadtest.shapes import Profile, build
 SCHEDULE_DELAY_S = 0.5   # the Locust side starts slot 0 this long after test_start
 TAIL_S = 1.0             # keep the load on a little past the window's end
 STOP_TIMEOUT_S = 5       # let in-flight requests finish
+REMOTE_WAIT_S = 60       # how long a master waits for its remote workers
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class LoadPlan:
     arrivals: str = "constant"
     profile: Profile | None = None   # None: constant `rate`
     workers: int = 1
+    remote_workers: int = 0          # > 0: a master awaiting workers from other machines
+    master_port: int = 5557
+    master_bind_host: str = "*"
 
     @property
     def shape(self) -> Profile:
@@ -45,6 +49,14 @@ class LoadPlan:
     @property
     def run_time_s(self) -> int:
         return math.ceil(SCHEDULE_DELAY_S + self.shape.length + TAIL_S)
+
+
+def worker_argv(scenario: Path, master_host: str, master_port: int) -> list[str]:
+    """A Locust worker for a harness master on another machine: it receives the rate plan
+    from the master and sends its samples back over the same connection."""
+    return [sys.executable, "-m", "locust", "-f", str(scenario), "--worker",
+            "--master-host", master_host, "--master-port", str(master_port),
+            "--loglevel", "WARNING"]
 
 
 def default_users(rate: float) -> int:
@@ -63,12 +75,17 @@ class LocustRun:
                 "--json-file", str(out / "stats"), "--csv", str(out / "stats"),
                 "--html", str(out / "report.html"), "--exit-code-on-error", "0",
                 "--loglevel", "WARNING", "--only-summary"]
-        if plan.workers > 1:  # master + N local worker processes (Locust's distributed mode)
+        if plan.remote_workers:  # a master; workers connect from elsewhere (`loadtest worker`)
+            argv += ["--master", "--expect-workers", str(plan.remote_workers),
+                     "--expect-workers-max-wait", str(REMOTE_WAIT_S),
+                     "--master-bind-host", plan.master_bind_host,
+                     "--master-bind-port", str(plan.master_port)]
+        elif plan.workers > 1:  # master + N local worker processes (Locust's distributed mode)
             argv += ["--processes", str(plan.workers)]
         env = dict(os.environ)
         env.update({"LOADTEST_LOCUST_RATE": repr(plan.rate),
                     "LOADTEST_LOCUST_PROFILE": plan.shape.to_env(),
-                    "LOADTEST_LOCUST_WORKERS": str(plan.workers),
+                    "LOADTEST_LOCUST_WORKERS": str(plan.remote_workers or plan.workers),
                     "LOADTEST_LOCUST_ARRIVALS": plan.arrivals,
                     "LOADTEST_LOCUST_OUT": str(out),
                     "PYTHONUNBUFFERED": "1"})
@@ -77,6 +94,8 @@ class LocustRun:
 
     def wait_started(self, timeout_s: float = 30.0) -> float:
         """Wall-clock time of slot 0 of the schedule."""
+        if self.plan.remote_workers:
+            timeout_s += REMOTE_WAIT_S
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             markers = sorted(self.plan.out_dir.glob("started-*.json"))
@@ -99,7 +118,8 @@ class LocustRun:
 
     def wait(self) -> int:
         """Wait for the end of the run (bounded), return Locust's exit code."""
-        limit = self.plan.run_time_s + STOP_TIMEOUT_S + 30
+        limit = self.plan.run_time_s + STOP_TIMEOUT_S + 30 + (
+            REMOTE_WAIT_S if self.plan.remote_workers else 0)
         deadline = self.started_at + limit
         while self.child.alive() and time.time() < deadline:
             time.sleep(0.1)

@@ -62,6 +62,9 @@ class RunOptions:
     workers: int
     tags: dict[str, str]
     rules: tuple[Path, ...] = ()
+    remote_workers: int = 0
+    master_port: int = 5557
+    master_bind_host: str = "*"
 
     @classmethod
     def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,
@@ -223,7 +226,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
         "slo_file": str(opts.slo), "rate": opts.rate, "shape": opts.shape,
         "arrivals": opts.arrivals, "users": opts.users, "warmup_s": opts.warmup_s,
         "duration_s": opts.duration_s, "tags": opts.tags, "baseline": baseline_note,
-        "workers": opts.workers,
+        "workers": opts.workers, "remote_workers": opts.remote_workers,
     }
     progress(f"run {run_id}: {opts.rate:g} req/s for {opts.duration_s:g}s after "
              f"{opts.warmup_s:g}s warm-up -> {run_dir}")
@@ -245,7 +248,9 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
             plan = LoadPlan(scenario=opts.scenario, host=stack.target_url, rate=opts.rate,
                             users=opts.users, warmup_s=opts.warmup_s,
                             duration_s=opts.duration_s, out_dir=run_dir / "locust",
-                            arrivals=opts.arrivals, profile=profile, workers=opts.workers)
+                            arrivals=opts.arrivals, profile=profile, workers=opts.workers,
+                            remote_workers=opts.remote_workers, master_port=opts.master_port,
+                            master_bind_host=opts.master_bind_host)
             drive(plan, stack, state, exits, progress)
         except Interrupted:
             state.interrupted = True

@@ -20,23 +20,60 @@ from loadtest.schedule import Schedule, parse_profile
 SCHEDULE: Schedule | None = None
 
 
-def schedule() -> Schedule:
+def plan_from_env() -> dict[str, object]:
+    """The plan the harness passed to this process (the master, or a local process)."""
+    return {"rate": float(os.environ.get("LOADTEST_LOCUST_RATE", "10")),
+            "profile": os.environ.get("LOADTEST_LOCUST_PROFILE") or "",
+            "workers": max(1, int(os.environ.get("LOADTEST_LOCUST_WORKERS", "1"))),
+            "arrivals": os.environ.get("LOADTEST_LOCUST_ARRIVALS", "constant")}
+
+
+def use_plan(plan: dict[str, object]) -> Schedule:
+    """Pace this process on its share of the plan (a worker paces rate / workers)."""
     global SCHEDULE
-    if SCHEDULE is None:
-        rate = float(os.environ.get("LOADTEST_LOCUST_RATE", "10"))
-        profile_text = os.environ.get("LOADTEST_LOCUST_PROFILE")
-        workers = max(1, int(os.environ.get("LOADTEST_LOCUST_WORKERS", "1")))
-        profile = parse_profile(profile_text) if profile_text else None
-        if workers > 1:  # each worker process paces its share of the aggregate
-            rate /= workers
-            profile = [(t, r / workers) for t, r in profile] if profile else None
-        SCHEDULE = Schedule(rate, os.environ.get("LOADTEST_LOCUST_ARRIVALS", "constant"),
-                            profile=profile)
+    rate = float(plan["rate"])  # type: ignore[arg-type]
+    workers = max(1, int(plan.get("workers", 1)))  # type: ignore[call-overload]
+    profile = parse_profile(str(plan["profile"])) if plan.get("profile") else None
+    if workers > 1:
+        rate /= workers
+        profile = [(t, r / workers) for t, r in profile] if profile else None
+    SCHEDULE = Schedule(rate, str(plan.get("arrivals", "constant")), profile=profile)
     return SCHEDULE
+
+
+def schedule() -> Schedule:
+    return SCHEDULE if SCHEDULE is not None else use_plan(plan_from_env())
+
+
+def _on_plan(environment, msg, **_kw) -> None:  # type: ignore[no-untyped-def]
+    """A worker receives the master's plan (remote workers know nothing else)."""
+    use_plan(dict(msg.data))
+
+
+@events.init.add_listener
+def _register(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
+    from locust.runners import MasterRunner, WorkerRunner
+
+    if isinstance(environment.runner, WorkerRunner):
+        environment.runner.register_message("loadtest_plan", _on_plan)
+    elif isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message("loadtest_samples", _on_worker_samples)
+
+
+def _on_worker_samples(environment, msg, **_kw) -> None:  # type: ignore[no-untyped-def]
+    from loadtest.locustlib import recorder
+
+    recorder.write_rows(msg.data)
 
 
 @events.test_start.add_listener
 def _start_schedule(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
+    from locust.runners import MasterRunner
+
+    if isinstance(environment.runner, MasterRunner):
+        # sent before the spawn messages, so every worker paces its share from the start
+        environment.runner.send_message("loadtest_plan", plan_from_env())
+        return
     schedule().start(time.time() + 0.5)  # let the first users spawn before slot 0
 
 

@@ -1,8 +1,11 @@
 """Per-request samples, captured through Locust's `request` event.
 
-Rows are buffered in memory and appended to `samples-<pid>.csv` every few seconds and at the
-end (one file per process), so a crash loses at most the last few seconds. The start marker
-`started-<pid>.json` tells the harness when the schedule began.
+Rows are buffered in memory and flushed every few seconds and at the end, so a crash loses at
+most the last few seconds. A local process (or the master) appends them to
+`samples-<pid>.csv`; a worker (local `--processes` or on another machine) sends them to the
+master over Locust's own connection (`loadtest_samples` messages), which writes them: every
+worker's samples reach the run directory. The start marker `started-<pid>.json` tells the
+harness when the schedule began.
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ FLUSH_EVERY_S = 5.0
 
 
 class Recorder:
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path | None, runner: Any) -> None:
         self.out = out
-        self.path = out / f"samples-{os.getpid()}.csv"
+        self.runner = runner
         self.rows: list[tuple[Any, ...]] = []
         self.last_flush = time.monotonic()
-        out.mkdir(parents=True, exist_ok=True)
-        with self.path.open("w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerow(COLUMNS)
+        self.path = out / f"samples-{os.getpid()}.csv" if out else None
+        if self.path is not None:
+            out.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+            with self.path.open("w", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerow(COLUMNS)
 
     def add(self, row: tuple[Any, ...]) -> None:
         self.rows.append(row)
@@ -41,7 +46,17 @@ class Recorder:
     def flush(self) -> None:
         rows, self.rows = self.rows, []
         self.last_flush = time.monotonic()
-        if rows:
+        if not rows:
+            return
+        from locust.runners import WorkerRunner
+
+        if isinstance(self.runner, WorkerRunner):
+            self.runner.send_message("loadtest_samples", [list(r) for r in rows])
+        else:
+            self.write(rows)
+
+    def write(self, rows: list[Any]) -> None:
+        if self.path is not None:
             with self.path.open("a", newline="", encoding="utf-8") as f:
                 csv.writer(f).writerows(rows)
 
@@ -49,24 +64,34 @@ class Recorder:
 RECORDER: Recorder | None = None
 
 
-def _out_dir() -> Path | None:
+def write_rows(rows: list[Any]) -> None:
+    """The master writes what a worker sent."""
+    if RECORDER is not None:
+        RECORDER.write(rows)
+
+
+@events.init.add_listener
+def _on_init(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
+    global RECORDER
+    from locust.runners import WorkerRunner
+
     out = os.environ.get("LOADTEST_LOCUST_OUT")
-    return Path(out) if out else None
+    if isinstance(environment.runner, WorkerRunner):
+        RECORDER = Recorder(None, environment.runner)   # sends to the master
+    elif out:
+        RECORDER = Recorder(Path(out), environment.runner)
 
 
 @events.test_start.add_listener
 def _on_start(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
-    global RECORDER
-    out = _out_dir()
-    if out is None:
+    if RECORDER is None or RECORDER.out is None:
         return
-    RECORDER = Recorder(out)
-    sched = pacing.schedule()
-    marker = {"pid": os.getpid(), "started": time.time(), "rate": sched.rate,
-              "arrivals": sched.arrivals}
-    tmp = out / f".started-{os.getpid()}.json.tmp"
+    plan = pacing.plan_from_env()
+    marker = {"pid": os.getpid(), "started": time.time(), "rate": plan["rate"],
+              "arrivals": plan["arrivals"]}
+    tmp = RECORDER.out / f".started-{os.getpid()}.json.tmp"
     tmp.write_text(json.dumps(marker), encoding="utf-8")
-    tmp.replace(out / f"started-{os.getpid()}.json")
+    tmp.replace(RECORDER.out / f"started-{os.getpid()}.json")
 
 
 @events.request.add_listener
@@ -86,9 +111,10 @@ def _on_request(request_type, name, response_time, response_length, response=Non
 
 @events.test_stop.add_listener
 def _on_stop(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
-    if RECORDER is not None:
-        RECORDER.flush()
-        sched = pacing.schedule()
-        done = {"pid": os.getpid(), "stopped": time.time(), "claimed": sched.claimed}
+    if RECORDER is None:
+        return
+    RECORDER.flush()
+    if RECORDER.out is not None:
+        done = {"pid": os.getpid(), "stopped": time.time()}
         (RECORDER.out / f"stopped-{os.getpid()}.json").write_text(json.dumps(done),
                                                                    encoding="utf-8")
