@@ -120,6 +120,17 @@ class PostgresServer:
         raise AssertionError("PostgreSQL did not start: "
                              + (self.datadir.parent / "postgres.log").read_text()[-2000:])
 
+    def new_database(self) -> str:
+        """A fresh, empty database on this server (tests do not see each other's rows)."""
+        import secrets
+
+        import psycopg
+
+        name = f"t_{secrets.token_hex(6)}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

@@ -48,7 +48,7 @@ def test_gate_against_the_native_stack(prometheus_bin: str, postgres, tmp_path: 
     pg_exporter = exporter("prometheus-postgres-exporter")
     node_exporter = exporter("prometheus-node-exporter")
     children: list[Child] = []
-    target = start_target(tmp_path / "target", database=postgres.url)
+    target = start_target(tmp_path / "target", database=postgres.new_database())
     try:
         pe_port, ne_port, prom_port = free_port(), free_port(), free_port()
         env = dict(os.environ, DATA_SOURCE_NAME=f"{postgres.url}?sslmode=disable")

@@ -82,7 +82,7 @@ def test_every_endpoint_and_metric_on_sqlite(sqlite_target: RunningTarget) -> No
 
 @pytest.mark.postgres
 def test_every_endpoint_and_metric_on_postgresql(postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    t = start_target(tmp_path, database=postgres.url)
+    t = start_target(tmp_path, database=postgres.new_database())
     try:
         exercise_every_endpoint(t)
         health = httpx.get(f"{t.url}/health").json()
@@ -93,7 +93,7 @@ def test_every_endpoint_and_metric_on_postgresql(postgres, tmp_path: Path) -> No
 
 @pytest.mark.postgres
 def test_postgresql_outage_gives_503_and_degraded_health(postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    t = start_target(tmp_path, database=postgres.url)
+    t = start_target(tmp_path, database=postgres.new_database())
     try:
         postgres.stop()
         r = httpx.get(f"{t.url}/api/v1/documents", timeout=15)
