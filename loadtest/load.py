@@ -60,8 +60,9 @@ def worker_argv(scenario: Path, master_host: str, master_port: int) -> list[str]
 
 
 def default_users(rate: float) -> int:
-    """Spare users so a slow target (up to ~3 s per request) does not lower the offered rate."""
-    return max(20, min(5000, math.ceil(rate * 3)))
+    """Spare users so a slow target (up to ~3 s per request) does not lower the offered rate;
+    at most 1000 (each holds a connection): beyond that, pass --users."""
+    return max(20, min(1000, math.ceil(rate * 3)))
 
 
 class LocustRun:
