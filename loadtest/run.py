@@ -199,10 +199,6 @@ def _point_latest(out: Path, run_id: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-
-
-
-
 def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
     from loadtest.load import LoadPlan
     from loadtest.stack import prometheus_binary
