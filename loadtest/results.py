@@ -8,13 +8,13 @@ import json
 import math
 import os
 import tempfile
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 from pathlib import Path
 from typing import Any
 
 from loadtest.errors import ConfigError, ExitCode
+
+_UMASK = os.umask(0)  # read once: files written here get the usual mode (0644), not mkstemp's
+os.umask(_UMASK)
 
 SCHEMA_VERSION = 1
 

@@ -1,6 +1,7 @@
 """The embedded metrics source: the harness scrapes the target's /metrics itself (used when no
 Prometheus is installed). Snapshots are taken every `interval` and at the window's edges, and
-appended to a gzipped JSON-lines file (one gzip member per scrape) as they are taken, so `loadtest verify` can judge them again.
+appended to a gzipped JSON-lines file (one gzip member per scrape) as they are taken, so
+`loadtest verify` can judge them again. On long runs only the last scrapes stay in memory.
 
 Figures follow Prometheus' semantics: counter resets (a restarted target) are handled like
 `increase()` does, series that appear mid-window count from zero, and quantiles use the same
