@@ -122,6 +122,15 @@ class _Checker:
             return self._result(obj, reason=str(e), tolerance=tol)
         return None
 
+    def _client_pair(self, obj: Any) -> tuple[Any, Any]:
+        """Both runs' client samples for the objective's filter; ValueError (no_data) when a
+        side has none."""
+        b = _client(self.base, obj.endpoint, obj.method)
+        r = _client(self.run, obj.endpoint, obj.method)
+        if b is None or r is None:
+            raise ValueError(f"the {'baseline' if b is None else 'run'} has no client samples")
+        return b, r
+
     def _enough(self, obj: Any, n_base: int, n_run: int, tol: float) -> dict[str, Any] | None:
         need = self.settings.min_samples
         if n_base < need or n_run < need:
@@ -131,11 +140,7 @@ class _Checker:
         return None
 
     def latency(self, obj: LatencyObjective, tol: float) -> dict[str, Any]:
-        b = _client(self.base, obj.endpoint, obj.method)
-        r = _client(self.run, obj.endpoint, obj.method)
-        if b is None or r is None:
-            side = "baseline" if b is None else "run"
-            return self._result(obj, tolerance=tol, reason=f"the {side} has no client samples")
+        b, r = self._client_pair(obj)
         short = self._enough(obj, len(b[1]), len(r[1]), tol)
         if short:
             return short
@@ -183,11 +188,7 @@ class _Checker:
                            what=f"server p{obj.quantile * 100:g}")
 
     def error_rate(self, obj: ErrorRateObjective, tol: float) -> dict[str, Any]:
-        b = _client(self.base, obj.endpoint, obj.method)
-        r = _client(self.run, obj.endpoint, obj.method)
-        if b is None or r is None:
-            side = "baseline" if b is None else "run"
-            return self._result(obj, tolerance=tol, reason=f"the {side} has no client samples")
+        b, r = self._client_pair(obj)
         pattern = re.compile(obj.statuses)
         kb = sum(1 for st in b[2] if pattern.fullmatch(str(st)))
         kr = sum(1 for st in r[2] if pattern.fullmatch(str(st)))

@@ -6,6 +6,7 @@ Every error is one line naming the file, the YAML line, the field and the fix, e
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -51,6 +52,16 @@ Duration = Annotated[float, BeforeValidator(_duration)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _no_http_filter(reason: str) -> Any:
+    """A validator refusing endpoint/method on objectives they cannot apply to."""
+    def check(cls: Any, v: str | None) -> str | None:
+        if v is not None:
+            raise ValueError(f"{reason} (remove it)")
+        return v
+
+    return field_validator("endpoint", "method")(classmethod(check))  # type: ignore[arg-type]
 
 
 class MetricNames(_Model):
@@ -110,12 +121,7 @@ class DbLatencyObjective(_Objective):
     threshold: Duration = Field(gt=0)
     min_samples: int = Field(default=100, ge=1)
 
-    @field_validator("endpoint", "method")
-    @classmethod
-    def _no_http_filter(cls, v: str | None) -> str | None:
-        if v is not None:
-            raise ValueError("DB query time has no endpoint or method label (remove it)")
-        return v
+    _no_filter = _no_http_filter("DB query time has no endpoint or method label")
 
 
 class ThroughputObjective(_Objective):
@@ -150,12 +156,7 @@ class PromqlObjective(_Objective):
                              "rate(x_total[$window]))")
         return v
 
-    @field_validator("endpoint", "method")
-    @classmethod
-    def _no_http_filter(cls, v: str | None) -> str | None:
-        if v is not None:
-            raise ValueError("a promql objective filters in its query (remove it)")
-        return v
+    _no_filter = _no_http_filter("a promql objective filters in its query")
 
 
 class ClientObjective(_Objective):
@@ -252,7 +253,11 @@ def _line_index(text: str) -> dict[tuple[Any, ...], int]:
 def _format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = str(part) if re.fullmatch(r"[\w.$-]+", str(part)) else repr(str(part))
+        out += f".{name}" if out else name
     return out or "(top level)"
 
 

@@ -82,6 +82,8 @@ def test_good_file_parses() -> None:
     (GOOD.replace("    min: 100", "    min: 100\n    regression: {tolerance: -1}"),
      "s.yaml:12: objectives[1].regression.tolerance: -1:"),
     (GOOD + "regression: {confidence: 2}\n", "s.yaml:12: regression.confidence: 2: Input should be less than 1"),
+    (GOOD.replace("selector:", "metrics: {\"a\\nb\": x}\nselector:"),
+     "s.yaml:2: metrics.'a\\nb': Extra inputs are not permitted"),
     (GOOD + "  - {name: e, kind: error_rate, max: 0.1, statuses: '5(('}\n",
      "objectives[2].statuses: '5((': '5((' is not a regular expression"),
     (GOOD.replace("selector:", "metrics: {http_duration: 3}\nselector:"),
