@@ -51,7 +51,7 @@ class Recorder:
         from locust.runners import WorkerRunner
 
         if isinstance(self.runner, WorkerRunner):
-            self.runner.send_message("loadtest_samples", [list(r) for r in rows])
+            self.runner.send_message("loadtest_samples", {"rows": [list(r) for r in rows]})
         else:
             self.write(rows)
 
@@ -64,10 +64,10 @@ class Recorder:
 RECORDER: Recorder | None = None
 
 
-def write_rows(rows: list[Any]) -> None:
+def write_rows(message: dict[str, Any]) -> None:
     """The master writes what a worker sent."""
     if RECORDER is not None:
-        RECORDER.write(rows)
+        RECORDER.write(message.get("rows", []))
 
 
 @events.init.add_listener
