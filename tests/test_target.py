@@ -172,6 +172,19 @@ def test_error_ratio_fault_yields_that_share_of_5xx(sqlite_target: RunningTarget
     assert all(c.get("/api/v1/documents/1").status_code == 200 for _ in range(50))
 
 
+def test_blanket_http_faults_spare_the_probes_unless_named(sqlite_target: RunningTarget) -> None:
+    # a run with error_ratio=0.05 once failed its own preflight: /ready drew an injected 500
+    c = httpx.Client(base_url=sqlite_target.url, timeout=10)
+    sqlite_target.set_faults([{"error_ratio": 1.0}])
+    assert c.get("/api/v1/documents").status_code == 500
+    assert [c.get(p).status_code for p in ("/ready", "/health") for _ in range(20)] == [200] * 40
+    sqlite_target.set_faults([{"error_ratio": 1.0, "endpoints": ["/ready"]}])
+    assert c.get("/ready").status_code == 500
+    sqlite_target.set_faults([{"db_down": True}])  # a DB outage reaches the probes either way
+    assert c.get("/ready").status_code == 503
+    c.delete("/admin/faults")
+
+
 def test_faults_switch_on_and_off_at_run_time(sqlite_target: RunningTarget) -> None:
     c = httpx.Client(base_url=sqlite_target.url, timeout=10)
 

@@ -2,6 +2,11 @@
 DB queries and a DB outage, each optionally limited to endpoints (route templates, `*` globs)
 and methods. Set at start (CLI options) or at run time (`PUT /admin/faults`).
 
+The probes (`/health`, `/ready`) get a rule's HTTP faults (latency, errors, concurrency cap) only
+when the rule names them in `endpoints`: a blanket `error_ratio=0.05` is about the API, and must
+not fail the harness's own readiness check at random. DB faults reach the probes either way, as a
+real outage would.
+
 Latency specs: `300ms` (constant), `uniform:1s,3s`, `normal:2s,300ms` (mean, sd, >= 0),
 `exp:200ms` (mean), `lognormal:500ms,0.5` (median, sigma).
 """
@@ -16,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest.durations import parse_duration
+
+PROBES = ("/health", "/ready")
 
 
 class FaultSpecError(ValueError):
@@ -174,16 +181,18 @@ class Faults:
             for rule in rules:
                 if not rule.applies(method, endpoint):
                     continue
+                if rule.db_latency:
+                    d.db_delay.append(rule.db_latency)
+                d.db_down = d.db_down or rule.db_down
+                if endpoint in PROBES and not rule.endpoints:
+                    continue  # a blanket rule's HTTP faults are for the API, not the probes
                 if rule.latency:
                     d.delay_s += rule.latency.sample(self._rng)
                 if rule.error_ratio and d.error_status is None:
                     if self._rng.random() < rule.error_ratio:
                         d.error_status = rule.error_status
-                if rule.db_latency:
-                    d.db_delay.append(rule.db_latency)
                 if rule.max_concurrency:
                     d.limits.append(rule)
-                d.db_down = d.db_down or rule.db_down
         return d
 
     def sample_db_delay(self, latencies: list[Latency]) -> float:
