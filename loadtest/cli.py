@@ -47,6 +47,38 @@ def _duration_opt(name: str, value: str) -> float:
         raise UsageError(f"--{name}: {e}") from None
 
 
+InsecureTarget = Annotated[bool, typer.Option(
+    "--insecure-target", envvar="LOADTEST_TARGET_INSECURE",
+    help="Do not verify the target's TLS certificate (the report warns). A private CA: "
+         "LOADTEST_TARGET_CA_FILE=PEM instead.")]
+InsecurePrometheus = Annotated[bool, typer.Option(
+    "--insecure-prometheus", envvar="LOADTEST_PROMETHEUS_INSECURE",
+    help="Do not verify Prometheus' TLS certificate (the report warns). A private CA: "
+         "LOADTEST_PROMETHEUS_CA_FILE=PEM instead.")]
+RequestTimeout = Annotated[str, typer.Option(
+    "--request-timeout", envvar="LOADTEST_REQUEST_TIMEOUT",
+    help="Longest one request may take, body included; a slower one is a failed sample.")]
+
+
+def _connections(insecure_target: bool = False, insecure_prometheus: bool = False,
+                 request_timeout: str | None = None) -> None:
+    """TLS and timeout policy, handed to the Locust processes through the environment."""
+    import os
+
+    from loadtest import tls
+
+    if insecure_target:
+        tls.skip("target")
+    if insecure_prometheus:
+        tls.skip("prometheus")
+    if request_timeout is not None:
+        seconds = _duration_opt("request-timeout", request_timeout)
+        if not 0 < seconds <= 600:
+            raise UsageError(f"--request-timeout {request_timeout}: use more than 0s and at "
+                             "most 10m")
+        os.environ["LOADTEST_REQUEST_TIMEOUT"] = f"{seconds}s"
+
+
 def _fail(err: HarnessError) -> None:
     typer.echo(f"loadtest: error: {err.message}", err=True)
     raise typer.Exit(err.exit_code)
@@ -109,11 +141,15 @@ def run(
     rules: Annotated[list[Path] | None, typer.Option(
         "--rules", envvar="LOADTEST_RULES", help="Alerting/recording rule file for the local "
         "Prometheus (e.g. deploy/prometheus/alerts.yml); repeatable.")] = None,
+    request_timeout: RequestTimeout = "30s",
+    insecure_target: InsecureTarget = False,
+    insecure_prometheus: InsecurePrometheus = False,
 ) -> None:
     """Drive load, judge every objective, write the reports, exit 0/1/2/3/130."""
     from loadtest.run import RunOptions, run_gate
 
     try:
+        _connections(insecure_target, insecure_prometheus, request_timeout)
         opts = RunOptions.build(
             target=target, scenario=scenario, slo=slo, rate=rate,
             duration_s=_duration_opt("duration", duration),
@@ -144,11 +180,13 @@ def verify(
     prometheus: Annotated[str | None, typer.Option(
         envvar="LOADTEST_PROMETHEUS", help="Query this Prometheus instead of the run's saved "
         "embedded scrapes.")] = None,
+    insecure_prometheus: InsecurePrometheus = False,
 ) -> None:
     """Evaluate a finished run again over its recorded window and rewrite its reports."""
     from loadtest.run import reverify
 
     try:
+        _connections(insecure_prometheus=insecure_prometheus)
         outcome = reverify(run_dir, slo_path=slo, prometheus=prometheus)
     except HarnessError as e:
         _fail(e)
@@ -253,6 +291,9 @@ def capacity(
         help="Reference target fault KEY=VALUE (e.g. max_concurrency=4); repeatable.")] = None,
     out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
         = Path("reports"),
+    request_timeout: RequestTimeout = "30s",
+    insecure_target: InsecureTarget = False,
+    insecure_prometheus: InsecurePrometheus = False,
 ) -> None:
     """Find the highest rate at which every objective holds; the latency/throughput curve."""
     from loadtest.capacity import CapacityOptions, find_capacity
@@ -260,6 +301,7 @@ def capacity(
     from loadtest.run import RunOptions
 
     try:
+        _connections(insecure_target, insecure_prometheus, request_timeout)
         checked = RunOptions.build(
             target=target, scenario=scenario, slo=slo, rate=start_rate, duration_s=10,
             warmup_s=0, shape="constant", arrivals="constant", users=None,
@@ -293,11 +335,13 @@ def slo_check(
     prometheus: Annotated[str | None, typer.Option(
         envvar="LOADTEST_PROMETHEUS", help="Also check every metric it names exists in this "
         "Prometheus and every raw query runs.")] = None,
+    insecure_prometheus: InsecurePrometheus = False,
 ) -> None:
     """Validate an SLO file (exit 2 with the line and field when it is wrong)."""
     from loadtest.slo_check import check_slo, raise_if_failed
 
     try:
+        _connections(insecure_prometheus=insecure_prometheus)
         _, checks = check_slo(file, prometheus)
         for c in checks:
             typer.echo(f"{'ok ' if c.ok else 'BAD'} {c.what}: {c.detail}")
@@ -315,14 +359,20 @@ def worker(
     scenario: Annotated[Path, typer.Option(envvar="LOADTEST_SCENARIO",
                                            help="The same Locust file as the master's.")]
         = Path("scenarios/opscore.py"),
+    request_timeout: RequestTimeout = "30s",
+    insecure_target: InsecureTarget = False,
 ) -> None:
     """A Locust worker on this machine for a `loadtest run --remote-workers N` master."""
     import subprocess
 
     from loadtest.load import worker_argv
 
-    if not scenario.is_file():
-        _fail(UsageError(f"--scenario {scenario}: no such file"))
+    try:
+        _connections(insecure_target, request_timeout=request_timeout)
+        if not scenario.is_file():
+            raise UsageError(f"--scenario {scenario}: no such file")
+    except HarnessError as e:
+        _fail(e)
     raise typer.Exit(subprocess.call(worker_argv(scenario, master_host, master_port)))
 
 
@@ -353,6 +403,11 @@ def target_cmd(
     fault_endpoint: Annotated[list[str] | None, typer.Option(
         "--fault-endpoint", envvar="LOADTEST_FAULT_ENDPOINT",
         help="Limit the faults to these route templates (globs); repeatable.")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(
+        envvar="LOADTEST_TARGET_TLS_CERT", help="Serve https with this PEM certificate "
+        "(with --tls-key).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(
+        envvar="LOADTEST_TARGET_TLS_KEY", help="Its PEM private key.")] = None,
 ) -> None:
     """Serve the reference OpsCore API (faults also change at run time: PUT /admin/faults)."""
     from loadtest.target.server import TargetOptions, serve
@@ -363,7 +418,8 @@ def target_cmd(
                             fault={"latency": latency, "error_ratio": error_ratio,
                                    "db_latency": db_latency,
                                    "max_concurrency": max_concurrency,
-                                   "endpoints": fault_endpoint or []}))
+                                   "endpoints": fault_endpoint or []},
+                            tls_cert=tls_cert, tls_key=tls_key))
     except HarnessError as e:
         _fail(e)
 

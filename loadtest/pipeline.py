@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loadtest import tls
 from loadtest.errors import PrometheusUnavailable
 from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
 from loadtest.slo import SloFile
@@ -109,6 +110,8 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
         except SourceError as e:
             raise PrometheusUnavailable(str(e)) from None
     meta["metrics_source"] = source.describe()
+    meta["tls"] = {"target": tls.describe("target", target_url),
+                   "prometheus": tls.describe("prometheus", meta["metrics_source"].get("url"))}
     progress(f"target {target_url} ready; metrics from {source.name}"
              + (f" {meta['metrics_source'].get('url')}" if source.name == "prometheus"
                 else ""))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtest import __version__
+from loadtest import __version__, tls
 from loadtest.errors import (
     ConfigError,
     HarnessError,
@@ -285,7 +285,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
 
     window = state.window
     objectives: list[dict[str, Any]] = []
-    warnings: list[str] = []
+    warnings: list[str] = tls.warnings(meta.get("tls", {}))
     if window is not None:
         if state.interrupted and time.time() < window.end:
             window = Window(window.start, max(window.start + 1.0, time.time()))
@@ -437,6 +437,8 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
                          "of a server that still holds its data")
     meta["slo_file"] = str(slo_file)
     meta["metrics_source"] = source.describe()
+    meta["tls"] = {**meta.get("tls", {}),
+                   "prometheus": tls.describe("prometheus", meta["metrics_source"].get("url"))}
     state = PhaseState(problems=[p for p in old.get("load", {}).get("problems", [])
                              if "Locust" in p],
                    window=window, run_start=meta.get("load_started"),

@@ -8,10 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+from loadtest import httpread, tls
 from loadtest.errors import PrometheusUnavailable, TargetUnreachable, UsageError
 from loadtest.processes import Child, free_port
 
 LOCAL_SCRAPE_INTERVAL_S = 1.0
+PROBE_MAX_BYTES = 1024 * 1024  # /health, /ready
 
 
 def wait_http_ok(url: str, timeout_s: float, child: Child | None = None) -> None:
@@ -24,11 +26,12 @@ def wait_http_ok(url: str, timeout_s: float, child: Child | None = None) -> None
             raise TargetUnreachable(f"{child.name} exited with code {child.proc.returncode} "
                                     f"before {url} answered: {child.log_tail()}")
         try:
-            r = httpx.get(url, timeout=2.0, trust_env=False)
+            r = httpread.get(url, deadline_s=2.0, verify=tls.httpx_verify("target"),
+                             max_bytes=PROBE_MAX_BYTES)
             if r.status_code == 200:
                 return
             last = f"HTTP {r.status_code}"
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpread.BodyRefused) as e:
             last = type(e).__name__
         time.sleep(0.1)
     raise TargetUnreachable(f"{url} did not answer 200 within {timeout_s:.0f} s ({last})")
@@ -146,12 +149,21 @@ def preflight_target(url: str, timeout_s: float = 5.0) -> dict[str, object]:
     import httpx
 
     base = url.rstrip("/")
+    verify = tls.httpx_verify("target")
     try:
-        health = httpx.get(f"{base}/health", timeout=timeout_s, trust_env=False)
-        ready = httpx.get(f"{base}/ready", timeout=timeout_s, trust_env=False)
+        health = httpread.get(f"{base}/health", deadline_s=timeout_s, verify=verify,
+                              max_bytes=PROBE_MAX_BYTES)
+        ready = httpread.get(f"{base}/ready", deadline_s=timeout_s, verify=verify,
+                             max_bytes=PROBE_MAX_BYTES)
     except httpx.HTTPError as e:
-        raise TargetUnreachable(f"target {base} is unreachable ({type(e).__name__}: {e}); "
-                                "start it or pass the right --target") from None
+        hint = ("; trust its CA with LOADTEST_TARGET_CA_FILE=PEM, or skip the check with "
+                "--insecure-target" if "CERTIFICATE_VERIFY_FAILED" in str(e) else
+                "; start it or pass the right --target")
+        raise TargetUnreachable(f"target {base} is unreachable ({type(e).__name__}: "
+                                f"{str(e)[:200]}){hint}") from None
+    except httpread.BodyRefused as e:
+        raise TargetUnreachable(f"target {e}: a probe must answer a small body "
+                                "promptly") from None
     try:
         body = health.json()
     except ValueError:

@@ -25,6 +25,8 @@ class Known:
 
     @classmethod
     def add(cls, items: list[dict]) -> None:
+        if not isinstance(items, list):
+            return
         for item in items:
             if isinstance(item, dict) and isinstance(item.get("id"), int):
                 cls.ids.append(item["id"])
@@ -40,6 +42,19 @@ class Known:
             cls.ids.remove(doc_id)
         except ValueError:
             pass
+
+
+def _json(r, key: str | None = None):  # type: ignore[no-untyped-def]
+    """The JSON body (or its `key`); a success whose body is not JSON is a failure."""
+    if r.request_meta.get("exception"):  # already failed (e.g. the body timed out)
+        return [] if key else {}
+    try:
+        body = r.json()
+        return body[key] if key else body
+    except (ValueError, KeyError, TypeError) as e:
+        r.failure(f"answered {r.status_code} with a body that is not the API's JSON "
+                  f"({type(e).__name__})")
+        return [] if key else {}
 
 
 class OpsCoreUser(PacedUser):
@@ -63,7 +78,7 @@ class OpsCoreUser(PacedUser):
         with self.client.get(f"/api/v1/documents?limit=20&offset={offset}",
                              name="/api/v1/documents", catch_response=True) as r:
             if r.status_code == 200:
-                Known.add(r.json().get("items", []))
+                Known.add(_json(r, "items"))
 
     @task(12)
     def search_documents(self) -> None:
@@ -89,7 +104,7 @@ class OpsCoreUser(PacedUser):
                                     "content": f"Procedure for {word}. " * 20},
                               catch_response=True) as r:
             if r.status_code == 201:
-                Known.add([r.json()])
+                Known.add([_json(r)])
 
     @task(7)
     def update_document(self) -> None:

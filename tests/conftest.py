@@ -63,25 +63,43 @@ class RunningTarget:
 
 
 def start_target(workdir: Path, database: str | None = None,
-                 extra: list[str] | None = None, port: int | None = None) -> RunningTarget:
+                 extra: list[str] | None = None, port: int | None = None,
+                 tls: tuple[Path, Path] | None = None) -> RunningTarget:
+    """`loadtest target` on a free port; `tls` = (certificate, key) serves https."""
     port = port or free_port()
     db = database or f"sqlite:///{workdir / 'opscore.db'}"
     argv = [sys.executable, "-m", "loadtest", "target", "--port", str(port), "--database", db,
             "--storage-dir", str(workdir / "attachments"), "--seed-documents", "20",
             *(extra or [])]
+    if tls:
+        argv += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     child = Child("target", argv, workdir / "target.log")
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         assert child.alive(), child.log_tail(20)
         try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/ready", timeout=1, verify=False).status_code == 200:
                 return RunningTarget(url, child, workdir)
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
     child.stop()
     raise AssertionError(f"target did not become ready: {child.log_tail(20)}")
+
+
+@pytest.fixture(scope="session")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (certificate, key), made by openssl."""
+    openssl = shutil.which("openssl")
+    require("openssl", openssl is not None, "apt-get install -y openssl")
+    assert openssl is not None
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
 
 
 @pytest.fixture

@@ -13,9 +13,14 @@ from __future__ import annotations
 import os
 import time
 
+import gevent
 from locust import FastHttpUser, events
 
+from loadtest import tls
+from loadtest.durations import parse_duration
 from loadtest.schedule import Schedule, parse_profile
+
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
 
 SCHEDULE: Schedule | None = None
 
@@ -77,15 +82,43 @@ def _start_schedule(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
     schedule().start(time.time() + 0.5)  # let the first users spawn before slot 0
 
 
+def request_timeout_from_env() -> float:
+    """`LOADTEST_REQUEST_TIMEOUT` (e.g. `10s`), set by `loadtest run --request-timeout`."""
+    spec = os.environ.get("LOADTEST_REQUEST_TIMEOUT")
+    return parse_duration(spec) if spec else DEFAULT_REQUEST_TIMEOUT_S
+
+
+def _target_ssl_context():  # type: ignore[no-untyped-def]
+    import gevent.ssl
+
+    return gevent.ssl.create_default_context(cafile=tls.ca_file("target"))
+
+
 class PacedUser(FastHttpUser):
     """A FastHttpUser whose tasks start on the shared schedule. Each task should make exactly
     one request (its intended start is the slot it was given)."""
 
     abstract = True
     _intended: float = 0.0
-    # every request is bounded: a target that stalls or streams forever costs one timeout
     connection_timeout = 5.0
-    network_timeout = 15.0
+    network_timeout = 15.0  # per read: a body that trickles forever never trips it, hence:
+    request_timeout = request_timeout_from_env()  # the whole request, body included
+    # TLS: verified unless the harness was told otherwise (Locust's default is not to verify)
+    insecure = tls.skipped("target")
+    ssl_context_factory = staticmethod(_target_ssl_context) if tls.ca_file("target") else None
+
+    def __init__(self, environment) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(environment)
+        request = self.client.request
+        deadline = self.request_timeout
+
+        def bounded_request(*args, **kwargs):  # type: ignore[no-untyped-def]
+            # gevent's Timeout is one of Locust's failure exceptions: a request past the
+            # deadline is recorded as a failed sample, and the user moves on
+            with gevent.Timeout(deadline):
+                return request(*args, **kwargs)
+
+        self.client.request = bounded_request  # type: ignore[method-assign]
 
     def _wait_for_slot(self) -> float:
         self._intended = schedule().claim()

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from loadtest import tls
+from loadtest.httpread import bounded_get
 from loadtest.metrics.base import (
     Figure,
     Matcher,
@@ -29,6 +31,7 @@ from loadtest.metrics.exposition import ExpositionError, SeriesKey, Snapshot, pa
 from loadtest.metrics.histogram import histogram_quantile, parse_le
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+SCRAPE_DEADLINE_S = 5.0  # a whole scrape, however slowly the body arrives
 IN_MEMORY = 120  # scrapes kept in memory while recording; older ones are read back from the file
 
 
@@ -72,7 +75,8 @@ class EmbeddedSource(MetricsSource):
 
         if self.metrics_url is None:
             raise SourceError("embedded source has no /metrics URL to scrape")
-        self._client = httpx.Client(timeout=httpx.Timeout(5.0), trust_env=False)
+        self._client = httpx.Client(timeout=httpx.Timeout(SCRAPE_DEADLINE_S), trust_env=False,
+                                    verify=tls.httpx_verify("target"))
         if self.record_path:
             self.record_path.parent.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._loop, name="embedded-scrape", daemon=True)
@@ -91,10 +95,10 @@ class EmbeddedSource(MetricsSource):
         t = time.time()
         instance = urlsplit(self.metrics_url or "").netloc
         try:
-            resp = self._client.get(self.metrics_url)
-            if len(resp.content) > MAX_BODY_BYTES:
-                raise ExpositionError(f"body larger than {MAX_BODY_BYTES} bytes")
-            resp.raise_for_status()
+            resp = bounded_get(self._client, self.metrics_url or "", deadline_s=SCRAPE_DEADLINE_S,
+                               max_bytes=MAX_BODY_BYTES)
+            if resp.status_code != 200:
+                raise ExpositionError(f"/metrics answered HTTP {resp.status_code}")
             values = parse_exposition(resp.text, {"job": self.job, "instance": instance})
             values[("up", (("instance", instance), ("job", self.job)))] = 1.0
             snap = Snapshot(t=t, values=values)

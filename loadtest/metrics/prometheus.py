@@ -13,6 +13,8 @@ import os
 import time
 from typing import Any
 
+from loadtest import httpread, tls
+from loadtest.httpread import BodyRefused, bounded_session
 from loadtest.metrics.base import (
     Figure,
     Matcher,
@@ -23,6 +25,7 @@ from loadtest.metrics.base import (
 )
 
 DEFAULT_TIMEOUT_S = 10.0
+MAX_ANSWER = 256 * 1024 * 1024  # a query answer larger than this is refused, not parsed
 
 
 def auth_from_env() -> tuple[dict[str, str] | None, tuple[str, str] | None]:
@@ -49,17 +52,16 @@ class PrometheusSource(MetricsSource):
         self.scrape_interval_s = scrape_interval_s
         self.local = local
         self._headers, self._auth = auth_from_env()
-        # TLS verification is on; LOADTEST_PROMETHEUS_CA_FILE names a private CA bundle
-        ca_file = os.environ.get("LOADTEST_PROMETHEUS_CA_FILE")
-        self._verify: Any = ca_file or True
-        session = None
-        if ca_file:
-            import requests
+        self._verify = tls.httpx_verify("prometheus")  # see loadtest/tls.py
+        if tls.skipped("prometheus"):  # said once in the report, not on every query
+            import urllib3
 
-            session = requests.Session()
-            session.verify = ca_file
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         retry = Retry(total=1, backoff_factor=0.2, status_forcelist=[408, 429, 502, 503, 504],
                       allowed_methods=["GET"])
+        # every answer is read under a deadline and a size cap: a trickling or endless body
+        # never trips requests' per-read timeout
+        session = bounded_session(timeout_s, tls.requests_verify("prometheus"), MAX_ANSWER)
         self._client = PrometheusConnect(url=self.url, headers=self._headers, auth=self._auth,
                                          retry=retry, timeout=timeout_s, session=session)
 
@@ -77,6 +79,8 @@ class PrometheusSource(MetricsSource):
         except ValueError as e:  # a body that is not JSON (requests' JSONDecodeError too)
             raise SourceError(f"Prometheus at {self.url} answered garbage: "
                               f"{str(e)[:200]}") from None
+        except BodyRefused as e:
+            raise SourceError(f"Prometheus at {self.url} {e}") from None
         except (RequestException, OSError) as e:
             raise SourceError(f"Prometheus at {self.url} did not answer: "
                               f"{type(e).__name__}") from None
@@ -109,11 +113,11 @@ class PrometheusSource(MetricsSource):
         import httpx
 
         try:
-            r = httpx.get(f"{self.url}/api/v1/rules", params={"type": "alert"},
-                          headers=self._headers, auth=self._auth, timeout=self.timeout_s,
-                          trust_env=False, verify=self._verify)
+            r = httpread.get(f"{self.url}/api/v1/rules", deadline_s=self.timeout_s,
+                             verify=self._verify, max_bytes=MAX_ANSWER,
+                             params={"type": "alert"}, headers=self._headers, auth=self._auth)
             groups = r.json()["data"]["groups"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+        except (httpx.HTTPError, BodyRefused, ValueError, KeyError, TypeError) as e:
             raise SourceError(f"Prometheus at {self.url}: cannot list its rules ({e})") \
                 from None
         return sum(len(g.get("rules", [])) for g in groups)

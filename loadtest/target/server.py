@@ -18,6 +18,8 @@ class TargetOptions:
     storage_dir: Path | None = None
     seed_documents: int = 200
     fault: dict[str, object] = field(default_factory=dict)
+    tls_cert: Path | None = None  # PEM; with tls_key the target serves https
+    tls_key: Path | None = None
 
 
 def build_faults(fault: dict[str, object]) -> Faults:
@@ -45,12 +47,19 @@ def serve(opts: TargetOptions) -> None:
         raise UsageError(f"--database: {e}") from None
     except Exception as e:  # a database that cannot be opened at start: nothing to serve
         raise UsageError(f"--database {database!r}: cannot open it: {e}") from None
+    if (opts.tls_cert is None) != (opts.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together (PEM certificate and key)")
+    for path in (opts.tls_cert, opts.tls_key):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{path}: no such file (a PEM certificate or key)")
     app = create_app(state)
     config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
                             access_log=False, lifespan="off",
                             # idle keep-alive connections stay open like a Go server's
                             # (a 5 s default races with users that pause between requests)
-                            timeout_keep_alive=75)
+                            timeout_keep_alive=75,
+                            ssl_certfile=str(opts.tls_cert) if opts.tls_cert else None,
+                            ssl_keyfile=str(opts.tls_key) if opts.tls_key else None)
     try:
         uvicorn.Server(config).run()
     finally:

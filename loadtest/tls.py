@@ -1,0 +1,65 @@
+"""TLS policy for the two servers the harness talks to: the target and Prometheus.
+
+Certificates are verified by default. Like credentials, the policy lives in the environment so
+the Locust processes (which send the target's traffic) read the same one as the harness:
+
+    LOADTEST_TARGET_CA_FILE / LOADTEST_PROMETHEUS_CA_FILE    a private CA bundle (PEM)
+    LOADTEST_TARGET_INSECURE=1 / LOADTEST_PROMETHEUS_INSECURE=1
+        skip verification (`--insecure-target`, `--insecure-prometheus`); the report says so
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from typing import Literal
+
+Server = Literal["target", "prometheus"]
+_ENV = {"target": "LOADTEST_TARGET", "prometheus": "LOADTEST_PROMETHEUS"}
+
+
+def skipped(server: Server) -> bool:
+    return os.environ.get(f"{_ENV[server]}_INSECURE", "").lower() in ("1", "true", "yes")
+
+
+def ca_file(server: Server) -> str | None:
+    return os.environ.get(f"{_ENV[server]}_CA_FILE") or None
+
+
+def requests_verify(server: Server) -> bool | str:
+    """What requests' `session.verify` takes (prometheus-api-client)."""
+    if skipped(server):
+        return False
+    return ca_file(server) or True
+
+
+def httpx_verify(server: Server) -> bool | ssl.SSLContext:
+    """What httpx's `verify=` takes (a CA path as a string is deprecated there)."""
+    if skipped(server):
+        return False
+    cafile = ca_file(server)
+    return ssl.create_default_context(cafile=cafile) if cafile else True
+
+
+def skip(server: Server) -> None:
+    """Turn verification off for this process and the processes it starts."""
+    os.environ[f"{_ENV[server]}_INSECURE"] = "1"
+
+
+SKIPPED = "certificate NOT verified"
+
+
+def describe(server: Server, url: str | None) -> str:
+    """How this process talks to `url`, for the results (`run.tls`)."""
+    if not url or not url.startswith("https://"):
+        return "plain http"
+    if skipped(server):
+        return SKIPPED
+    return "verified" + (" (private CA)" if ca_file(server) else "")
+
+
+def warnings(described: dict[str, str]) -> list[str]:
+    """One line per server whose certificate went unchecked (from `run.tls`)."""
+    return [f"TLS certificate verification of the {server} was skipped "
+            f"(--insecure-{server}): its identity was not checked"
+            for server, how in sorted(described.items()) if how == SKIPPED]
