@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loadtest.errors import LoadGeneratorError
 from loadtest.processes import Child
@@ -133,3 +134,30 @@ class LocustRun:
     def interrupt(self) -> int | None:
         """Stop early: SIGINT lets Locust write its outputs and our samples."""
         return self.child.stop(timeout_s=STOP_TIMEOUT_S + 5, sig=signal.SIGINT)
+
+
+def read_workers(out_dir: Path) -> dict[str, Any] | None:
+    """The master's `workers.json` (distributed runs only)."""
+    path = out_dir / "workers.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        return {"lost": [], "error": f"{path}: unreadable ({e})"}
+    return data if isinstance(data, dict) else None
+
+
+def lost_worker_problems(workers: dict[str, Any], window: Any) -> list[str]:
+    """A worker lost before the window's end took its share of the rate with it: the run
+    did not send what was asked and cannot be judged as if it had."""
+    out = []
+    for w in workers.get("lost", []):
+        at = float(w.get("at", 0.0))
+        if window is not None and at > window.end:
+            continue
+        into = f"{at - window.start:+.0f} s from the window's start" if window else ""
+        out.append(f"Locust worker {w.get('id', '?')} {w.get('how', 'was lost')} ({into}): its "
+                   "share of the rate was not sent from then on; the other workers' samples "
+                   "and its own up to its last flush are kept")
+    return out

@@ -278,6 +278,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
 def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None,
               state: PhaseState, run_dir: Path, meta: dict[str, Any],
               scrapes: Any = None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+    from loadtest.load import lost_worker_problems, read_workers
     from loadtest.objectives import evaluate, matchers_for
     from loadtest.results import decide
     from loadtest.samples import client_stats, compact_samples, load_samples
@@ -373,6 +374,12 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                             "a saturated generator, or queueing before the server's timer)")
     if state.target_down_at is not None:
         load["target_died"] = iso(state.target_down_at)
+    workers = read_workers(run_dir / "locust")
+    if workers is not None:
+        load["workers"] = workers
+        for problem in lost_worker_problems(workers, window):
+            if problem not in state.problems:
+                state.problems.append(problem)
     load["problems"] = list(state.problems)
     if window is not None:
         meta["window"] = {"start": window.start, "end": window.end,

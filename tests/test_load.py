@@ -89,6 +89,8 @@ def test_two_local_workers_merge_their_samples(tmp_path: Path) -> None:
     with_rows = [f for f in files if len(f.read_text().splitlines()) > 1]
     assert len(with_rows) == 1
     assert r["client"]["totals"]["requests"] >= 980
+    workers = r["load"]["workers"]
+    assert len(workers["connected"]) == 2 and workers["lost"] == []
 
 
 @pytest.mark.slow
@@ -143,3 +145,51 @@ def test_a_remote_worker_gets_the_plan_and_sends_its_samples(tmp_path: Path) -> 
     r = json.loads((tmp_path / "latest" / "results.json").read_text())
     assert abs(r["load"]["achieved_rate"] - 100) <= 5
     assert r["client"]["totals"]["requests"] >= 760
+
+
+@pytest.mark.slow
+def test_a_dying_worker_marks_the_run_and_the_survivor_is_kept(tmp_path: Path) -> None:
+    """Two workers apart from the harness; one is killed (SIGKILL, no goodbye) mid-window:
+    the master notices its silence, the run is marked inconclusive with that reason, and the
+    survivor's samples are all there."""
+    import os
+    import signal
+    import time
+
+    from loadtest.processes import free_port
+
+    port = free_port()
+    gate = subprocess.Popen([sys.executable, "-m", "loadtest", "run", "--remote-workers", "2",
+                             "--master-port", str(port), "--master-bind-host", "127.0.0.1",
+                             "--duration", "10s", "--warmup", "2s", "--metrics-source",
+                             "embedded", "--out", str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_")}
+    workers = [subprocess.Popen([sys.executable, "-m", "loadtest", "worker", "--master-host",
+                                 "127.0.0.1", "--master-port", str(port)], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("*/locust/started-*.json")):
+            assert time.monotonic() < deadline and gate.poll() is None, "the load never started"
+            time.sleep(0.1)
+        time.sleep(2 + 4)  # the warm-up, then 4 s into the window
+        killed_at = time.time()
+        os.killpg(workers[0].pid, signal.SIGKILL)
+        out, err = gate.communicate(timeout=150)
+        workers[1].wait(timeout=30)
+    finally:
+        for p in (gate, *workers):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL) if p is not gate else p.kill()
+    assert gate.returncode == 3, out + err
+    r = json.loads((tmp_path / "latest" / "results.json").read_text())
+    lost = r["load"]["workers"]["lost"]
+    assert len(lost) == 1 and lost[0]["how"] == "stopped sending heartbeats"
+    assert abs(lost[0]["at"] - killed_at) < 3
+    assert any("Locust worker" in p and "share of the rate" in p for p in r["load"]["problems"])
+    assert "Locust worker" in r["verdict"]["reason"]
+    # the survivor sent its half of the rate over the whole window (500); the dead one at
+    # most 4 s of its half (200), less what it had not flushed (samples go every 5 s)
+    assert 485 <= r["client"]["totals"]["requests"] <= 720
