@@ -10,7 +10,7 @@
      plain Locust, same requests at the same rate
   5. scale: achieved / requested with --workers 2 at rising rates
 
-    python bench/load_generator.py            (about 6 minutes)
+    python bench/load_generator.py [SECTION ...]     (all five: about 9 minutes)
 """
 
 from __future__ import annotations
@@ -53,6 +53,18 @@ def locust_cpu(locustfile: str, host: str, users: int, seconds: int, env: dict) 
     return cpu, requests, stats
 
 
+def bunching(out: Path) -> float:
+    """Share of consecutive request starts less than 0.5 ms apart (Locust's own pacing
+    bunches its users' requests; the shared schedule spaces them evenly)."""
+    import numpy as np
+
+    from loadtest.samples import load_samples
+
+    starts = np.sort(load_samples(out)["start"].to_numpy())
+    gaps = np.diff(starts[(starts > starts[0] + 5) & (starts < starts[-1] - 2)])
+    return float((gaps < 0.0005).mean()) if len(gaps) else float("nan")
+
+
 def p99_of(stats: list) -> float:
     """p99 from Locust's own merged response-time buckets (what a plain run reports)."""
     merged: dict[int, int] = {}
@@ -68,79 +80,115 @@ def p99_of(stats: list) -> float:
     return float("nan")
 
 
-def main() -> int:
+def rate_accuracy(base: Path, lines: list[str]) -> None:
+    lines.append("1. rate accuracy (15 s window after 5 s warm-up)")
+    for rate, extra in ((100, []), (500, []), (1000, []),
+                        (100, ["--target-fault", "latency=1500ms",
+                               "--target-fault", "endpoints=/api/*"])):
+        r = gate(base / f"rate{rate}{len(extra)}", "--rate", str(rate), "--duration",
+                 "15s", "--warmup", "5s", *extra)
+        ach = r["load"]["achieved_rate"]
+        lines.append(f"   {rate:>5} req/s{' (target latency 1.5 s)' if extra else '':<24} "
+                     f"achieved {ach:8.2f}  ({ach / rate - 1:+.2%}), schedule lag p99 "
+                     f"{r['client']['totals']['schedule_lag_ms']['p99']:.1f} ms")
+
+
+def latency_accuracy(base: Path, lines: list[str]) -> None:
+    floor = gate(base / "floor", "--rate", "100", "--duration", "15s", "--warmup", "5s")
+    f50 = floor["client"]["totals"]["latency_ms"]["p50"]
+    r = gate(base / "lat", "--rate", "100", "--duration", "20s", "--warmup", "5s",
+             "--target-fault", "latency=normal:200ms,30ms")
+    lines.append(f"2. latency accuracy (added normal(200 ms, 30 ms); floor p50 {f50:.1f} ms)")
+    for q in (0.5, 0.95, 0.99):
+        true = NormalDist(200, 30).inv_cdf(q) + f50
+        got = r["client"]["totals"]["latency_ms"][f"p{int(q * 100)}"]
+        lines.append(f"   p{int(q * 100):<3} true {true:7.1f} ms  client {got:7.1f} ms  "
+                     f"({got / true - 1:+.2%})")
+
+
+def coordinated_omission(base: Path, lines: list[str]) -> None:
     from loadtest.stack import ReferenceTarget
 
-    lines = []
+    lines.append("3. coordinated omission (target frozen 2 s once, 100 req/s)")
+    ref = ReferenceTarget(base / "co")
+    ref.wait_ready()
+    try:
+        def freeze_once(delay: float) -> None:
+            time.sleep(delay)
+            os.kill(ref.child.pid, signal.SIGSTOP)
+            time.sleep(2)
+            os.kill(ref.child.pid, signal.SIGCONT)
+
+        threading.Thread(target=freeze_once, args=(12,), daemon=True).start()
+        r = gate(base / "co-run", "--target", ref.url, "--rate", "100", "--duration",
+                 "15s", "--warmup", "3s")
+        t = r["client"]["totals"]
+        threading.Thread(target=freeze_once, args=(8,), daemon=True).start()
+        _, n, plain = locust_cpu("bench/plain_locustfile.py", ref.url, 10, 15,
+                                 {"PLAIN_PER_USER_RATE": "10"})
+        lines.append(f"   harness: p99 as measured {t['latency_ms']['p99']:.0f} ms, "
+                     f"corrected from the intended start "
+                     f"{t['corrected_latency_ms']['p99']:.0f} ms")
+        lines.append(f"   plain closed-model Locust (10 users x 10 req/s): p99 "
+                     f"{p99_of(plain):.0f} ms over {n} requests")
+    finally:
+        ref.stop()
+
+
+def generator_cost(base: Path, lines: list[str]) -> None:
+    from loadtest.stack import ReferenceTarget
+
+    lines.append("4. generator cost (Locust process CPU per 1000 requests, start-up included, "
+                 "30 s at 200 req/s, 20 users)")
+    ref = ReferenceTarget(base / "cost")
+    ref.wait_ready()
+    try:
+        cost = {}
+        for label, lf, env in (
+                ("plain Locust (constant_throughput)", "bench/plain_locustfile.py",
+                 {"PLAIN_PER_USER_RATE": "10"}),
+                ("harness code, Locust's timing", "bench/locust_timing_locustfile.py",
+                 {"PLAIN_PER_USER_RATE": "10", "LOADTEST_LOCUST_OUT": str(base / "c1")}),
+                ("harness (shared schedule)", "bench/paced_locustfile.py",
+                 {"LOADTEST_LOCUST_RATE": "200", "LOADTEST_LOCUST_OUT": str(base / "c2")})):
+            cpu, n, _ = locust_cpu(lf, ref.url, 20, 30, env)
+            cost[label] = cpu / n * 1000
+            out = env.get("LOADTEST_LOCUST_OUT")
+            bunched = f"; {bunching(Path(out)):.0%} of starts < 0.5 ms apart" if out else ""
+            lines.append(f"   {label:<36} {cost[label]:.3f} s ({n} requests){bunched}")
+        plain, code, paced = cost.values()
+        lines.append(f"   the harness's code on Locust's timing: {code / plain - 1:+.1%}; "
+                     f"with evenly spaced arrivals: {paced / plain - 1:+.1%}")
+    finally:
+        ref.stop()
+
+
+def scale(base: Path, lines: list[str]) -> None:
+    lines.append("5. scale: one process vs --workers 2 (15 s window; the target shares the "
+                 "2 cores)")
+    for rate in (400, 600, 800, 1000):
+        row = f"   {rate:>5} req/s achieved"
+        for workers in (1, 2):
+            r = gate(base / f"w{rate}-{workers}", "--rate", str(rate), "--workers",
+                     str(workers), "--duration", "15s", "--warmup", "5s")
+            ach = r["load"]["achieved_rate"]
+            row += f"  {workers} process(es) {ach:7.1f} ({ach / rate - 1:+.1%})"
+        lines.append(row)
+
+
+SECTIONS = {"1": rate_accuracy, "2": latency_accuracy, "3": coordinated_omission,
+            "4": generator_cost, "5": scale}
+
+
+def main() -> int:
+    wanted = sys.argv[1:] or list(SECTIONS)
+    lines: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        # 1. rate accuracy
-        lines.append("1. rate accuracy (15 s window after 5 s warm-up)")
-        for rate, extra in ((100, []), (500, []), (1000, []),
-                            (100, ["--target-fault", "latency=1500ms",
-                                   "--target-fault", "endpoints=/api/*"])):
-            r = gate(base / f"rate{rate}{len(extra)}", "--rate", str(rate), "--duration",
-                     "15s", "--warmup", "5s", *extra)
-            ach = r["load"]["achieved_rate"]
-            lines.append(f"   {rate:>5} req/s{' (target latency 1.5 s)' if extra else '':<24} "
-                         f"achieved {ach:8.2f}  ({ach / rate - 1:+.2%}), schedule lag p99 "
-                         f"{r['client']['totals']['schedule_lag_ms']['p99']:.1f} ms")
-        # 2. latency accuracy
-        floor = gate(base / "floor", "--rate", "100", "--duration", "15s", "--warmup", "5s")
-        f50 = floor["client"]["totals"]["latency_ms"]["p50"]
-        r = gate(base / "lat", "--rate", "100", "--duration", "20s", "--warmup", "5s",
-                 "--target-fault", "latency=normal:200ms,30ms")
-        lines.append(f"2. latency accuracy (added normal(200 ms, 30 ms); floor p50 {f50:.1f} ms)")
-        for q in (0.5, 0.95, 0.99):
-            true = NormalDist(200, 30).inv_cdf(q) + f50
-            got = r["client"]["totals"]["latency_ms"][f"p{int(q * 100)}"]
-            lines.append(f"   p{int(q * 100):<3} true {true:7.1f} ms  client {got:7.1f} ms  "
-                         f"({got / true - 1:+.2%})")
-        # 3. coordinated omission
-        lines.append("3. coordinated omission (target frozen 2 s once, 100 req/s)")
-        ref = ReferenceTarget(base / "co")
-        ref.wait_ready()
-        try:
-            def freeze_once(delay: float) -> None:
-                time.sleep(delay)
-                os.kill(ref.child.pid, signal.SIGSTOP)
-                time.sleep(2)
-                os.kill(ref.child.pid, signal.SIGCONT)
-
-            threading.Thread(target=freeze_once, args=(12,), daemon=True).start()
-            r = gate(base / "co-run", "--target", ref.url, "--rate", "100", "--duration",
-                     "15s", "--warmup", "3s")
-            t = r["client"]["totals"]
-            threading.Thread(target=freeze_once, args=(8,), daemon=True).start()
-            _, n, plain = locust_cpu("bench/plain_locustfile.py", ref.url, 10, 15,
-                                     {"PLAIN_PER_USER_RATE": "10"})
-            lines.append(f"   harness: p99 as measured {t['latency_ms']['p99']:.0f} ms, "
-                         f"corrected from the intended start "
-                         f"{t['corrected_latency_ms']['p99']:.0f} ms")
-            lines.append(f"   plain closed-model Locust (10 users x 10 req/s): p99 "
-                         f"{p99_of(plain):.0f} ms over {n} requests")
-            # 4. generator cost
-            lines.append("4. generator cost (Locust process CPU per 1000 requests, 20 s at "
-                         "200 req/s)")
-            cpu_p, n_p, _ = locust_cpu("bench/paced_locustfile.py", ref.url, 60, 20, {
-                "LOADTEST_LOCUST_RATE": "200", "LOADTEST_LOCUST_OUT": str(base / "cost")})
-            cpu_q, n_q, _ = locust_cpu("bench/plain_locustfile.py", ref.url, 20, 20,
-                                       {"PLAIN_PER_USER_RATE": "10"})
-            a, b = cpu_p / n_p * 1000, cpu_q / n_q * 1000
-            lines.append(f"   paced + recorded {a:.3f} s ({n_p} requests); plain {b:.3f} s "
-                         f"({n_q} requests): {a / b - 1:+.1%}")
-        finally:
-            ref.stop()
-        # 5. scale with 2 workers
-        lines.append("5. scale: --workers 2 (15 s window)")
-        for rate in (1000, 1500, 2000):
-            r = gate(base / f"w{rate}", "--rate", str(rate), "--workers", "2", "--duration",
-                     "15s", "--warmup", "5s")
-            ach = r["load"]["achieved_rate"]
-            lines.append(f"   {rate:>5} req/s achieved {ach:8.2f} ({ach / rate - 1:+.2%})")
-    print("\n".join(lines))
+        for key in wanted:
+            SECTIONS[key](Path(tmp), lines)
+            print("\n".join(lines), flush=True)
+            lines.clear()
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

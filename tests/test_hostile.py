@@ -108,7 +108,8 @@ def test_a_run_against_a_target_that_never_finishes_its_answers(tmp_path: Path) 
     assert elapsed < 40, f"the run took {elapsed:.0f} s"
     r = json.loads((tmp_path / "latest" / "results.json").read_text())
     errors = {e["example"].split(":")[0]: e for e in r["client"]["errors"]}
-    assert "Timeout" in errors and "CatchResponseError" in errors, errors
+    assert "RequestTimeout" in errors and "CatchResponseError" in errors, errors
+    assert "no whole answer within 1 s" in errors["RequestTimeout"]["example"]
     assert "not the API's JSON" in errors["CatchResponseError"]["example"]
     totals = r["client"]["totals"]
     assert totals["failures"] >= 0.8 * totals["requests"] > 0

@@ -82,6 +82,10 @@ def _start_schedule(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
     schedule().start(time.time() + 0.5)  # let the first users spawn before slot 0
 
 
+class RequestTimeout(TimeoutError):
+    """A request (body included) took longer than --request-timeout."""
+
+
 def request_timeout_from_env() -> float:
     """`LOADTEST_REQUEST_TIMEOUT` (e.g. `10s`), set by `loadtest run --request-timeout`."""
     spec = os.environ.get("LOADTEST_REQUEST_TIMEOUT")
@@ -113,9 +117,10 @@ class PacedUser(FastHttpUser):
         deadline = self.request_timeout
 
         def bounded_request(*args, **kwargs):  # type: ignore[no-untyped-def]
-            # gevent's Timeout is one of Locust's failure exceptions: a request past the
-            # deadline is recorded as a failed sample, and the user moves on
-            with gevent.Timeout(deadline):
+            # an OSError is one of Locust's failure exceptions: a request past the deadline
+            # is recorded as a failed sample, and the user moves on
+            with gevent.Timeout(deadline, RequestTimeout(f"no whole answer within "
+                                                         f"{deadline:g} s")):
                 return request(*args, **kwargs)
 
         self.client.request = bounded_request  # type: ignore[method-assign]
