@@ -61,6 +61,7 @@ class _Search:
         self.steps: list[dict[str, Any]] = []
 
     def measure(self, rate: float) -> dict[str, Any]:
+        from loadtest.generator import saturation_problems
         from loadtest.load import LoadPlan, default_users
         from loadtest.objectives import evaluate, evaluate_client
         from loadtest.samples import client_stats, load_samples
@@ -86,7 +87,9 @@ class _Search:
         missing = [o["name"] for o in judged if o["status"] == "no_data"]
         achieved = client["totals"]["achieved_rate"]
         completed = client["totals"]["completed_rate"]
-        delivered = achieved >= rate * (1 - DELIVERY_TOLERANCE)
+        cpu = state.cpu.summary(state.window.start, state.window.end)
+        busy = saturation_problems(cpu)  # the generator kept a core busy: its limit, not ours
+        delivered = achieved >= rate * (1 - DELIVERY_TOLERANCE) and not busy
         if completed < min(rate, achieved) * (1 - DELIVERY_TOLERANCE):
             # sent but not served: the target's throughput saturated (its queue grows; a short
             # step would only show the latency later). Judged against what was actually sent,
@@ -108,7 +111,7 @@ class _Search:
         step = {"step": n, "offered_rate": rate, "achieved_rate": achieved,
                 "completed_rate": completed,
                 "status": status, "failed": failed, "no_data": missing, "severe": severe,
-                "problems": list(state.problems),
+                "problems": list(state.problems) + busy, "generator_cpu": cpu,
                 "window": {"start": state.window.start, "end": state.window.end},
                 "latency_ms": client["totals"]["latency_ms"],
                 "corrected_latency_ms": client["totals"]["corrected_latency_ms"],
@@ -157,9 +160,11 @@ class _Search:
 
 def _why(step: dict[str, Any]) -> str:
     if step["status"] == "saturated":
+        busy = [p for p in step["problems"] if "saturated" in p]
         return (f"the load generator, not the target, was the limit at "
                 f"{step['offered_rate']:g} req/s ({step['achieved_rate']:.1f} achieved, no "
-                "objective failed): add workers (--workers) or users")
+                "objective failed): add workers (--workers) or users"
+                + (f"; {busy[0]}" if busy else ""))
     return (f"no data at {step['offered_rate']:g} req/s: "
             + "; ".join(step["no_data"] + step["problems"]))
 

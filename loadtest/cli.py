@@ -164,7 +164,13 @@ def run(
 
         opts = replace(opts, remote_workers=remote_workers, master_port=master_port,
                        master_bind_host=master_bind_host)
-        outcome = run_gate(opts, progress=lambda m: typer.echo(m, err=True))
+        from loadtest.live import Terminal
+
+        term = Terminal(sys.stderr)
+        try:
+            outcome = run_gate(opts, progress=term.message, live=term.status)
+        finally:
+            term.done()
     except HarnessError as e:
         _fail(e)
         return

@@ -49,6 +49,8 @@ class PhaseState:
     interrupted: bool = False
     load: Any = None  # the LocustRun of the phase, once started
     target_down_at: float | None = None  # the target stopped answering (for good)
+    cpu: Any = None  # the CpuMonitor of the load processes (generator.py)
+    cpu_summary: dict[str, Any] | None = None  # from an earlier judging (loadtest verify)
 
 
 def up_matchers(slo: SloFile) -> tuple[Matcher, ...]:
@@ -118,11 +120,16 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
     return Stack(target_url=target_url, source=source, scrapes=scrapes, meta=meta)
 
 
-def _sleep_until(t: float, load: Any, scrapes: Any, state: PhaseState) -> None:
+def _sleep_until(t: float, load: Any, scrapes: Any, state: PhaseState,
+                 ticker: Any = None) -> None:
     while True:
         left = t - time.time()
         if left <= 0 or not load.alive():
             return
+        if state.cpu is not None:
+            state.cpu.tick()
+        if ticker is not None:
+            ticker.tick()
         since = scrapes.down_since() if scrapes is not None else None
         if since is not None and time.time() - since >= TARGET_DEAD_S:
             state.target_down_at = since
@@ -131,25 +138,35 @@ def _sleep_until(t: float, load: Any, scrapes: Any, state: PhaseState) -> None:
 
 
 def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStack,
-          progress: Progress) -> Any:
+          progress: Progress, live: Progress | None = None) -> Any:
     """One load phase: Locust at the plan's rate, the window marked on both sources, Locust
-    awaited, the source settled. Returns the LocustRun (for interrupting it)."""
+    awaited, the source settled. `live` shows a status line about once a second. Returns the
+    LocustRun (for interrupting it)."""
+    from loadtest.generator import CpuMonitor
+    from loadtest.live import Ticker
     from loadtest.load import LocustRun
 
     load = LocustRun(plan)
     state.load = load
     exits.callback(load.child.stop)
+    state.cpu = CpuMonitor(load.child.pid)
     state.run_start = load.wait_started()
     shape = plan.shape
     state.window = Window(state.run_start + shape.judge_from, state.run_start + shape.judge_to)
     progress(f"load started at {plan.rate:g} req/s; window {iso(state.window.start)} .. "
              f"{iso(state.window.end)}")
+    ticker = None
+    if live is not None:
+        ticker = Ticker(live, plan.out_dir, started=state.run_start,
+                        total_s=state.window.end - state.run_start,
+                        requested=plan.rate, cpu=state.cpu)
     sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not stack.source else [])
-    _sleep_until(state.window.start, load, stack.scrapes, state)
+    _sleep_until(state.window.start, load, stack.scrapes, state, ticker)
     for s in sources:
         s.at_window_start(time.time())
     if state.target_down_at is None:
-        _sleep_until(state.window.end, load, stack.scrapes, state)
+        _sleep_until(state.window.end, load, stack.scrapes, state, ticker)
+    state.cpu.tick(force=True)  # a last sample at the window's end
     if state.target_down_at is not None:
         # the target is gone: stop the load now, judge what was seen before it went
         progress(f"the target stopped answering at {iso(state.target_down_at)}: stopping "

@@ -199,7 +199,8 @@ def _point_latest(out: Path, run_id: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
+def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
+             live: Progress | None = None) -> Outcome:
     from loadtest.load import LoadPlan
     from loadtest.stack import prometheus_binary
 
@@ -247,7 +248,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
                             arrivals=opts.arrivals, profile=profile, workers=opts.workers,
                             remote_workers=opts.remote_workers, master_port=opts.master_port,
                             master_bind_host=opts.master_bind_host)
-            drive(plan, stack, state, exits, progress)
+            drive(plan, stack, state, exits, progress, live)
         except Interrupted:
             state.interrupted = True
             progress("interrupted: stopping the load and writing partial results")
@@ -278,6 +279,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None) -> Outcome:
 def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None,
               state: PhaseState, run_dir: Path, meta: dict[str, Any],
               scrapes: Any = None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+    from loadtest.generator import saturation_problems
     from loadtest.load import lost_worker_problems, read_workers
     from loadtest.objectives import evaluate, matchers_for
     from loadtest.results import decide
@@ -374,6 +376,13 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                             "a saturated generator, or queueing before the server's timer)")
     if state.target_down_at is not None:
         load["target_died"] = iso(state.target_down_at)
+    cpu = state.cpu.summary(window.start, window.end) if state.cpu is not None and \
+        window is not None else state.cpu_summary
+    if cpu is not None:
+        load["generator_cpu"] = cpu
+        for problem in saturation_problems(cpu):
+            if problem not in state.problems:
+                state.problems.append(problem)
     workers = read_workers(run_dir / "locust")
     if workers is not None:
         load["workers"] = workers
@@ -450,7 +459,8 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
                              if "Locust" in p],
                    window=window, run_start=meta.get("load_started"),
                    locust_exit=old.get("load", {}).get("locust_exit_code"),
-                   interrupted=bool(old.get("interrupted")))
+                   interrupted=bool(old.get("interrupted")),
+                   cpu_summary=old.get("load", {}).get("generator_cpu"))
     scrapes = EmbeddedSource.from_file(snapshots) if snapshots.exists() else None
     results = _assemble(None, slo, source, state, run_dir, meta, scrapes=scrapes)
     results["regressions"] = old.get("regressions", [])

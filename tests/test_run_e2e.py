@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -62,6 +63,12 @@ def test_healthy_run_passes_and_both_sources_agree(prometheus_bin: str, tmp_path
     assert len(objs) == 4
     assert abs(r["load"]["achieved_rate"] - 100) <= 5
     assert abs(objs["throughput"]["value"] - 100) <= 5
+    # generator health: the one Locust process, sampled through the window, far from busy
+    [locust] = r["load"]["generator_cpu"]["processes"]
+    assert locust["samples"] >= 18 and 0 < locust["mean_pct"] < 80
+    # the live status (a plain line now and then: stderr is not a terminal here)
+    assert re.search(r"\d\d:\d\d / 00:2\d  +[\d.]+ / 100 req/s  p95 \d+ ms  errors", p.stderr), \
+        p.stderr
     run_dir = (tmp_path / "latest").resolve()
     for name in ("index.html", "junit.xml", "summary.md", "locust/stats.json",
                  "locust/report.html"):

@@ -196,6 +196,7 @@ def build_view(results: dict[str, Any]) -> dict[str, Any]:
                        + (f" {source['url']}" if source.get("url") else ""),
         "requested_rate": fmt_value(load.get("requested_rate"), "req/s"),
         "achieved_rate": fmt_value(load.get("achieved_rate"), "req/s"),
+        "generator": _generator_line(load),
         "objectives": objective_rows(results),
         "regressions": regression_rows(results),
         "comparison": results.get("comparison") or {},
@@ -209,3 +210,14 @@ def build_view(results: dict[str, Any]) -> dict[str, Any]:
         "schema_version": results.get("schema_version"),
         "interrupted": results.get("interrupted", False),
     }
+
+
+def _generator_line(load: dict[str, Any]) -> str:
+    """CPU of the load processes over the window, and any worker lost."""
+    procs = (load.get("generator_cpu") or {}).get("processes") or []
+    parts = [f"{p['role']} {p['pid']}: {p['mean_pct']:.0f}% of a core (peak {p['max_pct']:.0f}%)"
+             for p in procs]
+    lost = (load.get("workers") or {}).get("lost") or []
+    if lost:
+        parts.append(f"{len(lost)} worker(s) lost")
+    return "; ".join(parts) or "not sampled"

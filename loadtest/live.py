@@ -1,0 +1,123 @@
+"""The status of a run while it goes: elapsed and remaining time, achieved vs requested rate,
+p95 and errors so far, and the generator's CPU. Read from Locust's own per-second history file
+(`stats_stats_history.csv`, aggregated row); the CLI decides how to show it (one line updated
+in place on a terminal, a plain line every few seconds otherwise)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HISTORY = "stats_stats_history.csv"
+
+
+def latest(locust_dir: Path) -> dict[str, str] | None:
+    """The last aggregated row Locust wrote (None before the first)."""
+    path = locust_dir / HISTORY
+    try:
+        with path.open("rb") as f:
+            head = f.readline().decode("utf-8", "replace")
+            f.seek(0, io.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            tail = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(tail[1:] if len(tail) > 1 else []):
+        row = next(csv.DictReader([head, line]), None)
+        if row and row.get("Name") == "Aggregated":
+            return row
+    return None
+
+
+def _num(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "", "N/A") else None
+    except ValueError:
+        return None
+
+
+def status_line(row: dict[str, str] | None, elapsed: float, total: float, requested: float,
+                cpu_pct: float | None) -> str:
+    clock = f"{_mmss(elapsed)} / {_mmss(total)}"
+    if row is None:
+        return f"{clock}  starting"
+    rate = _num(row.get("Requests/s")) or 0.0
+    p95 = _num(row.get("95%"))
+    done = _num(row.get("Total Request Count")) or 0.0
+    failed = _num(row.get("Total Failure Count")) or 0.0
+    parts = [clock, f"{rate:6.1f} / {requested:g} req/s",
+             f"p95 {p95:.0f} ms" if p95 is not None else "p95 -",
+             f"errors {failed / done:.2%}" if done else "errors -"]
+    if cpu_pct is not None:
+        parts.append(f"generator CPU {cpu_pct:.0f}%")
+    return "  ".join(parts)
+
+
+def _mmss(seconds: float) -> str:
+    s = max(0, int(seconds))
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+@dataclass
+class Ticker:
+    """Called often by the load loop; shows a status line every `every_s`."""
+    show: Callable[[str], None]
+    locust_dir: Path
+    started: float
+    total_s: float
+    requested: float
+    cpu: Any = None  # a CpuMonitor, for its current figure
+    every_s: float = 1.0
+    _last: float = 0.0
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        if now - self._last < self.every_s:
+            return
+        self._last = now
+        cpu = self.cpu.current_pct() if self.cpu is not None else None
+        self.show(status_line(latest(self.locust_dir), now - self.started, self.total_s,
+                              self.requested, cpu))
+
+
+class Terminal:
+    """Progress messages and the live status on one stream: the status is one line redrawn in
+    place on a terminal; elsewhere (CI logs) a plain line every `plain_every_s`."""
+
+    def __init__(self, stream: Any, plain_every_s: float = 10.0) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.plain_every_s = plain_every_s
+        self._drawn = False
+        self._last_plain = 0.0
+
+    def message(self, text: str) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self._drawn = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        """End a status line left drawn."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+    def status(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K" + text)
+            self._drawn = True
+        else:
+            now = time.monotonic()
+            if now - self._last_plain < self.plain_every_s:
+                return
+            self._last_plain = now
+            self.stream.write(text + "\n")
+        self.stream.flush()

@@ -1,0 +1,84 @@
+"""Generator health (CPU of the load processes from /proc) and the live status line."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from loadtest.generator import CpuMonitor, saturation_problems
+from loadtest.live import Terminal, latest, status_line
+
+
+def monitored(code: str, seconds: float = 2.6) -> dict[str, object]:
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        mon = CpuMonitor(proc.pid)
+        t0 = time.time()
+        while time.time() - t0 < seconds:
+            mon.tick()
+            time.sleep(0.05)
+        mon.tick(force=True)
+        return mon.summary(t0, time.time())
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_process_that_keeps_a_core_busy_is_saturated() -> None:
+    busy = monitored("import time\nt = time.time()\nwhile time.time() - t < 30: pass")
+    [proc] = busy["processes"]  # type: ignore[misc]
+    assert proc["mean_pct"] > 80 and proc["samples"] >= 3
+    assert "saturated" in saturation_problems(busy)[0]
+    assert "--workers" in saturation_problems(busy)[0]
+
+
+def test_an_idle_process_and_its_children_are_not() -> None:
+    code = ("import subprocess, sys, time\n"
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+            "time.sleep(30)")
+    idle = monitored(code)
+    procs = idle["processes"]
+    assert len(procs) == 2  # type: ignore[arg-type]
+    assert {p["role"] for p in procs} == {"locust", "worker"}  # type: ignore[union-attr]
+    assert all(p["mean_pct"] < 20 for p in procs)  # type: ignore[union-attr]
+    assert saturation_problems(idle) == []
+
+
+def test_status_line_reads_locusts_history(tmp_path: Path) -> None:
+    (tmp_path / "stats_stats_history.csv").write_text(
+        "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,"
+        "99.9%,99.99%,100%,Total Request Count,Total Failure Count\n"
+        "1,20,,Aggregated,0.000000,0,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,0,0\n"
+        "2,20,GET,/x,99.0,0,3,4,4,5,6,7,8,9,10,10,10,150,3\n"
+        "2,20,,Aggregated,99.5,0,3,4,4,5,6,7,8,9,10,10,10,200,3\n")
+    row = latest(tmp_path)
+    assert row is not None
+    line = status_line(row, 75, 130, 100, 42.4)
+    assert line.startswith("01:15 / 02:10")
+    assert "99.5 / 100 req/s" in line and "p95 7 ms" in line and "errors 1.50%" in line
+    assert "generator CPU 42%" in line
+    assert status_line(None, 1, 130, 100, None).endswith("starting")
+    assert latest(tmp_path / "nowhere") is None
+
+
+class FakeTty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_terminal_redraws_in_place_on_a_tty_and_throttles_plain_lines() -> None:
+    tty = FakeTty()
+    term = Terminal(tty)
+    term.status("a")
+    term.status("b")
+    term.message("judging")
+    assert tty.getvalue() == "\r\x1b[Ka\r\x1b[Kb\njudging\n"
+    log = io.StringIO()
+    term = Terminal(log, plain_every_s=60)
+    for text in ("a", "b", "c"):
+        term.status(text)
+    term.done()
+    assert log.getvalue() == "a\n"  # CI logs get a line now and then, never escapes
