@@ -47,12 +47,12 @@ def test_a_probe_that_never_ends_is_refused_in_bounded_time(mode: str, expect: s
 def test_embedded_scrapes_of_a_hostile_metrics_page_fail_cleanly(mode: str,
                                                                  expect: str | None) -> None:
     with hostile_server({"/metrics": mode}) as url:
-        src = EmbeddedSource(f"{url}/metrics")
+        src = EmbeddedSource(f"{url}/metrics", deadline_s=1.0)
         src.start()
         try:
             t0 = time.monotonic()
             snap = src.scrape_now()
-            assert time.monotonic() - t0 < 10
+            assert time.monotonic() - t0 < 3
         finally:
             src.close()
         assert not snap.ok  # up == 0 for that scrape, never a crash of the scraper

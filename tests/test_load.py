@@ -80,7 +80,7 @@ def run(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:
 
 @pytest.mark.slow
 def test_two_local_workers_merge_their_samples(tmp_path: Path) -> None:
-    code, r, out = run(tmp_path, "--workers", "2", "--duration", "10s", "--warmup", "3s")
+    code, r, out = run(tmp_path, "--workers", "2", "--duration", "6s", "--warmup", "2s")
     assert code == 0, out
     assert abs(r["load"]["achieved_rate"] - 100) <= 2
     # each worker paces half the rate and sends its samples to the master, which writes
@@ -88,7 +88,7 @@ def test_two_local_workers_merge_their_samples(tmp_path: Path) -> None:
     files = list((tmp_path / "latest" / "locust").glob("samples-*.csv"))
     with_rows = [f for f in files if len(f.read_text().splitlines()) > 1]
     assert len(with_rows) == 1
-    assert r["client"]["totals"]["requests"] >= 980
+    assert r["client"]["totals"]["requests"] >= 588
     workers = r["load"]["workers"]
     assert len(workers["connected"]) == 2 and workers["lost"] == []
 
@@ -117,41 +117,11 @@ def test_a_starved_generator_is_inconclusive_not_a_slow_server(tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_a_remote_worker_gets_the_plan_and_sends_its_samples(tmp_path: Path) -> None:
-    """A master for other machines' workers, and one worker started apart from the harness
-    (as on another host: no LOADTEST_LOCUST_* variables), on loopback."""
-    import os
-
-    from loadtest.processes import free_port
-
-    port = free_port()
-    gate = subprocess.Popen([sys.executable, "-m", "loadtest", "run", "--remote-workers", "1",
-                             "--master-port", str(port), "--master-bind-host", "127.0.0.1",
-                             "--duration", "8s", "--warmup", "3s", "--metrics-source",
-                             "embedded", "--out", str(tmp_path)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_")}
-    worker = subprocess.Popen([sys.executable, "-m", "loadtest", "worker", "--master-host",
-                               "127.0.0.1", "--master-port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = gate.communicate(timeout=150)
-        worker.wait(timeout=30)
-    finally:
-        for p in (gate, worker):
-            if p.poll() is None:
-                p.kill()
-    assert gate.returncode == 0, out + err
-    r = json.loads((tmp_path / "latest" / "results.json").read_text())
-    assert abs(r["load"]["achieved_rate"] - 100) <= 5
-    assert r["client"]["totals"]["requests"] >= 760
-
-
-@pytest.mark.slow
 def test_a_dying_worker_marks_the_run_and_the_survivor_is_kept(tmp_path: Path) -> None:
-    """Two workers apart from the harness; one is killed (SIGKILL, no goodbye) mid-window:
-    the master notices its silence, the run is marked inconclusive with that reason, and the
-    survivor's samples are all there."""
+    """A master for other machines' workers and two workers started apart from the harness
+    (as on other hosts: no LOADTEST_* variables), on loopback. Each gets its share of the
+    plan; one is killed (SIGKILL, no goodbye) mid-window: the master notices its silence, the
+    run is marked inconclusive with that reason, and the survivor's samples are all there."""
     import os
     import signal
     import time

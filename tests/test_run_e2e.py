@@ -51,10 +51,10 @@ def no_process_mentions(text: str) -> list[str]:
 @pytest.mark.prometheus
 def test_healthy_run_passes_and_both_sources_agree(prometheus_bin: str, tmp_path: Path) -> None:
     started = time.monotonic()
-    p = loadtest("run", "--duration", "20s", "--warmup", "5s", "--out", str(tmp_path))
+    p = loadtest("run", "--duration", "12s", "--warmup", "3s", "--out", str(tmp_path))
     elapsed = time.monotonic() - started
     assert p.returncode == 0, p.stderr + p.stdout
-    assert elapsed < 5 + 20 + 15, f"took {elapsed:.1f} s"
+    assert elapsed < 3 + 12 + 15, f"took {elapsed:.1f} s"
     r = results_of(tmp_path)
     assert r["schema_version"] == 1 and r["verdict"]["status"] == "pass"
     assert r["run"]["metrics_source"]["name"] == "prometheus"
@@ -65,9 +65,9 @@ def test_healthy_run_passes_and_both_sources_agree(prometheus_bin: str, tmp_path
     assert abs(objs["throughput"]["value"] - 100) <= 5
     # generator health: the one Locust process, sampled through the window, far from busy
     [locust] = r["load"]["generator_cpu"]["processes"]
-    assert locust["samples"] >= 18 and 0 < locust["mean_pct"] < 80
+    assert locust["samples"] >= 11 and 0 < locust["mean_pct"] < 80
     # the live status (a plain line now and then: stderr is not a terminal here)
-    assert re.search(r"\d\d:\d\d / 00:2\d  +[\d.]+ / 100 req/s  p95 \d+ ms  errors", p.stderr), \
+    assert re.search(r"\d\d:\d\d / 00:15  +[\d.]+ / 100 req/s  p95 \d+ ms  errors", p.stderr), \
         p.stderr
     run_dir = (tmp_path / "latest").resolve()
     for name in ("index.html", "junit.xml", "summary.md", "locust/stats.json",
@@ -172,7 +172,7 @@ def test_a_signal_stops_everything_and_keeps_partial_results(tmp_path: Path,
 
 
 def test_compare_against_a_baseline(tmp_path: Path) -> None:
-    common = ["--duration", "10s", "--warmup", "3s", "--metrics-source", "embedded",
+    common = ["--duration", "6s", "--warmup", "2s", "--metrics-source", "embedded",
               "--out", str(tmp_path)]
     a = loadtest("run", *common)
     assert a.returncode == 0, a.stderr + a.stdout

@@ -31,7 +31,7 @@ from loadtest.metrics.exposition import ExpositionError, SeriesKey, Snapshot, pa
 from loadtest.metrics.histogram import histogram_quantile, parse_le
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
-SCRAPE_DEADLINE_S = 5.0  # a whole scrape, however slowly the body arrives
+SCRAPE_DEADLINE_S = 5.0
 IN_MEMORY = 120  # scrapes kept in memory while recording; older ones are read back from the file
 
 
@@ -40,8 +40,10 @@ class EmbeddedSource(MetricsSource):
 
     def __init__(self, metrics_url: str | None, job: str = "opscore-backend",
                  interval_s: float = 1.0, record_path: Path | None = None,
-                 snapshots: list[Snapshot] | None = None) -> None:
+                 snapshots: list[Snapshot] | None = None,
+                 deadline_s: float = SCRAPE_DEADLINE_S) -> None:
         self.metrics_url = metrics_url
+        self.deadline_s = deadline_s  # a whole scrape, however slowly the body arrives
         self.job = job
         self.interval_s = interval_s
         self.record_path = record_path
@@ -75,7 +77,7 @@ class EmbeddedSource(MetricsSource):
 
         if self.metrics_url is None:
             raise SourceError("embedded source has no /metrics URL to scrape")
-        self._client = httpx.Client(timeout=httpx.Timeout(SCRAPE_DEADLINE_S), trust_env=False,
+        self._client = httpx.Client(timeout=httpx.Timeout(self.deadline_s), trust_env=False,
                                     verify=tls.httpx_verify("target"))
         if self.record_path:
             self.record_path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +97,7 @@ class EmbeddedSource(MetricsSource):
         t = time.time()
         instance = urlsplit(self.metrics_url or "").netloc
         try:
-            resp = bounded_get(self._client, self.metrics_url or "", deadline_s=SCRAPE_DEADLINE_S,
+            resp = bounded_get(self._client, self.metrics_url or "", deadline_s=self.deadline_s,
                                max_bytes=MAX_BODY_BYTES)
             if resp.status_code != 200:
                 raise ExpositionError(f"/metrics answered HTTP {resp.status_code}")
