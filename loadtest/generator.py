@@ -94,3 +94,26 @@ def saturation_problems(summary: dict[str, Any]) -> list[str]:
             f"a core busy over the window (>= {SATURATED_PCT:.0f}%): it is saturated and its "
             "latencies include its own queueing; add --workers or lower --rate"
             for p in summary.get("processes", []) if p["mean_pct"] >= SATURATED_PCT]
+
+
+def shortfall(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | None,
+              users: int | None) -> str:
+    """Why the load generator sent less than asked, as far as the figures tell."""
+    achieved = totals.get("achieved_rate") or 0.0
+    completed = totals.get("completed_rate") or 0.0
+    lag = (totals.get("schedule_lag_ms") or {}).get("p99") or 0.0
+    head = (f"the load generator delivered {achieved:.1f} of {requested:.1f} req/s "
+            f"(schedule lag p99 {lag:.0f} ms): ")
+    busiest = max((p["mean_pct"] for p in (cpu or {}).get("processes", [])), default=None)
+    if busiest is not None and busiest >= SATURATED_PCT:
+        return head + (f"its busiest process kept {busiest:.0f}% of a core busy; add "
+                       "--workers or lower --rate")
+    if achieved and completed < achieved * 0.95:
+        who = f"all {users} users" if users else "every user"
+        return head + (f"the target fell behind (it completed {completed:.1f} req/s of "
+                       f"{achieved:.1f} sent) and {who} waited on it; the generator was "
+                       + (f"not busy ({busiest:.0f}% of a core). " if busiest is not None
+                          else "not the limit. ")
+                       + "Raise --users to keep offering the rate, or find the target's "
+                       "limit with `loadtest capacity`")
+    return head + "too few users for the latency seen (raise --users, or lower --rate)"

@@ -279,7 +279,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
 def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None,
               state: PhaseState, run_dir: Path, meta: dict[str, Any],
               scrapes: Any = None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
-    from loadtest.generator import saturation_problems
+    from loadtest.generator import saturation_problems, shortfall
     from loadtest.load import lost_worker_problems, read_workers
     from loadtest.objectives import evaluate, matchers_for
     from loadtest.results import decide
@@ -305,6 +305,8 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                                 "the window: what it observed after its last scrape is lost")
     client: dict[str, Any] = {}
     samples: dict[str, Any] = {}
+    cpu = state.cpu.summary(window.start, window.end) if state.cpu is not None and \
+        window is not None else state.cpu_summary
     load: dict[str, Any] = {"requested_rate": meta.get("rate"),
                             "locust_exit_code": state.locust_exit}
     if window is not None and scrapes is not None:
@@ -353,11 +355,8 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                     o["reason"] = (f"the load generator offered {achieved:.1f} of "
                                    f"{requested:.1f} req/s: throughput cannot be judged")
         if not delivered and not state.interrupted:
-            lag = client["totals"]["schedule_lag_ms"].get("p99")
-            state.problems.append(
-                f"the load generator delivered {achieved:.1f} of {requested:.1f} req/s "
-                f"(schedule lag p99 {lag or 0:.0f} ms): saturated or too few users "
-                "(raise --users, or lower --rate)")
+            state.problems.append(shortfall(client["totals"], requested, cpu,
+                                            meta.get("users")))
         server_count = next((o.get("samples") for o in objectives
                              if o["kind"] == "throughput" and o["status"] != "no_data"), None)
         sent = client["totals"]["requests"]
@@ -376,8 +375,6 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                             "a saturated generator, or queueing before the server's timer)")
     if state.target_down_at is not None:
         load["target_died"] = iso(state.target_down_at)
-    cpu = state.cpu.summary(window.start, window.end) if state.cpu is not None and \
-        window is not None else state.cpu_summary
     if cpu is not None:
         load["generator_cpu"] = cpu
         for problem in saturation_problems(cpu):

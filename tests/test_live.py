@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from loadtest.generator import CpuMonitor, saturation_problems
+from loadtest.generator import CpuMonitor, saturation_problems, shortfall
 from loadtest.live import Terminal, latest, status_line
 
 
@@ -82,3 +82,18 @@ def test_terminal_redraws_in_place_on_a_tty_and_throttles_plain_lines() -> None:
         term.status(text)
     term.done()
     assert log.getvalue() == "a\n"  # CI logs get a line now and then, never escapes
+
+
+def test_a_shortfall_names_its_likely_cause() -> None:
+    lag = {"p99": 900.0}
+    cpu = {"processes": [{"pid": 1, "role": "locust", "mean_pct": 31.0, "max_pct": 40.0}]}
+    behind = shortfall({"achieved_rate": 728.6, "completed_rate": 631.3,
+                        "schedule_lag_ms": lag}, 800, cpu, 1000)
+    assert behind.startswith("the load generator delivered 728.6 of 800.0 req/s")
+    assert "the target fell behind (it completed 631.3 req/s of 728.6 sent)" in behind
+    assert "all 1000 users" in behind and "not busy (31% of a core)" in behind
+    busy = {"processes": [{"pid": 1, "role": "locust", "mean_pct": 93.0, "max_pct": 99.0}]}
+    assert "add --workers" in shortfall({"achieved_rate": 700, "completed_rate": 650,
+                                         "schedule_lag_ms": lag}, 800, busy, 1000)
+    assert "too few users" in shortfall({"achieved_rate": 20, "completed_rate": 20,
+                                         "schedule_lag_ms": lag}, 100, cpu, 2)
