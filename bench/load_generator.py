@@ -135,30 +135,45 @@ def coordinated_omission(base: Path, lines: list[str]) -> None:
         ref.stop()
 
 
-def generator_cost(base: Path, lines: list[str]) -> None:
+def generator_cost(base: Path, lines: list[str], rounds: int = 3) -> None:
+    from statistics import median
+
     from loadtest.stack import ReferenceTarget
 
-    lines.append("4. generator cost (Locust process CPU per 1000 requests, start-up included, "
-                 "30 s at 200 req/s, 20 users)")
+    lines.append(f"4. generator cost (Locust process CPU per 1000 requests, start-up included, "
+                 f"20 s at 200 req/s, 20 users; median of {rounds} interleaved rounds, "
+                 "this VM's CPU accounting is noisy)")
+    variants = (
+        ("plain Locust (constant_throughput)", "bench/plain_locustfile.py",
+         {"PLAIN_PER_USER_RATE": "10"}),
+        ("harness code, Locust's timing", "bench/locust_timing_locustfile.py",
+         {"PLAIN_PER_USER_RATE": "10"}),
+        ("harness (shared schedule)", "bench/paced_locustfile.py",
+         {"LOADTEST_LOCUST_RATE": "200"}))
     ref = ReferenceTarget(base / "cost")
     ref.wait_ready()
     try:
-        cost = {}
-        for label, lf, env in (
-                ("plain Locust (constant_throughput)", "bench/plain_locustfile.py",
-                 {"PLAIN_PER_USER_RATE": "10"}),
-                ("harness code, Locust's timing", "bench/locust_timing_locustfile.py",
-                 {"PLAIN_PER_USER_RATE": "10", "LOADTEST_LOCUST_OUT": str(base / "c1")}),
-                ("harness (shared schedule)", "bench/paced_locustfile.py",
-                 {"LOADTEST_LOCUST_RATE": "200", "LOADTEST_LOCUST_OUT": str(base / "c2")})):
-            cpu, n, _ = locust_cpu(lf, ref.url, 20, 30, env)
-            cost[label] = cpu / n * 1000
-            out = env.get("LOADTEST_LOCUST_OUT")
-            bunched = f"; {bunching(Path(out)):.0%} of starts < 0.5 ms apart" if out else ""
-            lines.append(f"   {label:<36} {cost[label]:.3f} s ({n} requests){bunched}")
-        plain, code, paced = cost.values()
+        cost: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+        bunched: dict[str, float] = {}
+        for r in range(rounds):
+            for label, lf, env in variants:
+                out = base / f"cost-{r}-{len(cost[label])}-{lf.split('/')[-1]}"
+                cpu, n, _ = locust_cpu(lf, ref.url, 20, 20,
+                                       {**env, "LOADTEST_LOCUST_OUT": str(out)})
+                cost[label].append(cpu / n * 1000)
+                if "harness" in label:
+                    bunched[label] = bunching(out)
+        for label, values in cost.items():
+            extra = (f"; {bunched[label]:.0%} of starts < 0.5 ms apart" if label in bunched
+                     else "")
+            lines.append(f"   {label:<36} {median(values):.3f} s (range {min(values):.3f}-"
+                         f"{max(values):.3f}){extra}")
+        plain, code, paced = (median(v) for v in cost.values())
         lines.append(f"   the harness's code on Locust's timing: {code / plain - 1:+.1%}; "
                      f"with evenly spaced arrivals: {paced / plain - 1:+.1%}")
+        own = subprocess.run([sys.executable, "bench/per_request_cost.py"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120).stdout.strip()
+        lines.append(f"   timed alone: {own}")
     finally:
         ref.stop()
 

@@ -85,6 +85,9 @@ def _start_schedule(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
 class RequestTimeout(TimeoutError):
     """A request (body included) took longer than --request-timeout."""
 
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or (f"no whole answer within {request_timeout_from_env():g} s",)))
+
 
 def request_timeout_from_env() -> float:
     """`LOADTEST_REQUEST_TIMEOUT` (e.g. `10s`), set by `loadtest run --request-timeout`."""
@@ -114,14 +117,18 @@ class PacedUser(FastHttpUser):
     def __init__(self, environment) -> None:  # type: ignore[no-untyped-def]
         super().__init__(environment)
         request = self.client.request
-        deadline = self.request_timeout
+
+        # one timer per user, restarted for each request (cheaper than one per request); an
+        # OSError is one of Locust's failure exceptions: a request past the deadline is
+        # recorded as a failed sample, and the user moves on
+        timer = gevent.Timeout(self.request_timeout, RequestTimeout)
 
         def bounded_request(*args, **kwargs):  # type: ignore[no-untyped-def]
-            # an OSError is one of Locust's failure exceptions: a request past the deadline
-            # is recorded as a failed sample, and the user moves on
-            with gevent.Timeout(deadline, RequestTimeout(f"no whole answer within "
-                                                         f"{deadline:g} s")):
+            timer.start()
+            try:
                 return request(*args, **kwargs)
+            finally:
+                timer.cancel()
 
         self.client.request = bounded_request  # type: ignore[method-assign]
 
