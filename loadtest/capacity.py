@@ -55,9 +55,10 @@ class CapacityOptions:
 
 class _Search:
     def __init__(self, opts: CapacityOptions, slo: Any, stack: Any, run_dir: Path,
-                 exits: contextlib.ExitStack, progress: Progress) -> None:
+                 exits: contextlib.ExitStack, progress: Progress,
+                 live: Progress | None = None) -> None:
         self.opts, self.slo, self.stack, self.run_dir = opts, slo, stack, run_dir
-        self.exits, self.progress = exits, progress
+        self.exits, self.progress, self.live = exits, progress, live
         self.steps: list[dict[str, Any]] = []
 
     def measure(self, rate: float) -> dict[str, Any]:
@@ -76,7 +77,7 @@ class _Search:
                         arrivals=self.opts.arrivals)
         state = PhaseState()
         self.current = state
-        drive(plan, self.stack, state, self.exits, self.progress)
+        drive(plan, self.stack, state, self.exits, self.progress, self.live)
         assert state.window is not None and state.run_start is not None
         df = load_samples(step_dir / "locust")
         client = client_stats(df, state.window, state.run_start)
@@ -178,8 +179,8 @@ def _first_broken(steps: list[dict[str, Any]], rate: float | None) -> str | None
     return step["failed"][0]
 
 
-def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None
-                  ) -> dict[str, Any]:
+def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
+                  live: Progress | None = None) -> dict[str, Any]:
     from loadtest.run import _git_revision, _new_run_dir, _point_latest, _signals_as_interrupt
 
     opts.check()
@@ -206,7 +207,7 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None
         try:
             stack = open_stack(opts.stack, slo, run_path, exits, progress)
             meta.update(stack.meta)
-            search = _Search(opts, slo, stack, run_path, exits, progress)
+            search = _Search(opts, slo, stack, run_path, exits, progress, live)
             outcome = search.run()
         except Interrupted:
             interrupted = True

@@ -164,13 +164,10 @@ def run(
 
         opts = replace(opts, remote_workers=remote_workers, master_port=master_port,
                        master_bind_host=master_bind_host)
-        from loadtest.live import Terminal
+        from loadtest.live import terminal
 
-        term = Terminal(sys.stderr)
-        try:
+        with terminal(sys.stderr) as term:
             outcome = run_gate(opts, progress=term.message, live=term.status)
-        finally:
-            term.done()
     except HarnessError as e:
         _fail(e)
         return
@@ -321,7 +318,10 @@ def capacity(
             step_duration_s=_duration_opt("step-duration", step_duration),
             step_warmup_s=_duration_opt("step-warmup", step_warmup), precision=precision,
             require=require, out=out)
-        results = find_capacity(opts, progress=lambda m: typer.echo(m, err=True))
+        from loadtest.live import terminal
+
+        with terminal(sys.stderr) as term:
+            results = find_capacity(opts, progress=term.message, live=term.status)
     except HarnessError as e:
         _fail(e)
         return

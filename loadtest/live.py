@@ -8,7 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,13 @@ class Terminal:
             self._last_plain = now
             self.stream.write(text + "\n")
         self.stream.flush()
+
+
+@contextmanager
+def terminal(stream: Any) -> Iterator[Terminal]:
+    """A Terminal whose status line is ended however the block ends."""
+    term = Terminal(stream)
+    try:
+        yield term
+    finally:
+        term.done()
