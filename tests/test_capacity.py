@@ -17,7 +17,7 @@ from tests.conftest import ROOT
 def test_capacity_finds_an_injected_limit(tmp_path: Path) -> None:
     p = subprocess.run(
         [sys.executable, "-m", "loadtest", "capacity", "--start-rate", "25", "--max-rate",
-         "400", "--step-duration", "5s", "--step-warmup", "2s", "--precision", "0.2",
+         "400", "--step-duration", "4s", "--step-warmup", "1s", "--precision", "0.2",
          "--target-fault", "max_concurrency=2", "--target-fault", "latency=20ms",
          "--target-fault", "endpoints=/api/*", "--metrics-source", "embedded",
          "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=400)

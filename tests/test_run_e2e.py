@@ -92,7 +92,7 @@ def test_healthy_run_passes_and_both_sources_agree(prometheus_bin: str, tmp_path
 @pytest.mark.prometheus
 def test_injected_latency_fails_the_latency_objective(prometheus_bin: str,
                                                       tmp_path: Path) -> None:
-    p = loadtest("run", "--duration", "10s", "--warmup", "4s", "--users", "450",
+    p = loadtest("run", "--duration", "8s", "--warmup", "3s", "--users", "450",
                  "--target-fault", "latency=normal:2400ms,100ms",
                  "--target-fault", "endpoints=/api/*", "--out", str(tmp_path))
     assert p.returncode == 1, p.stderr + p.stdout
@@ -123,7 +123,7 @@ def test_a_metric_the_target_lacks_is_no_data_and_exit_3(prometheus_bin: str,
     slo = tmp_path / "renamed.yaml"
     slo.write_text((ROOT / "slo" / "opscore.yaml").read_text().replace(
         "http_duration: http_request_duration_seconds", "http_duration: api_latency_seconds"))
-    p = loadtest("run", "--duration", "10s", "--warmup", "3s", "--slo", str(slo),
+    p = loadtest("run", "--duration", "6s", "--warmup", "2s", "--slo", str(slo),
                  "--out", str(tmp_path / "out"))
     assert p.returncode == 3, p.stderr + p.stdout
     objs = by_name(results_of(tmp_path / "out"))
@@ -133,7 +133,7 @@ def test_a_metric_the_target_lacks_is_no_data_and_exit_3(prometheus_bin: str,
 
 
 def test_embedded_source_serves_without_prometheus(tmp_path: Path) -> None:
-    p = loadtest("run", "--duration", "10s", "--warmup", "3s", "--metrics-source", "embedded",
+    p = loadtest("run", "--duration", "6s", "--warmup", "2s", "--metrics-source", "embedded",
                  "--out", str(tmp_path))
     assert p.returncode == 0, p.stderr + p.stdout
     r = results_of(tmp_path)
