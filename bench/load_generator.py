@@ -53,6 +53,27 @@ def locust_cpu(locustfile: str, host: str, users: int, seconds: int, env: dict) 
     return cpu, requests, stats
 
 
+def steady_cpu(locustfile: str, host: str, users: int, seconds: int, env: dict) -> float:
+    """CPU seconds per 1000 requests of a Locust process in its steady state: its CPU from
+    /proc between 7 s after start and 3 s before the end (start-up excluded)."""
+    def cpu_of(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", locustfile, "--headless",
+                             "--host", host, "-u", str(users), "-r", str(users), "--run-time",
+                             f"{seconds}s", "--json", "--only-summary", "--loglevel", "ERROR",
+                             "--exit-code-on-error", "0"], cwd=ROOT, env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(7)
+    a = cpu_of(proc.pid)
+    time.sleep(seconds - 10)
+    b = cpu_of(proc.pid)
+    out, _ = proc.communicate(timeout=seconds + 60)
+    rate = sum(s["num_requests"] for s in json.loads(out)) / seconds
+    return (b - a) / ((seconds - 10) * rate) * 1000
+
+
 def bunching(out: Path) -> float:
     """Share of consecutive request starts less than 0.5 ms apart (Locust's own pacing
     bunches its users' requests; the shared schedule spaces them evenly)."""
@@ -140,8 +161,8 @@ def generator_cost(base: Path, lines: list[str], rounds: int = 3) -> None:
 
     from loadtest.stack import ReferenceTarget
 
-    lines.append(f"4. generator cost (Locust process CPU per 1000 requests, start-up included, "
-                 f"20 s at 200 req/s, 20 users; median of {rounds} interleaved rounds, "
+    lines.append(f"4. generator cost (Locust process CPU per 1000 requests in its steady state, "
+                 f"20 of 30 s at 200 req/s, 20 users; median of {rounds} interleaved rounds, "
                  "this VM's CPU accounting is noisy)")
     variants = (
         ("plain Locust (constant_throughput)", "bench/plain_locustfile.py",
@@ -158,9 +179,8 @@ def generator_cost(base: Path, lines: list[str], rounds: int = 3) -> None:
         for r in range(rounds):
             for label, lf, env in variants:
                 out = base / f"cost-{r}-{len(cost[label])}-{lf.split('/')[-1]}"
-                cpu, n, _ = locust_cpu(lf, ref.url, 20, 20,
-                                       {**env, "LOADTEST_LOCUST_OUT": str(out)})
-                cost[label].append(cpu / n * 1000)
+                cost[label].append(steady_cpu(lf, ref.url, 20, 30,
+                                              {**env, "LOADTEST_LOCUST_OUT": str(out)}))
                 if "harness" in label:
                     bunched[label] = bunching(out)
         for label, values in cost.items():
