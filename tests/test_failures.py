@@ -53,6 +53,8 @@ def test_prometheus_dying_mid_run_is_inconclusive_and_keeps_client_results(
     assert server and all(o["status"] == "no_data" for o in server)
     assert any(prom.url in o["reason"] for o in server)
     assert r["client"]["totals"]["requests"] >= 700  # the client side was kept
+    # the harness stopped waiting for the window's last scrape once Prometheus went silent
+    assert any("did not answer" in p and "window's end" in p for p in r["load"]["problems"])
     assert (tmp_path / "out" / "latest" / "index.html").exists()
     # the harness's own scrapes can still judge the window
     v = subprocess.run([sys.executable, "-m", "loadtest", "verify",

@@ -26,6 +26,7 @@ from loadtest.metrics.base import (
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_ANSWER = 256 * 1024 * 1024  # a query answer larger than this is refused, not parsed
+SILENT_GIVE_UP_S = 3.0  # settle() stops waiting on a Prometheus that answers nothing this long
 
 
 def auth_from_env() -> tuple[dict[str, str] | None, tuple[str, str] | None]:
@@ -160,11 +161,19 @@ class PrometheusSource(MetricsSource):
         expr = f"max(timestamp(up{sel} == 1))"
         deadline = time.monotonic() + timeout_s
         last = None
+        silent_since: float | None = None  # a run of answers that never came
         while True:
             try:
                 last = self.scalar(expr)
-            except SourceError:
+                silent_since = None
+            except SourceError as e:
                 last = None
+                now = time.monotonic()
+                if "did not answer" in str(e):
+                    silent_since = silent_since if silent_since is not None else now
+                    if now - silent_since >= SILENT_GIVE_UP_S:
+                        raise SourceError(f"{e} (for {now - silent_since:.0f} s, while waiting "
+                                          "for a scrape at the window's end)") from None
             if last is not None and last >= window.end:
                 return
             if time.monotonic() > deadline:
