@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,17 +36,25 @@ def bounded_get(client: Any, url: str, *, deadline_s: float, max_bytes: int = MA
                 **kwargs: Any) -> Answer:
     """GET through an `httpx.Client`; raises httpx.HTTPError or BodyRefused."""
     started = time.monotonic()
-    chunks: list[bytes] = []
-    size = 0
     with client.stream("GET", url, **kwargs) as resp:
-        for chunk in resp.iter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise BodyRefused(f"{url} answered more than {max_bytes // 1024 // 1024} MB")
-            chunks.append(chunk)
-            if time.monotonic() - started > deadline_s:
-                raise BodyRefused(f"{url} was still sending after {deadline_s:g} s")
-        return Answer(resp.status_code, b"".join(chunks), resp.encoding or "utf-8")
+        body = read_bounded(resp.iter_bytes(), started, deadline_s, max_bytes, f"{url} ")
+        return Answer(resp.status_code, body, resp.encoding or "utf-8")
+
+
+def read_bounded(chunks: Iterable[bytes], started: float, deadline_s: float, max_bytes: int,
+                 who: str = "") -> bytes:
+    """The whole body from `chunks`, or BodyRefused past `max_bytes` or `deadline_s` after
+    `started` (a monotonic time)."""
+    out: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyRefused(f"{who}answered more than {max_bytes // 1024 // 1024} MB")
+        out.append(chunk)
+        if time.monotonic() - started > deadline_s:
+            raise BodyRefused(f"{who}was still sending after {deadline_s:g} s")
+    return b"".join(out)
 
 
 def get(url: str, *, deadline_s: float, verify: Any = True,
@@ -69,19 +78,11 @@ def bounded_session(deadline_s: float, verify: bool | str = True,
             kwargs["stream"] = True
             started = time.monotonic()
             resp = super().request(method, url, *args, **kwargs)
-            chunks: list[bytes] = []
-            size = 0
             try:
-                for chunk in resp.iter_content(65536):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise BodyRefused(f"answered more than {max_bytes // 1024 // 1024} MB")
-                    chunks.append(chunk)
-                    if time.monotonic() - started > deadline_s:
-                        raise BodyRefused(f"was still sending after {deadline_s:g} s")
+                body = read_bounded(resp.iter_content(65536), started, deadline_s, max_bytes)
             finally:
                 resp.close()
-            resp._content = b"".join(chunks)  # what `resp.content` returns from now on
+            resp._content = body  # what `resp.content` returns from now on
             resp._content_consumed = True
             return resp
 

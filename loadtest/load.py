@@ -156,8 +156,8 @@ def lost_worker_problems(workers: dict[str, Any], window: Any) -> list[str]:
         at = float(w.get("at", 0.0))
         if window is not None and at > window.end:
             continue
-        into = f"{at - window.start:+.0f} s from the window's start" if window else ""
-        out.append(f"Locust worker {w.get('id', '?')} {w.get('how', 'was lost')} ({into}): its "
+        into = f" ({at - window.start:+.0f} s from the window's start)" if window else ""
+        out.append(f"Locust worker {w.get('id', '?')} {w.get('how', 'was lost')}{into}: its "
                    "share of the rate was not sent from then on; the other workers' samples "
                    "and its own up to its last flush are kept")
     return out
