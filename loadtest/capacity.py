@@ -81,7 +81,8 @@ class _Search:
         assert state.window is not None and state.run_start is not None
         df = load_samples(step_dir / "locust")
         client = client_stats(df, state.window, state.run_start)
-        objs = [o.to_dict() for o in evaluate(self.slo, self.stack.source, state.window)]
+        objs = [o.to_dict() for o in evaluate(self.slo, self.stack.source, state.window,
+                                                  client=df)]
         objs += [o.to_dict() for o in evaluate_client(self.slo, df, state.window)]
         judged = [o for o in objs if o["kind"] != "throughput" and o["severity"] == "fail"]
         failed = [o["name"] for o in judged if o["status"] == "fail"]

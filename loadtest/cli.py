@@ -55,6 +55,13 @@ InsecurePrometheus = Annotated[bool, typer.Option(
     "--insecure-prometheus", envvar="LOADTEST_PROMETHEUS_INSECURE",
     help="Do not verify Prometheus' TLS certificate (the report warns). A private CA: "
          "LOADTEST_PROMETHEUS_CA_FILE=PEM instead.")]
+HttpBuckets = Annotated[str, typer.Option(
+    envvar="LOADTEST_HTTP_BUCKETS", help="Reference target's http_request_duration_seconds "
+    "buckets: default (the Go client's, as the guide's backend: no 2 s bound), kpi (with "
+    "1.5/1.75/2/2.5 s), or a list of seconds like 0.1,0.5,1,2,5.")]
+DbBuckets = Annotated[str, typer.Option(
+    envvar="LOADTEST_DB_BUCKETS", help="Reference target's db_query_duration_seconds "
+    "buckets: default (the Go client's, 0.1 s is a bound), kpi, or a list of seconds.")]
 RequestTimeout = Annotated[str, typer.Option(
     "--request-timeout", envvar="LOADTEST_REQUEST_TIMEOUT",
     help="Longest one request may take, body included; a slower one is a failed sample.")]
@@ -77,6 +84,18 @@ def _connections(insecure_target: bool = False, insecure_prometheus: bool = Fals
             raise UsageError(f"--request-timeout {request_timeout}: use more than 0s and at "
                              "most 10m")
         os.environ["LOADTEST_REQUEST_TIMEOUT"] = f"{seconds}s"
+
+
+def _target_buckets(target: str | None, http_buckets: str, db_buckets: str
+                    ) -> dict[str, str]:
+    """Validated now (exit 2 before anything starts); they shape the reference target only."""
+    from loadtest.target.server import build_metrics
+
+    if target is not None and (http_buckets, db_buckets) != ("default", "default"):
+        raise UsageError("--http-buckets and --db-buckets shape the reference target's "
+                         "histograms; they do not apply with --target")
+    build_metrics(http_buckets, db_buckets)
+    return {"http_buckets": http_buckets, "db_buckets": db_buckets}
 
 
 def _fail(err: HarnessError) -> None:
@@ -144,6 +163,8 @@ def run(
     request_timeout: RequestTimeout = "30s",
     insecure_target: InsecureTarget = False,
     insecure_prometheus: InsecurePrometheus = False,
+    http_buckets: HttpBuckets = "default",
+    db_buckets: DbBuckets = "default",
 ) -> None:
     """Drive load, judge every objective, write the reports, exit 0/1/2/3/130."""
     from loadtest.run import RunOptions, run_gate
@@ -163,7 +184,8 @@ def run(
         from dataclasses import replace
 
         opts = replace(opts, remote_workers=remote_workers, master_port=master_port,
-                       master_bind_host=master_bind_host)
+                       master_bind_host=master_bind_host,
+                       **_target_buckets(target, http_buckets, db_buckets))
         from loadtest.live import terminal
 
         with terminal(sys.stderr) as term:
@@ -414,6 +436,8 @@ def target_cmd(
         "(with --tls-key).")] = None,
     tls_key: Annotated[Path | None, typer.Option(
         envvar="LOADTEST_TARGET_TLS_KEY", help="Its PEM private key.")] = None,
+    http_buckets: HttpBuckets = "default",
+    db_buckets: DbBuckets = "default",
 ) -> None:
     """Serve the reference OpsCore API (faults also change at run time: PUT /admin/faults)."""
     from loadtest.target.server import TargetOptions, serve
@@ -425,7 +449,8 @@ def target_cmd(
                                    "db_latency": db_latency,
                                    "max_concurrency": max_concurrency,
                                    "endpoints": fault_endpoint or []},
-                            tls_cert=tls_cert, tls_key=tls_key))
+                            tls_cert=tls_cert, tls_key=tls_key,
+                            http_buckets=http_buckets, db_buckets=db_buckets))
     except HarnessError as e:
         _fail(e)
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
-from loadtest.metrics.histogram import boundary_label, bracket, histogram_quantile
+from loadtest.metrics.histogram import boundary_label, histogram_quantile, bracket_counts
 from loadtest.slo import (
     ClientObjective,
     DbLatencyObjective,
@@ -45,6 +45,7 @@ class ObjectiveResult:
     samples: float | None
     reason: str = ""
     exact: bool | None = None
+    decided_by: str | None = None  # histogram | client (latency kinds)
     detail: str = ""
     queries: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -73,8 +74,10 @@ def matchers_for(slo: SloFile, obj: Any, http: bool = True) -> tuple[Matcher, ..
 
 
 class _Judge:
-    def __init__(self, slo: SloFile, source: MetricsSource, window: Window) -> None:
+    def __init__(self, slo: SloFile, source: MetricsSource, window: Window,
+                 client: Any = None) -> None:
         self.slo, self.source, self.window = slo, source, window
+        self.client = client  # the load generator's samples (DataFrame) or None
 
     def base(self, obj: Any, **kw: Any) -> ObjectiveResult:
         defaults: dict[str, Any] = dict(
@@ -115,6 +118,9 @@ class _Judge:
             return self.base(obj, status=NO_DATA, value=None, samples=count, queries=queries,
                              reason="the quantile is empty or NaN", extra=extra, **common)
         le = boundary_label(buckets, obj.threshold)
+        client = self.client_quantile(obj) if http else None
+        if client is not None:
+            extra["client_quantile"], extra["client_ratio_within_threshold"] = client
         if le is not None:
             ratio = buckets[le] / count if count else 0.0
             extra["ratio_within_threshold"] = ratio
@@ -123,15 +129,70 @@ class _Judge:
                       f"(exact: {_fmt_s(obj.threshold)} is a bucket boundary, le=\"{le}\"); "
                       f"interpolated p{_pct(obj.quantile)} {_fmt_s(value)}")
             return self.base(obj, status=status, value=value, samples=count, queries=queries,
-                             exact=True, detail=detail, extra=extra, **common)
-        lo, hi = bracket(buckets, value)
+                             exact=True, detail=detail, extra=extra, decided_by="histogram",
+                             **common)
+        return self.inside_bucket(obj, buckets, count, value, extra, queries, client)
+
+    def inside_bucket(self, obj: LatencyObjective | DbLatencyObjective,
+                      buckets: dict[str, float], count: float, value: float,
+                      extra: dict[str, Any], queries: list[str],
+                      client: tuple[float, float] | None) -> ObjectiveResult:
+        """The threshold lies inside a bucket: the histogram knows the share within it only
+        to lie between the shares at the two bracketing bounds. Both on one side of the
+        quantile decide exactly; otherwise the load generator's samples of the same requests
+        decide (HTTP only), or there is no verdict."""
+        common: dict[str, Any] = dict(unit="s", threshold=obj.threshold, comparison="<=")
+        lo, hi, at_lo, at_hi = bracket_counts(buckets, obj.threshold)
+        low, high = at_lo / count, at_hi / count
         extra["bucket_bracket"] = [lo, hi if math.isfinite(hi) else None]
-        status = PASS if value <= obj.threshold else FAIL
-        detail = (f"interpolated between bucket bounds {_fmt_s(lo)} and {_fmt_s(hi)}; "
-                  f"{_fmt_s(obj.threshold)} is not a bucket boundary, so the verdict is as "
-                  "exact as that interpolation")
-        return self.base(obj, status=status, value=value, samples=count, queries=queries,
-                         exact=False, detail=detail, extra=extra, **common)
+        extra["ratio_within_bracket"] = [low, high]
+        where = (f"{_fmt_s(obj.threshold)} is not a bucket bound: the histogram brackets it "
+                 f"between {_fmt_s(lo)} and {_fmt_s(hi)}")
+        shares = (f"{low:.2%} of {count:.0f} observations within {_fmt_s(lo)}, {high:.2%} "
+                  f"within {_fmt_s(hi)}")
+        interp = f"interpolated p{_pct(obj.quantile)} {_fmt_s(value)}"
+        if low >= obj.quantile or high < obj.quantile:
+            status = PASS if low >= obj.quantile else FAIL
+            return self.base(obj, status=status, value=value, samples=count, queries=queries,
+                             exact=True, decided_by="histogram", extra=extra,
+                             detail=f"{shares}: decided either way ({where}); {interp}",
+                             **common)
+        if client is not None:
+            q_client, within = client
+            status = PASS if within >= obj.quantile else FAIL
+            return self.base(obj, status=status, value=value, samples=count, queries=queries,
+                             exact=False, decided_by="client", extra=extra,
+                             detail=(f"decided by the load generator's samples: {within:.2%} "
+                                     f"of the same requests within {_fmt_s(obj.threshold)} "
+                                     f"(p{_pct(obj.quantile)} {_fmt_s(q_client)}), because "
+                                     f"{where} ({shares}); {interp}"), **common)
+        fix = f"add a {_fmt_s(obj.threshold)} bucket to {self.histogram_name(obj)}"
+        return self.base(obj, status=NO_DATA, value=value, samples=count, queries=queries,
+                         exact=False, extra=extra, detail=f"{shares}; {interp}",
+                         reason=f"{where}, and {shares} straddle {obj.quantile:.0%}: the "
+                                f"histogram cannot decide ({fix})", **common)
+
+    def histogram_name(self, obj: LatencyObjective | DbLatencyObjective) -> str:
+        return (self.slo.metrics.http_duration if isinstance(obj, LatencyObjective)
+                else self.slo.metrics.db_duration)
+
+    def client_quantile(self, obj: LatencyObjective) -> tuple[float, float] | None:
+        """The load generator's exact quantile (s) and share within the threshold, over the
+        same requests (window, endpoint and method filters) as measured; None without
+        samples."""
+        df = self.client
+        if df is None or len(df) == 0:
+            return None
+        sel = df[(df["start"] >= self.window.start) & (df["start"] < self.window.end)]
+        if obj.endpoint:
+            sel = sel[sel["name"] == obj.endpoint]
+        if obj.method:
+            sel = sel[sel["method"] == obj.method.upper()]
+        if len(sel) < max(1, obj.min_samples):
+            return None
+        ms = sel["response_ms"]
+        return (float(ms.quantile(obj.quantile, interpolation="higher")) / 1000,
+                float((ms <= obj.threshold * 1000).mean()))
 
     def throughput(self, obj: ThroughputObjective) -> ObjectiveResult:
         matchers = matchers_for(self.slo, obj)
@@ -285,6 +346,28 @@ def evaluate_client(slo: SloFile, df: Any, window: Window) -> list[ObjectiveResu
     return out
 
 
+def interpolation_warnings(objectives: list[dict[str, Any]]) -> list[str]:
+    """A server quantile interpolated above the load generator's exact one for the same
+    requests: the client's figure includes the network, so the excess is the interpolation's
+    error inside a bucket, not time the server spent."""
+    out = []
+    for o in objectives:
+        extra = o.get("extra") or {}
+        client, value = extra.get("client_quantile"), o.get("value")
+        if client is None or value is None or o.get("exact") and extra.get(
+                "ratio_within_threshold") is not None:
+            continue
+        if value > client * 1.05 + 0.001:
+            lo, hi = (extra.get("bucket_bracket") or [None, None])[:2]
+            inside = (f" between bucket bounds {_fmt_s(lo)} and "
+                      f"{_fmt_s(hi) if hi is not None else '+Inf'}" if lo is not None else "")
+            out.append(f"{o['name']}: the server's p{_pct(extra.get('quantile', 0.95))} "
+                       f"{_fmt_s(value)} (interpolated{inside}) is above the load generator's "
+                       f"{_fmt_s(client)} for the same requests: the interpolation's error, "
+                       "not server time (a bucket bound at the threshold makes it exact)")
+    return out
+
+
 def _pct(q: float) -> str:
     return f"{q * 100:g}"
 
@@ -299,9 +382,11 @@ def _sel(matchers: tuple[Matcher, ...]) -> str:
     return "{" + ",".join(m.render() for m in matchers) + "}"
 
 
-def evaluate(slo: SloFile, source: MetricsSource, window: Window) -> list[ObjectiveResult]:
-    """Server-side objectives (client objectives: evaluate_client)."""
-    judge = _Judge(slo, source, window)
+def evaluate(slo: SloFile, source: MetricsSource, window: Window,
+             client: Any = None) -> list[ObjectiveResult]:
+    """Server-side objectives (client objectives: evaluate_client). `client`, the load
+    generator's samples, decides a latency threshold the histogram brackets."""
+    judge = _Judge(slo, source, window, client)
     out: list[ObjectiveResult] = []
     for obj in slo.objectives:
         try:

@@ -29,6 +29,8 @@ class StackOptions:
     database: str | None
     target_faults: dict[str, Any]
     rules: tuple[Path, ...] = ()
+    http_buckets: str = "default"  # the reference target's histograms (loadtest target)
+    db_buckets: str = "default"
 
 
 @dataclass
@@ -73,7 +75,8 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
     meta: dict[str, Any] = {}
     source: MetricsSource | None = None
     if opts.target is None:
-        ref = ReferenceTarget(run_dir / "target", opts.database, opts.target_faults)
+        ref = ReferenceTarget(run_dir / "target", opts.database, opts.target_faults,
+                              buckets=(opts.http_buckets, opts.db_buckets))
         exits.callback(ref.stop)
         target_url = ref.url
         meta["target"] = {"url": target_url, "kind": "reference",

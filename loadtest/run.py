@@ -65,6 +65,8 @@ class RunOptions:
     remote_workers: int = 0
     master_port: int = 5557
     master_bind_host: str = "*"
+    http_buckets: str = "default"  # the reference target's histograms
+    db_buckets: str = "default"
 
     @classmethod
     def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,
@@ -231,7 +233,8 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     scrapes: Any = None  # the harness's own scrapes of the target (EmbeddedSource)
     stack_opts = StackOptions(target=opts.target, prometheus=opts.prometheus,
                               metrics_source=opts.metrics_source, database=opts.database,
-                              target_faults=opts.target_faults, rules=opts.rules)
+                              target_faults=opts.target_faults, rules=opts.rules,
+                              http_buckets=opts.http_buckets, db_buckets=opts.db_buckets)
     with contextlib.ExitStack() as exits, _signals_as_interrupt():
         try:
             stack = open_stack(stack_opts, slo, run_dir, exits, progress)
@@ -281,7 +284,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
               scrapes: Any = None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
     from loadtest.generator import saturation_problems, shortfall
     from loadtest.load import lost_worker_problems, read_workers
-    from loadtest.objectives import evaluate, matchers_for
+    from loadtest.objectives import evaluate, interpolation_warnings, matchers_for
     from loadtest.results import decide
     from loadtest.samples import client_stats, compact_samples, load_samples
     from loadtest.slo import DbLatencyObjective
@@ -289,11 +292,14 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
     window = state.window
     objectives: list[dict[str, Any]] = []
     warnings: list[str] = tls.warnings(meta.get("tls", {}))
+    df = load_samples(run_dir / "locust") if window is not None and \
+        state.run_start is not None else None
     if window is not None:
         if state.interrupted and time.time() < window.end:
             window = Window(window.start, max(window.start + 1.0, time.time()))
         if source is not None:
-            objectives = [o.to_dict() for o in evaluate(slo, source, window)]
+            objectives = [o.to_dict() for o in evaluate(slo, source, window, client=df)]
+            warnings.extend(interpolation_warnings(objectives))
             health = source.scrape_health(window)
             meta["scrape_health"] = health
             if health.get("failed"):
@@ -318,8 +324,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                 if blocks:
                     histograms[obj.name] = blocks
         samples["server_histograms"] = histograms
-    if window is not None and state.run_start is not None:
-        df = load_samples(run_dir / "locust")
+    if window is not None and state.run_start is not None and df is not None:
         client = client_stats(df, window, state.run_start)
         from loadtest.objectives import evaluate_client
 

@@ -40,13 +40,15 @@ class ReferenceTarget:
     """`loadtest target` as a child process."""
 
     def __init__(self, workdir: Path, database: str | None = None,
-                 faults: dict[str, object] | None = None) -> None:
+                 faults: dict[str, object] | None = None,
+                 buckets: tuple[str, str] = ("default", "default")) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         self.database = database or f"sqlite:///{workdir / 'opscore.db'}"
         argv = [sys.executable, "-m", "loadtest", "target", "--port", str(self.port),
-                "--database", self.database, "--storage-dir", str(workdir / "attachments")]
+                "--database", self.database, "--storage-dir", str(workdir / "attachments"),
+                "--http-buckets", buckets[0], "--db-buckets", buckets[1]]
         for key, value in (faults or {}).items():
             if key == "endpoints":
                 for ep in value:  # type: ignore[attr-defined]

@@ -117,13 +117,81 @@ def test_latency_judged_exactly_at_a_bucket_boundary() -> None:
     assert ok["p95"].status == "pass" and ok["p95"].extra["ratio_within_threshold"] == 0.96
 
 
-def test_latency_off_boundary_says_how_exact_it_is() -> None:
-    results = {o.name: o for o in evaluate(parse_slo(SLO % "2200ms", "s"),
-                                           histogram_scrapes(940, 60), Window(0.0, 10.0))}
-    p95 = results["p95"]
-    assert p95.exact is False
-    assert "not a bucket boundary" in p95.detail
+def client_samples(response_ms: list[float], endpoint: str = "/api/v1/documents") -> object:
+    """The load generator's samples as load_samples() gives them, inside Window(0, 10)."""
+    import pandas as pd
+
+    n = len(response_ms)
+    return pd.DataFrame({"start": [i * 10 / n for i in range(n)], "method": ["GET"] * n,
+                         "name": [endpoint] * n, "response_ms": response_ms,
+                         "status": [200] * n})
+
+
+def test_threshold_inside_a_bucket_is_decided_where_the_histogram_can_tell() -> None:
+    # 2.2 s lies in (2, 2.5]: 94% within 2 s, 100% within 2.5 s straddle 95%
+    slo = parse_slo(SLO % "2200ms", "s")
+    p95 = {o.name: o for o in evaluate(slo, histogram_scrapes(940, 60), Window(0, 10))}["p95"]
+    assert p95.status == "no_data" and p95.exact is False
+    assert "add a 2.2 s bucket to http_request_duration_seconds" in p95.reason
     assert p95.extra["bucket_bracket"] == [2.0, 2.5]
+    assert p95.extra["ratio_within_bracket"] == [pytest.approx(0.94), 1.0]
+    # the same histogram with 96% within 2 s: every reading of the bucket passes, exactly
+    ok = {o.name: o for o in evaluate(slo, histogram_scrapes(960, 40), Window(0, 10))}["p95"]
+    assert ok.status == "pass" and ok.exact is True and ok.decided_by == "histogram"
+    # 1.5 s lies in (1, 2]: 94% within 2 s is under 95% whatever lies between: a fail, exactly
+    low = {o.name: o for o in evaluate(parse_slo(SLO % "1500ms", "s"),
+                                       histogram_scrapes(940, 60), Window(0, 10))}["p95"]
+    assert low.status == "fail" and low.exact is True
+
+
+def test_the_load_generators_samples_decide_what_the_histogram_cannot() -> None:
+    slo = parse_slo(SLO % "2200ms", "s")
+    fast = client_samples([100.0] * 940 + [2100.0] * 50 + [2400.0] * 10)  # 99% within 2.2 s
+    r = {o.name: o for o in evaluate(slo, histogram_scrapes(940, 60), Window(0, 10),
+                                     client=fast)}
+    assert r["p95"].status == "pass" and r["p95"].decided_by == "client"
+    assert "decided by the load generator's samples" in r["p95"].detail
+    assert r["p95"].extra["client_ratio_within_threshold"] == pytest.approx(0.99)
+    slow = client_samples([100.0] * 940 + [2300.0] * 60)  # 94% within 2.2 s
+    r = {o.name: o for o in evaluate(slo, histogram_scrapes(940, 60), Window(0, 10),
+                                     client=slow)}
+    assert r["p95"].status == "fail" and r["p95"].decided_by == "client"
+    # samples of other requests (an endpoint filter that matches none) cannot decide
+    filtered = (SLO % "2200ms").replace("min_samples: 50}", "min_samples: 50, "
+                                        "endpoint: /api/v1/other}", 1)
+    r = {o.name: o for o in evaluate(parse_slo(filtered, "s"), histogram_scrapes(940, 60),
+                                     Window(0, 10), client=fast)}
+    assert r["p95"].status == "no_data" and r["p95"].extra.get("client_quantile") is None
+
+
+def test_a_db_threshold_inside_a_bucket_has_no_client_to_decide_it() -> None:
+    slo = parse_slo((SLO % "2s").replace("threshold: 100ms", "threshold: 80ms"), "s")
+    fast = client_samples([10.0] * 1000)
+
+    def scrapes(k: float) -> Snapshot:  # 90% within 50 ms, all within 100 ms
+        return snap(10 * k, db_query_duration_seconds_bucket__le_0p05=900 * k,
+                    db_query_duration_seconds_bucket__le_0p1=1000 * k,
+                    db_query_duration_seconds_bucket__le_Inf=1000 * k)
+    src = EmbeddedSource(None, snapshots=[scrapes(0), scrapes(0.5), scrapes(1)])
+    db = {o.name: o for o in evaluate(slo, src, Window(0, 10), client=fast)}["db"]
+    assert db.status == "no_data" and "add a 80 ms bucket to db_query_duration_seconds" \
+        in db.reason and "between 50 ms and 100 ms" in db.reason
+
+
+def test_a_server_quantile_above_the_clients_is_called_the_interpolations_error() -> None:
+    from loadtest.objectives import interpolation_warnings
+
+    slo = parse_slo(SLO % "2200ms", "s")
+    fast = client_samples([100.0] * 940 + [1900.0] * 60)  # client p95 1.9 s
+    objs = [o.to_dict() for o in evaluate(slo, histogram_scrapes(940, 60), Window(0, 10),
+                                          client=fast)]
+    warnings = interpolation_warnings(objs)
+    assert len(warnings) == 1 and "p95 2.08 s" in warnings[0] and "1.9 s" in warnings[0]
+    assert "between bucket bounds 2 s and 2.5 s" in warnings[0]
+    agree = client_samples([100.0] * 940 + [2450.0] * 60)
+    objs = [o.to_dict() for o in evaluate(slo, histogram_scrapes(940, 60), Window(0, 10),
+                                          client=agree)]
+    assert interpolation_warnings(objs) == []
 
 
 def test_too_few_samples_and_missing_metrics_are_no_data() -> None:

@@ -120,11 +120,19 @@ def test_health_has_the_guides_shape(sqlite_target: RunningTarget) -> None:
     assert httpx.get(f"{sqlite_target.url}/ready").json() == {"ready": True}
 
 
-def test_metrics_expose_bucket_boundaries_the_kpis_need(sqlite_target: RunningTarget) -> None:
+def buckets_of(text: str, histogram: str) -> list[str]:
+    return sorted({m for m in re.findall(rf'^{histogram}_bucket{{[^}}]*le="([^"]+)"', text,
+                                         re.M)}, key=lambda le: float(le.replace("+Inf", "inf")))
+
+
+def test_metrics_expose_the_go_clients_default_buckets(sqlite_target: RunningTarget) -> None:
     text = sqlite_target.metrics()
-    assert 'http_request_duration_seconds_bucket{endpoint="/api/v1/documents",le="2.0",' \
-           'method="GET"}' in text
-    assert 'db_query_duration_seconds_bucket{le="0.1"}' in text
+    # as the guide's backend registers them (HistogramOpts without Buckets): no 2 s bound
+    go = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0",
+          "+Inf"]
+    assert buckets_of(text, "http_request_duration_seconds") == go
+    assert buckets_of(text, "db_query_duration_seconds") == go  # 0.1 s, the DB KPI, is one
+    text = sqlite_target.metrics()
     # series exist before the first request (no undercount when they appear mid-window)
     assert metric(text, "http_requests_total", endpoint="/api/v1/documents/{id}",
                   method="DELETE", status="500") == 0
@@ -226,3 +234,22 @@ def test_openapi_description_lists_the_api(sqlite_target: RunningTarget) -> None
     assert {"/api/v1/documents", "/api/v1/documents/{id}", "/api/v1/documents/search",
             "/api/v1/documents/{id}/execution-records", "/api/v1/documents/{id}/attachments",
             "/health", "/ready"} <= paths
+
+
+def test_kpi_and_listed_buckets_and_a_bad_list(tmp_path: Path) -> None:
+    t = start_target(tmp_path, extra=["--http-buckets", "kpi", "--db-buckets", "0.05,0.1,1"])
+    try:
+        text = t.metrics()
+    finally:
+        t.child.stop()
+    http = buckets_of(text, "http_request_duration_seconds")
+    assert {"1.5", "1.75", "2.0", "2.5"} <= set(http)
+    assert buckets_of(text, "db_query_duration_seconds") == ["0.05", "0.1", "1.0", "+Inf"]
+    from typer.testing import CliRunner
+
+    from loadtest.cli import app
+
+    for bad, says in (("2,1", "strictly increasing"), ("0,1", "positive"),
+                      ("fast", "use default, kpi or a list")):
+        r = CliRunner().invoke(app, ["target", "--http-buckets", bad, "--port", "1"])
+        assert r.exit_code == 2 and f"--http-buckets {bad!r}" in r.output and says in r.output

@@ -67,3 +67,18 @@ def bracket(buckets: dict[str, float], value: float) -> tuple[float, float]:
             return lower, b
         lower = b
     return lower, math.inf
+
+
+def bracket_counts(buckets: dict[str, float], threshold: float
+                      ) -> tuple[float, float, float, float]:
+    """The bounds around a `threshold` that is not one (lower, upper) and the cumulative
+    counts at each (0 below the first bound; the +Inf bucket's count above the last)."""
+    pairs = sorted((parse_le(le), c) for le, c in buckets.items())
+    lower, at_lower = 0.0, 0.0
+    high = 0.0
+    for bound, count in pairs:
+        high = max(high, count)  # counts forced monotonic, as histogram_quantile does
+        if bound > threshold:
+            return lower, bound, at_lower, high
+        lower, at_lower = bound, high
+    return lower, math.inf, at_lower, high

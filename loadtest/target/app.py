@@ -362,11 +362,11 @@ def create_app(state: TargetState) -> FastAPI:
 
 
 def init_state(database_url: str, storage_dir: Path, faults: Faults,
-               seed_documents: int = 0) -> TargetState:
+               seed_documents: int = 0, metrics: TargetMetrics | None = None) -> TargetState:
     """Open the database, create the schema, seed, and load the business gauges."""
     from loadtest.target.db import open_database
 
-    metrics = TargetMetrics()
+    metrics = metrics or TargetMetrics()
     db = open_database(database_url, metrics, faults)
     db.create_schema()
     storage_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,13 @@ from pathlib import Path
 
 from loadtest.errors import UsageError
 from loadtest.target.faults import FaultRule, Faults, FaultSpecError
+from loadtest.target.metrics import (
+    KPI_DB_BUCKETS,
+    KPI_HTTP_BUCKETS,
+    BucketSpecError,
+    TargetMetrics,
+    parse_buckets,
+)
 
 
 @dataclass
@@ -20,6 +27,20 @@ class TargetOptions:
     fault: dict[str, object] = field(default_factory=dict)
     tls_cert: Path | None = None  # PEM; with tls_key the target serves https
     tls_key: Path | None = None
+    http_buckets: str = "default"  # default (the Go client's), kpi, or a list of seconds
+    db_buckets: str = "default"
+
+
+def build_metrics(http_buckets: str, db_buckets: str) -> TargetMetrics:
+    try:
+        http = parse_buckets(http_buckets, KPI_HTTP_BUCKETS)
+    except BucketSpecError as e:
+        raise UsageError(f"--http-buckets {e}") from None
+    try:
+        db = parse_buckets(db_buckets, KPI_DB_BUCKETS)
+    except BucketSpecError as e:
+        raise UsageError(f"--db-buckets {e}") from None
+    return TargetMetrics(http, db)
 
 
 def build_faults(fault: dict[str, object]) -> Faults:
@@ -41,8 +62,9 @@ def serve(opts: TargetOptions) -> None:
     database = opts.database or f"sqlite:///{workdir / 'opscore.db'}"
     storage = opts.storage_dir or workdir / "attachments"
     faults = build_faults(opts.fault)
+    metrics = build_metrics(opts.http_buckets, opts.db_buckets)
     try:
-        state = init_state(database, storage, faults, opts.seed_documents)
+        state = init_state(database, storage, faults, opts.seed_documents, metrics)
     except ValueError as e:
         raise UsageError(f"--database: {e}") from None
     except Exception as e:  # a database that cannot be opened at start: nothing to serve
