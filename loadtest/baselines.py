@@ -57,9 +57,13 @@ def history_line(results: dict[str, Any]) -> dict[str, Any]:
     return {
         "time": run.get("started_at"), "id": run.get("id"),
         "git_revision": run.get("git_revision"), "tags": run.get("tags", {}),
-        "scenario": run.get("scenario"), "rate": run.get("rate"),
+        "scenario": run.get("scenario"), "rate": run.get("rate"), "shape": run.get("shape"),
         "verdict": results["verdict"]["status"],
         "figures": {o["name"]: o.get("value") for o in results.get("objectives", [])},
+        # the load generator's exact quantile of each server latency objective's requests
+        "client_figures": {o["name"]: o["extra"]["client_quantile"]
+                           for o in results.get("objectives", [])
+                           if (o.get("extra") or {}).get("client_quantile") is not None},
         "achieved_rate": results.get("load", {}).get("achieved_rate"),
     }
 

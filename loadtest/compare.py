@@ -53,9 +53,36 @@ def _client(results: dict[str, Any], endpoint: str | None, method: str | None
     return ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
 
+HISTORY_MIN = 5    # earlier runs of the same load before their spread replaces the assumed noise
+HISTORY_RUNS = 20  # the most recent ones
+
+
+def history_noise(history: list[dict[str, Any]], run: dict[str, Any], obj: Any
+                  ) -> tuple[float, int] | None:
+    """The run-to-run noise of an objective's figure over earlier runs of the same scenario,
+    rate and shape: z * sqrt(2) * their coefficient of variation (the spread of a ratio of two
+    runs at the comparison's confidence), with the number of runs; None with fewer than
+    HISTORY_MIN."""
+    meta = run.get("run", {})
+    key = (meta.get("scenario"), meta.get("rate"), meta.get("shape") or "constant")
+    figures_of = "client_figures" if obj.kind == "latency" else "figures"
+    values = [float(v) for h in history
+              if (h.get("scenario"), h.get("rate"), h.get("shape") or "constant") == key
+              and h.get("id") != meta.get("id")
+              and isinstance(v := (h.get(figures_of) or {}).get(obj.name), (int, float))
+              and v > 0][-HISTORY_RUNS:]
+    if len(values) < HISTORY_MIN:
+        return None
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return stats.Z95 * math.sqrt(2) * sd / mean, len(values)
+
+
 class _Checker:
-    def __init__(self, base: dict[str, Any], run: dict[str, Any], slo: SloFile) -> None:
+    def __init__(self, base: dict[str, Any], run: dict[str, Any], slo: SloFile,
+                 history: list[dict[str, Any]] | None = None) -> None:
         self.base, self.run, self.slo = base, run, slo
+        self.history = history or []
         self.settings = slo.regression
         self.min_change = 0.0  # the absolute floor of the objective being checked (s)
 
@@ -70,7 +97,7 @@ class _Checker:
     def _judge(self, obj: Any, est: stats.Estimate, tol: float, worse_up: bool,
                relative: bool, base_value: float, run_value: float, what: str
                ) -> dict[str, Any]:
-        noise = self.settings.noise
+        noise, noise_source = self.noise_for(obj, relative)
         if relative:
             change, lo, hi = est.point - 1, est.low / (1 + noise) - 1, est.high * (1 + noise) - 1
         else:
@@ -82,6 +109,7 @@ class _Checker:
         if floor and abs(run_value - base_value) <= floor:
             exceeds = False
         significant = (lo > 0) if worse_up else (hi < 0)
+        improved = (hi < 0) if worse_up else (lo > 0)
         fmt = _pct if relative else (lambda x: f"{x * 100:+.2f} pp")
         tol_text = f"{tol:.0%}" if relative else f"{tol * 100:.2f} pp"
         if floor:
@@ -93,13 +121,67 @@ class _Checker:
             status, decided = PASS, "significance: beyond the tolerance but within the noise"
         elif significant:
             status, decided = PASS, "tolerance: a real change, within the tolerance"
+        elif improved:
+            status, decided = PASS, "significant improvement"
         else:
             status, decided = PASS, "no significant change"
+        power = self.power(est, tol, noise, worse_up, relative,
+                           floor / base_value if floor and base_value > 0 else 0.0)
         message = f"{obj.name} {what} {fmt(change)} ({ci_text}; tolerance {tol_text})"
         return self._result(obj, status=status, base_value=base_value, run_value=run_value,
                             change=change, ci=[lo, hi], tolerance=tol, significant=significant,
                             decided_by=decided, message=message, relative=relative,
-                            samples=[est.n_base, est.n_run])
+                            samples=[est.n_base, est.n_run], noise=noise,
+                            noise_source=noise_source, **power)
+
+    def noise_for(self, obj: Any, relative: bool) -> tuple[float, str]:
+        """The run-to-run noise that widens a relative interval: the spread of this
+        objective's figure over >= HISTORY_MIN earlier runs of the same load, else the SLO
+        file's assumed value."""
+        assumed = self.settings.noise
+        if not relative:
+            return 0.0, "none (an absolute difference of proportions)"
+        spread = history_noise(self.history, self.run, obj)
+        if spread is None:
+            return assumed, f"assumed ({assumed:.0%}; fewer than {HISTORY_MIN} earlier runs " \
+                            "of the same scenario, rate and shape)"
+        value, n = spread
+        return value, f"history ({value:.1%} from {n} runs of the same scenario, rate and shape)"
+
+    def power(self, est: stats.Estimate, tol: float, noise: float, worse_up: bool,
+              relative: bool, floor: float) -> dict[str, Any]:
+        """The smallest change this pair could have declared: the interval's half-width on
+        the worse side, widened by the noise, and at least the tolerance (and the floor).
+        More than twice the tolerance is underpowered; the sampling part shrinks as
+        1/sqrt(duration), the noise part does not."""
+        if relative:
+            point = est.point if est.point > 0 else 1.0
+            spread = (point / est.low - 1 if worse_up else 1 - est.high / point) \
+                if est.low > 0 and est.high > 0 else math.inf
+            spread = max(spread, 0.0)
+            noise_part = noise
+            detect = (1 + noise) * (1 + spread) - 1 if worse_up else \
+                1 - 1 / ((1 + noise) * (1 + spread))
+        else:
+            spread = max(est.point - est.low if worse_up else est.high - est.point, 0.0)
+            noise_part = 0.0
+            detect = spread
+        detectable = max(detect, tol, floor)
+        out: dict[str, Any] = {"detectable_change": detectable,
+                               # the floor is chosen, not a lack of samples: not counted here
+                               "underpowered": detect > 2 * tol}
+        if floor > max(detect, tol):
+            out["limited_by"] = "min_change"
+        seconds = (self.run.get("run", {}).get("window") or {}).get("seconds")
+        if out["underpowered"] and seconds and spread > 0 and math.isfinite(spread):
+            # the duration at which the sampling part brings the detectable change within the
+            # tolerance; where the noise alone exceeds it, within twice the tolerance
+            goal = tol if noise_part < tol * 0.9 else 2 * tol
+            allowed = ((1 + goal) / (1 + noise_part) - 1) if relative else goal
+            if allowed > 0:
+                out["duration_needed_s"] = seconds * (spread / allowed) ** 2
+                out["duration_goal"] = goal
+        return out
 
     def check(self, obj: Any) -> dict[str, Any] | None:
         rule = obj.regression
@@ -219,7 +301,10 @@ class _Checker:
                            base_value=b[0] / b[1], run_value=r[0] / r[1], what="throughput")
 
 
-def compare_runs(base: dict[str, Any], run: dict[str, Any], slo: SloFile) -> Comparison:
+def compare_runs(base: dict[str, Any], run: dict[str, Any], slo: SloFile,
+                 history: list[dict[str, Any]] | None = None) -> Comparison:
+    """Every regression check of the SLO file; `history` (reports/history.jsonl) gives the
+    run-to-run noise where it holds enough runs of the same load."""
     out = Comparison()
     brun, rrun = base.get("run", {}), run.get("run", {})
     for key in ("scenario", "rate", "shape", "arrivals"):
@@ -227,34 +312,54 @@ def compare_runs(base: dict[str, Any], run: dict[str, Any], slo: SloFile) -> Com
             out.warnings.append(f"baseline {brun.get('id')} differs in {key}: "
                                 f"{brun.get(key)!r} vs {rrun.get(key)!r} (the comparison "
                                 "assumes the same load)")
-    checker = _Checker(base, run, slo)
+    checker = _Checker(base, run, slo, history)
     for obj in slo.objectives:
         result = checker.check(obj)
         if result is not None:
             out.checks.append(result)
+            if result.get("underpowered"):
+                out.warnings.append(underpowered_note(result))
     s = slo.regression
+    sources = sorted({c["noise_source"].split(" (")[0] for c in out.checks
+                      if c.get("relative") and c.get("noise_source")})
     out.summary = {
         "baseline": brun.get("id"), "baseline_git_revision": brun.get("git_revision"),
-        "noise": s.noise, "confidence": s.confidence, "resamples": s.resamples,
+        "noise": s.noise, "noise_sources": sources, "confidence": s.confidence,
+        "resamples": s.resamples,
         "method": (f"block bootstrap over 1 s (latency, {s.resamples} resamples), Newcombe "
-                   "interval (error rate), Poisson ratio (throughput); intervals widened by "
-                   f"an assumed run-to-run noise of {s.noise:.0%}; warm-up excluded"),
+                   "interval (error rate), Poisson ratio (throughput); relative intervals "
+                   "widened by the run-to-run noise ("
+                   + (" / ".join(sources) if sources else f"assumed {s.noise:.0%}")
+                   + "); warm-up excluded"),
     }
     return out
 
 
-def compare_files(base_ref: Any, run_ref: Any, slo_path: Any = None) -> Comparison:
+def underpowered_note(check: dict[str, Any]) -> str:
+    rel = check.get("relative", True)
+    fmt = (lambda x: f"{x:.0%}") if rel else (lambda x: f"{x * 100:.2f} pp")
+    note = (f"{check['objective']}: this pair could only declare a change of "
+            f"{fmt(check['detectable_change'])} or more (tolerance {fmt(check['tolerance'])}): "
+            "underpowered")
+    if check.get("duration_needed_s"):
+        note += (f"; windows of about {check['duration_needed_s']:.0f} s would bring it within "
+                 f"{fmt(check['duration_goal'])}")
+    return note
+
+
+def compare_files(base_ref: Any, run_ref: Any, slo_path: Any = None,
+                  out: Any = "reports") -> Comparison:
     """`loadtest compare BASELINE RUN`: both finished runs, judged with the run's SLO file
-    (or `slo_path`)."""
+    (or `slo_path`); the history under `out` gives the run-to-run noise."""
     from pathlib import Path
 
-    from loadtest.baselines import load_baseline
+    from loadtest.baselines import load_baseline, read_history
     from loadtest.slo import load_slo
 
-    base = load_baseline(Path(base_ref))
-    run = load_baseline(Path(run_ref))
+    base = load_baseline(Path(base_ref), Path(out))
+    run = load_baseline(Path(run_ref), Path(out))
     slo = load_slo(Path(slo_path or run["run"].get("slo_file") or "slo/opscore.yaml"))
-    return compare_runs(base, run, slo)
+    return compare_runs(base, run, slo, read_history(Path(out)))
 
 
 def exit_code(comparison: Comparison) -> int:
@@ -269,7 +374,8 @@ def exit_code(comparison: Comparison) -> int:
 
 
 def format_table(comparison: Comparison) -> str:
-    rows = [("check", "status", "baseline", "run", "change", "CI", "tolerance", "decided by")]
+    rows = [("check", "status", "baseline", "run", "change", "CI", "tolerance", "detectable",
+             "decided by")]
     for c in comparison.checks:
         rel = c.get("relative", True)
         fmt = _pct if rel else (lambda x: f"{x * 100:+.2f} pp")
@@ -290,6 +396,10 @@ def format_table(comparison: Comparison) -> str:
                      "-" if c.get("change") is None else fmt(c["change"]),
                      "-" if not ci else f"{fmt(ci[0])}..{fmt(ci[1])}",
                      "-" if tol is None else (f"{tol:.0%}" if rel else f"{tol * 100:.2f} pp"),
+                     "-" if c.get("detectable_change") is None else
+                     (f"{c['detectable_change']:.0%}" if rel else
+                      f"{c['detectable_change'] * 100:.2f} pp")
+                     + (" (underpowered)" if c.get("underpowered") else ""),
                      c.get("decided_by") or c.get("reason") or ""))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(r[:-1], widths)) + "  " + str(r[-1])

@@ -407,7 +407,10 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
             {"offset_s": p["offset_s"], "p95_ms": p.get("p95_ms")}
             for p in (baseline.get("client") or {}).get("timeseries", [])]
 
-        comparison = compare_runs(baseline, results, slo)
+        from loadtest.baselines import read_history
+
+        history = read_history(opts.out) if opts is not None else []
+        comparison = compare_runs(baseline, results, slo, history)
         results["regressions"] = comparison.checks
         results["comparison"] = comparison.summary
         warnings.extend(comparison.warnings)

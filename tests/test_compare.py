@@ -151,3 +151,58 @@ def test_history_appends_one_line_per_run(tmp_path: Path) -> None:
     rows = read_history(tmp_path)
     assert len(rows) == 3
     assert rows[0]["figures"]["response_time_p95"] == 2.31
+
+
+def test_every_check_states_the_change_it_could_detect() -> None:
+    # p95 about 230 ms, so the 5 ms floor (2%) is not what limits the check
+    long = checks(run_with(10, seed=1, n=60, per_second=300),
+                  run_with(10, seed=2, n=60, per_second=300))
+    short = checks(run_with(10, seed=1, n=5, per_second=60),
+                   run_with(10, seed=2, n=5, per_second=60))
+    for c in (long["response_time_p95"], long["error_rate"], long["throughput"]):
+        assert c["detectable_change"] >= c["tolerance"], c
+    # the latency check on long windows sees about the tolerance; 5 s windows of 60 req/s
+    # (300 samples) cannot see +20%, and say which duration would bring it within reach
+    p95_long, p95_short = long["response_time_p95"], short["response_time_p95"]
+    assert p95_long["underpowered"] is False and p95_long["detectable_change"] < 0.2
+    assert p95_short["underpowered"] is True and p95_short["detectable_change"] > 0.2
+    assert p95_short["duration_needed_s"] > 5
+    assert p95_short["noise_source"].startswith("assumed (10%")
+    comparison = compare_runs(run_with(10, seed=1, n=5, per_second=60),
+                              run_with(10, seed=2, n=5, per_second=60), SLO)
+    # on a 23 ms p95 the 5 ms floor, not the samples, sets what could be declared
+    floored = checks(run_with(seed=1, n=60, per_second=300),
+                     run_with(seed=2, n=60, per_second=300))["response_time_p95"]
+    assert floored["limited_by"] == "min_change" and floored["underpowered"] is False
+    assert floored["detectable_change"] == pytest.approx(0.005 / floored["base_value"])
+    assert any("response_time_p95: this pair could only declare a change of" in w
+               and "underpowered" in w and "windows of about" in w for w in comparison.warnings)
+    from loadtest.compare import format_table
+
+    assert "(underpowered)" in format_table(comparison)
+
+
+def test_a_significant_improvement_is_labelled_so() -> None:
+    c = checks(run_with(seed=1), run_with(scale=0.5, seed=2))["response_time_p95"]
+    assert c["status"] == "pass" and c["decided_by"] == "significant improvement"
+
+
+def test_noise_comes_from_the_history_of_the_same_load() -> None:
+    base, run = run_with(seed=1), run_with(seed=2)
+    same = {"scenario": run["run"].get("scenario"), "rate": run["run"].get("rate"),
+            "shape": run["run"].get("shape")}
+    steady = [{**same, "id": f"h{i}", "client_figures": {"response_time_p95": 0.1 + 0.001 * i},
+               "figures": {"throughput": 100.0 + i % 2}} for i in range(6)]
+    other_load = [{**h, "rate": 999.0} for h in steady]
+    c = {x["objective"]: x for x in compare_runs(base, run, SLO, steady + other_load).checks}
+    p95 = c["response_time_p95"]
+    assert p95["noise_source"].startswith("history (") and "6 runs" in p95["noise_source"]
+    import statistics
+
+    figures = [0.1 + 0.001 * i for i in range(6)]  # a spread of 1.8%: about 5% for a pair
+    cv = statistics.stdev(figures) / statistics.mean(figures)
+    assert p95["noise"] == pytest.approx(1.959964 * 2 ** 0.5 * cv) and p95["noise"] < 0.10
+    assert c["throughput"]["noise_source"].startswith("history (")
+    few = compare_runs(base, run, SLO, steady[:4]).checks
+    assert all(x["noise_source"].startswith("assumed") for x in few if x.get("relative")
+               and x.get("noise_source"))

@@ -99,8 +99,38 @@ def test_injected_latency_fails_the_latency_objective(prometheus_bin: str,
     objs = by_name(results_of(tmp_path))
     assert objs["response_time_p95"]["status"] == "fail"
     assert objs["response_time_p95"]["value"] > 2.0
+    # the Go client's default buckets: 2 s lies in (1, 2.5], and fewer than 95% within 2.5 s
+    # is a fail whatever lies inside the bucket: exact, the histogram's own verdict
+    assert objs["response_time_p95"]["exact"] is True
+    assert objs["response_time_p95"]["decided_by"] == "histogram"
     assert objs["error_rate"]["status"] == "pass"
     assert "FAIL" in p.stdout and "response_time_p95" in p.stdout
+
+
+@pytest.mark.prometheus
+def test_thresholds_inside_default_buckets_are_decided_honestly(prometheus_bin: str,
+                                                                tmp_path: Path) -> None:
+    """The guide's backend has no 2 s bucket: a true p95 of ~1.7 s (a pass) lies in (1, 2.5],
+    where interpolation reads it as ~2.4 s (a false fail). The load generator's samples of
+    the same requests decide it. A DB histogram without a 100 ms bound has no such judge."""
+    p = loadtest("run", "--duration", "8s", "--warmup", "3s",
+                 "--target-fault", "latency=normal:1500ms,100ms",
+                 "--target-fault", "endpoints=/api/*", "--target-fault", "db_latency=70ms",
+                 "--db-buckets", "0.05,0.25,1", "--out", str(tmp_path))
+    assert p.returncode == 3, p.stderr + p.stdout
+    r = results_of(tmp_path)
+    objs = by_name(r)
+    p95 = objs["response_time_p95"]
+    assert p95["status"] == "pass" and p95["decided_by"] == "client", p95
+    assert "decided by the load generator's samples" in p95["detail"]
+    assert p95["extra"]["bucket_bracket"] == [1.0, 2.5]
+    assert 1.5 < p95["extra"]["client_quantile"] < 2.0
+    # the interpolated figure is above the client's: called the interpolation's error
+    assert p95["value"] > 2.0
+    assert any("the interpolation's error" in w for w in r["warnings"]), r["warnings"]
+    db = objs["db_query_p95"]
+    assert db["status"] == "no_data" and "add a 100 ms bucket" in db["reason"], db
+    assert "db_query_p95" in r["verdict"]["reason"]
 
 
 @pytest.mark.prometheus

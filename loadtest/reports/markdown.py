@@ -25,11 +25,13 @@ def render_markdown(results: dict[str, Any]) -> str:
                      f"{_cell(o['threshold'])} | {o['samples']} |")
     if v["regressions"]:
         lines += ["", f"Against baseline `{_cell(str(v['comparison'].get('baseline')))}`:", "",
-                  "| objective | status | baseline | run | change | CI | tolerance |",
-                  "| --- | --- | ---: | ---: | ---: | --- | ---: |"]
+                  "| objective | status | baseline | run | change | CI | tolerance | "
+                  "detectable |",
+                  "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |"]
         for r in v["regressions"]:
             lines.append(f"| {_cell(r['objective'])} | {r['status_label']} | {r['base']} | "
-                         f"{r['run']} | {r['change']} | {r['ci']} | {r['tolerance']} |")
+                         f"{r['run']} | {r['change']} | {r['ci']} | {r['tolerance']} | "
+                         f"{r['detectable']}{' (underpowered)' if r['underpowered'] else ''} |")
     notes = [f"- problem: {_cell(p)}" for p in v["problems"]]
     notes += [f"- warning: {_cell(w)}" for w in v["warnings"]]
     if notes:

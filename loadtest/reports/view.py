@@ -79,6 +79,11 @@ def regression_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "ci": "—" if not ci else f"{ch(ci[0])} .. {ch(ci[1])}",
             "tolerance": "—" if tol is None else (f"{tol:.0%}" if rel else
                                                   f"{tol * 100:.2f} pp"),
+            "detectable": "—" if c.get("detectable_change") is None else
+            (f"{c['detectable_change']:.0%}" if rel else
+             f"{c['detectable_change'] * 100:.2f} pp"),
+            "underpowered": bool(c.get("underpowered")),
+            "noise": c.get("noise_source") or "",
             "decided_by": c.get("decided_by") or c.get("reason") or "",
         })
     return rows
