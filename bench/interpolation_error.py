@@ -15,10 +15,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from loadtest.metrics.histogram import histogram_quantile
-from loadtest.target.metrics import DB_BUCKETS, HTTP_BUCKETS
+from loadtest.target.metrics import GO_DEFAULT_BUCKETS, KPI_DB_BUCKETS, KPI_HTTP_BUCKETS
 
 PY_DEFAULT = (.005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0)
-GO_DEFAULT = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
 N = 200_000
 
 
@@ -43,8 +42,9 @@ def buckets_of(values: list[float], bounds: tuple[float, ...]) -> dict[str, floa
 
 def main() -> int:
     rng = random.Random(7)
-    sets = {"reference target HTTP": HTTP_BUCKETS, "reference target DB": DB_BUCKETS,
-            "prometheus_client default": PY_DEFAULT, "client_golang default": GO_DEFAULT}
+    sets = {"reference target kpi HTTP": KPI_HTTP_BUCKETS, "reference target kpi DB":
+            KPI_DB_BUCKETS, "prometheus_client default": PY_DEFAULT,
+            "client_golang default": GO_DEFAULT_BUCKETS}
     print(f"p95 from buckets vs the exact p95 of {N:,} observations")
     print(f"{'distribution':<40}{'buckets':<28}{'exact':>10}{'interpolated':>14}{'error':>9}")
     for name, values in distributions(rng).items():
