@@ -6,6 +6,11 @@ queries 2x slower; compares A_i with A_{i+1} (A/A pairs) and A_i with each B_i, 
 share of pairs declared regressions, per check.
 
     python bench/regression_campaign.py --pairs 20 --duration 20s
+    python bench/regression_campaign.py --heavy --pairs 20 --duration 60s
+
+`--heavy`: a heavy-tailed service time (lognormal, median 150 ms, sigma 0.6) and its +20%
+(every quantile 1.2x): A/A false alarms and +20% detections of the p95 check, with the
+detectable change each comparison stated (median over the pairs).
 
 Not a test: it prints a table (about (4N+1) x (duration + 12 s) of wall time).
 """
@@ -34,6 +39,11 @@ SENSITIVITY = {
     "+12% latency": ["latency=normal:112ms,11.2ms"],
     "+15% latency": ["latency=normal:115ms,11.5ms"],
 }
+HEAVY_LATENCY = "lognormal:150ms,0.6"
+HEAVY = {
+    "A/A (no change)": [f"latency={HEAVY_LATENCY}"],
+    "+20% latency": ["latency=lognormal:180ms,0.6"],
+}
 
 
 def run(out: Path, faults: list[str], args: argparse.Namespace) -> Path:
@@ -47,11 +57,17 @@ def run(out: Path, faults: list[str], args: argparse.Namespace) -> Path:
     return (out / "latest").resolve()
 
 
+DETECTABLE: dict[str, list[float]] = {}
+
+
 def compare(base: Path, other: Path) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
     from loadtest.compare import compare_files
 
-    c = compare_files(base, other)
+    c = compare_files(base, other, out=base.parent)
+    for x in c.checks:
+        if x.get("detectable_change") is not None:
+            DETECTABLE.setdefault(x["objective"], []).append(x["detectable_change"])
     return {x["objective"]: x["status"] for x in c.checks}
 
 
@@ -63,8 +79,11 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--sensitivity", action="store_true",
                     help="latency +12%% and +15%% instead of the three regressions")
+    ap.add_argument("--heavy", action="store_true",
+                    help="heavy-tailed service time (lognormal 150 ms, sigma 0.6) and +20%%")
     args = ap.parse_args()
-    variants = SENSITIVITY if args.sensitivity else VARIANTS
+    variants = HEAVY if args.heavy else SENSITIVITY if args.sensitivity else VARIANTS
+    base_latency = HEAVY_LATENCY if args.heavy else BASE_LATENCY
     started = time.monotonic()
     table: dict[str, dict[str, int]] = {v: {} for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,18 +105,22 @@ def main() -> int:
         wall = time.monotonic() - started
         checks = sorted({c for row in table.values() for c in row})
         print(f"regression campaign: {args.pairs} pairs per row, {args.duration} windows at "
-              f"{args.rate:g} req/s, reference target (SQLite, API latency {BASE_LATENCY}), "
+              f"{args.rate:g} req/s, reference target (SQLite, API latency {base_latency}), "
               f"{wall / 60:.0f} min")
         print(f"{'pairs':<18}" + "".join(f"{c:>20}" for c in checks))
         for name in variants:
             print(f"{name:<18}" + "".join(
                 f"{table[name].get(c, 0):>14} of {args.pairs:<3}" for c in checks))
         print("(cells: pairs declared a regression by that check)")
+        print("median detectable change stated per check: " + ", ".join(
+            f"{c} {sorted(v)[len(v) // 2]:.1%}" for c, v in sorted(DETECTABLE.items())))
         (ROOT / "bench" / "last-regression-campaign.json").write_text(
-            json.dumps({"args": vars(args), "table": table, "wall_s": wall}, indent=2))
+            json.dumps({"args": vars(args), "table": table, "wall_s": wall,
+                        "detectable": DETECTABLE}, indent=2))
         print(f"command: python bench/regression_campaign.py --pairs {args.pairs} "
               f"--duration {args.duration} --warmup {args.warmup}"
-              + (" --sensitivity" if args.sensitivity else ""))
+              + (" --sensitivity" if args.sensitivity else "")
+              + (" --heavy" if args.heavy else ""))
     return 0
 
 

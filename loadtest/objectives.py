@@ -75,9 +75,10 @@ def matchers_for(slo: SloFile, obj: Any, http: bool = True) -> tuple[Matcher, ..
 
 class _Judge:
     def __init__(self, slo: SloFile, source: MetricsSource, window: Window,
-                 client: Any = None) -> None:
+                 client: Any = None, offered_rate: float | None = None) -> None:
         self.slo, self.source, self.window = slo, source, window
         self.client = client  # the load generator's samples (DataFrame) or None
+        self.offered_rate = offered_rate  # the schedule's mean rate over the window
 
     def base(self, obj: Any, **kw: Any) -> ObjectiveResult:
         defaults: dict[str, Any] = dict(
@@ -208,11 +209,52 @@ class _Judge:
                              reason=f"no {metric} series match {_sel(matchers)} in the window",
                              **common)
         value = total / self.window.seconds
+        sent = self.sent(obj)
+        if self.offered_rate is not None and sent is not None and sent[0] > 0:
+            return self.throughput_offered(obj, total, sent, common)
         detail = f"{total:.0f} requests in {self.window.seconds:.1f} s"
         if obj.tolerance:
             detail += f"; passes at >= {floor:.2f} req/s ({obj.tolerance:.0%} counting tolerance)"
         return self.base(obj, status=PASS if value >= floor else FAIL, value=value,
                          samples=total, exact=True, detail=detail, **common)
+
+    def throughput_offered(self, obj: ThroughputObjective, total: float,
+                           sent: tuple[int, int], common: dict[str, Any]) -> ObjectiveResult:
+        """The harness generated the load: the target must serve what it was sent (within the
+        counting tolerance), and the schedule must offer `min` on average. Random (Poisson)
+        arrivals then never fail a target that served everything it got."""
+        assert self.offered_rate is not None
+        mine, everything = sent
+        offered = self.offered_rate * mine / everything  # the filter's share of the schedule
+        seconds = self.window.seconds
+        served = total >= mine * (1 - obj.tolerance)
+        enough = offered >= obj.min * (1 - 1e-9)
+        common["extra"].update({"sent": mine, "offered_rate": offered,
+                                "judged_against": "sent"})
+        detail = (f"{total:.0f} requests served of {mine} sent in {seconds:.1f} s "
+                  f"({total / seconds:.2f} req/s); the schedule offered {offered:.2f} req/s "
+                  f"on average (min {obj.min:g})")
+        if not served:
+            detail += f": fewer served than sent (beyond the {obj.tolerance:.0%} tolerance)"
+        elif not enough:
+            detail += f": the load offered less than {obj.min:g} req/s (raise --rate)"
+        return self.base(obj, status=PASS if served and enough else FAIL,
+                         value=total / seconds, samples=total, exact=True, detail=detail,
+                         **common)
+
+    def sent(self, obj: ThroughputObjective) -> tuple[int, int] | None:
+        """Requests the load generator started in the window: (matching the objective's
+        filters, all)."""
+        df = self.client
+        if df is None:
+            return None
+        inw = df[(df["start"] >= self.window.start) & (df["start"] < self.window.end)]
+        sel = inw
+        if obj.endpoint:
+            sel = sel[sel["name"] == obj.endpoint]
+        if obj.method:
+            sel = sel[sel["method"] == obj.method.upper()]
+        return len(sel), len(inw)
 
     def error_rate(self, obj: ErrorRateObjective) -> ObjectiveResult:
         matchers = matchers_for(self.slo, obj)
@@ -383,10 +425,11 @@ def _sel(matchers: tuple[Matcher, ...]) -> str:
 
 
 def evaluate(slo: SloFile, source: MetricsSource, window: Window,
-             client: Any = None) -> list[ObjectiveResult]:
+             client: Any = None, offered_rate: float | None = None) -> list[ObjectiveResult]:
     """Server-side objectives (client objectives: evaluate_client). `client`, the load
-    generator's samples, decides a latency threshold the histogram brackets."""
-    judge = _Judge(slo, source, window, client)
+    generator's samples, decides a latency threshold the histogram brackets; with
+    `offered_rate` (the harness made the load) throughput is judged against what was sent."""
+    judge = _Judge(slo, source, window, client, offered_rate)
     out: list[ObjectiveResult] = []
     for obj in slo.objectives:
         try:

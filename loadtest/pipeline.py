@@ -123,6 +123,35 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
     return Stack(target_url=target_url, source=source, scrapes=scrapes, meta=meta)
 
 
+def cut_window(state: PhaseState, stack: Stack | None, progress: Progress) -> None:
+    """The load stopped early (a signal): the judged window ends now, with a last scrape at
+    the cut so the server's figures cover exactly what ran; Prometheus is given the time to
+    store its scrape at or after the cut."""
+    window = state.window
+    if window is None or stack is None:
+        return
+    now = time.time()
+    if now >= window.end or now <= window.start:
+        return
+    sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not stack.source else [])
+    for s in sources:
+        try:
+            s.at_window_end(now)
+        except Exception:  # noqa: BLE001 - a failed last scrape: judged from what exists
+            pass
+    end = now
+    if stack.scrapes is not None:  # the last good scrape: the edge one, unless it failed
+        good = [s.t for s in stack.scrapes.snapshots() if s.ok and s.t <= now + 5]
+        end = good[-1] if good else now
+    state.window = Window(window.start, max(window.start + 1.0, min(end, window.end)))
+    interval = getattr(stack.source, "scrape_interval_s", None) or 1.0
+    try:
+        stack.source.settle(state.window, timeout_s=min(10.0, 3 * interval))
+    except SourceError as e:
+        state.problems.append(f"after the interruption: {e}")
+    progress(f"window cut at {iso(state.window.end)} ({state.window.seconds:.1f} s judged)")
+
+
 def _sleep_until(t: float, load: Any, scrapes: Any, state: PhaseState,
                  ticker: Any = None) -> None:
     while True:

@@ -28,6 +28,7 @@ from loadtest.pipeline import (
     SNAPSHOTS,
     PhaseState,
     StackOptions,
+    cut_window,
     drive,
     iso,
     open_stack,
@@ -235,6 +236,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
                               metrics_source=opts.metrics_source, database=opts.database,
                               target_faults=opts.target_faults, rules=opts.rules,
                               http_buckets=opts.http_buckets, db_buckets=opts.db_buckets)
+    stack = None
     with contextlib.ExitStack() as exits, _signals_as_interrupt():
         try:
             stack = open_stack(stack_opts, slo, run_dir, exits, progress)
@@ -257,6 +259,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
             progress("interrupted: stopping the load and writing partial results")
             if state.load is not None:
                 state.locust_exit = state.load.interrupt()
+            cut_window(state, stack, progress)
         except HarnessError as e:
             if state.run_start is None:
                 raise  # nothing measured yet: a preflight error
@@ -294,11 +297,16 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
     warnings: list[str] = tls.warnings(meta.get("tls", {}))
     df = load_samples(run_dir / "locust") if window is not None and \
         state.run_start is not None else None
+    requested = meta.get("rate") or 0
     if window is not None:
         if state.interrupted and time.time() < window.end:
             window = Window(window.start, max(window.start + 1.0, time.time()))
+        if state.run_start is not None and meta.get("profile"):
+            requested = offered_rate(meta, window, state.run_start)
         if source is not None:
-            objectives = [o.to_dict() for o in evaluate(slo, source, window, client=df)]
+            objectives = [o.to_dict() for o in evaluate(
+                slo, source, window, client=df,
+                offered_rate=requested if df is not None else None)]
             warnings.extend(interpolation_warnings(objectives))
             health = source.scrape_health(window)
             meta["scrape_health"] = health
@@ -341,15 +349,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                 scrapes, slo, state.run_start, window.end + 2)
         achieved = client["totals"]["achieved_rate"]
         load["achieved_rate"] = achieved
-        requested = meta.get("rate") or 0
-        prof = meta.get("profile")
-        if prof:  # the rate the shape offers on average over the judged window
-            from loadtest.shapes import Profile
-
-            shape = Profile(tuple(tuple(p) for p in prof["points"]),  # type: ignore[misc]
-                            prof["judge_from"], prof["judge_to"], meta.get("shape", ""))
-            requested = shape.expected(shape.judge_from, shape.judge_to) / window.seconds
-            load["requested_rate"] = requested
+        load["requested_rate"] = requested
         delivered = requested == 0 or achieved >= requested * (1 - DELIVERY_TOLERANCE)
         load["delivered"] = delivered
         if not delivered and not state.interrupted:
@@ -417,6 +417,17 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
     results["verdict"] = decide(objectives, load, interrupted=state.interrupted,
                                 regressions=results["regressions"])
     return results
+
+
+def offered_rate(meta: dict[str, Any], window: Window, run_start: float) -> float:
+    """The rate the load shape offers on average over the judged window (which an
+    interruption or a dead target may have cut short)."""
+    from loadtest.shapes import Profile
+
+    prof = meta["profile"]
+    shape = Profile(tuple(tuple(p) for p in prof["points"]),  # type: ignore[misc]
+                    prof["judge_from"], prof["judge_to"], meta.get("shape", ""))
+    return shape.expected(window.start - run_start, window.end - run_start) / window.seconds
 
 
 def _redecide(results: dict[str, Any]) -> dict[str, Any]:
