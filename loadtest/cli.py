@@ -87,7 +87,7 @@ def _connections(insecure_target: bool = False, insecure_prometheus: bool = Fals
 
 
 def _target_buckets(target: str | None, http_buckets: str, db_buckets: str
-                    ) -> dict[str, str]:
+                    ) -> tuple[str, str]:
     """Validated now (exit 2 before anything starts); they shape the reference target only."""
     from loadtest.target.server import build_metrics
 
@@ -95,7 +95,7 @@ def _target_buckets(target: str | None, http_buckets: str, db_buckets: str
         raise UsageError("--http-buckets and --db-buckets shape the reference target's "
                          "histograms; they do not apply with --target")
     build_metrics(http_buckets, db_buckets)
-    return {"http_buckets": http_buckets, "db_buckets": db_buckets}
+    return http_buckets, db_buckets
 
 
 def _fail(err: HarnessError) -> None:
@@ -184,8 +184,9 @@ def run(
         from dataclasses import replace
 
         opts = replace(opts, remote_workers=remote_workers, master_port=master_port,
-                       master_bind_host=master_bind_host,
-                       **_target_buckets(target, http_buckets, db_buckets))
+                       master_bind_host=master_bind_host)
+        http_buckets, db_buckets = _target_buckets(target, http_buckets, db_buckets)
+        opts = replace(opts, http_buckets=http_buckets, db_buckets=db_buckets)
         from loadtest.live import terminal
 
         with terminal(sys.stderr) as term:

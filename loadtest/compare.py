@@ -143,8 +143,8 @@ class _Checker:
             return 0.0, "none (an absolute difference of proportions)"
         spread = history_noise(self.history, self.run, obj)
         if spread is None:
-            return assumed, f"assumed ({assumed:.0%}; fewer than {HISTORY_MIN} earlier runs " \
-                            "of the same scenario, rate and shape)"
+            return assumed, (f"assumed ({assumed:.0%}; fewer than {HISTORY_MIN} earlier runs "
+                             "of the same scenario, rate and shape)")
         value, n = spread
         return value, f"history ({value:.1%} from {n} runs of the same scenario, rate and shape)"
 

@@ -119,7 +119,7 @@ class _Judge:
             return self.base(obj, status=NO_DATA, value=None, samples=count, queries=queries,
                              reason="the quantile is empty or NaN", extra=extra, **common)
         le = boundary_label(buckets, obj.threshold)
-        client = self.client_quantile(obj) if http else None
+        client = self.client_quantile(obj) if isinstance(obj, LatencyObjective) else None
         if client is not None:
             extra["client_quantile"], extra["client_ratio_within_threshold"] = client
         if le is not None:

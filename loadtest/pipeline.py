@@ -137,8 +137,8 @@ def cut_window(state: PhaseState, stack: Stack | None, progress: Progress) -> No
     for s in sources:
         try:
             s.at_window_end(now)
-        except Exception:  # noqa: BLE001 - a failed last scrape: judged from what exists
-            pass
+        except (SourceError, OSError) as e:  # judged from the scrapes that exist
+            state.problems.append(f"no last scrape at the cut ({e})")
     end = now
     if stack.scrapes is not None:  # the last good scrape: the edge one, unless it failed
         good = [s.t for s in stack.scrapes.snapshots() if s.ok and s.t <= now + 5]
