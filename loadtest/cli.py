@@ -339,8 +339,9 @@ app.add_typer(slo_app, name="slo")
 def slo_check(
     file: Annotated[Path, typer.Argument(help="The SLO file.")],
     prometheus: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_PROMETHEUS", help="Also check every metric it names exists in this "
-        "Prometheus and every raw query runs.")] = None,
+        envvar="LOADTEST_PROMETHEUS", help="Also check, in this Prometheus, every "
+        "metric with its selector and filters, the latency thresholds against the live "
+        "buckets, and every raw query (WARN lines do not fail the check).")] = None,
     insecure_prometheus: InsecurePrometheus = False,
 ) -> None:
     """Validate an SLO file (exit 2 with the line and field when it is wrong)."""
@@ -350,7 +351,7 @@ def slo_check(
         _connections(insecure_prometheus=insecure_prometheus)
         _, checks = check_slo(file, prometheus)
         for c in checks:
-            typer.echo(f"{'ok ' if c.ok else 'BAD'} {c.what}: {c.detail}")
+            typer.echo(f"{c.label} {c.what}: {c.detail}")
         raise_if_failed(checks)
     except HarnessError as e:
         _fail(e)

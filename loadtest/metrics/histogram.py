@@ -67,3 +67,18 @@ def bracket(buckets: dict[str, float], value: float) -> tuple[float, float]:
             return lower, b
         lower = b
     return lower, math.inf
+
+
+def threshold_bracket(bounds: list[float], threshold: float) -> tuple[float, float] | None:
+    """None when `threshold` is one of the histogram's finite bucket bounds (the verdict at
+    it is exact); else the bounds around it (lower 0 below the first bucket, upper +Inf above
+    the last finite one)."""
+    finite = sorted(b for b in bounds if b != math.inf)
+    if any(math.isclose(b, threshold, rel_tol=1e-9, abs_tol=1e-12) for b in finite):
+        return None
+    lower = 0.0
+    for b in finite:
+        if threshold < b:
+            return lower, b
+        lower = b
+    return lower, math.inf
