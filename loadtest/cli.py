@@ -84,8 +84,16 @@ def _fail(err: HarnessError) -> None:
     raise typer.Exit(err.exit_code)
 
 
+def _given(ctx: typer.Context, *names: str) -> frozenset[str]:
+    """Options set on the command line or in the environment (not defaults)."""
+    # by name: typer may carry its own copy of click's ParameterSource enum
+    return frozenset(n for n in names if getattr(ctx.get_parameter_source(n), "name", None)
+                     in ("COMMANDLINE", "ENVIRONMENT"))
+
+
 @app.command()
 def run(
+    ctx: typer.Context,
     target: Annotated[str | None, typer.Option(
         envvar="LOADTEST_TARGET", help="Base URL of the API under test (loopback). Default: "
         "start the reference target on a free port.")] = None,
@@ -101,7 +109,9 @@ def run(
                                         help="Warm-up before the window (not judged).")] = "10s",
     shape: Annotated[str, typer.Option(envvar="LOADTEST_SHAPE",
                                        help="Load shape: constant, ramp, step, spike, soak, "
-                                       "or a YAML file of stages.")] = "constant",
+                                       "or a YAML file of stages (which sets the rates, "
+                                       "warm-up and window: --rate, --duration and --warmup "
+                                       "are refused with it).")] = "constant",
     arrivals: Annotated[str, typer.Option(envvar="LOADTEST_ARRIVALS",
                                           help="constant spacing or poisson arrivals.")]
         = "constant",
@@ -156,7 +166,8 @@ def run(
             warmup_s=_duration_opt("warmup", warmup), shape=shape, arrivals=arrivals,
             users=users, prometheus=prometheus, metrics_source=metrics_source,
             database=database, target_faults=target_fault or [], baseline=baseline, out=out,
-            workers=workers, tags=tag or [], rules=rules or [])
+            workers=workers, tags=tag or [], rules=rules or [],
+            given=_given(ctx, "rate", "duration", "warmup"))
         if remote_workers < 0 or (remote_workers and workers != 1):
             raise UsageError("--remote-workers N (N >= 1) runs a master for other machines' "
                              "workers; do not combine it with --workers")

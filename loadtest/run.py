@@ -71,7 +71,10 @@ class RunOptions:
               duration_s: float, warmup_s: float, shape: str, arrivals: str,
               users: int | None, prometheus: str | None, metrics_source: str,
               database: str | None, target_faults: list[str], baseline: Path | None, out: Path,
-              workers: int, tags: list[str], rules: list[Path] | None = None) -> RunOptions:
+              workers: int, tags: list[str], rules: list[Path] | None = None,
+              given: frozenset[str] = frozenset()) -> RunOptions:
+        """`given`: the options set explicitly (command line or environment); a stage file
+        sets rate, warm-up and window itself and refuses them."""
         from loadtest.load import default_users
 
         if not rate > 0:
@@ -82,6 +85,17 @@ class RunOptions:
         from loadtest.shapes import build
 
         profile = build(shape, rate, warmup_s, duration_s)  # raises on an unknown shape
+        from loadtest.shapes import is_file
+
+        if is_file(shape):  # the stage file sets these: refuse them, record what runs
+            clash = [n for n in ("rate", "duration", "warmup") if n in given]
+            if clash:
+                raise UsageError(f"--{clash[0]} (or LOADTEST_{clash[0].upper()}): the stage "
+                                 f"file {shape} sets the rates, the warm-up and the judged "
+                                 f"window; drop --{clash[0]} or edit the file")
+            rate = max(r for _, r in profile.points)
+            warmup_s = profile.judge_from
+            duration_s = profile.judge_to - profile.judge_from
         if arrivals not in ARRIVALS:
             raise UsageError(f"--arrivals {arrivals!r}: use constant or poisson")
         if metrics_source not in SOURCES:
@@ -225,8 +239,12 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
         "duration_s": opts.duration_s, "tags": opts.tags, "baseline": baseline_note,
         "workers": opts.workers, "remote_workers": opts.remote_workers,
     }
-    progress(f"run {run_id}: {opts.rate:g} req/s for {opts.duration_s:g}s after "
-             f"{opts.warmup_s:g}s warm-up -> {run_dir}")
+    from loadtest.shapes import build as build_shape
+    from loadtest.shapes import describe as describe_shape
+
+    offered = describe_shape(build_shape(opts.shape, opts.rate, opts.warmup_s,
+                                         opts.duration_s))
+    progress(f"run {run_id}: {offered} -> {run_dir}")
     source: MetricsSource | None = None
     scrapes: Any = None  # the harness's own scrapes of the target (EmbeddedSource)
     stack_opts = StackOptions(target=opts.target, prometheus=opts.prometheus,
