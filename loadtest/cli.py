@@ -235,12 +235,14 @@ def compare(
     slo: Annotated[Path | None, typer.Option(
         envvar="LOADTEST_SLO", help="Tolerances from this SLO file instead of the run's.")]
         = None,
+    out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder (where "
+                                      "promoted baselines are looked up).")] = Path("reports"),
 ) -> None:
     """The regression verdict between two finished runs: a table, exit 0/1/2/3."""
     from loadtest.compare import compare_files, exit_code, format_table
 
     try:
-        comparison = compare_files(baseline, run_dir, slo)
+        comparison = compare_files(baseline, run_dir, slo, out)
     except HarnessError as e:
         _fail(e)
         return

@@ -32,6 +32,39 @@ class Comparison:
     checks: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    inconclusive: str | None = None  # why the two runs cannot be compared at all
+
+
+def inconclusive_side(base: dict[str, Any], run: dict[str, Any]) -> str | None:
+    """A run whose own verdict was inconclusive, or whose load was not delivered, measured
+    something other than what was asked: comparing it says nothing about the service."""
+    for side, res in (("baseline", base), ("run", run)):
+        rid = (res.get("run") or {}).get("id")
+        load = res.get("load") or {}
+        verdict = res.get("verdict") or {}
+        if load.get("delivered") is False:
+            achieved, requested = load.get("achieved_rate"), load.get("requested_rate")
+            figures = (f" ({achieved:.1f} of {requested:.1f} req/s sent)"
+                       if isinstance(achieved, (int, float))
+                       and isinstance(requested, (int, float)) else "")
+            return (f"the {side} {rid} did not deliver its load{figures}: compare runs that "
+                    "both delivered it")
+        if verdict.get("status") == "inconclusive":
+            return (f"the {side} {rid} was inconclusive ({verdict.get('reason', '')}): "
+                    "compare runs that were judged")
+    return None
+
+
+def _mark_improvement(result: dict[str, Any]) -> None:
+    """A change whose whole interval lies on the better side is a significant improvement
+    (the checks only look at the worse side)."""
+    ci = result.get("ci")
+    if result.get("status") != PASS or not ci or result.get("significant"):
+        return
+    better = ci[0] > 0 if result.get("kind") == "throughput" else ci[1] < 0
+    if better:
+        result["improved"] = True
+        result["decided_by"] = "significant improvement"
 
 
 def _pct(x: float) -> str:
@@ -228,9 +261,15 @@ def compare_runs(base: dict[str, Any], run: dict[str, Any], slo: SloFile) -> Com
                                 f"{brun.get(key)!r} vs {rrun.get(key)!r} (the comparison "
                                 "assumes the same load)")
     checker = _Checker(base, run, slo)
+    out.inconclusive = inconclusive_side(base, run)
     for obj in slo.objectives:
         result = checker.check(obj)
         if result is not None:
+            _mark_improvement(result)
+            if out.inconclusive and result["status"] != NO_DATA:
+                result.update(status=NO_DATA, reason=f"not compared: {out.inconclusive}",
+                              decided_by=None)
+                result.pop("improved", None)
             out.checks.append(result)
     s = slo.regression
     out.summary = {
@@ -243,16 +282,17 @@ def compare_runs(base: dict[str, Any], run: dict[str, Any], slo: SloFile) -> Com
     return out
 
 
-def compare_files(base_ref: Any, run_ref: Any, slo_path: Any = None) -> Comparison:
+def compare_files(base_ref: Any, run_ref: Any, slo_path: Any = None,
+                  out: Any = "reports") -> Comparison:
     """`loadtest compare BASELINE RUN`: both finished runs, judged with the run's SLO file
-    (or `slo_path`)."""
+    (or `slo_path`); a promoted baseline's name is looked up under `out`."""
     from pathlib import Path
 
     from loadtest.baselines import load_baseline
     from loadtest.slo import load_slo
 
-    base = load_baseline(Path(base_ref))
-    run = load_baseline(Path(run_ref))
+    base = load_baseline(Path(base_ref), Path(out))
+    run = load_baseline(Path(run_ref), Path(out))
     slo = load_slo(Path(slo_path or run["run"].get("slo_file") or "slo/opscore.yaml"))
     return compare_runs(base, run, slo)
 
@@ -261,6 +301,8 @@ def exit_code(comparison: Comparison) -> int:
     from loadtest.errors import ExitCode
 
     statuses = {c["status"] for c in comparison.checks}
+    if comparison.inconclusive:
+        return ExitCode.INCONCLUSIVE
     if FAIL in statuses:
         return ExitCode.GATE_FAILED
     if NO_DATA in statuses or not comparison.checks:
@@ -295,5 +337,7 @@ def format_table(comparison: Comparison) -> str:
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(r[:-1], widths)) + "  " + str(r[-1])
              for r in rows]
     lines += [f"warning: {w}" for w in comparison.warnings]
+    if comparison.inconclusive:
+        lines.append(f"INCONCLUSIVE: {comparison.inconclusive}")
     lines.append(f"method: {comparison.summary.get('method', '')}")
     return "\n".join(lines)
