@@ -45,6 +45,9 @@ def promote(run: Path, name: str, out: Path = Path("reports")) -> Path:
     if not NAME.match(name):
         raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' or '-'")
     results = load_results(run)
+    if results.get("kind") == "capacity":
+        raise UsageError(f"{run}: a capacity search cannot be a baseline (it has no single "
+                         "window to compare); promote a `loadtest run` directory")
     if results["verdict"]["status"] == "interrupted":
         raise UsageError(f"{run}: an interrupted run cannot be a baseline")
     path = out / STORE / f"{name}.json"

@@ -48,11 +48,12 @@ def _duration_opt(name: str, value: str) -> float:
 
 
 InsecureTarget = Annotated[bool, typer.Option(
-    "--insecure-target", envvar="LOADTEST_TARGET_INSECURE",
+    "--insecure-target", envvar=["LOADTEST_INSECURE_TARGET", "LOADTEST_TARGET_INSECURE"],
     help="Do not verify the target's TLS certificate (the report warns). A private CA: "
          "LOADTEST_TARGET_CA_FILE=PEM instead.")]
 InsecurePrometheus = Annotated[bool, typer.Option(
-    "--insecure-prometheus", envvar="LOADTEST_PROMETHEUS_INSECURE",
+    "--insecure-prometheus",
+    envvar=["LOADTEST_INSECURE_PROMETHEUS", "LOADTEST_PROMETHEUS_INSECURE"],
     help="Do not verify Prometheus' TLS certificate (the report warns). A private CA: "
          "LOADTEST_PROMETHEUS_CA_FILE=PEM instead.")]
 RequestTimeout = Annotated[str, typer.Option(
@@ -95,7 +96,7 @@ def _given(ctx: typer.Context, *names: str) -> frozenset[str]:
 def run(
     ctx: typer.Context,
     target: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_TARGET", help="Base URL of the API under test (loopback). Default: "
+        envvar="LOADTEST_TARGET", help="Base URL of the API under test. Default: "
         "start the reference target on a free port.")] = None,
     scenario: Annotated[Path, typer.Option(
         envvar="LOADTEST_SCENARIO", help="Locust file to run.")] = Path("scenarios/opscore.py"),
@@ -117,7 +118,7 @@ def run(
         = "constant",
     users: Annotated[int | None, typer.Option(
         envvar="LOADTEST_USERS", help="Locust users (spare capacity for the schedule). "
-        "Default: 3 x rate, at least 20.")] = None,
+        "Default: 3 x rate, between 20 and 1000.")] = None,
     prometheus: Annotated[str | None, typer.Option(
         envvar="LOADTEST_PROMETHEUS", help="Use this Prometheus. Default: a throwaway local "
         "one if `prometheus` is on PATH, else the embedded metrics source.")] = None,
@@ -258,7 +259,8 @@ app.add_typer(baseline_app, name="baseline")
 @baseline_app.command("promote")
 def baseline_promote(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
-    name: Annotated[str, typer.Option(help="Baseline name (e.g. main).")] = "main",
+    name: Annotated[str, typer.Option(envvar="LOADTEST_NAME",
+                                      help="Baseline name (e.g. main).")] = "main",
     out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
         = Path("reports"),
 ) -> None:
@@ -398,8 +400,8 @@ def worker(
 
 @app.command("target")
 def target_cmd(
-    port: Annotated[int, typer.Option(envvar="LOADTEST_TARGET_PORT", help="TCP port.")] = 8080,
-    host: Annotated[str, typer.Option(envvar="LOADTEST_TARGET_HOST", help="Address to bind.")]
+    port: Annotated[int, typer.Option(envvar=["LOADTEST_PORT", "LOADTEST_TARGET_PORT"], help="TCP port.")] = 8080,
+    host: Annotated[str, typer.Option(envvar=["LOADTEST_HOST", "LOADTEST_TARGET_HOST"], help="Address to bind.")]
         = "127.0.0.1",
     database: Annotated[str | None, typer.Option(
         envvar="LOADTEST_DATABASE", help="sqlite:///PATH or postgresql://user@host:port/db. "
@@ -410,24 +412,24 @@ def target_cmd(
         envvar="LOADTEST_SEED_DOCUMENTS", help="Documents to create at start if fewer exist.")]
         = 200,
     latency: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_FAULT_LATENCY", help="Added latency: 300ms, uniform:1s,3s, "
+        envvar=["LOADTEST_LATENCY", "LOADTEST_FAULT_LATENCY"], help="Added latency: 300ms, uniform:1s,3s, "
         "normal:2s,300ms, exp:200ms, lognormal:500ms,0.5.")] = None,
     error_ratio: Annotated[float, typer.Option(
-        envvar="LOADTEST_FAULT_ERROR_RATIO", help="Share of requests answered with 500.")] = 0.0,
+        envvar=["LOADTEST_ERROR_RATIO", "LOADTEST_FAULT_ERROR_RATIO"], help="Share of requests answered with 500.")] = 0.0,
     db_latency: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_FAULT_DB_LATENCY", help="Added time per DB query (same forms).")]
+        envvar=["LOADTEST_DB_LATENCY", "LOADTEST_FAULT_DB_LATENCY"], help="Added time per DB query (same forms).")]
         = None,
     max_concurrency: Annotated[int, typer.Option(
-        envvar="LOADTEST_FAULT_MAX_CONCURRENCY", help="At most N requests in service at once "
+        envvar=["LOADTEST_MAX_CONCURRENCY", "LOADTEST_FAULT_MAX_CONCURRENCY"], help="At most N requests in service at once "
         "(the rest queue): a capacity limit.")] = 0,
     fault_endpoint: Annotated[list[str] | None, typer.Option(
         "--fault-endpoint", envvar="LOADTEST_FAULT_ENDPOINT",
         help="Limit the faults to these route templates (globs); repeatable.")] = None,
     tls_cert: Annotated[Path | None, typer.Option(
-        envvar="LOADTEST_TARGET_TLS_CERT", help="Serve https with this PEM certificate "
+        envvar=["LOADTEST_TLS_CERT", "LOADTEST_TARGET_TLS_CERT"], help="Serve https with this PEM certificate "
         "(with --tls-key).")] = None,
     tls_key: Annotated[Path | None, typer.Option(
-        envvar="LOADTEST_TARGET_TLS_KEY", help="Its PEM private key.")] = None,
+        envvar=["LOADTEST_TLS_KEY", "LOADTEST_TARGET_TLS_KEY"], help="Its PEM private key.")] = None,
 ) -> None:
     """Serve the reference OpsCore API (faults also change at run time: PUT /admin/faults)."""
     from loadtest.target.server import TargetOptions, serve

@@ -213,6 +213,23 @@ def _point_latest(out: Path, run_id: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _no_empty_run_dir(run_dir: Path, state: PhaseState) -> Iterator[None]:
+    """A preflight error (nothing measured) leaves no empty run directory behind; one that
+    holds files (the target's or Prometheus' logs) is kept, and the message says where."""
+    try:
+        yield
+    except HarnessError as e:
+        if state.run_start is not None:
+            raise
+        if not any(p.is_file() for p in run_dir.rglob("*")):
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        raise type(e)(f"{e.message} (logs in {run_dir})") from None
+
+
 def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
              live: Progress | None = None) -> Outcome:
     from loadtest.load import LoadPlan
@@ -250,7 +267,8 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     stack_opts = StackOptions(target=opts.target, prometheus=opts.prometheus,
                               metrics_source=opts.metrics_source, database=opts.database,
                               target_faults=opts.target_faults, rules=opts.rules)
-    with contextlib.ExitStack() as exits, _signals_as_interrupt():
+    with _no_empty_run_dir(run_dir, state), contextlib.ExitStack() as exits, \
+            _signals_as_interrupt():
         try:
             stack = open_stack(stack_opts, slo, run_dir, exits, progress)
             meta.update(stack.meta)
@@ -479,6 +497,8 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
     scrapes = EmbeddedSource.from_file(snapshots) if snapshots.exists() else None
     results = _assemble(None, slo, source, state, run_dir, meta, scrapes=scrapes)
     results["regressions"] = old.get("regressions", [])
+    if old.get("comparison"):
+        results["comparison"] = old["comparison"]
     results["verdict"] = _redecide(results)
     write_results(run_dir, results)
     render_all(results, run_dir)

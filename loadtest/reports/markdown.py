@@ -24,7 +24,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {_cell(o['name'])} | {o['status_label']} | {_cell(o['value'])} | "
                      f"{_cell(o['threshold'])} | {o['samples']} |")
     if v["regressions"]:
-        lines += ["", f"Against baseline `{_cell(str(v['comparison'].get('baseline')))}`:", "",
+        base = v["comparison"].get("baseline")
+        lines += ["", f"Against baseline `{_cell(str(base))}`:" if base else
+                  "Against the baseline:", "",
                   "| objective | status | baseline | run | change | CI | tolerance |",
                   "| --- | --- | ---: | ---: | ---: | --- | ---: |"]
         for r in v["regressions"]:

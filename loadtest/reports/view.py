@@ -42,7 +42,9 @@ def objective_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     for o in results.get("objectives", []):
         rows.append({
             "name": o["name"], "description": o.get("description", ""),
-            "status": o["status"], "status_label": STATUS_LABEL.get(o["status"], o["status"]),
+            "status": o["status"],
+            "status_label": "WARN" if o["status"] == "fail" and o.get("severity") == "warn"
+            else STATUS_LABEL.get(o["status"], o["status"]),
             "value": fmt_value(o.get("value"), o.get("unit", "")),
             "threshold": fmt_threshold(o), "source": f"{o.get('source')} "
                                                      f"({o.get('metrics_source')})",
