@@ -195,17 +195,26 @@ def verify(
     prometheus: Annotated[str | None, typer.Option(
         envvar="LOADTEST_PROMETHEUS", help="Query this Prometheus instead of the run's saved "
         "embedded scrapes.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        envvar="LOADTEST_OUT", help="Write the judgement to DIR/<verify-id>/ instead of "
+        "RUN_DIR/verify/<verify-id>/.")] = None,
     insecure_prometheus: InsecurePrometheus = False,
 ) -> None:
-    """Evaluate a finished run again over its recorded window and rewrite its reports."""
+    """Judge a finished run again over its recorded window; the run's own results and reports
+    are kept as they are, the new judgement goes beside them (RUN_DIR/verify/<id>/)."""
     from loadtest.run import reverify
 
     try:
         _connections(insecure_prometheus=insecure_prometheus)
-        outcome = reverify(run_dir, slo_path=slo, prometheus=prometheus)
+        outcome = reverify(run_dir, slo_path=slo, prometheus=prometheus, out=out)
     except HarnessError as e:
         _fail(e)
         return
+    for w in outcome.results.get("verification", {}).get("sample_warnings", []):
+        typer.echo(f"loadtest: warning: {w}", err=True)
+    original = outcome.results["verification"]["original_verdict"]
+    typer.echo(f"(the run's own verdict stays {original['status'].upper()}: "
+               f"{original.get('reason', '')})")
     typer.echo(outcome.summary_line)
     raise typer.Exit(outcome.exit_code)
 
@@ -263,12 +272,16 @@ def baseline_promote(
                                       help="Baseline name (e.g. main).")] = "main",
     out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
         = Path("reports"),
+    force: Annotated[bool, typer.Option(envvar="LOADTEST_FORCE", help="Promote a run whose "
+                                        "verdict was not a pass (the baseline records it).")]
+        = False,
 ) -> None:
-    """Keep a run as the named baseline (reports/baselines/NAME.json); `--baseline NAME`."""
+    """Keep a run as the named baseline (reports/baselines/NAME.json); `--baseline NAME`.
+    Only a run that passed, unless --force."""
     from loadtest.baselines import promote
 
     try:
-        path = promote(run_dir, name, out)
+        path = promote(run_dir, name, out, force=force)
     except HarnessError as e:
         _fail(e)
         return

@@ -126,7 +126,7 @@ def test_different_load_is_a_warning() -> None:
 def test_baseline_store(tmp_path: Path) -> None:
     run = tmp_path / "run1"
     write_results(run, run_with(seed=1))
-    path = promote(run, "main", tmp_path)
+    path = promote(run, "main", tmp_path, force=True)  # the made-up run failed
     assert path == tmp_path / "baselines" / "main.json"
     assert resolve(Path("main"), tmp_path) == path
     assert load_baseline(Path("main"), tmp_path)["run"]["id"] == "r1"

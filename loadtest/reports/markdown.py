@@ -15,11 +15,17 @@ def render_markdown(results: dict[str, Any]) -> str:
     v = build_view(results)
     run = v["run"]
     lines = [f"## loadtest: {v['verdict_label']} (exit {v['verdict'].get('exit_code')})", "",
-             _cell(v["verdict"].get("reason", "")), "",
-             f"Run `{run.get('id')}`: {v['requested_rate']} requested, {v['achieved_rate']} "
-             f"achieved; metrics from {_cell(v['source_text'])}.", "",
-             "| objective | status | value | threshold | samples |",
-             "| --- | --- | ---: | --- | ---: |"]
+             _cell(v["verdict"].get("reason", "")), ""]
+    ver = v["verification"]
+    if ver:
+        lines += [f"Re-judged run `{_cell(str(ver['of_run']))}` with `{_cell(ver['slo_file'])}` "
+                  f"(sha256 {ver['slo_sha256']}) from {_cell(ver['source_text'])}; the run's "
+                  f"own verdict: **{ver['original_label']}** (exit {ver['original_exit_code']}"
+                  f"): {_cell(ver['original_reason'])}", ""]
+    lines += [f"Run `{run.get('id')}`: {v['requested_rate']} requested, {v['achieved_rate']} "
+              f"achieved; metrics from {_cell(v['source_text'])}.", "",
+              "| objective | status | value | threshold | samples |",
+              "| --- | --- | ---: | --- | ---: |"]
     for o in v["objectives"]:
         lines.append(f"| {_cell(o['name'])} | {o['status_label']} | {_cell(o['value'])} | "
                      f"{_cell(o['threshold'])} | {o['samples']} |")
