@@ -39,8 +39,8 @@ def changed_samples(run_dir: Path, recorded: dict[str, str] | None) -> list[str]
     """One warning per raw-sample file that no longer matches its recorded digest (edited,
     missing, or added since the run)."""
     if recorded is None:
-        return ["the run recorded no digests of its samples: whether they changed since "
-                "cannot be told"]
+        return [("the run recorded no digests of its samples: whether they changed since "
+                 "cannot be told")]
     now = sample_digests(run_dir)
     out = []
     for name, digest in sorted(recorded.items()):

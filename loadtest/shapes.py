@@ -110,7 +110,7 @@ _KEYS = {(): "stages, judge", "stages": "duration, rate, ramp", "judge": "from, 
 
 def _stage_error(e: ValidationError, text: str, path: Path) -> ConfigError:
     # an unknown key first: a typo ("rat:") also makes its field look missing
-    err = sorted(e.errors(), key=lambda x: x["type"] != "extra_forbidden")[0]
+    err = min(e.errors(), key=lambda x: x["type"] != "extra_forbidden")
     loc = tuple(err["loc"])
     lines = line_index(text)
     line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
@@ -187,7 +187,7 @@ def describe(profile: Profile) -> str:
     and the judged window with the rate offered in it."""
     judged = profile.judge_to - profile.judge_from
     avg = profile.expected(profile.judge_from, profile.judge_to) / judged if judged else 0.0
-    rates = []
+    rates: list[float] = []
     for _, r in profile.points:
         if not rates or abs(rates[-1] - r) > 1e-9:
             rates.append(r)

@@ -18,12 +18,13 @@ def render_markdown(results: dict[str, Any]) -> str:
              _cell(v["verdict"].get("reason", "")), ""]
     ver = v["verification"]
     if ver:
-        lines += [f"Re-judged run `{_cell(str(ver['of_run']))}` with `{_cell(ver['slo_file'])}` "
-                  f"(sha256 {ver['slo_sha256']}) from {_cell(ver['source_text'])}; the run's "
-                  f"own verdict: **{ver['original_label']}** (exit {ver['original_exit_code']}"
-                  f"): {_cell(ver['original_reason'])}", ""]
-    lines += [f"Run `{run.get('id')}`: {v['requested_rate']} requested, {v['achieved_rate']} "
-              f"achieved; metrics from {_cell(v['source_text'])}.", "",
+        lines += [(f"Re-judged run `{_cell(str(ver['of_run']))}` with "
+                   f"`{_cell(ver['slo_file'])}` (sha256 {ver['slo_sha256']}) from "
+                   f"{_cell(ver['source_text'])}; the run's own verdict: "
+                   f"**{ver['original_label']}** (exit {ver['original_exit_code']}): "
+                   f"{_cell(ver['original_reason'])}"), ""]
+    lines += [(f"Run `{run.get('id')}`: {v['requested_rate']} requested, "
+               f"{v['achieved_rate']} achieved; metrics from {_cell(v['source_text'])}."), "",
               "| objective | status | value | threshold | samples |",
               "| --- | --- | ---: | --- | ---: |"]
     for o in v["objectives"]:
