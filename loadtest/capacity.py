@@ -181,7 +181,13 @@ def _first_broken(steps: list[dict[str, Any]], rate: float | None) -> str | None
 
 def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
                   live: Progress | None = None) -> dict[str, Any]:
-    from loadtest.run import _git_revision, _new_run_dir, _point_latest, _signals_as_interrupt
+    from loadtest.run import (
+        _git_revision,
+        _new_run_dir,
+        _no_empty_run_dir,
+        _point_latest,
+        _signals_as_interrupt,
+    )
 
     opts.check()
     slo = load_slo(opts.slo)
@@ -203,7 +209,8 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
     search: _Search | None = None
     outcome: dict[str, Any] = {"last_pass": None, "first_fail": None, "stop_reason": ""}
     interrupted = False
-    with contextlib.ExitStack() as exits, _signals_as_interrupt():
+    with _no_empty_run_dir(run_path, lambda: search is not None and bool(search.steps)), \
+            contextlib.ExitStack() as exits, _signals_as_interrupt():
         try:
             stack = open_stack(opts.stack, slo, run_path, exits, progress)
             meta.update(stack.meta)

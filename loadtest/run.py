@@ -215,13 +215,13 @@ def _point_latest(out: Path, run_id: str) -> None:
 
 
 @contextlib.contextmanager
-def _no_empty_run_dir(run_dir: Path, state: PhaseState) -> Iterator[None]:
+def _no_empty_run_dir(run_dir: Path, measured: Callable[[], bool]) -> Iterator[None]:
     """A preflight error (nothing measured) leaves no empty run directory behind; one that
     holds files (the target's or Prometheus' logs) is kept, and the message says where."""
     try:
         yield
     except HarnessError as e:
-        if state.run_start is not None:
+        if measured():
             raise
         if not any(p.is_file() for p in run_dir.rglob("*")):
             import shutil
@@ -269,7 +269,8 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     stack_opts = StackOptions(target=opts.target, prometheus=opts.prometheus,
                               metrics_source=opts.metrics_source, database=opts.database,
                               target_faults=opts.target_faults, rules=opts.rules)
-    with _no_empty_run_dir(run_dir, state), contextlib.ExitStack() as exits, \
+    with _no_empty_run_dir(run_dir, lambda: state.run_start is not None), \
+            contextlib.ExitStack() as exits, \
             _signals_as_interrupt():
         try:
             stack = open_stack(stack_opts, slo, run_dir, exits, progress)

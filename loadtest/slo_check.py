@@ -3,7 +3,8 @@ check what every objective will query there: the metric with the file's selector
 BAD), the objective's `endpoint:`/`method:` filters (matching nothing: WARN, naming the filter
 and the nearest label value Prometheus has), whether a latency threshold is a bucket bound of
 the live histogram (not: WARN, with the bracket), and that every raw query runs (no series:
-WARN, naming the metric that has none)."""
+WARN, naming the metric that has none); a no_alerts objective on a Prometheus without alerting
+rules is a WARN too (it could never fire)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from loadtest.slo import (
     DbLatencyObjective,
     ErrorRateObjective,
     LatencyObjective,
+    NoAlertsObjective,
     PromqlObjective,
     SloFile,
     ThroughputObjective,
@@ -160,6 +162,18 @@ def _promql_check(src: Any, o: PromqlObjective, now: float) -> Check:
                              "the load creates its series", warn=True)
 
 
+def _alerts_check(src: Any, name: str) -> Check:
+    try:
+        rules = src.alert_rules()
+    except SourceError as e:
+        return Check(f"{name}: alert rules", False, str(e))
+    if rules == 0:
+        return Check(f"{name}: alert rules", True, "Prometheus evaluates no alerting rules, so "
+                     "no alert can fire; the run would give no data (load rules: --rules FILE "
+                     "with the local Prometheus)", warn=True)
+    return Check(f"{name}: alert rules", True, f"{rules} alerting rules evaluated")
+
+
 def check_slo(path: Path, prometheus: str | None = None) -> tuple[SloFile, list[Check]]:
     slo = load_slo(path)
     checks = [Check("file", True, f"{path}: version {slo.version}, "
@@ -182,6 +196,9 @@ def check_slo(path: Path, prometheus: str | None = None) -> tuple[SloFile, list[
         if isinstance(o, ClientObjective):
             checks.append(Check(f"{o.name}: client", True, "computed from the load "
                                                            "generator's samples"))
+            continue
+        if isinstance(o, NoAlertsObjective):
+            checks.append(_alerts_check(src, o.name))
             continue
         if o.name not in metric_of:
             continue

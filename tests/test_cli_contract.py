@@ -114,3 +114,7 @@ def test_a_preflight_failure_leaves_no_empty_run_directory(
                                  "--metrics-source", "embedded", "--out", str(out)])
     assert result.exit_code == 3 and "is unreachable" in result.output
     assert list(out.iterdir()) == []
+    cap = runner.invoke(app, ["capacity", "--target", f"http://127.0.0.1:{free_port()}",
+                              "--metrics-source", "embedded", "--out", str(out)])
+    assert cap.exit_code == 3 and "is unreachable" in cap.output
+    assert list(out.iterdir()) == []

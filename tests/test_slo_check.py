@@ -36,6 +36,7 @@ objectives:
     query: 'sum(increase(no_such_metric_total{job="opscore-backend"}[$window]))'
     op: "<"
     threshold: 1
+  - {name: quiet, kind: no_alerts}
 """
 
 
@@ -84,4 +85,5 @@ def test_slo_check_flags_filters_missing_metrics_and_bucket_bounds(
             "the p95 verdict is decided only where the histogram can tell, add a 1.6 s bucket"
             ) in out
     assert "ok  db_p95: buckets: 100 ms is a bucket bound: the p95 verdict is exact" in out
+    assert "WARN quiet: alert rules: Prometheus evaluates no alerting rules" in out
     assert "ok  search_typo" not in out and "ok  ghost" not in out

@@ -69,6 +69,12 @@ def test_verify_keeps_the_record_and_promote_takes_only_a_pass(tmp_path: Path) -
     assert f"Re-judged run `{original['run']['id']}`" in md and "**FAIL**" in md
     assert "Re-judged run" in (vdir / "index.html").read_text()
 
+    # `loadtest report` re-renders the same results: the record itself does not move
+    verified = digests(vdir)
+    assert runner.invoke(app, ["report", str(vdir)]).exit_code == 0
+    assert runner.invoke(app, ["report", str(run_dir)]).exit_code == 0
+    assert digests(vdir) == verified and digests(run_dir) == before
+
     # a sample file edited after the run: verify says so
     sample = run_dir / next(k for k in samples if k.startswith("locust/samples-"))
     with sample.open("a", encoding="utf-8") as f:
