@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,25 @@ def load_baseline(ref: Path, out: Path = Path("reports")) -> dict[str, Any]:
     return data
 
 
-def promote(run: Path, name: str, out: Path = Path("reports")) -> Path:
+def promote(run: Path, name: str, out: Path = Path("reports"), force: bool = False) -> Path:
+    """Keep a run as the named baseline. Only a run whose final verdict was a pass serves,
+    unless `force` (the baseline then records that it was forced, and over which verdict)."""
     if not NAME.match(name):
         raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' or '-'")
     results = load_results(run)
+    if results.get("kind") == "capacity":
+        raise UsageError(f"{run}: a capacity search cannot be a baseline (it has no single "
+                         "window to compare); promote a `loadtest run` directory")
     if results["verdict"]["status"] == "interrupted":
         raise UsageError(f"{run}: an interrupted run cannot be a baseline")
+    verdict = results["verdict"]
+    if verdict.get("status") != "pass" and not force:
+        raise UsageError(f"{run}: its verdict was {str(verdict.get('status')).upper()} "
+                         f"({verdict.get('reason', '')}), not a pass; a baseline should be a "
+                         "run that held (pass --force to promote it anyway)")
+    results["promotion"] = {"name": name, "at": datetime.now(UTC).isoformat(),
+                            "verdict": verdict.get("status"), "forced": verdict.get(
+                                "status") != "pass"}
     path = out / STORE / f"{name}.json"
     write_json_atomic(path, results)
     return path

@@ -182,7 +182,13 @@ def _first_broken(steps: list[dict[str, Any]], rate: float | None) -> str | None
 
 def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
                   live: Progress | None = None) -> dict[str, Any]:
-    from loadtest.run import _git_revision, _new_run_dir, _point_latest, _signals_as_interrupt
+    from loadtest.run import (
+        _git_revision,
+        _new_run_dir,
+        _no_empty_run_dir,
+        _point_latest,
+        _signals_as_interrupt,
+    )
 
     opts.check()
     slo = load_slo(opts.slo)
@@ -204,7 +210,8 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
     search: _Search | None = None
     outcome: dict[str, Any] = {"last_pass": None, "first_fail": None, "stop_reason": ""}
     interrupted = False
-    with contextlib.ExitStack() as exits, _signals_as_interrupt():
+    with _no_empty_run_dir(run_path, lambda: search is not None and bool(search.steps)), \
+            contextlib.ExitStack() as exits, _signals_as_interrupt():
         try:
             stack = open_stack(opts.stack, slo, run_path, exits, progress)
             meta.update(stack.meta)
@@ -226,6 +233,9 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
     results = {"kind": "capacity", "run": meta, "steps": steps,
                "capacity": {"rate": capacity, "first_fail": outcome["first_fail"],
                             "first_broken": broken, "require": require,
+                            # a lower bound: every step passed, up to --max-rate
+                            "lower_bound": capacity is not None
+                            and outcome["first_fail"] is None,
                             "headroom": (capacity / require - 1) if capacity and require
                             else None,
                             "stop_reason": outcome["stop_reason"]},
@@ -258,10 +268,19 @@ def _verdict(capacity: float | None, outcome: dict[str, Any], require: float | N
         return {"status": "fail", "exit_code": ExitCode.GATE_FAILED,
                 "reason": f"no step passed, not even {steps[0]['offered_rate']:g} req/s{where}"
                 if steps else "no step ran"}
+    if require is not None and capacity < require and outcome["first_fail"] is None:
+        return {"status": "inconclusive", "exit_code": ExitCode.INCONCLUSIVE,
+                "reason": f"capacity >= {capacity:g} req/s (every step passed up to "
+                          f"--max-rate), which cannot tell whether the required {require:g} "
+                          f"holds: raise --max-rate to at least {require:g}"}
     if require is not None and capacity < require:
         return {"status": "fail", "exit_code": ExitCode.GATE_FAILED,
                 "reason": f"capacity {capacity:g} req/s is below the required {require:g}"
                           f"{where}"}
     head = f" ({(capacity / require - 1):+.0%} headroom over {require:g})" if require else ""
+    if outcome["first_fail"] is None:  # nothing failed: the search stopped at --max-rate
+        return {"status": "pass", "exit_code": ExitCode.OK,
+                "reason": f"capacity >= {capacity:g} req/s (every step passed up to "
+                          f"--max-rate){head}"}
     return {"status": "pass", "exit_code": ExitCode.OK,
             "reason": f"capacity {capacity:g} req/s{head}{where}"}

@@ -48,11 +48,12 @@ def _duration_opt(name: str, value: str) -> float:
 
 
 InsecureTarget = Annotated[bool, typer.Option(
-    "--insecure-target", envvar="LOADTEST_TARGET_INSECURE",
+    "--insecure-target", envvar=["LOADTEST_INSECURE_TARGET", "LOADTEST_TARGET_INSECURE"],
     help="Do not verify the target's TLS certificate (the report warns). A private CA: "
          "LOADTEST_TARGET_CA_FILE=PEM instead.")]
 InsecurePrometheus = Annotated[bool, typer.Option(
-    "--insecure-prometheus", envvar="LOADTEST_PROMETHEUS_INSECURE",
+    "--insecure-prometheus",
+    envvar=["LOADTEST_INSECURE_PROMETHEUS", "LOADTEST_PROMETHEUS_INSECURE"],
     help="Do not verify Prometheus' TLS certificate (the report warns). A private CA: "
          "LOADTEST_PROMETHEUS_CA_FILE=PEM instead.")]
 HttpBuckets = Annotated[str, typer.Option(
@@ -103,10 +104,18 @@ def _fail(err: HarnessError) -> None:
     raise typer.Exit(err.exit_code)
 
 
+def _given(ctx: typer.Context, *names: str) -> frozenset[str]:
+    """Options set on the command line or in the environment (not defaults)."""
+    # by name: typer may carry its own copy of click's ParameterSource enum
+    return frozenset(n for n in names if getattr(ctx.get_parameter_source(n), "name", None)
+                     in ("COMMANDLINE", "ENVIRONMENT"))
+
+
 @app.command()
 def run(
+    ctx: typer.Context,
     target: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_TARGET", help="Base URL of the API under test (loopback). Default: "
+        envvar="LOADTEST_TARGET", help="Base URL of the API under test. Default: "
         "start the reference target on a free port.")] = None,
     scenario: Annotated[Path, typer.Option(
         envvar="LOADTEST_SCENARIO", help="Locust file to run.")] = Path("scenarios/opscore.py"),
@@ -120,13 +129,15 @@ def run(
                                         help="Warm-up before the window (not judged).")] = "10s",
     shape: Annotated[str, typer.Option(envvar="LOADTEST_SHAPE",
                                        help="Load shape: constant, ramp, step, spike, soak, "
-                                       "or a YAML file of stages.")] = "constant",
+                                       "or a YAML file of stages (which sets the rates, "
+                                       "warm-up and window: --rate, --duration and --warmup "
+                                       "are refused with it).")] = "constant",
     arrivals: Annotated[str, typer.Option(envvar="LOADTEST_ARRIVALS",
                                           help="constant spacing or poisson arrivals.")]
         = "constant",
     users: Annotated[int | None, typer.Option(
         envvar="LOADTEST_USERS", help="Locust users (spare capacity for the schedule). "
-        "Default: 3 x rate, at least 20.")] = None,
+        "Default: 3 x rate, between 20 and 1000.")] = None,
     prometheus: Annotated[str | None, typer.Option(
         envvar="LOADTEST_PROMETHEUS", help="Use this Prometheus. Default: a throwaway local "
         "one if `prometheus` is on PATH, else the embedded metrics source.")] = None,
@@ -177,7 +188,8 @@ def run(
             warmup_s=_duration_opt("warmup", warmup), shape=shape, arrivals=arrivals,
             users=users, prometheus=prometheus, metrics_source=metrics_source,
             database=database, target_faults=target_fault or [], baseline=baseline, out=out,
-            workers=workers, tags=tag or [], rules=rules or [])
+            workers=workers, tags=tag or [], rules=rules or [],
+            given=_given(ctx, "rate", "duration", "warmup"))
         if remote_workers < 0 or (remote_workers and workers != 1):
             raise UsageError("--remote-workers N (N >= 1) runs a master for other machines' "
                              "workers; do not combine it with --workers")
@@ -206,17 +218,26 @@ def verify(
     prometheus: Annotated[str | None, typer.Option(
         envvar="LOADTEST_PROMETHEUS", help="Query this Prometheus instead of the run's saved "
         "embedded scrapes.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        envvar="LOADTEST_OUT", help="Write the judgement to DIR/<verify-id>/ instead of "
+        "RUN_DIR/verify/<verify-id>/.")] = None,
     insecure_prometheus: InsecurePrometheus = False,
 ) -> None:
-    """Evaluate a finished run again over its recorded window and rewrite its reports."""
+    """Judge a finished run again over its recorded window; the run's own results and reports
+    are kept as they are, the new judgement goes beside them (RUN_DIR/verify/<id>/)."""
     from loadtest.run import reverify
 
     try:
         _connections(insecure_prometheus=insecure_prometheus)
-        outcome = reverify(run_dir, slo_path=slo, prometheus=prometheus)
+        outcome = reverify(run_dir, slo_path=slo, prometheus=prometheus, out=out)
     except HarnessError as e:
         _fail(e)
         return
+    for w in outcome.results.get("verification", {}).get("sample_warnings", []):
+        typer.echo(f"loadtest: warning: {w}", err=True)
+    original = outcome.results["verification"]["original_verdict"]
+    typer.echo(f"(the run's own verdict stays {original['status'].upper()}: "
+               f"{original.get('reason', '')})")
     typer.echo(outcome.summary_line)
     raise typer.Exit(outcome.exit_code)
 
@@ -247,12 +268,14 @@ def compare(
     slo: Annotated[Path | None, typer.Option(
         envvar="LOADTEST_SLO", help="Tolerances from this SLO file instead of the run's.")]
         = None,
+    out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder (where "
+                                      "promoted baselines are looked up).")] = Path("reports"),
 ) -> None:
     """The regression verdict between two finished runs: a table, exit 0/1/2/3."""
     from loadtest.compare import compare_files, exit_code, format_table
 
     try:
-        comparison = compare_files(baseline, run_dir, slo)
+        comparison = compare_files(baseline, run_dir, slo, out)
     except HarnessError as e:
         _fail(e)
         return
@@ -268,15 +291,20 @@ app.add_typer(baseline_app, name="baseline")
 @baseline_app.command("promote")
 def baseline_promote(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
-    name: Annotated[str, typer.Option(help="Baseline name (e.g. main).")] = "main",
+    name: Annotated[str, typer.Option(envvar="LOADTEST_NAME",
+                                      help="Baseline name (e.g. main).")] = "main",
     out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
         = Path("reports"),
+    force: Annotated[bool, typer.Option(envvar="LOADTEST_FORCE", help="Promote a run whose "
+                                        "verdict was not a pass (the baseline records it).")]
+        = False,
 ) -> None:
-    """Keep a run as the named baseline (reports/baselines/NAME.json); `--baseline NAME`."""
+    """Keep a run as the named baseline (reports/baselines/NAME.json); `--baseline NAME`.
+    Only a run that passed, unless --force."""
     from loadtest.baselines import promote
 
     try:
-        path = promote(run_dir, name, out)
+        path = promote(run_dir, name, out, force=force)
     except HarnessError as e:
         _fail(e)
         return
@@ -362,8 +390,9 @@ app.add_typer(slo_app, name="slo")
 def slo_check(
     file: Annotated[Path, typer.Argument(help="The SLO file.")],
     prometheus: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_PROMETHEUS", help="Also check every metric it names exists in this "
-        "Prometheus and every raw query runs.")] = None,
+        envvar="LOADTEST_PROMETHEUS", help="Also check, in this Prometheus, every "
+        "metric with its selector and filters, the latency thresholds against the live "
+        "buckets, and every raw query (WARN lines do not fail the check).")] = None,
     insecure_prometheus: InsecurePrometheus = False,
 ) -> None:
     """Validate an SLO file (exit 2 with the line and field when it is wrong)."""
@@ -373,7 +402,7 @@ def slo_check(
         _connections(insecure_prometheus=insecure_prometheus)
         _, checks = check_slo(file, prometheus)
         for c in checks:
-            typer.echo(f"{'ok ' if c.ok else 'BAD'} {c.what}: {c.detail}")
+            typer.echo(f"{c.label} {c.what}: {c.detail}")
         raise_if_failed(checks)
     except HarnessError as e:
         _fail(e)
@@ -407,8 +436,8 @@ def worker(
 
 @app.command("target")
 def target_cmd(
-    port: Annotated[int, typer.Option(envvar="LOADTEST_TARGET_PORT", help="TCP port.")] = 8080,
-    host: Annotated[str, typer.Option(envvar="LOADTEST_TARGET_HOST", help="Address to bind.")]
+    port: Annotated[int, typer.Option(envvar=["LOADTEST_PORT", "LOADTEST_TARGET_PORT"], help="TCP port.")] = 8080,
+    host: Annotated[str, typer.Option(envvar=["LOADTEST_HOST", "LOADTEST_TARGET_HOST"], help="Address to bind.")]
         = "127.0.0.1",
     database: Annotated[str | None, typer.Option(
         envvar="LOADTEST_DATABASE", help="sqlite:///PATH or postgresql://user@host:port/db. "
@@ -419,24 +448,24 @@ def target_cmd(
         envvar="LOADTEST_SEED_DOCUMENTS", help="Documents to create at start if fewer exist.")]
         = 200,
     latency: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_FAULT_LATENCY", help="Added latency: 300ms, uniform:1s,3s, "
+        envvar=["LOADTEST_LATENCY", "LOADTEST_FAULT_LATENCY"], help="Added latency: 300ms, uniform:1s,3s, "
         "normal:2s,300ms, exp:200ms, lognormal:500ms,0.5.")] = None,
     error_ratio: Annotated[float, typer.Option(
-        envvar="LOADTEST_FAULT_ERROR_RATIO", help="Share of requests answered with 500.")] = 0.0,
+        envvar=["LOADTEST_ERROR_RATIO", "LOADTEST_FAULT_ERROR_RATIO"], help="Share of requests answered with 500.")] = 0.0,
     db_latency: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_FAULT_DB_LATENCY", help="Added time per DB query (same forms).")]
+        envvar=["LOADTEST_DB_LATENCY", "LOADTEST_FAULT_DB_LATENCY"], help="Added time per DB query (same forms).")]
         = None,
     max_concurrency: Annotated[int, typer.Option(
-        envvar="LOADTEST_FAULT_MAX_CONCURRENCY", help="At most N requests in service at once "
+        envvar=["LOADTEST_MAX_CONCURRENCY", "LOADTEST_FAULT_MAX_CONCURRENCY"], help="At most N requests in service at once "
         "(the rest queue): a capacity limit.")] = 0,
     fault_endpoint: Annotated[list[str] | None, typer.Option(
         "--fault-endpoint", envvar="LOADTEST_FAULT_ENDPOINT",
         help="Limit the faults to these route templates (globs); repeatable.")] = None,
     tls_cert: Annotated[Path | None, typer.Option(
-        envvar="LOADTEST_TARGET_TLS_CERT", help="Serve https with this PEM certificate "
+        envvar=["LOADTEST_TLS_CERT", "LOADTEST_TARGET_TLS_CERT"], help="Serve https with this PEM certificate "
         "(with --tls-key).")] = None,
     tls_key: Annotated[Path | None, typer.Option(
-        envvar="LOADTEST_TARGET_TLS_KEY", help="Its PEM private key.")] = None,
+        envvar=["LOADTEST_TLS_KEY", "LOADTEST_TARGET_TLS_KEY"], help="Its PEM private key.")] = None,
     http_buckets: HttpBuckets = "default",
     db_buckets: DbBuckets = "default",
 ) -> None:

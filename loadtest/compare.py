@@ -32,6 +32,27 @@ class Comparison:
     checks: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    inconclusive: str | None = None  # why the two runs cannot be compared at all
+
+
+def inconclusive_side(base: dict[str, Any], run: dict[str, Any]) -> str | None:
+    """A run whose own verdict was inconclusive, or whose load was not delivered, measured
+    something other than what was asked: comparing it says nothing about the service."""
+    for side, res in (("baseline", base), ("run", run)):
+        rid = (res.get("run") or {}).get("id")
+        load = res.get("load") or {}
+        verdict = res.get("verdict") or {}
+        if load.get("delivered") is False:
+            achieved, requested = load.get("achieved_rate"), load.get("requested_rate")
+            figures = (f" ({achieved:.1f} of {requested:.1f} req/s sent)"
+                       if isinstance(achieved, (int, float))
+                       and isinstance(requested, (int, float)) else "")
+            return (f"the {side} {rid} did not deliver its load{figures}: compare runs that "
+                    "both delivered it")
+        if verdict.get("status") == "inconclusive":
+            return (f"the {side} {rid} was inconclusive ({verdict.get('reason', '')}): "
+                    "compare runs that were judged")
+    return None
 
 
 def _pct(x: float) -> str:
@@ -110,6 +131,7 @@ class _Checker:
             exceeds = False
         significant = (lo > 0) if worse_up else (hi < 0)
         improved = (hi < 0) if worse_up else (lo > 0)
+        extra_flags: dict[str, Any] = {}
         fmt = _pct if relative else (lambda x: f"{x * 100:+.2f} pp")
         tol_text = f"{tol:.0%}" if relative else f"{tol * 100:.2f} pp"
         if floor:
@@ -123,6 +145,7 @@ class _Checker:
             status, decided = PASS, "tolerance: a real change, within the tolerance"
         elif improved:
             status, decided = PASS, "significant improvement"
+            extra_flags["improved"] = True
         else:
             status, decided = PASS, "no significant change"
         power = self.power(est, tol, noise, worse_up, relative,
@@ -132,7 +155,7 @@ class _Checker:
                             change=change, ci=[lo, hi], tolerance=tol, significant=significant,
                             decided_by=decided, message=message, relative=relative,
                             samples=[est.n_base, est.n_run], noise=noise,
-                            noise_source=noise_source, **power)
+                            noise_source=noise_source, **power, **extra_flags)
 
     def noise_for(self, obj: Any, relative: bool) -> tuple[float, str]:
         """The run-to-run noise that widens a relative interval: the spread of this
@@ -313,9 +336,14 @@ def compare_runs(base: dict[str, Any], run: dict[str, Any], slo: SloFile,
                                 f"{brun.get(key)!r} vs {rrun.get(key)!r} (the comparison "
                                 "assumes the same load)")
     checker = _Checker(base, run, slo, history)
+    out.inconclusive = inconclusive_side(base, run)
     for obj in slo.objectives:
         result = checker.check(obj)
         if result is not None:
+            if out.inconclusive and result["status"] != NO_DATA:
+                result.update(status=NO_DATA, reason=f"not compared: {out.inconclusive}",
+                              decided_by=None)
+                result.pop("improved", None)
             out.checks.append(result)
             if result.get("underpowered"):
                 out.warnings.append(underpowered_note(result))
@@ -350,7 +378,8 @@ def underpowered_note(check: dict[str, Any]) -> str:
 def compare_files(base_ref: Any, run_ref: Any, slo_path: Any = None,
                   out: Any = "reports") -> Comparison:
     """`loadtest compare BASELINE RUN`: both finished runs, judged with the run's SLO file
-    (or `slo_path`); the history under `out` gives the run-to-run noise."""
+    (or `slo_path`); a promoted baseline's name, and the history that gives the run-to-run
+    noise, are looked up under `out`."""
     from pathlib import Path
 
     from loadtest.baselines import load_baseline, read_history
@@ -366,6 +395,8 @@ def exit_code(comparison: Comparison) -> int:
     from loadtest.errors import ExitCode
 
     statuses = {c["status"] for c in comparison.checks}
+    if comparison.inconclusive:
+        return ExitCode.INCONCLUSIVE
     if FAIL in statuses:
         return ExitCode.GATE_FAILED
     if NO_DATA in statuses or not comparison.checks:
@@ -405,5 +436,7 @@ def format_table(comparison: Comparison) -> str:
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(r[:-1], widths)) + "  " + str(r[-1])
              for r in rows]
     lines += [f"warning: {w}" for w in comparison.warnings]
+    if comparison.inconclusive:
+        lines.append(f"INCONCLUSIVE: {comparison.inconclusive}")
     lines.append(f"method: {comparison.summary.get('method', '')}")
     return "\n".join(lines)

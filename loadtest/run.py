@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import __version__, tls
+from loadtest.digests import changed_samples, sample_digests, slo_record
 from loadtest.errors import (
     ConfigError,
     HarnessError,
@@ -34,7 +35,7 @@ from loadtest.pipeline import (
     open_stack,
     up_matchers,
 )
-from loadtest.slo import SloFile, load_slo
+from loadtest.slo import SloFile, load_slo, parse_slo
 
 Progress = Callable[[str], None]
 ARRIVALS = ("constant", "poisson")
@@ -74,7 +75,10 @@ class RunOptions:
               duration_s: float, warmup_s: float, shape: str, arrivals: str,
               users: int | None, prometheus: str | None, metrics_source: str,
               database: str | None, target_faults: list[str], baseline: Path | None, out: Path,
-              workers: int, tags: list[str], rules: list[Path] | None = None) -> RunOptions:
+              workers: int, tags: list[str], rules: list[Path] | None = None,
+              given: frozenset[str] = frozenset()) -> RunOptions:
+        """`given`: the options set explicitly (command line or environment); a stage file
+        sets rate, warm-up and window itself and refuses them."""
         from loadtest.load import default_users
 
         if not rate > 0:
@@ -85,6 +89,17 @@ class RunOptions:
         from loadtest.shapes import build
 
         profile = build(shape, rate, warmup_s, duration_s)  # raises on an unknown shape
+        from loadtest.shapes import is_file
+
+        if is_file(shape):  # the stage file sets these: refuse them, record what runs
+            clash = [n for n in ("rate", "duration", "warmup") if n in given]
+            if clash:
+                raise UsageError(f"--{clash[0]} (or LOADTEST_{clash[0].upper()}): the stage "
+                                 f"file {shape} sets the rates, the warm-up and the judged "
+                                 f"window; drop --{clash[0]} or edit the file")
+            rate = max(r for _, r in profile.points)
+            warmup_s = profile.judge_from
+            duration_s = profile.judge_to - profile.judge_from
         if arrivals not in ARRIVALS:
             raise UsageError(f"--arrivals {arrivals!r}: use constant or poisson")
         if metrics_source not in SOURCES:
@@ -202,6 +217,23 @@ def _point_latest(out: Path, run_id: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _no_empty_run_dir(run_dir: Path, measured: Callable[[], bool]) -> Iterator[None]:
+    """A preflight error (nothing measured) leaves no empty run directory behind; one that
+    holds files (the target's or Prometheus' logs) is kept, and the message says where."""
+    try:
+        yield
+    except HarnessError as e:
+        if measured():
+            raise
+        if not any(p.is_file() for p in run_dir.rglob("*")):
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        raise type(e)(f"{e.message} (logs in {run_dir})") from None
+
+
 def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
              live: Progress | None = None) -> Outcome:
     from loadtest.load import LoadPlan
@@ -227,9 +259,14 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
         "arrivals": opts.arrivals, "users": opts.users, "warmup_s": opts.warmup_s,
         "duration_s": opts.duration_s, "tags": opts.tags, "baseline": baseline_note,
         "workers": opts.workers, "remote_workers": opts.remote_workers,
+        "slo": slo_record(opts.slo),  # its text and digest, as judged
     }
-    progress(f"run {run_id}: {opts.rate:g} req/s for {opts.duration_s:g}s after "
-             f"{opts.warmup_s:g}s warm-up -> {run_dir}")
+    from loadtest.shapes import build as build_shape
+    from loadtest.shapes import describe as describe_shape
+
+    offered = describe_shape(build_shape(opts.shape, opts.rate, opts.warmup_s,
+                                         opts.duration_s))
+    progress(f"run {run_id}: {offered} -> {run_dir}")
     source: MetricsSource | None = None
     scrapes: Any = None  # the harness's own scrapes of the target (EmbeddedSource)
     stack_opts = StackOptions(target=opts.target, prometheus=opts.prometheus,
@@ -237,7 +274,9 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
                               target_faults=opts.target_faults, rules=opts.rules,
                               http_buckets=opts.http_buckets, db_buckets=opts.db_buckets)
     stack = None
-    with contextlib.ExitStack() as exits, _signals_as_interrupt():
+    with _no_empty_run_dir(run_dir, lambda: state.run_start is not None), \
+            contextlib.ExitStack() as exits, \
+            _signals_as_interrupt():
         try:
             stack = open_stack(stack_opts, slo, run_dir, exits, progress)
             meta.update(stack.meta)
@@ -274,6 +313,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     from loadtest.baselines import read_history
 
     results["history"] = read_history(opts.out, limit=50)
+    results["inputs"] = {"samples": sample_digests(run_dir)}  # checked by `loadtest verify`
     write_results(run_dir, results)
     render_all(results, run_dir)
     _point_latest(opts.out, run_id)
@@ -355,7 +395,10 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
         if not delivered and not state.interrupted:
             # the server cannot be judged on a rate it was not offered
             for o in objectives:
-                if o["kind"] == "throughput" and o["status"] == "fail":
+                # (a pass judged against what was sent is not shown either: the target
+                # served all it got, but was not offered the rate)
+                if o["kind"] == "throughput" and (o["status"] == "fail" or (
+                        o.get("extra") or {}).get("judged_against") == "sent"):
                     o["status"] = "no_data"
                     o["reason"] = (f"the load generator offered {achieved:.1f} of "
                                    f"{requested:.1f} req/s: throughput cannot be judged")
@@ -437,22 +480,46 @@ def _redecide(results: dict[str, Any]) -> dict[str, Any]:
                   results.get("regressions"))
 
 
+def _verify_slo(meta: dict[str, Any], slo_path: Path | None
+                ) -> tuple[SloFile, Path, dict[str, Any]]:
+    """The SLO file to judge with: `slo_path`, else the text the run recorded (the file on
+    disk may have changed since), else the run's file as it is now (an older run)."""
+    if slo_path is not None:
+        return load_slo(slo_path), slo_path, slo_record(slo_path)
+    recorded = meta.get("slo") or {}
+    if recorded.get("text"):
+        path = Path(recorded.get("path", "slo.yaml"))
+        slo = parse_slo(recorded["text"], f"{path} (as recorded in results.json)")
+        return slo, path, recorded
+    path = Path(meta.get("slo_file", "slo/opscore.yaml"))
+    return load_slo(path), path, slo_record(path)
+
+
 def reverify(run_dir: Path, slo_path: Path | None = None,
-             prometheus: str | None = None) -> Outcome:
+             prometheus: str | None = None, out: Path | None = None) -> Outcome:
     """Judge a finished run again from its recorded window (another SLO file, another
-    Prometheus, or the run's saved embedded scrapes), rewrite results and reports."""
+    Prometheus, or the run's saved embedded scrapes). The run's own results and reports are a
+    record and are never replaced: the judgement goes to `RUN_DIR/verify/<verify-id>/` (or
+    `out/<verify-id>/`), naming the run, the SLO file, the metrics source and the original
+    verdict; a raw-sample file that no longer matches its recorded digest is a warning."""
     from loadtest.metrics.embedded import EmbeddedSource
     from loadtest.metrics.prometheus import PrometheusSource
     from loadtest.reports import render_all
     from loadtest.results import load_results, write_results
 
     old = load_results(run_dir / "results.json")
+    if old.get("kind") == "capacity":
+        raise UsageError(f"{run_dir}: a capacity search is judged step by step; verify takes "
+                         "a `loadtest run` directory")
+    if old.get("verification"):
+        raise UsageError(f"{run_dir}: this is a verification of run "
+                         f"{old['verification'].get('of_run')}; verify the run's directory "
+                         f"({old['verification'].get('run_dir')})")
     meta = dict(old["run"])
     if "window" not in meta:
         raise ConfigError(f"{run_dir}/results.json: the run has no recorded window "
                           "(it stopped before the load started)")
-    slo_file = slo_path or Path(meta.get("slo_file", "slo/opscore.yaml"))
-    slo = load_slo(slo_file)
+    slo, slo_file, slo_rec = _verify_slo(meta, slo_path)
     window = Window(meta["window"]["start"], meta["window"]["end"])
     snapshots = run_dir / "metrics" / SNAPSHOTS
     source: MetricsSource
@@ -467,7 +534,19 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
         raise UsageError(f"{run_dir}: the run was judged by Prometheus "
                          f"{meta.get('metrics_source', {}).get('url')}; pass --prometheus URL "
                          "of a server that still holds its data")
+    sample_warnings = changed_samples(run_dir, (old.get("inputs") or {}).get("samples"))
+    verify_id = "verify-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + \
+        secrets.token_hex(3)
+    dest = (out if out is not None else run_dir / "verify") / verify_id
+    try:
+        dest.mkdir(parents=True, exist_ok=False)
+    except OSError as e:
+        raise UsageError(f"{'--out ' + str(out) if out is not None else run_dir}: cannot "
+                         f"write the verification there ({e.strerror}); pass a writable "
+                         "--out") from None
+    old_source = meta.get("metrics_source")
     meta["slo_file"] = str(slo_file)
+    meta["slo"] = slo_rec
     meta["metrics_source"] = source.describe()
     meta["tls"] = {**meta.get("tls", {}),
                    "prometheus": tls.describe("prometheus", meta["metrics_source"].get("url"))}
@@ -480,7 +559,20 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
     scrapes = EmbeddedSource.from_file(snapshots) if snapshots.exists() else None
     results = _assemble(None, slo, source, state, run_dir, meta, scrapes=scrapes)
     results["regressions"] = old.get("regressions", [])
+    if old.get("comparison"):
+        results["comparison"] = old["comparison"]
+    results["warnings"] = sample_warnings + results.get("warnings", [])
+    results["inputs"] = old.get("inputs")
+    old_slo = (old["run"].get("slo") or {}).get("sha256")
+    results["verification"] = {
+        "id": verify_id, "of_run": meta.get("id"), "run_dir": str(run_dir),
+        "at": datetime.now(UTC).isoformat(), "slo_file": str(slo_file),
+        "slo_sha256": slo_rec.get("sha256"),
+        "slo_changed": None if old_slo is None else old_slo != slo_rec.get("sha256"),
+        "metrics_source": meta["metrics_source"], "original_metrics_source": old_source,
+        "original_verdict": old["verdict"], "sample_warnings": sample_warnings,
+    }
     results["verdict"] = _redecide(results)
-    write_results(run_dir, results)
-    render_all(results, run_dir)
-    return Outcome(run_dir=run_dir, results=results)
+    write_results(dest, results)
+    render_all(results, dest)
+    return Outcome(run_dir=dest, results=results)

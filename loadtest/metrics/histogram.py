@@ -82,3 +82,18 @@ def bracket_counts(buckets: dict[str, float], threshold: float
             return lower, bound, at_lower, high
         lower, at_lower = bound, high
     return lower, math.inf, at_lower, high
+
+
+def threshold_bracket(bounds: list[float], threshold: float) -> tuple[float, float] | None:
+    """None when `threshold` is one of the histogram's finite bucket bounds (the verdict at
+    it is exact); else the bounds around it (lower 0 below the first bucket, upper +Inf above
+    the last finite one)."""
+    finite = sorted(b for b in bounds if b != math.inf)
+    if any(math.isclose(b, threshold, rel_tol=1e-9, abs_tol=1e-12) for b in finite):
+        return None
+    lower = 0.0
+    for b in finite:
+        if threshold < b:
+            return lower, b
+        lower = b
+    return lower, math.inf

@@ -28,7 +28,8 @@ def capacity_view(results: dict[str, Any]) -> dict[str, Any]:
                                                           f"{o['threshold'] * 1000:g} ms"))
     vlines = []
     if cap.get("rate"):
-        vlines.append((cap["rate"], f"capacity {cap['rate']:g} req/s"))
+        bound = ">= " if cap.get("lower_bound") else ""
+        vlines.append((cap["rate"], f"capacity {bound}{cap['rate']:g} req/s"))
     if cap.get("require"):
         vlines.append((cap["require"], f"required {cap['require']:g}"))
     chart = render_svg(Chart(

@@ -15,16 +15,25 @@ def render_markdown(results: dict[str, Any]) -> str:
     v = build_view(results)
     run = v["run"]
     lines = [f"## loadtest: {v['verdict_label']} (exit {v['verdict'].get('exit_code')})", "",
-             _cell(v["verdict"].get("reason", "")), "",
-             f"Run `{run.get('id')}`: {v['requested_rate']} requested, {v['achieved_rate']} "
-             f"achieved; metrics from {_cell(v['source_text'])}.", "",
-             "| objective | status | value | threshold | samples |",
-             "| --- | --- | ---: | --- | ---: |"]
+             _cell(v["verdict"].get("reason", "")), ""]
+    ver = v["verification"]
+    if ver:
+        lines += [(f"Re-judged run `{_cell(str(ver['of_run']))}` with "
+                   f"`{_cell(ver['slo_file'])}` (sha256 {ver['slo_sha256']}) from "
+                   f"{_cell(ver['source_text'])}; the run's own verdict: "
+                   f"**{ver['original_label']}** (exit {ver['original_exit_code']}): "
+                   f"{_cell(ver['original_reason'])}"), ""]
+    lines += [(f"Run `{run.get('id')}`: {v['requested_rate']} requested, "
+               f"{v['achieved_rate']} achieved; metrics from {_cell(v['source_text'])}."), "",
+              "| objective | status | value | threshold | samples |",
+              "| --- | --- | ---: | --- | ---: |"]
     for o in v["objectives"]:
         lines.append(f"| {_cell(o['name'])} | {o['status_label']} | {_cell(o['value'])} | "
                      f"{_cell(o['threshold'])} | {o['samples']} |")
     if v["regressions"]:
-        lines += ["", f"Against baseline `{_cell(str(v['comparison'].get('baseline')))}`:", "",
+        base = v["comparison"].get("baseline")
+        lines += ["", f"Against baseline `{_cell(str(base))}`:" if base else
+                  "Against the baseline:", "",
                   "| objective | status | baseline | run | change | CI | tolerance | "
                   "detectable |",
                   "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |"]

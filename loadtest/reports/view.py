@@ -42,7 +42,9 @@ def objective_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     for o in results.get("objectives", []):
         rows.append({
             "name": o["name"], "description": o.get("description", ""),
-            "status": o["status"], "status_label": STATUS_LABEL.get(o["status"], o["status"]),
+            "status": o["status"],
+            "status_label": "WARN" if o["status"] == "fail" and o.get("severity") == "warn"
+            else STATUS_LABEL.get(o["status"], o["status"]),
             "value": fmt_value(o.get("value"), o.get("unit", "")),
             "threshold": fmt_threshold(o), "source": f"{o.get('source')} "
                                                      f"({o.get('metrics_source')})",
@@ -214,7 +216,26 @@ def build_view(results: dict[str, Any]) -> dict[str, Any]:
         "corrected": {k: _ms(v) for k, v in (totals.get("corrected_latency_ms") or {}).items()},
         "schema_version": results.get("schema_version"),
         "interrupted": results.get("interrupted", False),
+        "verification": verification_view(results),
     }
+
+
+def verification_view(results: dict[str, Any]) -> dict[str, Any] | None:
+    """A `loadtest verify` judgement: which run it re-judged, with what, and the run's own
+    verdict beside the new one."""
+    v = results.get("verification")
+    if not v:
+        return None
+    original = v.get("original_verdict") or {}
+    src = v.get("metrics_source") or {}
+    return {"id": v.get("id"), "of_run": v.get("of_run"), "run_dir": v.get("run_dir"),
+            "slo_file": v.get("slo_file"), "slo_sha256": str(v.get("slo_sha256") or "")[:12],
+            "slo_changed": v.get("slo_changed"),
+            "source_text": f"{src.get('name', '?')}"
+                           + (f" {src['url']}" if src.get("url") else ""),
+            "original_label": STATUS_LABEL.get(original.get("status", ""), "?"),
+            "original_reason": original.get("reason", ""),
+            "original_exit_code": original.get("exit_code")}
 
 
 def _generator_line(load: dict[str, Any]) -> str:
