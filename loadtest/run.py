@@ -36,6 +36,7 @@ from loadtest.pipeline import (
     up_matchers,
 )
 from loadtest.slo import SloFile, load_slo, parse_slo
+from loadtest.slo_check import bucket_warnings
 
 Progress = Callable[[str], None]
 ARRIVALS = ("constant", "poisson")
@@ -280,6 +281,9 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
         try:
             stack = open_stack(stack_opts, slo, run_dir, exits, progress)
             meta.update(stack.meta)
+            meta["preflight_warnings"] = bucket_warnings(slo, stack.source)
+            for warning in meta["preflight_warnings"]:
+                progress(f"warning: {warning}")
             source, scrapes = stack.source, stack.scrapes
             from loadtest.shapes import build
 
@@ -334,7 +338,8 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
 
     window = state.window
     objectives: list[dict[str, Any]] = []
-    warnings: list[str] = tls.warnings(meta.get("tls", {}))
+    warnings: list[str] = tls.warnings(meta.get("tls", {})) + list(
+        meta.get("preflight_warnings", []))
     df = load_samples(run_dir / "locust") if window is not None and \
         state.run_start is not None else None
     requested = meta.get("rate") or 0

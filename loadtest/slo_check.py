@@ -84,6 +84,26 @@ def bucket_check(name: str, quantile: float, threshold: float, les: list[str]) -
                  "(or set the threshold to a bound)", warn=True)
 
 
+def bucket_warnings(slo: SloFile, source: Any) -> list[str]:
+    """The preflight of `loadtest run`: each latency objective whose threshold is not a bucket
+    bound of the live histogram, with the bracket and the fix (never an error)."""
+    out = []
+    for o in slo.objectives:
+        if not isinstance(o, (LatencyObjective, DbLatencyObjective)):
+            continue
+        http = isinstance(o, LatencyObjective)
+        metric = slo.metrics.http_duration if http else slo.metrics.db_duration
+        try:
+            les = source.bucket_bounds(metric, matchers_for(slo, o, http=http))
+        except SourceError:
+            continue
+        if les:
+            check = bucket_check(o.name, o.quantile, o.threshold, les)
+            if check.warn:
+                out.append(f"{o.name}: {metric}: {check.detail}")
+    return out
+
+
 def _label_values(src: Any, metric: str, selector: tuple[Matcher, ...], label: str,
                   now: float) -> list[str]:
     rows = src.instant(f"count by ({label}) ({metric}{render_selector(selector)})", now)

@@ -131,6 +131,11 @@ def test_thresholds_inside_default_buckets_are_decided_honestly(prometheus_bin: 
     assert any("the interpolation's error" in w for w in r["warnings"]), r["warnings"]
     db = objs["db_query_p95"]
     assert db["status"] == "no_data" and "add a 100 ms bucket" in db["reason"], db
+    # said in the preflight too, before any load: both thresholds against the live buckets
+    assert "warning: response_time_p95: http_request_duration_seconds: 2 s is not a bucket " \
+           "bound: between 1 s and 2.5 s" in p.stderr
+    assert "warning: db_query_p95: db_query_duration_seconds: 100 ms is not a bucket bound: " \
+           "between 50 ms and 250 ms" in p.stderr
     assert "db_query_p95" in r["verdict"]["reason"]
 
 

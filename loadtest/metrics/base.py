@@ -89,6 +89,10 @@ class MetricsSource(ABC):
                  window: Window) -> Figure:
         """histogram_quantile(q, sum by (le) (increase(histogram_bucket{...}[window])))."""
 
+    def bucket_bounds(self, histogram: str, matchers: tuple[Matcher, ...]) -> list[str]:
+        """The `le` labels the histogram's series carry now ([] when unknown)."""
+        return []
+
     def instant(self, promql: str, at: float) -> list[tuple[dict[str, str], float]]:
         """A raw PromQL instant query: [(labels, value)]."""
         raise Unsupported(f"the {self.name} source cannot run PromQL (it needs Prometheus: "

@@ -213,6 +213,18 @@ class EmbeddedSource(MetricsSource):
         expr = f"sum by (le) (increase({histogram}_bucket{render_selector(matchers)}))"
         return totals, self._describe(expr, window)
 
+    def bucket_bounds(self, histogram: str, matchers: tuple[Matcher, ...]) -> list[str]:
+        ok = [s for s in self.snapshots() if s.ok]
+        if not ok and self._client is not None:
+            ok = [s for s in [self.scrape_now()] if s.ok]
+        les = set()
+        for (name, labels), _ in (ok[-1].values.items() if ok else ()):
+            label_map = dict(labels)
+            if name == f"{histogram}_bucket" and "le" in label_map and \
+                    all(m.matches(label_map) for m in matchers):
+                les.add(label_map["le"])
+        return sorted(les)
+
     def quantile(self, q: float, histogram: str, matchers: tuple[Matcher, ...],
                  window: Window) -> Figure:
         totals, _ = self.buckets(histogram, matchers, window)

@@ -110,6 +110,11 @@ class PrometheusSource(MetricsSource):
                     from None
         return out
 
+    def bucket_bounds(self, histogram: str, matchers: tuple[Matcher, ...]) -> list[str]:
+        rows = self.instant(f"count by (le) ({histogram}_bucket{render_selector(matchers)})",
+                            time.time())
+        return sorted({labels["le"] for labels, _ in rows if "le" in labels})
+
     def alert_rules(self) -> int:
         import httpx
 
