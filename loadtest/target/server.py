@@ -20,6 +20,8 @@ class TargetOptions:
     fault: dict[str, object] = field(default_factory=dict)
     tls_cert: Path | None = None  # PEM; with tls_key the target serves https
     tls_key: Path | None = None
+    metrics_port: int | None = None  # serve /metrics there (plain http), not on `port`
+    ready: bool = True  # False: no /ready route (a service with /health only)
 
 
 def build_faults(fault: dict[str, object]) -> Faults:
@@ -52,7 +54,18 @@ def serve(opts: TargetOptions) -> None:
     for path in (opts.tls_cert, opts.tls_key):
         if path is not None and not path.is_file():
             raise UsageError(f"{path}: no such file (a PEM certificate or key)")
-    app = create_app(state)
+    without = (() if opts.ready else ("/ready",)) + \
+        (("/metrics",) if opts.metrics_port else ())
+    app = create_app(state, without=without)
+    if opts.metrics_port:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(opts.metrics_port, addr=opts.host,
+                              registry=state.metrics.registry)
+        except OSError as e:
+            raise UsageError(f"--metrics-port {opts.metrics_port}: cannot listen there "
+                             f"({e.strerror})") from None
     config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
                             access_log=False, lifespan="off",
                             # idle keep-alive connections stay open like a Go server's
