@@ -270,3 +270,35 @@ def test_metrics_elsewhere_judged_by_a_prometheus_scraping_every_15s(
     counted = objs["throughput"]["samples"]
     assert sent >= 5900 and abs(counted - sent) <= 0.01 * sent, (counted, sent)
     assert os.path.exists(tmp_path / "out" / "latest" / "index.html")
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+def test_metrics_on_another_port_are_read_there_by_both_scrapers(
+        prometheus_bin: str, tmp_path: Path) -> None:
+    """--metrics-url URL: the local Prometheus and the harness's own scrapes both read it, so
+    `loadtest verify` can judge the run again from the scrapes the harness kept."""
+    metrics_port = free_port()
+    service = Service(tmp_path / "service", metrics_port=metrics_port)
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    try:
+        assert httpx.get(f"{service.url}/metrics", timeout=5).status_code == 404
+        p = loadtest("run", "--target", service.url, "--probe", "/-/healthy", "--metrics-url",
+                     metrics_url, "--scenario", str(EXAMPLE / "locustfile.py"), "--slo",
+                     str(EXAMPLE / "slo.yaml"), "--rate", "40", "--duration", "8s",
+                     "--warmup", "2s", "--out", str(tmp_path / "out"))
+    finally:
+        service.child.stop()
+    assert p.returncode == 0, p.stdout + p.stderr
+    run_dir = (tmp_path / "out" / "latest").resolve()
+    r = results_of(tmp_path / "out")
+    assert r["run"]["target"]["metrics_url"] == metrics_url
+    assert r["run"]["metrics_source"]["name"] == "prometheus"
+    assert f"127.0.0.1:{metrics_port}" in (run_dir / "prometheus" / "prometheus.yml").read_text()
+    assert r["run"]["scrape_health"]["failed"] == 0
+    v = loadtest("verify", str(run_dir))  # from the harness's own scrapes of metrics_url
+    assert v.returncode == 0, v.stdout + v.stderr
+    again = by_name(results_of(tmp_path / "out"))
+    assert results_of(tmp_path / "out")["run"]["metrics_source"]["name"] == "embedded"
+    assert again["throughput"]["samples"] == pytest.approx(
+        by_name(r)["throughput"]["samples"], rel=0.02)
