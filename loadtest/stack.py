@@ -7,6 +7,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from loadtest import httpread, tls
 from loadtest.errors import PrometheusUnavailable, TargetUnreachable, UsageError
@@ -177,7 +178,7 @@ def preflight_target(url: str, probes: tuple[str, ...] = DEFAULT_PROBES,
             failing = ", ".join(f"{k}: {v.get('status')}" for k, v in
                                 (body.get("checks") or {}).items() if isinstance(v, dict))
             detail = f" {body.get('status', '')} ({failing or 'no checks'})" if body else ""
-            hint = (f"; pass the service's own probe paths with --probe PATH, or --probe none"
+            hint = ("; pass the service's own probe paths with --probe PATH, or --probe none"
                     if answer.status_code in (404, 405) else "")
             raise TargetUnreachable(f"target {base}{path} answered {answer.status_code}"
                                     f"{detail}{hint}")
@@ -186,7 +187,7 @@ def preflight_target(url: str, probes: tuple[str, ...] = DEFAULT_PROBES,
     return health
 
 
-def _guide_health(answer: httpread.Answer) -> dict[str, object]:
+def _guide_health(answer: httpread.Answer) -> dict[str, Any]:
     """The body when it is the guide's /health JSON (`status` and maybe `checks`), else {}."""
     try:
         body = answer.json()

@@ -79,7 +79,7 @@ class Handler(BaseHTTPRequestHandler):
         REQUESTS.labels(route, verb, str(code)).inc()
         SECONDS.labels(route, verb).observe(time.perf_counter() - started)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/-/healthy":
             self._answer(200, b"Healthy.\n", "text/plain")
         elif self.path == "/metrics" and self.serve_metrics:
@@ -87,7 +87,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._api("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._api("POST")
 
     def log_message(self, *args: object) -> None:

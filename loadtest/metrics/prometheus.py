@@ -8,6 +8,7 @@ because Prometheus answers queries about the future without complaint.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -164,7 +165,7 @@ class PrometheusSource(MetricsSource):
         gaps = []
         for series in raw:
             times = [float(t) for t, _ in series.get("values", [])][-20:]
-            gaps += [b - a for a, b in zip(times, times[1:])]
+            gaps += [b - a for a, b in itertools.pairwise(times)]
         if not gaps:
             return None
         gaps.sort()
