@@ -160,6 +160,8 @@ def preflight_target(url: str, probes: tuple[str, ...] = DEFAULT_PROBES,
     base = url.rstrip("/")
     verify = tls.httpx_verify("target")
     health: dict[str, object] = {}
+    if not probes:  # --probe none: still, something must listen there
+        _connect(base, timeout_s)
     for path in probes:
         try:
             answer = httpread.get(f"{base}{path}", deadline_s=timeout_s, verify=verify,
@@ -185,6 +187,20 @@ def preflight_target(url: str, probes: tuple[str, ...] = DEFAULT_PROBES,
         if body and not health:
             health = body
     return health
+
+
+def _connect(base: str, timeout_s: float) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout_s).close()
+    except OSError as e:
+        raise TargetUnreachable(f"target {base} is unreachable ({type(e).__name__}: "
+                                f"{e.strerror or e}); start it or pass the right --target") \
+            from None
 
 
 def _guide_health(answer: httpread.Answer) -> dict[str, Any]:

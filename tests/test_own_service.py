@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtest.cli import app
-from loadtest.liveness import SampleWatch
+from loadtest.liveness import SampleWatch, UpWatch
 from loadtest.processes import Child, free_port
 from loadtest.stack import LocalPrometheus
 from tests.conftest import ROOT, start_target
@@ -90,6 +90,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
     ([], {"LOADTEST_METRICS_URL": "none"}, "--metrics-url none"),
     (["--probe", "health"], {}, "--probe 'health': give a path"),
     (["--probe", "none", "--probe", "/ready"], {}, "--probe none skips the probes"),
+    ([], {"LOADTEST_PROBE": "/-/healthy ready"}, "--probe 'ready': give a path"),
     (["--metrics-url", "127.0.0.1:9100/metrics"], {}, "--metrics-url '127.0.0.1:9100/metrics'"),
 ])
 def test_bad_probe_and_metrics_options_exit_2_naming_them(
@@ -132,6 +133,13 @@ def test_a_probe_answering_404_is_inconclusive_naming_the_path_and_the_option(
                  timeout=60)
     assert p.returncode == 3 and "/-/ready answered 404" in p.stderr, p.stderr
     assert not list(tmp_path.glob("*/locust/started-*.json"))  # no load was sent
+
+
+def test_probe_none_still_needs_something_listening(tmp_path: Path) -> None:
+    p = loadtest("run", "--target", f"http://127.0.0.1:{free_port()}", "--probe", "none",
+                 "--metrics-source", "embedded", "--out", str(tmp_path), timeout=60)
+    assert p.returncode == 3 and "is unreachable" in p.stderr, p.stdout + p.stderr
+    assert not list(tmp_path.glob("*/locust"))
 
 
 # -- a service that is not OpsCore, judged by editing only the SLO file -----------------------
@@ -191,6 +199,34 @@ def test_sample_watch_sees_a_target_that_stops_answering(tmp_path: Path) -> None
     with path.open("a") as f:
         f.write(",1.0,200,0,,10\n")  # ... and it was answered: the target is back
     assert watch.down_since() is None
+
+
+@pytest.mark.prometheus
+def test_up_watch_reads_a_dead_target_from_prometheus(prometheus_bin: str,
+                                                      tmp_path: Path) -> None:
+    """`up` in a real Prometheus (1 s scrapes): None while the service answers, then the time
+    of the first failed scrape once two in a row have failed."""
+    from loadtest.metrics.base import Matcher
+
+    service = Service(tmp_path / "service")
+    prom = LocalPrometheus(tmp_path / "prom", "shop", service.url)
+    try:
+        prom.wait_ready()
+        watch = UpWatch(prom.url, (Matcher("job", "=", "shop"),), 1.0)
+        watch.source.wait_target_up(20)
+        assert watch.poll() is None
+        killed_at = time.time()
+        service.child.signal(signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        since = None
+        while since is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            since = watch.poll()
+        assert since is not None, "up never showed the service down"
+        assert killed_at - 0.1 <= since <= killed_at + 2.5, since - killed_at
+    finally:
+        service.child.stop()
+        prom.stop()
 
 
 @pytest.mark.prometheus
