@@ -202,10 +202,11 @@ def test_sample_watch_sees_a_target_that_stops_answering(tmp_path: Path) -> None
 
 
 @pytest.mark.prometheus
-def test_up_watch_reads_a_dead_target_from_prometheus(prometheus_bin: str,
+def test_interval_selector_and_up_read_from_a_real_prometheus(prometheus_bin: str,
                                                       tmp_path: Path) -> None:
-    """`up` in a real Prometheus (1 s scrapes): None while the service answers, then the time
-    of the first failed scrape once two in a row have failed."""
+    """A real Prometheus (1 s scrapes) of the example service: its interval is read; a
+    selector naming no job it scrapes stops the run (exit 3); `up` gives None while the
+    service answers, then the time of the first failed scrape once two in a row failed."""
     from loadtest.metrics.base import Matcher
 
     service = Service(tmp_path / "service")
@@ -215,6 +216,12 @@ def test_up_watch_reads_a_dead_target_from_prometheus(prometheus_bin: str,
         watch = UpWatch(prom.url, (Matcher("job", "=", "shop"),), 1.0)
         watch.source.wait_target_up(20)
         assert watch.poll() is None
+        assert watch.source.target_scrape_interval() == 1.0
+        # an SLO file whose selector names no job this Prometheus scrapes: stopped, named
+        p = loadtest("run", "--target", service.url, "--probe", "/-/healthy", "--prometheus",
+                     prom.url, "--out", str(tmp_path / "out"), timeout=60)
+        assert p.returncode == 3 and 'job="opscore-backend"' in p.stderr \
+            and "selector" in p.stderr, p.stderr
         killed_at = time.time()
         service.child.signal(signal.SIGKILL)
         deadline = time.monotonic() + 15
