@@ -13,7 +13,7 @@ from typing import Any
 
 from loadtest import tls
 from loadtest.durations import format_duration
-from loadtest.errors import PrometheusUnavailable, UsageError
+from loadtest.errors import PrometheusUnavailable, TargetUnreachable, UsageError
 from loadtest.liveness import SampleWatch, UpWatch, Watch, dead_since
 from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
 from loadtest.slo import SloFile
@@ -137,6 +137,12 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
                                  record_path=run_dir / "metrics" / SNAPSHOTS)
         scrapes.start()
         exits.callback(scrapes.close)
+        first = scrapes.scrape_now()
+        if not first.ok:  # else the load would start and be stopped 5 s later as "dead"
+            raise TargetUnreachable(
+                f"the target's metrics at {metrics_url} could not be read ({first.error}): "
+                "pass --metrics-url URL where they are served, or --metrics-url none with "
+                "--prometheus URL of the Prometheus that scrapes them")
         watches.append(scrapes)
     interval: float | None = None
     if source is None:

@@ -135,6 +135,23 @@ def test_a_probe_answering_404_is_inconclusive_naming_the_path_and_the_option(
     assert not list(tmp_path.glob("*/locust/started-*.json"))  # no load was sent
 
 
+@pytest.mark.slow
+def test_metrics_not_where_the_harness_reads_them_stop_the_run_before_load(
+        tmp_path: Path) -> None:
+    service = Service(tmp_path / "service", metrics_port=free_port())
+    try:  # its /metrics is on another port: {target}/metrics answers 404
+        p = loadtest("run", "--target", service.url, "--probe", "/-/healthy",
+                     "--metrics-source", "embedded", "--scenario",
+                     str(EXAMPLE / "locustfile.py"), "--slo", str(EXAMPLE / "slo.yaml"),
+                     "--out", str(tmp_path / "out"), timeout=60)
+    finally:
+        service.child.stop()
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert f"{service.url}/metrics could not be read" in p.stderr and "404" in p.stderr \
+        and "--metrics-url" in p.stderr, p.stderr
+    assert not list((tmp_path / "out").glob("*/locust/started-*.json"))
+
+
 def test_probe_none_still_needs_something_listening(tmp_path: Path) -> None:
     p = loadtest("run", "--target", f"http://127.0.0.1:{free_port()}", "--probe", "none",
                  "--metrics-source", "embedded", "--out", str(tmp_path), timeout=60)
