@@ -45,7 +45,6 @@ class Stack:
     scrapes: Any  # EmbeddedSource: the harness's own scrapes of the target (None: none)
     meta: dict[str, Any]
     watches: list[Watch] = field(default_factory=list)  # is the target still there?
-    prometheus_url: str | None = None  # the Prometheus judging the run, if any
     scrape_interval_s: float | None = None  # how often the judging source sees the target
 
 
@@ -145,6 +144,7 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
                 "--prometheus URL of the Prometheus that scrapes them")
         watches.append(scrapes)
     interval: float | None = None
+    interval_from = "set by the harness"
     if source is None:
         assert scrapes is not None
         source = scrapes
@@ -154,19 +154,19 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
         try:
             source.wait_ready(20.0 if local_prom else 5.0)
             if local_prom is None:
-                interval = source.target_scrape_interval()
+                found = source.target_scrape_interval()
                 discovering = time.monotonic() + DISCOVERY_S  # a fresh Prometheus lists
-                while interval is None and time.monotonic() < discovering:  # targets late
+                while found is None and time.monotonic() < discovering:  # targets late
                     time.sleep(0.5)
-                    interval = source.target_scrape_interval()
-                if interval is None:
+                    found = source.target_scrape_interval()
+                if found is None:
                     sel = ", ".join(m.render() for m in source.up_matchers) or "none"
                     raise SourceError(
                         f"Prometheus at {source.url} scrapes no target matching the SLO "
                         f"file's selector ({sel}) after {DISCOVERY_S:.0f} s: check "
                         "`selector` in the SLO file and Prometheus' scrape config")
+                interval, interval_from = found
                 source.scrape_interval_s = interval
-                meta["scrape_interval_from"] = "prometheus /api/v1/targets"
             else:
                 interval = local_prom.interval_s
             if window is not None:
@@ -183,6 +183,7 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
             exits.callback(up.close)
             watches.append(up)
     meta["metrics_source"] = source.describe()
+    meta["metrics_source"]["scrape_interval_from"] = interval_from
     meta["tls"] = {"target": tls.describe("target", target_url),
                    "prometheus": tls.describe("prometheus", meta["metrics_source"].get("url"))}
     progress(f"target {target_url} ready; metrics from {source.name}"
@@ -191,9 +192,7 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
              + (f" (scrapes it every {format_duration(interval)})" if interval and
                 source.name == "prometheus" else ""))
     return Stack(target_url=target_url, source=source, scrapes=scrapes, meta=meta,
-                 watches=watches,
-                 prometheus_url=getattr(source, "url", None) if source.name == "prometheus"
-                 else None, scrape_interval_s=interval)
+                 watches=watches, scrape_interval_s=interval)
 
 
 def _sleep_until(t: float, load: Any, watches: list[Watch], state: PhaseState,

@@ -233,7 +233,7 @@ def test_interval_selector_and_up_read_from_a_real_prometheus(prometheus_bin: st
         watch = UpWatch(prom.url, (Matcher("job", "=", "shop"),), 1.0)
         watch.source.wait_target_up(20)
         assert watch.poll() is None
-        assert watch.source.target_scrape_interval() == 1.0
+        assert watch.source.target_scrape_interval() == (1.0, "/api/v1/targets")
         # an SLO file whose selector names no job this Prometheus scrapes: stopped, named
         p = loadtest("run", "--target", service.url, "--probe", "/-/healthy", "--prometheus",
                      prom.url, "--out", str(tmp_path / "out"), timeout=60)
@@ -324,6 +324,7 @@ def test_metrics_elsewhere_judged_by_a_prometheus_scraping_every_15s(
     assert p.returncode == 0, p.stdout + p.stderr
     r = results_of(tmp_path / "out")
     assert r["run"]["metrics_source"]["scrape_interval_s"] == 15.0
+    assert r["run"]["metrics_source"]["scrape_interval_from"] == "/api/v1/targets"
     objs = by_name(r)
     assert {o["status"] for o in objs.values()} == {"pass"}, objs
     sent = r["client"]["totals"]["requests"]

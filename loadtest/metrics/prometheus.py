@@ -124,11 +124,11 @@ class PrometheusSource(MetricsSource):
                 from None
         return sum(len(g.get("rules", [])) for g in groups)
 
-    def target_scrape_interval(self) -> float | None:
-        """How often Prometheus scrapes the target: `scrapeInterval` of the active targets
-        matching the selector's job/instance in `/api/v1/targets` (the longest, if several
-        match). A server without that API (a Thanos or Mimir querier): estimated from the
-        spacing of the last `up` samples. None: no matching target is known."""
+    def target_scrape_interval(self) -> tuple[float, str] | None:
+        """How often Prometheus scrapes the target, and where that was read: `scrapeInterval`
+        of the active targets matching the selector's job/instance in `/api/v1/targets` (the
+        longest, if several match). A server without that API (a Thanos or Mimir querier):
+        estimated from the spacing of the last `up` samples. None: no matching target."""
         import httpx
 
         from loadtest.durations import parse_duration
@@ -153,8 +153,9 @@ class PrometheusSource(MetricsSource):
                 except ValueError:
                     continue
             if found:
-                return max(found)
-        return self._interval_from_up()
+                return max(found), "/api/v1/targets"
+        estimate = self._interval_from_up()
+        return (estimate, "spacing of up samples") if estimate is not None else None
 
     def _interval_from_up(self) -> float | None:
         sel = render_selector(self.up_matchers) if self.up_matchers else ""
