@@ -213,7 +213,8 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
     with _no_empty_run_dir(run_path, lambda: search is not None and bool(search.steps)), \
             contextlib.ExitStack() as exits, _signals_as_interrupt():
         try:
-            stack = open_stack(opts.stack, slo, run_path, exits, progress)
+            stack = open_stack(opts.stack, slo, run_path, exits, progress,
+                               window=("--step-duration", opts.step_duration_s))
             meta.update(stack.meta)
             search = _Search(opts, slo, stack, run_path, exits, progress, live)
             outcome = search.run()

@@ -63,6 +63,15 @@ HttpBuckets = Annotated[str, typer.Option(
 DbBuckets = Annotated[str, typer.Option(
     envvar="LOADTEST_DB_BUCKETS", help="Reference target's db_query_duration_seconds "
     "buckets: default (the Go client's, 0.1 s is a bound), kpi, or a list of seconds.")]
+Probe = Annotated[list[str] | None, typer.Option(
+    "--probe", envvar="LOADTEST_PROBE",
+    help="Path the preflight GETs on the target, must answer 2xx; repeatable. Default: /health "
+         "and /ready. `none` skips the probes.")]
+MetricsUrl = Annotated[str | None, typer.Option(
+    "--metrics-url", envvar="LOADTEST_METRICS_URL",
+    help="Where the harness's own scrapes read the target's metrics (default "
+         "{target}/metrics). `none`: read none (needs --prometheus; a dead target is then "
+         "seen from the load generator and Prometheus' `up`).")]
 RequestTimeout = Annotated[str, typer.Option(
     "--request-timeout", envvar="LOADTEST_REQUEST_TIMEOUT",
     help="Longest one request may take, body included; a slower one is a failed sample.")]
@@ -171,6 +180,8 @@ def run(
     rules: Annotated[list[Path] | None, typer.Option(
         "--rules", envvar="LOADTEST_RULES", help="Alerting/recording rule file for the local "
         "Prometheus (e.g. deploy/prometheus/alerts.yml); repeatable.")] = None,
+    probe: Probe = None,
+    metrics_url: MetricsUrl = None,
     request_timeout: RequestTimeout = "30s",
     insecure_target: InsecureTarget = False,
     insecure_prometheus: InsecurePrometheus = False,
@@ -188,8 +199,8 @@ def run(
             warmup_s=_duration_opt("warmup", warmup), shape=shape, arrivals=arrivals,
             users=users, prometheus=prometheus, metrics_source=metrics_source,
             database=database, target_faults=target_fault or [], baseline=baseline, out=out,
-            workers=workers, tags=tag or [], rules=rules or [],
-            given=_given(ctx, "rate", "duration", "warmup"))
+            workers=workers, tags=tag or [], rules=rules or [], probes=probe,
+            metrics_url=metrics_url, given=_given(ctx, "rate", "duration", "warmup"))
         if remote_workers < 0 or (remote_workers and workers != 1):
             raise UsageError("--remote-workers N (N >= 1) runs a master for other machines' "
                              "workers; do not combine it with --workers")
@@ -345,6 +356,8 @@ def capacity(
         help="Reference target fault KEY=VALUE (e.g. max_concurrency=4); repeatable.")] = None,
     out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
         = Path("reports"),
+    probe: Probe = None,
+    metrics_url: MetricsUrl = None,
     request_timeout: RequestTimeout = "30s",
     insecure_target: InsecureTarget = False,
     insecure_prometheus: InsecurePrometheus = False,
@@ -360,11 +373,13 @@ def capacity(
             target=target, scenario=scenario, slo=slo, rate=start_rate, duration_s=10,
             warmup_s=0, shape="constant", arrivals="constant", users=None,
             prometheus=prometheus, metrics_source=metrics_source, database=database,
-            target_faults=target_fault or [], baseline=None, out=out, workers=1, tags=[])
+            target_faults=target_fault or [], baseline=None, out=out, workers=1, tags=[],
+            probes=probe, metrics_url=metrics_url)
         opts = CapacityOptions(
             stack=StackOptions(target=checked.target, prometheus=prometheus,
                                metrics_source=metrics_source, database=database,
-                               target_faults=checked.target_faults),
+                               target_faults=checked.target_faults, probes=checked.probes,
+                               metrics_url=checked.metrics_url),
             scenario=scenario, slo=slo, start_rate=start_rate, max_rate=max_rate,
             step_duration_s=_duration_opt("step-duration", step_duration),
             step_warmup_s=_duration_opt("step-warmup", step_warmup), precision=precision,
@@ -466,6 +481,13 @@ def target_cmd(
         "(with --tls-key).")] = None,
     tls_key: Annotated[Path | None, typer.Option(
         envvar=["LOADTEST_TLS_KEY", "LOADTEST_TARGET_TLS_KEY"], help="Its PEM private key.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        envvar="LOADTEST_METRICS_PORT", help="Serve /metrics on this port (plain "
+        "http) instead of the API's, like a service scraped on a port of its own.")] = None,
+    ready: Annotated[bool, typer.Option(
+        "--ready/--no-ready", envvar="LOADTEST_READY",
+        help="Serve /ready (--no-ready: only /health, like a service without a readiness "
+        "probe).")] = True,
     http_buckets: HttpBuckets = "default",
     db_buckets: DbBuckets = "default",
 ) -> None:
@@ -480,7 +502,8 @@ def target_cmd(
                                    "max_concurrency": max_concurrency,
                                    "endpoints": fault_endpoint or []},
                             tls_cert=tls_cert, tls_key=tls_key,
-                            http_buckets=http_buckets, db_buckets=db_buckets))
+                            http_buckets=http_buckets, db_buckets=db_buckets,
+                            metrics_port=metrics_port, ready=ready))
     except HarnessError as e:
         _fail(e)
 

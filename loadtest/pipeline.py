@@ -12,13 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import tls
-from loadtest.errors import PrometheusUnavailable
+from loadtest.durations import format_duration
+from loadtest.errors import PrometheusUnavailable, TargetUnreachable, UsageError
+from loadtest.liveness import SampleWatch, UpWatch, Watch, dead_since
 from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
 from loadtest.slo import SloFile
+from loadtest.stack import DEFAULT_PROBES
 
 Progress = Callable[[str], None]
 SNAPSHOTS = "embedded-snapshots.jsonl.gz"
-TARGET_DEAD_S = 5.0  # the target's /metrics failing this long: it is gone, stop the load
+NO_METRICS = "none"  # --metrics-url none: the harness does not read the target's metrics
+MIN_SCRAPES_PER_WINDOW = 4  # increase() needs >= 2 samples in range; 4 intervals is sound
+DISCOVERY_S = 10.0  # a fresh Prometheus lists its targets ~5 s after start
 
 
 @dataclass(frozen=True)
@@ -31,14 +36,18 @@ class StackOptions:
     rules: tuple[Path, ...] = ()
     http_buckets: str = "default"  # the reference target's histograms (loadtest target)
     db_buckets: str = "default"
+    probes: tuple[str, ...] = DEFAULT_PROBES  # () = --probe none
+    metrics_url: str | None = None  # None: {target}/metrics; NO_METRICS: none
 
 
 @dataclass
 class Stack:
     target_url: str
     source: MetricsSource
-    scrapes: Any  # EmbeddedSource: the harness's own scrapes of the target
+    scrapes: Any  # EmbeddedSource: the harness's own scrapes of the target (None: none)
     meta: dict[str, Any]
+    watches: list[Watch] = field(default_factory=list)  # is the target still there?
+    scrape_interval_s: float | None = None  # how often the judging source sees the target
 
 
 @dataclass
@@ -64,9 +73,24 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
+def check_window(window: tuple[str, float], interval_s: float | None, where: str) -> None:
+    """Refuse a judged window shorter than MIN_SCRAPES_PER_WINDOW scrape intervals."""
+    option, seconds = window
+    if interval_s is None or seconds >= MIN_SCRAPES_PER_WINDOW * interval_s - 1e-9:
+        return
+    need = MIN_SCRAPES_PER_WINDOW * interval_s
+    raise UsageError(f"{option} {format_duration(seconds)} is shorter than "
+                     f"{MIN_SCRAPES_PER_WINDOW} x the target's scrape interval in {where} "
+                     f"({format_duration(interval_s)}): use {option} "
+                     f"{format_duration(need)} or more, or scrape the target more often")
+
+
 def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
-               exits: contextlib.ExitStack, progress: Progress) -> Stack:
-    """Start what the options ask for (each stopped by `exits`), preflight, and return it."""
+               exits: contextlib.ExitStack, progress: Progress,
+               window: tuple[str, float] | None = None) -> Stack:
+    """Start what the options ask for (each stopped by `exits`), preflight, and return it.
+    `window` = (option, seconds) of the judged window, checked against the scrape interval
+    before any load."""
     from loadtest.metrics.embedded import EmbeddedSource
     from loadtest.metrics.prometheus import PrometheusSource
     from loadtest.stack import LocalPrometheus, ReferenceTarget, preflight_target, prometheus_binary
@@ -74,6 +98,10 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
     job = slo.selector.get("job", "opscore-backend")
     meta: dict[str, Any] = {}
     source: MetricsSource | None = None
+    own_metrics = opts.metrics_url != NO_METRICS
+    if not own_metrics and not opts.prometheus:
+        raise UsageError("--metrics-url none: the harness reads no metrics of the target, so "
+                         "give the Prometheus that scrapes it with --prometheus URL")
     if opts.target is None:
         ref = ReferenceTarget(run_dir / "target", opts.database, opts.target_faults,
                               buckets=(opts.http_buckets, opts.db_buckets))
@@ -86,41 +114,88 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
         ref = None
         target_url = opts.target.rstrip("/")
         meta["target"] = {"url": target_url, "kind": "external"}
+    metrics_url = (opts.metrics_url if opts.metrics_url and own_metrics
+                   else f"{target_url}/metrics")
+    meta["target"]["metrics_url"] = metrics_url if own_metrics else None
+    meta["target"]["probes"] = list(opts.probes)
     local_prom: LocalPrometheus | None = None
     if opts.prometheus:
         source = PrometheusSource(opts.prometheus, up_matchers(slo))
     elif opts.metrics_source != "embedded" and prometheus_binary():
-        local_prom = LocalPrometheus(run_dir / "prometheus", job, target_url, list(opts.rules))
+        local_prom = LocalPrometheus(run_dir / "prometheus", job, target_url, list(opts.rules),
+                                     metrics_url=metrics_url)
         exits.callback(local_prom.stop)
         source = PrometheusSource(local_prom.url, up_matchers(slo),
                                   scrape_interval_s=local_prom.interval_s, local=True)
     if ref is not None:
         ref.wait_ready()
-    meta["target"]["health"] = preflight_target(target_url)
-    # The harness always keeps its own scrapes of the target: the embedded source when no
+    meta["target"]["health"] = preflight_target(target_url, opts.probes)
+    # The harness keeps its own scrapes of the target: the embedded source when no
     # Prometheus serves, else a second opinion `loadtest verify` can judge from.
-    scrapes = EmbeddedSource(f"{target_url}/metrics", job=job,
-                             record_path=run_dir / "metrics" / SNAPSHOTS)
-    scrapes.start()
-    exits.callback(scrapes.close)
+    scrapes = None
+    watches: list[Watch] = []
+    if own_metrics:
+        scrapes = EmbeddedSource(metrics_url, job=job,
+                                 record_path=run_dir / "metrics" / SNAPSHOTS)
+        scrapes.start()
+        exits.callback(scrapes.close)
+        first = scrapes.scrape_now()
+        if not first.ok:  # else the load would start and be stopped 5 s later as "dead"
+            raise TargetUnreachable(
+                f"the target's metrics at {metrics_url} could not be read ({first.error}): "
+                "pass --metrics-url URL where they are served, or --metrics-url none with "
+                "--prometheus URL of the Prometheus that scrapes them")
+        watches.append(scrapes)
+    interval: float | None = None
+    interval_from = "set by the harness"
     if source is None:
+        assert scrapes is not None
         source = scrapes
+        interval = scrapes.interval_s
     else:
         assert isinstance(source, PrometheusSource)
         try:
             source.wait_ready(20.0 if local_prom else 5.0)
+            if local_prom is None:
+                found = source.target_scrape_interval()
+                discovering = time.monotonic() + DISCOVERY_S  # a fresh Prometheus lists
+                while found is None and time.monotonic() < discovering:  # targets late
+                    time.sleep(0.5)
+                    found = source.target_scrape_interval()
+                if found is None:
+                    sel = ", ".join(m.render() for m in source.up_matchers) or "none"
+                    raise SourceError(
+                        f"Prometheus at {source.url} scrapes no target matching the SLO "
+                        f"file's selector ({sel}) after {DISCOVERY_S:.0f} s: check "
+                        "`selector` in the SLO file and Prometheus' scrape config")
+                interval, interval_from = found
+                source.scrape_interval_s = interval
+            else:
+                interval = local_prom.interval_s
+            if window is not None:
+                check_window(window, interval, "Prometheus" if local_prom is None
+                             else "the local Prometheus")
             # the window must not open before Prometheus' first scrape of the target (a
-            # fresh Prometheus scrapes ~5 s after start: its discovery throttle)
-            source.wait_target_up(20.0 if local_prom else 10.0)
+            # fresh Prometheus scrapes ~5 s after start: its discovery throttle); a running
+            # one scrapes it within an interval
+            source.wait_target_up(20.0 if local_prom else 2 * interval + 5.0)
         except SourceError as e:
             raise PrometheusUnavailable(str(e)) from None
+        if not own_metrics:
+            up = UpWatch(source.url, source.up_matchers, interval).start()
+            exits.callback(up.close)
+            watches.append(up)
     meta["metrics_source"] = source.describe()
+    meta["metrics_source"]["scrape_interval_from"] = interval_from
     meta["tls"] = {"target": tls.describe("target", target_url),
                    "prometheus": tls.describe("prometheus", meta["metrics_source"].get("url"))}
     progress(f"target {target_url} ready; metrics from {source.name}"
              + (f" {meta['metrics_source'].get('url')}" if source.name == "prometheus"
-                else ""))
-    return Stack(target_url=target_url, source=source, scrapes=scrapes, meta=meta)
+                else "")
+             + (f" (scrapes it every {format_duration(interval)})" if interval and
+                source.name == "prometheus" else ""))
+    return Stack(target_url=target_url, source=source, scrapes=scrapes, meta=meta,
+                 watches=watches, scrape_interval_s=interval)
 
 
 def cut_window(state: PhaseState, stack: Stack | None, progress: Progress) -> None:
@@ -152,7 +227,7 @@ def cut_window(state: PhaseState, stack: Stack | None, progress: Progress) -> No
     progress(f"window cut at {iso(state.window.end)} ({state.window.seconds:.1f} s judged)")
 
 
-def _sleep_until(t: float, load: Any, scrapes: Any, state: PhaseState,
+def _sleep_until(t: float, load: Any, watches: list[Watch], state: PhaseState,
                  ticker: Any = None) -> None:
     while True:
         left = t - time.time()
@@ -162,8 +237,8 @@ def _sleep_until(t: float, load: Any, scrapes: Any, state: PhaseState,
             state.cpu.tick()
         if ticker is not None:
             ticker.tick()
-        since = scrapes.down_since() if scrapes is not None else None
-        if since is not None and time.time() - since >= TARGET_DEAD_S:
+        since = dead_since(watches)
+        if since is not None:
             state.target_down_at = since
             return
         time.sleep(min(left, 0.1))
@@ -192,12 +267,15 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
         ticker = Ticker(live, plan.out_dir, started=state.run_start,
                         total_s=state.window.end - state.run_start,
                         requested=plan.rate, cpu=state.cpu)
-    sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not stack.source else [])
-    _sleep_until(state.window.start, load, stack.scrapes, state, ticker)
+    sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not None
+                                and stack.scrapes is not stack.source else [])
+    # without its own scrapes the harness hears of a dead target from the load generator
+    watches = stack.watches + ([SampleWatch(plan.out_dir)] if stack.scrapes is None else [])
+    _sleep_until(state.window.start, load, watches, state, ticker)
     for s in sources:
         s.at_window_start(time.time())
     if state.target_down_at is None:
-        _sleep_until(state.window.end, load, stack.scrapes, state, ticker)
+        _sleep_until(state.window.end, load, watches, state, ticker)
     state.cpu.tick(force=True)  # a last sample at the window's end
     if state.target_down_at is not None:
         # the target is gone: stop the load now, judge what was seen before it went
@@ -217,7 +295,7 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     if state.locust_exit != 0:
         state.problems.append(f"Locust exited with code {state.locust_exit}: "
                               f"{load.child.log_tail(3)}")
-    interval = getattr(stack.source, "scrape_interval_s", None) or 1.0
+    interval = stack.scrape_interval_s or 1.0
     try:
         stack.source.settle(state.window, timeout_s=max(10.0, 5 * interval))
     except SourceError as e:

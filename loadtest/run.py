@@ -26,6 +26,7 @@ from loadtest.errors import (
 )
 from loadtest.metrics.base import MetricsSource, Window
 from loadtest.pipeline import (
+    NO_METRICS,
     SNAPSHOTS,
     PhaseState,
     StackOptions,
@@ -37,6 +38,7 @@ from loadtest.pipeline import (
 )
 from loadtest.slo import SloFile, load_slo, parse_slo
 from loadtest.slo_check import bucket_warnings
+from loadtest.stack import DEFAULT_PROBES
 
 Progress = Callable[[str], None]
 ARRIVALS = ("constant", "poisson")
@@ -70,6 +72,8 @@ class RunOptions:
     master_bind_host: str = "*"
     http_buckets: str = "default"  # the reference target's histograms
     db_buckets: str = "default"
+    probes: tuple[str, ...] = DEFAULT_PROBES
+    metrics_url: str | None = None  # None: {target}/metrics; "none": no own scrapes
 
     @classmethod
     def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,
@@ -77,7 +81,8 @@ class RunOptions:
               users: int | None, prometheus: str | None, metrics_source: str,
               database: str | None, target_faults: list[str], baseline: Path | None, out: Path,
               workers: int, tags: list[str], rules: list[Path] | None = None,
-              given: frozenset[str] = frozenset()) -> RunOptions:
+              given: frozenset[str] = frozenset(), probes: list[str] | None = None,
+              metrics_url: str | None = None) -> RunOptions:
         """`given`: the options set explicitly (command line or environment); a stage file
         sets rate, warm-up and window itself and refuses them."""
         from loadtest.load import default_users
@@ -134,6 +139,8 @@ class RunOptions:
                 faults.setdefault("endpoints", []).append(value)
             else:
                 faults[key] = value
+        probe_paths = check_probes(probes)
+        metrics_url = check_metrics_url(metrics_url, target, prometheus, metrics_source)
         tag_map: dict[str, str] = {}
         for item in tags:
             key, sep, value = item.partition("=")
@@ -146,7 +153,45 @@ class RunOptions:
                    prometheus=prometheus,
                    metrics_source=metrics_source, database=database, target_faults=faults,
                    baseline=baseline, out=out, workers=workers, tags=tag_map,
-                   rules=tuple(rules or ()))
+                   rules=tuple(rules or ()), probes=probe_paths, metrics_url=metrics_url)
+
+
+def check_probes(probes: list[str] | None) -> tuple[str, ...]:
+    """--probe PATH (repeatable) or --probe none; default the guide's /health and /ready."""
+    if not probes:
+        return DEFAULT_PROBES
+    if any(p.strip().lower() == "none" for p in probes):
+        if len(probes) > 1:
+            raise UsageError(f"--probe none skips the probes; do not combine it with "
+                             f"--probe {', '.join(p for p in probes if p.lower() != 'none')}")
+        return ()
+    for p in probes:
+        if not p.startswith("/") or any(c.isspace() for c in p):
+            raise UsageError(f"--probe {p!r}: give a path on the target such as /health or "
+                             "/-/healthy (or --probe none to skip the probes)")
+    return tuple(dict.fromkeys(probes))
+
+
+def check_metrics_url(metrics_url: str | None, target: str | None, prometheus: str | None,
+                      metrics_source: str = "auto") -> str | None:
+    """--metrics-url URL|none: where the harness's own scrapes read the target's metrics."""
+    if metrics_url is None or metrics_url == "":
+        return None
+    if target is None:
+        raise UsageError("--metrics-url describes your service's metrics; it needs --target "
+                         "(the reference target serves them at its own /metrics)")
+    if metrics_url.strip().lower() == NO_METRICS:
+        if not prometheus:
+            raise UsageError("--metrics-url none: the harness reads no metrics of the target, "
+                             "so --prometheus URL (the Prometheus that scrapes it) is required")
+        if metrics_source == "embedded":
+            raise UsageError("--metrics-url none leaves nothing for --metrics-source embedded "
+                             "to read; use --prometheus URL")
+        return NO_METRICS
+    if not metrics_url.startswith(("http://", "https://")):
+        raise UsageError(f"--metrics-url {metrics_url!r}: give a full URL like "
+                         "http://127.0.0.1:9100/metrics, or none")
+    return metrics_url
 
 
 @dataclass
@@ -273,13 +318,15 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     stack_opts = StackOptions(target=opts.target, prometheus=opts.prometheus,
                               metrics_source=opts.metrics_source, database=opts.database,
                               target_faults=opts.target_faults, rules=opts.rules,
-                              http_buckets=opts.http_buckets, db_buckets=opts.db_buckets)
+                              http_buckets=opts.http_buckets, db_buckets=opts.db_buckets,
+                              probes=opts.probes, metrics_url=opts.metrics_url)
     stack = None
     with _no_empty_run_dir(run_dir, lambda: state.run_start is not None), \
             contextlib.ExitStack() as exits, \
             _signals_as_interrupt():
         try:
-            stack = open_stack(stack_opts, slo, run_dir, exits, progress)
+            stack = open_stack(stack_opts, slo, run_dir, exits, progress,
+                               window=("--duration", opts.duration_s))
             meta.update(stack.meta)
             meta["preflight_warnings"] = bucket_warnings(slo, stack.source)
             for warning in meta["preflight_warnings"]:

@@ -7,6 +7,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from loadtest import httpread, tls
 from loadtest.errors import PrometheusUnavailable, TargetUnreachable, UsageError
@@ -70,8 +71,8 @@ def prometheus_binary() -> str | None:
 
 def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
                       interval_s: float = LOCAL_SCRAPE_INTERVAL_S,
-                      rule_files: list[str] | None = None, self_hostport: str | None = None
-                      ) -> str:
+                      rule_files: list[str] | None = None, self_hostport: str | None = None,
+                      metrics_path: str = "/metrics") -> str:
     iv = f"{int(interval_s * 1000)}ms"
     text = (
         "# written by loadtest: a throwaway Prometheus scraping the target under test\n"
@@ -86,7 +87,7 @@ def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
         "scrape_configs:\n"
         f"  - job_name: '{job}'\n"
         f"    scheme: {scheme}\n"
-        "    metrics_path: /metrics\n"
+        f"    metrics_path: '{metrics_path}'\n"
         "    static_configs:\n"
         f"      - targets: ['{target_hostport}']\n"
     )
@@ -98,20 +99,22 @@ def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
 
 
 class LocalPrometheus:
-    """Debian's `prometheus`, on a free loopback port, temp storage, 1 s scrapes."""
+    """Debian's `prometheus`, on a free loopback port, temp storage, 1 s scrapes (unless
+    told otherwise). It scrapes `{target_url}/metrics`, or `metrics_url` when given."""
 
     def __init__(self, workdir: Path, job: str, target_url: str,
-                 rule_files: list[Path] | None = None) -> None:
+                 rule_files: list[Path] | None = None, metrics_url: str | None = None,
+                 interval_s: float = LOCAL_SCRAPE_INTERVAL_S) -> None:
         from urllib.parse import urlsplit
 
         binary = prometheus_binary()
         if binary is None:
             raise PrometheusUnavailable("`prometheus` is not on PATH (apt-get install -y "
                                         "prometheus, or pass --prometheus URL)")
-        parts = urlsplit(target_url)
+        parts = urlsplit(metrics_url or f"{target_url.rstrip('/')}/metrics")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.interval_s = LOCAL_SCRAPE_INTERVAL_S
+        self.interval_s = interval_s
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "prometheus.yml"
         rules = []
@@ -125,8 +128,9 @@ class LocalPrometheus:
             copy.write_text(text, encoding="utf-8")
             rules.append(copy.name)
         config.write_text(prometheus_config(job, parts.netloc, parts.scheme or "http",
-                                            rule_files=rules,
-                                            self_hostport=f"127.0.0.1:{self.port}"),
+                                            interval_s=interval_s, rule_files=rules,
+                                            self_hostport=f"127.0.0.1:{self.port}",
+                                            metrics_path=parts.path or "/metrics"),
                           encoding="utf-8")
         self.data_dir = workdir / "tsdb"
         argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
@@ -145,35 +149,70 @@ class LocalPrometheus:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def preflight_target(url: str, timeout_s: float = 5.0) -> dict[str, object]:
-    """GET /health and /ready; a degraded or silent target stops the run before any load."""
+DEFAULT_PROBES = ("/health", "/ready")
+
+
+def preflight_target(url: str, probes: tuple[str, ...] = DEFAULT_PROBES,
+                     timeout_s: float = 5.0) -> dict[str, object]:
+    """GET each probe path (the guide's /health and /ready unless told otherwise); each must
+    answer 2xx. A degraded or silent target stops the run before any load. Returns the body
+    of a probe in the guide's /health JSON shape (`status`, `checks`), else {}."""
     import httpx
 
     base = url.rstrip("/")
     verify = tls.httpx_verify("target")
+    health: dict[str, object] = {}
+    if not probes:  # --probe none: still, something must listen there
+        _connect(base, timeout_s)
+    for path in probes:
+        try:
+            answer = httpread.get(f"{base}{path}", deadline_s=timeout_s, verify=verify,
+                                  max_bytes=PROBE_MAX_BYTES)
+        except httpx.HTTPError as e:
+            hint = ("; trust its CA with LOADTEST_TARGET_CA_FILE=PEM, or skip the check with "
+                    "--insecure-target" if "CERTIFICATE_VERIFY_FAILED" in str(e) else
+                    "; start it or pass the right --target")
+            raise TargetUnreachable(f"target {base} is unreachable ({type(e).__name__}: "
+                                    f"{str(e)[:200]}){hint}") from None
+        except httpread.BodyRefused as e:
+            raise TargetUnreachable(f"target {e}: a probe must answer a small body "
+                                    "promptly") from None
+        body = _guide_health(answer)
+        if not 200 <= answer.status_code < 300:
+            failing = ", ".join(f"{k}: {v.get('status')}" for k, v in
+                                (body.get("checks") or {}).items() if isinstance(v, dict))
+            detail = f" {body.get('status', '')} ({failing or 'no checks'})" if body else ""
+            hint = ("; pass the service's own probe paths with --probe PATH, or --probe none"
+                    if answer.status_code in (404, 405) else "")
+            raise TargetUnreachable(f"target {base}{path} answered {answer.status_code}"
+                                    f"{detail}{hint}")
+        if body and not health:
+            health = body
+    return health
+
+
+def _connect(base: str, timeout_s: float) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        health = httpread.get(f"{base}/health", deadline_s=timeout_s, verify=verify,
-                              max_bytes=PROBE_MAX_BYTES)
-        ready = httpread.get(f"{base}/ready", deadline_s=timeout_s, verify=verify,
-                             max_bytes=PROBE_MAX_BYTES)
-    except httpx.HTTPError as e:
-        hint = ("; trust its CA with LOADTEST_TARGET_CA_FILE=PEM, or skip the check with "
-                "--insecure-target" if "CERTIFICATE_VERIFY_FAILED" in str(e) else
-                "; start it or pass the right --target")
+        socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout_s).close()
+    except OSError as e:
         raise TargetUnreachable(f"target {base} is unreachable ({type(e).__name__}: "
-                                f"{str(e)[:200]}){hint}") from None
-    except httpread.BodyRefused as e:
-        raise TargetUnreachable(f"target {e}: a probe must answer a small body "
-                                "promptly") from None
+                                f"{e.strerror or e}); start it or pass the right --target") \
+            from None
+
+
+def _guide_health(answer: httpread.Answer) -> dict[str, Any]:
+    """The body when it is the guide's /health JSON (`status` and maybe `checks`), else {}."""
     try:
-        body = health.json()
+        body = answer.json()
     except ValueError:
-        body = {}
-    if health.status_code != 200:
-        failing = ", ".join(f"{k}: {v.get('status')}" for k, v in
-                            (body.get("checks") or {}).items() if isinstance(v, dict))
-        raise TargetUnreachable(f"target {base}/health answered {health.status_code} "
-                                f"{body.get('status', '')} ({failing or 'no checks'})")
-    if ready.status_code != 200:
-        raise TargetUnreachable(f"target {base}/ready answered {ready.status_code}: not ready")
-    return body if isinstance(body, dict) else {}
+        return {}
+    if not isinstance(body, dict) or "status" not in body:
+        return {}
+    if not isinstance(body.get("checks", {}), dict):
+        body = {**body, "checks": {}}
+    return body

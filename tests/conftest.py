@@ -64,8 +64,10 @@ class RunningTarget:
 
 def start_target(workdir: Path, database: str | None = None,
                  extra: list[str] | None = None, port: int | None = None,
-                 tls: tuple[Path, Path] | None = None) -> RunningTarget:
-    """`loadtest target` on a free port; `tls` = (certificate, key) serves https."""
+                 tls: tuple[Path, Path] | None = None,
+                 ready_path: str = "/ready") -> RunningTarget:
+    """`loadtest target` on a free port; `tls` = (certificate, key) serves https;
+    `ready_path` is polled until it answers 200 (/health for a target started --no-ready)."""
     port = port or free_port()
     db = database or f"sqlite:///{workdir / 'opscore.db'}"
     argv = [sys.executable, "-m", "loadtest", "target", "--port", str(port), "--database", db,
@@ -79,7 +81,7 @@ def start_target(workdir: Path, database: str | None = None,
     while time.monotonic() < deadline:
         assert child.alive(), child.log_tail(20)
         try:
-            if httpx.get(f"{url}/ready", timeout=1, verify=False).status_code == 200:
+            if httpx.get(f"{url}{ready_path}", timeout=1, verify=False).status_code == 200:
                 return RunningTarget(url, child, workdir)
         except httpx.HTTPError:
             pass

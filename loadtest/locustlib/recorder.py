@@ -1,11 +1,11 @@
 """Per-request samples, captured through Locust's `request` event.
 
-Rows are buffered in memory and flushed every few seconds and at the end, so a crash loses at
-most the last few seconds. A local process (or the master) appends them to
-`samples-<pid>.csv`; a worker (local `--processes` or on another machine) sends them to the
-master over Locust's own connection (`loadtest_samples` messages), which writes them: every
-worker's samples reach the run directory. The start marker `started-<pid>.json` tells the
-harness when the schedule began.
+Rows are buffered in memory and flushed every second and at the end, so a crash loses at
+most the last second (and the harness sees a target stop answering as it happens). A local
+process (or the master) appends them to `samples-<pid>.csv`; a worker (local `--processes` or
+on another machine) sends them to the master over Locust's own connection (`loadtest_samples`
+messages), which writes them: every worker's samples reach the run directory. The start
+marker `started-<pid>.json` tells the harness when the schedule began.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from loadtest.locustlib import pacing
 
 COLUMNS = ["start", "intended", "method", "name", "response_ms", "status", "failed", "error",
            "bytes"]
-FLUSH_EVERY_S = 5.0
+FLUSH_EVERY_S = 1.0  # the harness reads them live too (a target that stops answering)
 
 
 class Recorder:

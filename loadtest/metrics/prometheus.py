@@ -8,6 +8,7 @@ because Prometheus answers queries about the future without complaint.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -127,6 +128,54 @@ class PrometheusSource(MetricsSource):
             raise SourceError(f"Prometheus at {self.url}: cannot list its rules ({e})") \
                 from None
         return sum(len(g.get("rules", [])) for g in groups)
+
+    def target_scrape_interval(self) -> tuple[float, str] | None:
+        """How often Prometheus scrapes the target, and where that was read: `scrapeInterval`
+        of the active targets matching the selector's job/instance in `/api/v1/targets` (the
+        longest, if several match). A server without that API (a Thanos or Mimir querier):
+        estimated from the spacing of the last `up` samples. None: no matching target."""
+        import httpx
+
+        from loadtest.durations import parse_duration
+
+        try:
+            r = httpread.get(f"{self.url}/api/v1/targets", deadline_s=self.timeout_s,
+                             verify=self._verify, max_bytes=MAX_ANSWER,
+                             params={"state": "active"}, headers=self._headers,
+                             auth=self._auth)
+            targets = r.json()["data"]["activeTargets"] if r.status_code == 200 else None
+        except (httpx.HTTPError, BodyRefused, ValueError, KeyError, TypeError):
+            targets = None
+        if isinstance(targets, list):
+            found = []
+            for t in targets:
+                labels = t.get("labels") if isinstance(t, dict) else None
+                if not isinstance(labels, dict) or not all(m.matches(labels)
+                                                           for m in self.up_matchers):
+                    continue
+                try:
+                    found.append(parse_duration(str(t.get("scrapeInterval", ""))))
+                except ValueError:
+                    continue
+            if found:
+                return max(found), "/api/v1/targets"
+        estimate = self._interval_from_up()
+        return (estimate, "spacing of up samples") if estimate is not None else None
+
+    def _interval_from_up(self) -> float | None:
+        sel = render_selector(self.up_matchers) if self.up_matchers else ""
+        try:
+            raw = self.query(f"up{sel}[10m]")
+        except SourceError:
+            return None
+        gaps = []
+        for series in raw:
+            times = [float(t) for t, _ in series.get("values", [])][-20:]
+            gaps += [b - a for a, b in itertools.pairwise(times)]
+        if not gaps:
+            return None
+        gaps.sort()
+        return round(gaps[len(gaps) // 2], 3)
 
     def ready(self) -> bool:
         import httpx

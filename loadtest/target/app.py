@@ -140,7 +140,9 @@ def _error(status: int, message: str, code: str) -> JSONResponse:
     return JSONResponse({"error": message, "code": code}, status_code=status)
 
 
-def create_app(state: TargetState) -> FastAPI:
+def create_app(state: TargetState, without: tuple[str, ...] = ()) -> FastAPI:
+    """The API; `without` drops operational routes (e.g. "/ready", "/metrics") to play a
+    service that lacks them."""
     app = FastAPI(title="OpsCore reference API", version=__version__,
                   description="The reference OpsCore API of opscore-loadtest.")
     app.state.target = state
@@ -354,6 +356,8 @@ def create_app(state: TargetState) -> FastAPI:
         state.faults.replace([])
         return {"rules": []}
 
+    app.router.routes = [r for r in app.router.routes
+                         if getattr(r, "path", None) not in without]
     metrics.precreate(
         (m, r.path) for r in app.routes if isinstance(r, APIRoute)
         and not r.path.startswith(UNINSTRUMENTED) for m in sorted(r.methods or ()))

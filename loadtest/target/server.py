@@ -29,6 +29,8 @@ class TargetOptions:
     tls_key: Path | None = None
     http_buckets: str = "default"  # default (the Go client's), kpi, or a list of seconds
     db_buckets: str = "default"
+    metrics_port: int | None = None  # serve /metrics there (plain http), not on `port`
+    ready: bool = True  # False: no /ready route (a service with /health only)
 
 
 def build_metrics(http_buckets: str, db_buckets: str) -> TargetMetrics:
@@ -74,7 +76,18 @@ def serve(opts: TargetOptions) -> None:
     for path in (opts.tls_cert, opts.tls_key):
         if path is not None and not path.is_file():
             raise UsageError(f"{path}: no such file (a PEM certificate or key)")
-    app = create_app(state)
+    without = (() if opts.ready else ("/ready",)) + \
+        (("/metrics",) if opts.metrics_port else ())
+    app = create_app(state, without=without)
+    if opts.metrics_port:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(opts.metrics_port, addr=opts.host,
+                              registry=state.metrics.registry)
+        except OSError as e:
+            raise UsageError(f"--metrics-port {opts.metrics_port}: cannot listen there "
+                             f"({e.strerror})") from None
     config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
                             access_log=False, lifespan="off",
                             # idle keep-alive connections stay open like a Go server's
