@@ -190,9 +190,9 @@ class _Checker:
             noise_part = 0.0
             detect = spread
         detectable = max(detect, tol, floor)
-        out: dict[str, Any] = {"detectable_change": detectable,
+        out: dict[str, Any] = {"detectable_change": float(detectable),
                                # the floor is chosen, not a lack of samples: not counted here
-                               "underpowered": detect > 2 * tol}
+                               "underpowered": bool(detect > 2 * tol)}
         if floor > max(detect, tol):
             out["limited_by"] = "min_change"
         seconds = (self.run.get("run", {}).get("window") or {}).get("seconds")
@@ -202,7 +202,7 @@ class _Checker:
             goal = tol if noise_part < tol * 0.9 else 2 * tol
             allowed = ((1 + goal) / (1 + noise_part) - 1) if relative else goal
             if allowed > 0:
-                out["duration_needed_s"] = seconds * (spread / allowed) ** 2
+                out["duration_needed_s"] = float(seconds * (spread / allowed) ** 2)
                 out["duration_goal"] = goal
         return out
 

@@ -184,5 +184,5 @@ def histogram_quantile_ratio(les: list[str], base_rows: list[list[float]],
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(np.asarray(ratios), [alpha, 1 - alpha])
     inf_col = len(les) - 1
-    return Estimate(point=r0 / b0, low=float(lo), high=float(hi),
+    return Estimate(point=float(r0 / b0), low=float(lo), high=float(hi),
                     n_base=int(b[:, inf_col].sum()), n_run=int(r[:, inf_col].sum()))
