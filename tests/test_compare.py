@@ -226,11 +226,11 @@ def test_the_vectorised_bootstrap_gives_the_resamples_quantiles() -> None:
 
 def test_a_db_comparison_writes_as_json(tmp_path: Path) -> None:
     """Histogram quantiles are numpy numbers: every figure of a check must still be JSON."""
-    rows = [[float(5 + i % 3), 10.0] for i in range(30)]
+    rows = [[float(5 + i % 3), 10.0, 10.0] for i in range(30)]  # p95 inside (5 ms, 10 ms]
     base, run = run_with(seed=1), run_with(seed=2)
     for r in (base, run):
         r["samples"]["server_histograms"] = {"db_query_p95": {
-            "le": ["0.005", "+Inf"], "t": list(range(30)), "counts": rows}}
+            "le": ["0.005", "0.01", "+Inf"], "t": list(range(30)), "counts": rows}}
     c = compare_runs(base, run, SLO)
     db = next(x for x in c.checks if x["objective"] == "db_query_p95")
     assert db["status"] == "pass" and isinstance(db["underpowered"], bool)
