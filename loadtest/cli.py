@@ -236,8 +236,13 @@ def verify(
     for w in outcome.results.get("verification", {}).get("sample_warnings", []):
         typer.echo(f"loadtest: warning: {w}", err=True)
     original = outcome.results["verification"]["original_verdict"]
-    typer.echo(f"(the run's own verdict stays {original['status'].upper()}: "
-               f"{original.get('reason', '')})")
+    killed = outcome.results.get("killed")
+    if killed:
+        typer.echo(f"(the run never finished: it was killed at {killed['at_iso']}; judged "
+                   f"until {killed['judged_until']}, its own record stays `running`)")
+    else:
+        typer.echo(f"(the run's own verdict stays {original['status'].upper()}: "
+                   f"{original.get('reason', '')})")
     typer.echo(outcome.summary_line)
     raise typer.Exit(outcome.exit_code)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtest.errors import UsageError
+from loadtest.processes import guard_orphan
 from loadtest.target.faults import FaultRule, Faults, FaultSpecError
 from loadtest.target.metrics import (
     KPI_DB_BUCKETS,
@@ -75,6 +76,7 @@ def serve(opts: TargetOptions) -> None:
         if path is not None and not path.is_file():
             raise UsageError(f"{path}: no such file (a PEM certificate or key)")
     app = create_app(state)
+    guard_orphan()  # started by a harness: end with it (where prctl is not available)
     config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
                             access_log=False, lifespan="off",
                             # idle keep-alive connections stay open like a Go server's
