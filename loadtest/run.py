@@ -608,8 +608,10 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
 
 def killed_window(run_dir: Path, window: Window, snapshots: Path) -> tuple[float, Window]:
     """A run killed outright: when it died (its last recorded sample or scrape), and its
-    window clipped to the last client sample that got an answer (the requests refused as the
-    target died with it are the kill, not the service), else to the last good scrape."""
+    window clipped to the last good scrape of the target before the last client sample that
+    got an answer (the requests refused as the target died with it are the kill, not the
+    service): client and server figures then cover the same seconds, and the window's end is
+    a real scrape (as when a signal cuts the window)."""
     from loadtest.metrics.base import SourceError
     from loadtest.metrics.embedded import EmbeddedSource
     from loadtest.samples import load_samples
@@ -627,8 +629,8 @@ def killed_window(run_dir: Path, window: Window, snapshots: Path) -> tuple[float
         except SourceError:
             snaps = []
         times += [s.t for s in snaps]
-        good = [s.t for s in snaps if s.ok]
-        if end is None and good:
+        good = [s.t for s in snaps if s.ok and (end is None or s.t <= end)]
+        if good:
             end = good[-1]
     died = max(times, default=window.start)
     end = window.end if end is None else min(end, window.end)
