@@ -426,9 +426,8 @@ def worker(
     insecure_target: InsecureTarget = False,
 ) -> None:
     """A Locust worker on this machine for a `loadtest run --remote-workers N` master."""
-    import subprocess
-
     from loadtest.load import worker_argv
+    from loadtest.processes import call_dying_with_us
 
     try:
         _connections(insecure_target, request_timeout=request_timeout)
@@ -436,7 +435,7 @@ def worker(
             raise UsageError(f"--scenario {scenario}: no such file")
     except HarnessError as e:
         _fail(e)
-    raise typer.Exit(subprocess.call(worker_argv(scenario, master_host, master_port)))
+    raise typer.Exit(call_dying_with_us(worker_argv(scenario, master_host, master_port)))
 
 
 @app.command("target")

@@ -78,6 +78,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def call_dying_with_us(argv: list[str]) -> int:
+    """Run `argv` in the foreground to its end (`loadtest worker`); it ends with this process,
+    however this process ends."""
+    parent = os.getpid()
+    return subprocess.call(argv, env={**os.environ, PARENT_ENV: str(parent)},
+                           preexec_fn=(  # only prctl, as in Child
+                               lambda: die_with_parent(_signal.SIGTERM, parent))
+                           if _PRCTL is not None else None)
+
+
 class Child:
     def __init__(self, name: str, argv: list[str], log_path: Path,
                  env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -91,10 +101,12 @@ class Child:
         parent = os.getpid()
         env = dict(os.environ if env is None else env)
         env[PARENT_ENV] = str(parent)
+        # preexec_fn only calls prctl, resolved before the fork (no import, no lock taken)
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, cwd=cwd,
                                      start_new_session=True,
-                                     preexec_fn=(lambda: die_with_parent(death_signal, parent))
+                                     preexec_fn=(  # noqa: PLW1509
+                                         lambda: die_with_parent(death_signal, parent))
                                      if _PRCTL is not None else None)
 
     @property

@@ -268,15 +268,16 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     offered = describe_shape(build_shape(opts.shape, opts.rate, opts.warmup_s,
                                          opts.duration_s))
     progress(f"run {run_id}: {offered} -> {run_dir}")
-    from loadtest.results import running_results, write_results
+    from loadtest.results import running_results
+    from loadtest.results import write_results as write_running
 
-    write_results(run_dir, running_results(meta, "started"))  # replaced at each phase
+    write_running(run_dir, running_results(meta, "started"))  # replaced at each phase
 
     def window_known(state: PhaseState) -> None:
         if state.window is not None:
             meta["window"] = window_record(state.window)
             meta["load_started"] = state.run_start
-        write_results(run_dir, running_results(meta, "load"))
+        write_running(run_dir, running_results(meta, "load"))
     source: MetricsSource | None = None
     scrapes: Any = None  # the harness's own scrapes of the target (EmbeddedSource)
     stack_opts = StackOptions(target=opts.target, prometheus=opts.prometheus,
@@ -296,7 +297,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
             profile = build(opts.shape, opts.rate, opts.warmup_s, opts.duration_s)
             meta["profile"] = {"points": profile.points, "judge_from": profile.judge_from,
                                "judge_to": profile.judge_to}
-            write_results(run_dir, running_results(meta, "stack"))
+            write_running(run_dir, running_results(meta, "stack"))
             plan = LoadPlan(scenario=opts.scenario, host=stack.target_url, rate=opts.rate,
                             users=opts.users, warmup_s=opts.warmup_s,
                             duration_s=opts.duration_s, out_dir=run_dir / "locust",
@@ -319,6 +320,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
                             scrapes=scrapes, baseline=baseline)
     from loadtest.baselines import append_history
     from loadtest.reports import render_all
+    from loadtest.results import write_results
 
     from loadtest.baselines import read_history
 

@@ -123,6 +123,16 @@ def test_a_running_record_is_shown_as_such_and_refused_as_a_baseline(tmp_path: P
         assert r.exit_code == 2 and "never finished" in r.output, r.output
     v = runner.invoke(app, ["verify", str(run_dir)])
     assert v.exit_code == 2 and "killed, nothing was measured" in v.output, v.output
+    harness = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(10)",
+                                "loadtest"])  # stands for a harness still at work
+    try:
+        record = json.loads((run_dir / "results.json").read_text())
+        write_results(run_dir, {**record, "pid": harness.pid})
+        v = runner.invoke(app, ["verify", str(run_dir)])
+        assert v.exit_code == 2 and f"still in progress (pid {harness.pid})" in v.output
+    finally:
+        harness.kill()
+        harness.wait()
 
 
 def test_a_killed_run_is_inconclusive_unless_already_breached() -> None:
@@ -135,17 +145,23 @@ def test_a_killed_run_is_inconclusive_unless_already_breached() -> None:
 
 
 @linux
-def test_a_child_dies_with_a_parent_killed_outright(tmp_path: Path) -> None:
-    code = ("import sys, time; from pathlib import Path; from loadtest.processes import Child;"
+def test_children_die_with_a_parent_killed_outright(tmp_path: Path) -> None:
+    """A Child (target, Prometheus, Locust) and the Locust worker of `loadtest worker`."""
+    code = ("import time; from pathlib import Path;"
+            "from loadtest.processes import Child, call_dying_with_us;"
             f"c = Child('sleep', ['sleep', '30'], Path({str(tmp_path / 'log')!r}));"
-            "print(c.pid, flush=True); time.sleep(30)")
+            "print(c.pid, flush=True); call_dying_with_us(['sleep', '31'])")
     parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
                               text=True)
-    child = int(parent.stdout.readline())  # type: ignore[union-attr]
-    assert alive(child)
+    int(parent.stdout.readline())  # type: ignore[union-attr]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(descendants(parent.pid)) < 2:
+        time.sleep(0.05)
+    children = descendants(parent.pid)
+    assert len(children) == 2 and all(alive(p) for p in children)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and alive(child):
+    while time.monotonic() < deadline and any(alive(p) for p in children):
         time.sleep(0.05)
-    assert not alive(child)
+    assert not [p for p in children if alive(p)]
