@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.errors import ConfigError, UsageError
-from loadtest.results import load_results, write_json_atomic
+from loadtest.results import load_results, require_finished, write_json_atomic
 
 STORE = "baselines"
 HISTORY = "history.jsonl"
@@ -36,6 +36,7 @@ def resolve(ref: Path, out: Path = Path("reports")) -> Path:
 
 def load_baseline(ref: Path, out: Path = Path("reports")) -> dict[str, Any]:
     data = load_results(resolve(ref, out))
+    require_finished(data, ref, "compared (as a baseline or as the run)")
     if "window" not in data["run"]:
         raise ConfigError(f"{ref}: the run has no judged window (it stopped before the load); "
                           "choose another baseline")
@@ -48,6 +49,7 @@ def promote(run: Path, name: str, out: Path = Path("reports"), force: bool = Fal
     if not NAME.match(name):
         raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' or '-'")
     results = load_results(run)
+    require_finished(results, run, "a baseline")
     if results.get("kind") == "capacity":
         raise UsageError(f"{run}: a capacity search cannot be a baseline (it has no single "
                          "window to compare); promote a `loadtest run` directory")

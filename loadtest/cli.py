@@ -247,8 +247,13 @@ def verify(
     for w in outcome.results.get("verification", {}).get("sample_warnings", []):
         typer.echo(f"loadtest: warning: {w}", err=True)
     original = outcome.results["verification"]["original_verdict"]
-    typer.echo(f"(the run's own verdict stays {original['status'].upper()}: "
-               f"{original.get('reason', '')})")
+    killed = outcome.results.get("killed")
+    if killed:
+        typer.echo(f"(the run never finished: it was killed at {killed['at_iso']}; judged "
+                   f"until {killed['judged_until']}, its own record stays `running`)")
+    else:
+        typer.echo(f"(the run's own verdict stays {original['status'].upper()}: "
+                   f"{original.get('reason', '')})")
     typer.echo(outcome.summary_line)
     raise typer.Exit(outcome.exit_code)
 
@@ -436,9 +441,8 @@ def worker(
     insecure_target: InsecureTarget = False,
 ) -> None:
     """A Locust worker on this machine for a `loadtest run --remote-workers N` master."""
-    import subprocess
-
     from loadtest.load import worker_argv
+    from loadtest.processes import call_dying_with_us
 
     try:
         _connections(insecure_target, request_timeout=request_timeout)
@@ -446,7 +450,7 @@ def worker(
             raise UsageError(f"--scenario {scenario}: no such file")
     except HarnessError as e:
         _fail(e)
-    raise typer.Exit(subprocess.call(worker_argv(scenario, master_host, master_port)))
+    raise typer.Exit(call_dying_with_us(worker_argv(scenario, master_host, master_port)))
 
 
 @app.command("target")

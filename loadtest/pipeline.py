@@ -245,10 +245,12 @@ def _sleep_until(t: float, load: Any, watches: list[Watch], state: PhaseState,
 
 
 def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStack,
-          progress: Progress, live: Progress | None = None) -> Any:
+          progress: Progress, live: Progress | None = None,
+          on_window: Callable[[PhaseState], None] | None = None) -> Any:
     """One load phase: Locust at the plan's rate, the window marked on both sources, Locust
-    awaited, the source settled. `live` shows a status line about once a second. Returns the
-    LocustRun (for interrupting it)."""
+    awaited, the source settled. `live` shows a status line about once a second; `on_window`
+    is called once the load started and the window is known. Returns the LocustRun (for
+    interrupting it)."""
     from loadtest.generator import CpuMonitor
     from loadtest.live import Ticker
     from loadtest.load import LocustRun
@@ -262,6 +264,8 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     state.window = Window(state.run_start + shape.judge_from, state.run_start + shape.judge_to)
     progress(f"load started at {plan.rate:g} req/s; window {iso(state.window.start)} .. "
              f"{iso(state.window.end)}")
+    if on_window is not None:
+        on_window(state)
     ticker = None
     if live is not None:
         ticker = Ticker(live, plan.out_dir, started=state.run_start,

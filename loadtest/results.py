@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from loadtest.errors import ConfigError, ExitCode
+from loadtest.errors import ConfigError, ExitCode, UsageError
 
 _UMASK = os.umask(0)  # read once: files written here get the usual mode (0644), not mkstemp's
 os.umask(_UMASK)
@@ -19,6 +20,7 @@ os.umask(_UMASK)
 SCHEMA_VERSION = 1
 
 PASS, FAIL, INCONCLUSIVE, INTERRUPTED = "pass", "fail", "inconclusive", "interrupted"
+RUNNING = "running"  # the record while a run is under way; left as it is by a killed run
 
 
 def decide(objectives: list[dict[str, Any]], load: dict[str, Any],
@@ -34,8 +36,10 @@ def decide(objectives: list[dict[str, Any]], load: dict[str, Any],
     if interrupted:
         return {"status": INTERRUPTED, "exit_code": ExitCode.INTERRUPTED,
                 "reason": "interrupted: load stopped early, results are partial"}
+    killed = (f"the run was killed at {load['killed_at']}: judged from what it recorded "
+              "before" if load.get("killed_at") else None)
     if failed or regressed or load.get("target_died"):
-        parts = []
+        parts = [killed] if killed else []
         if load.get("target_died"):
             parts.append(f"the target stopped answering at {load['target_died']} and the load "
                          "was stopped")
@@ -48,6 +52,8 @@ def decide(objectives: list[dict[str, Any]], load: dict[str, Any],
     if missing:
         problems.insert(0, "no data for " + ", ".join(
             f"{o['name']} ({o['reason']})" for o in missing))
+    if killed:  # never a pass: the run did not end as planned
+        problems.insert(0, killed)
     if uncompared:
         problems.append("no comparison for " + ", ".join(
             f"{r['objective']} ({r['reason']})" for r in uncompared))
@@ -105,6 +111,50 @@ def write_results(run_dir: Path, results: dict[str, Any]) -> Path:
     write_json_atomic(path, {"schema_version": SCHEMA_VERSION,
                              **{k: v for k, v in results.items() if k != "schema_version"}})
     return path
+
+
+def running_results(meta: dict[str, Any], phase: str) -> dict[str, Any]:
+    """The record of a run under way (`phase`: started, stack, load): the plan, then the
+    target and metrics source, then the window. A harness killed outright leaves it; `loadtest
+    verify RUN_DIR` judges what was recorded."""
+    return {"run": meta, "phase": phase, "pid": os.getpid(), "host": socket.gethostname(),
+            "load": {}, "objectives": [], "client": {}, "warnings": [], "regressions": [],
+            "samples": {}, "interrupted": False,
+            "verdict": {"status": RUNNING, "exit_code": ExitCode.INCONCLUSIVE,
+                        "reason": f"running since {meta.get('started_at')} (pid {os.getpid()} "
+                                  f"on {socket.gethostname()}), or killed before it finished: "
+                                  "`loadtest verify RUN_DIR` judges what it recorded"}}
+
+
+def is_running(results: dict[str, Any]) -> bool:
+    """True for the record of a run that has not finished (still running, or killed)."""
+    return (results.get("verdict") or {}).get("status") == RUNNING
+
+
+def require_finished(results: dict[str, Any], where: object, use: str) -> None:
+    """`use` (a baseline, a comparison) needs a finished run: refuse a running or killed one."""
+    if is_running(results):
+        raise UsageError(f"{where}: the run never finished (still running, or killed); it "
+                         f"cannot be {use}. Judge what it recorded with `loadtest verify "
+                         "RUN_DIR`, or choose a finished run")
+
+
+def still_running(results: dict[str, Any]) -> bool:
+    """The harness that writes this `running` record is alive on this host."""
+    pid, host = results.get("pid"), results.get("host")
+    if not isinstance(pid, int) or host != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a reused pid is not the run
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"loadtest" in cmd
 
 
 def load_results(path: Path) -> dict[str, Any]:

@@ -272,6 +272,7 @@ def _no_empty_run_dir(run_dir: Path, measured: Callable[[], bool]) -> Iterator[N
     except HarnessError as e:
         if measured():
             raise
+        (run_dir / "results.json").unlink(missing_ok=True)  # the `running` record of nothing
         if not any(p.is_file() for p in run_dir.rglob("*")):
             import shutil
 
@@ -313,6 +314,16 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     offered = describe_shape(build_shape(opts.shape, opts.rate, opts.warmup_s,
                                          opts.duration_s))
     progress(f"run {run_id}: {offered} -> {run_dir}")
+    from loadtest.results import running_results
+    from loadtest.results import write_results as write_running
+
+    write_running(run_dir, running_results(meta, "started"))  # replaced at each phase
+
+    def window_known(state: PhaseState) -> None:
+        if state.window is not None:
+            meta["window"] = window_record(state.window)
+            meta["load_started"] = state.run_start
+        write_running(run_dir, running_results(meta, "load"))
     source: MetricsSource | None = None
     scrapes: Any = None  # the harness's own scrapes of the target (EmbeddedSource)
     stack_opts = StackOptions(target=opts.target, prometheus=opts.prometheus,
@@ -337,13 +348,14 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
             profile = build(opts.shape, opts.rate, opts.warmup_s, opts.duration_s)
             meta["profile"] = {"points": profile.points, "judge_from": profile.judge_from,
                                "judge_to": profile.judge_to}
+            write_running(run_dir, running_results(meta, "stack"))
             plan = LoadPlan(scenario=opts.scenario, host=stack.target_url, rate=opts.rate,
                             users=opts.users, warmup_s=opts.warmup_s,
                             duration_s=opts.duration_s, out_dir=run_dir / "locust",
                             arrivals=opts.arrivals, profile=profile, workers=opts.workers,
                             remote_workers=opts.remote_workers, master_port=opts.master_port,
                             master_bind_host=opts.master_bind_host)
-            drive(plan, stack, state, exits, progress, live)
+            drive(plan, stack, state, exits, progress, live, on_window=window_known)
         except Interrupted:
             state.interrupted = True
             progress("interrupted: stopping the load and writing partial results")
@@ -514,6 +526,11 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
     return results
 
 
+def window_record(window: Window) -> dict[str, Any]:
+    return {"start": window.start, "end": window.end, "start_iso": iso(window.start),
+            "end_iso": iso(window.end), "seconds": window.seconds}
+
+
 def offered_rate(meta: dict[str, Any], window: Window, run_start: float) -> float:
     """The rate the load shape offers on average over the judged window (which an
     interruption or a dead target may have cut short)."""
@@ -557,7 +574,7 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
     from loadtest.metrics.embedded import EmbeddedSource
     from loadtest.metrics.prometheus import PrometheusSource
     from loadtest.reports import render_all
-    from loadtest.results import load_results, write_results
+    from loadtest.results import is_running, load_results, still_running, write_results
 
     old = load_results(run_dir / "results.json")
     if old.get("kind") == "capacity":
@@ -567,13 +584,21 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
         raise UsageError(f"{run_dir}: this is a verification of run "
                          f"{old['verification'].get('of_run')}; verify the run's directory "
                          f"({old['verification'].get('run_dir')})")
+    killed = is_running(old)
+    if killed and still_running(old):
+        raise UsageError(f"{run_dir}: the run is still in progress (pid {old.get('pid')}); "
+                         "verify it once it has finished")
     meta = dict(old["run"])
     if "window" not in meta:
         raise ConfigError(f"{run_dir}/results.json: the run has no recorded window "
-                          "(it stopped before the load started)")
+                          "(it stopped before the load started)"
+                          + (": it was killed, nothing was measured" if killed else ""))
     slo, slo_file, slo_rec = _verify_slo(meta, slo_path)
     window = Window(meta["window"]["start"], meta["window"]["end"])
     snapshots = run_dir / "metrics" / SNAPSHOTS
+    killed_at = None
+    if killed:  # judged over what it recorded before it died
+        killed_at, window = killed_window(run_dir, window, snapshots)
     source: MetricsSource
     if prometheus:
         source = PrometheusSource(prometheus, up_matchers(slo))
@@ -586,7 +611,8 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
         raise UsageError(f"{run_dir}: the run was judged by Prometheus "
                          f"{meta.get('metrics_source', {}).get('url')}; pass --prometheus URL "
                          "of a server that still holds its data")
-    sample_warnings = changed_samples(run_dir, (old.get("inputs") or {}).get("samples"))
+    sample_warnings = [] if killed else changed_samples(  # a killed run recorded no digests
+        run_dir, (old.get("inputs") or {}).get("samples"))
     verify_id = "verify-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + \
         secrets.token_hex(3)
     dest = (out if out is not None else run_dir / "verify") / verify_id
@@ -624,7 +650,42 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
         "metrics_source": meta["metrics_source"], "original_metrics_source": old_source,
         "original_verdict": old["verdict"], "sample_warnings": sample_warnings,
     }
+    if killed_at is not None:
+        results["load"]["killed_at"] = iso(killed_at)
+        results["killed"] = {"at": killed_at, "at_iso": iso(killed_at),
+                             "judged_until": iso(window.end)}
     results["verdict"] = _redecide(results)
     write_results(dest, results)
     render_all(results, dest)
     return Outcome(run_dir=dest, results=results)
+
+
+def killed_window(run_dir: Path, window: Window, snapshots: Path) -> tuple[float, Window]:
+    """A run killed outright: when it died (its last recorded sample or scrape), and its
+    window clipped to the last good scrape of the target before the last client sample that
+    got an answer (the requests refused as the target died with it are the kill, not the
+    service): client and server figures then cover the same seconds, and the window's end is
+    a real scrape (as when a signal cuts the window)."""
+    from loadtest.metrics.base import SourceError
+    from loadtest.metrics.embedded import EmbeddedSource
+    from loadtest.samples import load_samples
+
+    df = load_samples(run_dir / "locust")
+    times: list[float] = []
+    end = None
+    if len(df):
+        times.append(float((df["start"] + df["response_ms"] / 1000.0).max()))
+        answered = df[df["status"] > 0]
+        end = float((answered if len(answered) else df)["start"].max()) + 0.001
+    if snapshots.exists():
+        try:
+            snaps = EmbeddedSource.from_file(snapshots).snapshots()
+        except SourceError:
+            snaps = []
+        times += [s.t for s in snaps]
+        good = [s.t for s in snaps if s.ok and (end is None or s.t <= end)]
+        if good:
+            end = good[-1]
+    died = max(times, default=window.start)
+    end = window.end if end is None else min(end, window.end)
+    return died, Window(window.start, max(window.start + 1.0, end))

@@ -4,6 +4,7 @@ process on a free loopback port, and the preflight checks of a target."""
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -56,7 +57,9 @@ class ReferenceTarget:
                     argv += ["--fault-endpoint", str(ep)]
             elif value:
                 argv += [f"--{key.replace('_', '-')}", str(value)]
-        self.child = Child("reference target", argv, workdir / "target.log")
+        # killed outright if the harness dies: it holds nothing the verdict needs
+        self.child = Child("reference target", argv, workdir / "target.log",
+                           death_signal=signal.SIGKILL)
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
         wait_http_ok(f"{self.url}/ready", timeout_s, self.child)

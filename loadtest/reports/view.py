@@ -9,7 +9,8 @@ from typing import Any
 from loadtest.reports.charts import Chart, Series, render_svg
 
 STATUS_LABEL = {"pass": "PASS", "fail": "FAIL", "no_data": "NO DATA",
-                "inconclusive": "INCONCLUSIVE", "interrupted": "INTERRUPTED"}
+                "inconclusive": "INCONCLUSIVE", "interrupted": "INTERRUPTED",
+                "running": "RUNNING / KILLED"}
 COMPARISON = {"<=": "≤", "<": "<", ">=": "≥"}
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtest.errors import UsageError
+from loadtest.processes import guard_orphan
 from loadtest.target.faults import FaultRule, Faults, FaultSpecError
 from loadtest.target.metrics import (
     KPI_DB_BUCKETS,
@@ -88,6 +89,7 @@ def serve(opts: TargetOptions) -> None:
         except OSError as e:
             raise UsageError(f"--metrics-port {opts.metrics_port}: cannot listen there "
                              f"({e.strerror})") from None
+    guard_orphan()  # started by a harness: end with it (where prctl is not available)
     config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
                             access_log=False, lifespan="off",
                             # idle keep-alive connections stay open like a Go server's
