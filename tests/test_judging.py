@@ -292,23 +292,26 @@ def test_poisson_arrivals_never_fail_a_target_that_serves_what_it_gets() -> None
     was sent and what the schedule offered, no healthy run fails; a dropping target does."""
     slo = parse_slo((SLO % "2s").replace("kind: throughput, min: 10", "kind: throughput, "
                                           "min: 100"), "s")
-    old_rule_fails = 0
+    short_seeds = []
     for seed in range(20):
         src, df = poisson_run(seed)
         w = Window(0.0, 60.0)
         r = {o.name: o for o in evaluate(slo, src, w, client=df, offered_rate=100.0)}["rps"]
         assert r.status == "pass", (seed, r.detail)
-        assert r.extra["judged_against"] == "sent" and r.extra["offered_rate"] == 100.0
-        old_rule_fails += r.value < 98.0
-        dropping_src, df = poisson_run(seed, served_share=0.95)
+        assert r.extra["offered_rate"] == 100.0
+        if r.value < 98.0:  # the old rule's FAIL
+            short_seeds.append(seed)
+            assert r.extra["judged_against"] == "sent" and "by chance" in r.detail
+        dropping_src, df = poisson_run(seed, served_share=0.9)
         bad = {o.name: o for o in evaluate(slo, dropping_src, w, client=df,
                                            offered_rate=100.0)}["rps"]
         assert bad.status == "fail" and "fewer served than sent" in bad.detail
-    assert old_rule_fails >= 1  # the seeds do include the chance shortfalls of the old rule
-    # less offered than the minimum is still a fail; an external load keeps today's rule
-    src, df = poisson_run(0)
+    assert short_seeds  # the seeds do include the chance shortfalls of the old rule
+    # a short count with a schedule that offered less than the minimum is still a fail
+    src, df = poisson_run(short_seeds[0])
     low = {o.name: o for o in evaluate(slo, src, Window(0.0, 60.0), client=df,
-                                       offered_rate=90.0)}["rps"]
+                                       offered_rate=95.0)}["rps"]
     assert low.status == "fail" and "offered less than 100" in low.detail
+    # an external load (no samples of the harness's) keeps the plain rule
     external = {o.name: o for o in evaluate(slo, src, Window(0.0, 60.0))}["rps"]
     assert "judged_against" not in external.extra
