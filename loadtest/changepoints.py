@@ -134,7 +134,7 @@ def e_divisive(values: Sequence[float], significance: float = SIGNIFICANCE,
             as_large += int(np.sum(qs >= q * (1 - 1e-9)))
         # exact: the observed order is one of the rows; sampled: count it in (p > 0)
         p = as_large / len(orders) if exact else (as_large + 1) / (len(orders) + 1)
-        if p > significance:
+        if p > significance * (1 + 1e-9):
             break
         found.append(ChangePoint(index=index, p_value=p, q=q))
     return sorted(found, key=lambda c: c.index)
