@@ -139,9 +139,10 @@ def test_six_gate_runs_with_a_latency_fault_from_the_fourth(tmp_path: Path) -> N
         p = loadtest(*common, *fault, *(["--fail-on-drift"] if i == 5 else []))
         if i < 5:
             assert p.returncode == 0, p.stderr + p.stdout
-    assert p.returncode == 1 and "drift: response_time_p95" in p.stdout, p.stderr + p.stdout
-    assert "loadtest: warning: drift: response_time_p95 worse" in p.stderr
     ids = [json.loads(h)["id"] for h in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert p.returncode == 1 and p.stdout.startswith("FAIL: drift: "), p.stderr + p.stdout
+    assert "response_time_p95 +" in p.stdout and f"from run {ids[3]}" in p.stdout
+    assert "loadtest: warning: drift: response_time_p95 worse" in p.stderr
     h = loadtest("history", "--out", str(tmp_path), "--metric", "response_time_p95",
                  "--significance", "0.1")
     assert h.returncode == 0, h.stderr
