@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -122,7 +122,7 @@ def e_divisive(values: Sequence[float], significance: float = SIGNIFICANCE,
     found: list[ChangePoint] = []
     while True:
         cuts = [0, *sorted(c.index for c in found), len(x)]
-        bounds = list(zip(cuts[:-1], cuts[1:]))
+        bounds = list(itertools.pairwise(cuts))
         best = _best(x, bounds, min_size)
         if best is None or best[1] <= 0:
             break

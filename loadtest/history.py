@@ -203,8 +203,10 @@ def fmt(value: float | None, unit: str) -> str:
 def describe(cp: dict[str, Any], unit: str) -> str:
     pct = "" if cp["change_pct"] is None else f" ({cp['change_pct']:+.1f}%)"
     rev = str(cp.get("git_revision") or "?")[:10]
+    prev = str(cp.get("previous_git_revision") or "?")[:10]
+    revs = rev if prev == rev else f"{prev}..{rev}"  # the change lies in this range
     return (f"{fmt(cp['before'], unit)} -> {fmt(cp['after'], unit)}{pct} from run {cp['id']} "
-            f"(git {rev}, {cp.get('time')}), p = {cp['p_value']:.3g}, "
+            f"(git {revs}, {cp.get('time')}), p = {cp['p_value']:.3g}, "
             f"{cp['runs_before']} runs before / {cp['runs_after']} after")
 
 

@@ -94,7 +94,7 @@ def test_history_command_text_page_and_errors(tmp_path: Path) -> None:
     r = runner.invoke(app, ["history", "--history", str(b), "--tag", "runner=b",
                             "--html", str(page)])
     assert r.exit_code == 0, r.output
-    assert "WORSE" in r.output and "from run b20 (git rev20" in r.output
+    assert "WORSE" in r.output and "from run b20 (git rev19..rev20" in r.output
     html = page.read_text()
     assert "<svg" in html and "+10" in html and EVIL not in html
     assert "http://" not in re.sub(r'xmlns(:\w+)?="[^"]*"', "", html)

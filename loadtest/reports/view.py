@@ -183,17 +183,16 @@ def charts(results: dict[str, Any]) -> list[str]:
         out.append(series_chart(drift, title=f"History: {name} over the last "
                                 f"{len(drift['points'])} runs of this load (change points "
                                 "dotted)"))
-    elif len(history) >= 2:
-        if name:
-            pts = [(float(i), (h.get("figures") or {}).get(name)) for i, h in
-                   enumerate(history)]
-            pts.append((float(len(history)), next(
-                (o.get("value") for o in results["objectives"] if o["name"] == name), None)))
-            out.append(render_svg(Chart(
-                title=f"History: {name} over the last {len(pts)} runs", y_label="ms",
-                x_label="run (oldest to this one)",
-                series=[Series(name, [(x, None if y is None else y * 1000)
-                                      for x, y in pts])])))
+    elif len(history) >= 2 and name:
+        pts = [(float(i), (h.get("figures") or {}).get(name)) for i, h in
+               enumerate(history)]
+        pts.append((float(len(history)), next(
+            (o.get("value") for o in results["objectives"] if o["name"] == name), None)))
+        out.append(render_svg(Chart(
+            title=f"History: {name} over the last {len(pts)} runs", y_label="ms",
+            x_label="run (oldest to this one)",
+            series=[Series(name, [(x, None if y is None else y * 1000)
+                                  for x, y in pts])])))
     return out
 
 
