@@ -16,6 +16,7 @@ from loadtest.changepoints import e_divisive, min_p_value
 from loadtest.cli import app
 from loadtest.history import Detector, drift_check, history_report
 from loadtest.reports.html import render_html
+from loadtest.reports.junit import render_junit
 from tests.test_reports import EVIL, made_up_results
 from tests.test_run_e2e import loadtest
 
@@ -122,6 +123,7 @@ def test_a_run_that_completes_a_change_point_warns_and_can_fail(tmp_path: Path) 
     assert results["verdict"]["status"] == "fail" and results["verdict"]["exit_code"] == 1
     assert results["verdict"]["reason"].startswith("drift: response_time_p95 +")
     assert "change points dotted" in render_html(results)
+    assert 'name="drift"' in render_junit(results) and 'type="Drift"' in render_junit(results)
     # the run before (two slow runs of three) completed nothing: no warning
     before = json.loads(json.dumps(quiet))
     before["run"]["id"] = "x21"
