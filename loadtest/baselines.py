@@ -81,7 +81,22 @@ def history_line(results: dict[str, Any]) -> dict[str, Any]:
                            for o in results.get("objectives", [])
                            if (o.get("extra") or {}).get("client_quantile") is not None},
         "achieved_rate": results.get("load", {}).get("achieved_rate"),
+        # for `loadtest history`: the load generator's own figures over the window, and how
+        # to read each objective's figure
+        "client": _client_line(results),
+        "units": {o["name"]: o.get("unit") for o in results.get("objectives", [])},
+        "better": {o["name"]: "higher" if str(o.get("comparison", "")).startswith(">")
+                   else "lower" for o in results.get("objectives", []) if o.get("comparison")},
     }
+
+
+def _client_line(results: dict[str, Any]) -> dict[str, Any]:
+    totals = (results.get("client") or {}).get("totals") or {}
+    latency = totals.get("latency_ms") or {}
+    requests = totals.get("requests")
+    return {"p50_ms": latency.get("p50"), "p95_ms": latency.get("p95"),
+            "p99_ms": latency.get("p99"),
+            "error_rate": totals.get("failures", 0) / requests if requests else None}
 
 
 def append_history(results: dict[str, Any], out: Path) -> None:
@@ -97,7 +112,8 @@ def append_history(results: dict[str, Any], out: Path) -> None:
 
 
 def read_history(out: Path, limit: int = 200) -> list[dict[str, Any]]:
-    path = out / HISTORY
+    """The last `limit` runs of `out`/history.jsonl (or of `out` itself, a history file)."""
+    path = out if out.is_file() else out / HISTORY
     if not path.exists():
         return []
     rows = []

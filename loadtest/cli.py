@@ -187,6 +187,16 @@ def run(
     insecure_prometheus: InsecurePrometheus = False,
     http_buckets: HttpBuckets = "default",
     db_buckets: DbBuckets = "default",
+    fail_on_drift: Annotated[bool, typer.Option(
+        envvar="LOADTEST_FAIL_ON_DRIFT", help="Fail the gate (exit 1) when this run "
+        "completes a change point for the worse in its load's history (otherwise a warning; "
+        "see `loadtest history`).")] = False,
+    drift_significance: Annotated[float, typer.Option(
+        envvar="LOADTEST_DRIFT_SIGNIFICANCE", help="Significance of the history's change "
+        "point test (E-divisive, permutations).")] = 0.01,
+    drift_min_size: Annotated[int, typer.Option(
+        envvar="LOADTEST_DRIFT_MIN_SIZE", help="Fewest runs on each side of a change point.")]
+        = 3,
 ) -> None:
     """Drive load, judge every objective, write the reports, exit 0/1/2/3/130."""
     from loadtest.run import RunOptions, run_gate
@@ -210,6 +220,11 @@ def run(
                        master_bind_host=master_bind_host)
         http_buckets, db_buckets = _target_buckets(target, http_buckets, db_buckets)
         opts = replace(opts, http_buckets=http_buckets, db_buckets=db_buckets)
+        from loadtest.history import Detector
+
+        Detector(drift_significance, drift_min_size).check(prefix="drift-")
+        opts = replace(opts, fail_on_drift=fail_on_drift,
+                       drift_significance=drift_significance, drift_min_size=drift_min_size)
         from loadtest.live import terminal
 
         with terminal(sys.stderr) as term:
@@ -217,6 +232,9 @@ def run(
     except HarnessError as e:
         _fail(e)
         return
+    for w in outcome.results.get("warnings", []):
+        if w.startswith("drift: "):
+            typer.echo(f"loadtest: warning: {w}", err=True)
     typer.echo(outcome.summary_line)
     raise typer.Exit(outcome.exit_code)
 
@@ -297,6 +315,55 @@ def compare(
         return
     typer.echo(format_table(comparison))
     raise typer.Exit(exit_code(comparison))
+
+
+@app.command("history")
+def history_cmd(
+    metric: Annotated[str | None, typer.Option(
+        envvar="LOADTEST_METRIC", help="Only this figure: an objective's name, client_p50_ms, "
+        "client_p95_ms, client_p99_ms, client_error_rate or achieved_rate.")] = None,
+    since: Annotated[str | None, typer.Option(
+        envvar="LOADTEST_SINCE", help="Only runs started at or after this date "
+        "(2026-11-01, or 2026-11-01T08:00:00Z).")] = None,
+    tag: Annotated[list[str] | None, typer.Option(
+        "--tag", envvar="LOADTEST_TAG", help="Only runs tagged KEY=VALUE (e.g. "
+        "runner=ci-1); repeatable.")] = None,
+    history: Annotated[list[Path] | None, typer.Option(
+        "--history", envvar="LOADTEST_HISTORY", help="A history.jsonl (or a reports folder "
+        "holding one); repeatable: the files of several machines merge. Default: "
+        "OUT/history.jsonl.")] = None,
+    out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
+        = Path("reports"),
+    html: Annotated[Path | None, typer.Option(
+        envvar="LOADTEST_HTML", help="Also write a self-contained page of the series with "
+        "the change points marked to this file.")] = None,
+    significance: Annotated[float, typer.Option(
+        envvar="LOADTEST_SIGNIFICANCE", help="Significance of the change point test "
+        "(E-divisive, permutations).")] = 0.01,
+    min_size: Annotated[int, typer.Option(
+        envvar="LOADTEST_MIN_SIZE", help="Fewest runs on each side of a change point.")] = 3,
+) -> None:
+    """The series of each key figure over the runs of one load (scenario, rate, shape, tags),
+    with the change points found in it, each with its run, git revision and time."""
+    from loadtest.history import Detector, format_text, history_report
+
+    try:
+        analysis = history_report(history or [out], metric, since, tag or [],
+                                  Detector(significance, min_size))
+        if html is not None:
+            from loadtest.reports.history import render_history_html
+            from loadtest.results import write_text_atomic
+
+            try:
+                write_text_atomic(html, render_history_html(analysis))
+            except OSError as e:
+                raise UsageError(f"--html {html}: cannot write there ({e.strerror})") from None
+    except HarnessError as e:
+        _fail(e)
+        return
+    typer.echo(format_text(analysis))
+    if html is not None:
+        typer.echo(str(html))
 
 
 baseline_app = typer.Typer(help="Named baselines: promote a run for later comparisons.",

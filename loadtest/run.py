@@ -74,6 +74,9 @@ class RunOptions:
     db_buckets: str = "default"
     probes: tuple[str, ...] = DEFAULT_PROBES
     metrics_url: str | None = None  # None: {target}/metrics; "none": no own scrapes
+    fail_on_drift: bool = False  # a change point completed by this run fails it (history.py)
+    drift_significance: float = 0.01
+    drift_min_size: int = 3
 
     @classmethod
     def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,
@@ -376,6 +379,10 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     from loadtest.baselines import read_history
 
     results["history"] = read_history(opts.out, limit=50)
+    from loadtest.history import Detector, drift_check
+
+    drift_check(results, opts.out, opts.fail_on_drift,  # as if this run's line were appended
+                Detector(opts.drift_significance, opts.drift_min_size))
     results["inputs"] = {"samples": sample_digests(run_dir)}  # checked by `loadtest verify`
     write_results(run_dir, results)
     render_all(results, run_dir)

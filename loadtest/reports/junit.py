@@ -37,6 +37,15 @@ def render_junit(results: dict[str, Any]) -> str:
         if r.get("status") == "fail":
             failures += 1
             ET.SubElement(case, "failure", message=str(r.get("message", "")), type="Regression")
+    drift = results.get("drift") or {}
+    if drift.get("fail_on_drift"):  # `loadtest run --fail-on-drift`: the history is a check
+        suite.set("tests", str(int(suite.get("tests", "0")) + 1))
+        case = ET.SubElement(suite, "testcase", classname="loadtest.history", name="drift")
+        worse = [c for c in drift.get("new", []) if c.get("worse")]
+        if worse:
+            failures += 1
+            ET.SubElement(case, "failure", type="Drift", message="; ".join(
+                f"{c['metric']} changed from run {c['id']}" for c in worse))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     suite.set("skipped", str(skipped))

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from loadtest.reports.charts import Chart, Series, render_svg
+from loadtest.reports.history import series_chart
 
 STATUS_LABEL = {"pass": "PASS", "fail": "FAIL", "no_data": "NO DATA",
                 "inconclusive": "INCONCLUSIVE", "interrupted": "INTERRUPTED",
@@ -175,19 +176,24 @@ def charts(results: dict[str, Any]) -> list[str]:
                                                               for p in server])))],
             shade=shade)))
     history = results.get("history") or []
-    if len(history) >= 2:
-        name = next((o["name"] for o in results.get("objectives", [])
-                     if o.get("kind") == "latency"), None)
-        if name:
-            pts = [(float(i), (h.get("figures") or {}).get(name)) for i, h in
-                   enumerate(history)]
-            pts.append((float(len(history)), next(
-                (o.get("value") for o in results["objectives"] if o["name"] == name), None)))
-            out.append(render_svg(Chart(
-                title=f"History: {name} over the last {len(pts)} runs", y_label="ms",
-                x_label="run (oldest to this one)",
-                series=[Series(name, [(x, None if y is None else y * 1000)
-                                      for x, y in pts])])))
+    name = next((o["name"] for o in results.get("objectives", [])
+                 if o.get("kind") == "latency"), None)
+    drift = next((m for m in (results.get("drift") or {}).get("metrics", [])
+                  if m["name"] == name and len(m["points"]) >= 2), None)
+    if drift is not None:  # this load's runs only, with the change points marked
+        out.append(series_chart(drift, title=f"History: {name} over the last "
+                                f"{len(drift['points'])} runs of this load (change points "
+                                "dotted)"))
+    elif len(history) >= 2 and name:
+        pts = [(float(i), (h.get("figures") or {}).get(name)) for i, h in
+               enumerate(history)]
+        pts.append((float(len(history)), next(
+            (o.get("value") for o in results["objectives"] if o["name"] == name), None)))
+        out.append(render_svg(Chart(
+            title=f"History: {name} over the last {len(pts)} runs", y_label="ms",
+            x_label="run (oldest to this one)",
+            series=[Series(name, [(x, None if y is None else y * 1000)
+                                  for x, y in pts])])))
     return out
 
 
