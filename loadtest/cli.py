@@ -141,6 +141,14 @@ def run(
     rules: Annotated[list[Path] | None, typer.Option(
         "--rules", envvar="LOADTEST_RULES", help="Alerting/recording rule file for the local "
         "Prometheus (e.g. deploy/prometheus/alerts.yml); repeatable.")] = None,
+    model: Annotated[str, typer.Option(
+        envvar="LOADTEST_MODEL", help="open: task starts paced on the harness's schedule at "
+        "--rate (latency corrected for coordinated omission); closed: the file's own "
+        "wait_time and --users (the achieved rate is reported, not gated).")] = "open",
+    locust_args: Annotated[list[str] | None, typer.Argument(
+        envvar="LOADTEST_LOCUST_ARGS", metavar="[-- LOCUST_OPTIONS]",
+        help="Locust's own options and user class names, after `--` (e.g. -- --tags read).",
+        show_default=False)] = None,
     request_timeout: RequestTimeout = "30s",
     insecure_target: InsecureTarget = False,
     insecure_prometheus: InsecurePrometheus = False,
@@ -156,7 +164,8 @@ def run(
             warmup_s=_duration_opt("warmup", warmup), shape=shape, arrivals=arrivals,
             users=users, prometheus=prometheus, metrics_source=metrics_source,
             database=database, target_faults=target_fault or [], baseline=baseline, out=out,
-            workers=workers, tags=tag or [], rules=rules or [])
+            workers=workers, tags=tag or [], rules=rules or [], model=model,
+            locust_args=locust_args or [])
         if remote_workers < 0 or (remote_workers and workers != 1):
             raise UsageError("--remote-workers N (N >= 1) runs a master for other machines' "
                              "workers; do not combine it with --workers")

@@ -40,6 +40,7 @@ ARRIVALS = ("constant", "poisson")
 SOURCES = ("auto", "prometheus", "embedded")
 FAULT_KEYS = ("latency", "error_ratio", "db_latency", "max_concurrency", "endpoints")
 DELIVERY_TOLERANCE = 0.05   # achieved client rate within 5% of the request
+MODELS = ("open", "closed")
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,18 @@ class RunOptions:
     remote_workers: int = 0
     master_port: int = 5557
     master_bind_host: str = "*"
+    model: str = "open"                # open: paced on the schedule; closed: the file's own
+    locust_args: tuple[str, ...] = ()  # Locust's own options (after `--`)
 
     @classmethod
     def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,
               duration_s: float, warmup_s: float, shape: str, arrivals: str,
               users: int | None, prometheus: str | None, metrics_source: str,
               database: str | None, target_faults: list[str], baseline: Path | None, out: Path,
-              workers: int, tags: list[str], rules: list[Path] | None = None) -> RunOptions:
+              workers: int, tags: list[str], rules: list[Path] | None = None,
+              model: str = "open", locust_args: list[str] | None = None) -> RunOptions:
         from loadtest.load import default_users
+        from loadtest.locustfiles import check_locust_args, check_locustfile
 
         if not rate > 0:
             raise UsageError(f"--rate {rate}: must be > 0 requests per second")
@@ -93,6 +98,18 @@ class RunOptions:
             raise UsageError(f"--users {users}: must be >= 1")
         if not scenario.is_file():
             raise UsageError(f"--scenario {scenario}: no such file (e.g. scenarios/opscore.py)")
+        if model not in MODELS:
+            raise UsageError(f"--model {model!r}: use open (paced on the harness's schedule) or "
+                             "closed (the file's own wait_time)")
+        if model == "closed" and shape != "constant":
+            raise UsageError(f"--shape {shape}: shapes pace the open model; with --model closed "
+                             "the users' own wait_time (or a LoadTestShape in the file) sets the "
+                             "load")
+        if model == "closed" and users is None:
+            raise UsageError("--model closed: pass --users N (the number of Locust users; "
+                             "their own wait_time sets the rate)")
+        passed = check_locust_args(locust_args or [])
+        check_locustfile(scenario)
         if target is not None and not target.startswith(("http://", "https://")):
             raise UsageError(f"--target {target!r}: give a base URL like http://127.0.0.1:8080")
         for rule_file in rules or []:
@@ -127,7 +144,7 @@ class RunOptions:
                    prometheus=prometheus,
                    metrics_source=metrics_source, database=database, target_faults=faults,
                    baseline=baseline, out=out, workers=workers, tags=tag_map,
-                   rules=tuple(rules or ()))
+                   rules=tuple(rules or ()), model=model, locust_args=passed)
 
 
 @dataclass
@@ -224,8 +241,11 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
         "arrivals": opts.arrivals, "users": opts.users, "warmup_s": opts.warmup_s,
         "duration_s": opts.duration_s, "tags": opts.tags, "baseline": baseline_note,
         "workers": opts.workers, "remote_workers": opts.remote_workers,
+        "model": opts.model, "locust_args": list(opts.locust_args),
     }
-    progress(f"run {run_id}: {opts.rate:g} req/s for {opts.duration_s:g}s after "
+    offered = (f"{opts.users} users on their own wait_time (closed model)"
+               if opts.model == "closed" else f"{opts.rate:g} req/s")
+    progress(f"run {run_id}: {offered} for {opts.duration_s:g}s after "
              f"{opts.warmup_s:g}s warm-up -> {run_dir}")
     source: MetricsSource | None = None
     scrapes: Any = None  # the harness's own scrapes of the target (EmbeddedSource)
@@ -247,7 +267,8 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
                             duration_s=opts.duration_s, out_dir=run_dir / "locust",
                             arrivals=opts.arrivals, profile=profile, workers=opts.workers,
                             remote_workers=opts.remote_workers, master_port=opts.master_port,
-                            master_bind_host=opts.master_bind_host)
+                            master_bind_host=opts.master_bind_host, model=opts.model,
+                            locust_args=opts.locust_args)
             drive(plan, stack, state, exits, progress, live)
         except Interrupted:
             state.interrupted = True
@@ -321,6 +342,11 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
     if window is not None and state.run_start is not None:
         df = load_samples(run_dir / "locust")
         client = client_stats(df, window, state.run_start)
+        from loadtest.samples import load_task_starts, task_totals
+
+        client["totals"].update(task_totals(load_task_starts(run_dir / "locust"), window))
+        if meta.get("model") == "closed":  # intended start = actual start: nothing to correct
+            client["totals"]["corrected_latency_ms"] = None
         from loadtest.objectives import evaluate_client
 
         client_objs = {o.name: o.to_dict() for o in evaluate_client(slo, df, window)}
@@ -335,6 +361,9 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
             client["server_timeseries"] = server_timeseries(
                 scrapes, slo, state.run_start, window.end + 2)
         achieved = client["totals"]["achieved_rate"]
+        load["request_rate"] = achieved
+        if "task_rate" in client["totals"]:  # --rate counts task starts
+            achieved = client["totals"]["task_rate"]
         load["achieved_rate"] = achieved
         requested = meta.get("rate") or 0
         prof = meta.get("profile")
@@ -345,6 +374,10 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                             prof["judge_from"], prof["judge_to"], meta.get("shape", ""))
             requested = shape.expected(shape.judge_from, shape.judge_to) / window.seconds
             load["requested_rate"] = requested
+        if meta.get("model") == "closed":  # the file's own pacing: reported, not gated
+            requested = 0
+            load["requested_rate"] = None
+            load["model"] = "closed"
         delivered = requested == 0 or achieved >= requested * (1 - DELIVERY_TOLERANCE)
         load["delivered"] = delivered
         if not delivered and not state.interrupted:

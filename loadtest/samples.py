@@ -141,3 +141,32 @@ def compact_samples(df: Any, window: Window) -> dict[str, Any]:
         "status": [int(x) for x in inw["status"]],
         "thinned": len(df) > MAX_COMPACT_SAMPLES,
     }
+
+
+def load_task_starts(folder: Path) -> list[float] | None:
+    """Actual start times of every task (`tasks-<pid>.csv`, written by the Locust side); None
+    when the run recorded none (an older run)."""
+    starts: list[float] = []
+    found = False
+    for path in sorted(folder.glob("tasks-*.csv")):
+        found = True
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split(",")
+            try:
+                starts.append(float(parts[1]))
+            except (IndexError, ValueError):
+                continue  # a torn last line
+    return starts if found else None
+
+
+def task_totals(starts: list[float] | None, window: Window) -> dict[str, Any]:
+    """Tasks started in the window and their rate (with `--rate` counting task starts, a task
+    of several requests makes requests/s higher than tasks/s)."""
+    if starts is None:
+        return {}
+    n = sum(1 for t in starts if window.start <= t < window.end)
+    return {"tasks": n, "task_rate": n / window.seconds if window.seconds > 0 else 0.0}
