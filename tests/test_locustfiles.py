@@ -1,0 +1,140 @@
+"""Bring your own Locust: an unmodified locustfile under `loadtest run` (open and closed
+model), Locust's options after `--`, and the errors when Locust cannot run the file. Real
+reference target, real Locust subprocesses; short windows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from loadtest.cli import app
+from loadtest.locustfiles import check_locust_args
+from tests.conftest import ROOT, RunningTarget
+
+FILES = ROOT / "tests" / "locustfiles"
+SLO = ROOT / "tests" / "slo_rate50.yaml"
+runner = CliRunner()
+
+
+def loadtest(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "loadtest", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def results_of(out: Path) -> dict[str, Any]:
+    return json.loads((out / "latest" / "results.json").read_text())
+
+
+def endpoint_counts(r: dict[str, Any]) -> dict[str, int]:
+    return {e["name"]: e["count"] for e in r["client"]["endpoints"]}
+
+
+@pytest.mark.slow
+def test_an_unmodified_locustfile_is_paced_and_corrected(sqlite_target: RunningTarget,
+                                                         tmp_path: Path) -> None:
+    common = ["run", "--target", sqlite_target.url, "--scenario", str(FILES / "plain_http.py"),
+              "--slo", str(SLO), "--rate", "50", "--warmup", "2s", "--metrics-source",
+              "embedded"]
+    p = loadtest(*common, "--duration", "6s", "--out", str(tmp_path / "a"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = results_of(tmp_path / "a")
+    # the file's constant_throughput(1) would give 150 users 150 req/s: the schedule rules
+    assert r["load"]["achieved_rate"] == pytest.approx(50, rel=0.01)
+    totals = r["client"]["totals"]
+    assert totals["tasks"] == totals["requests"] == 300  # one request per task
+    counts = endpoint_counts(r)
+    assert set(counts) == {"/api/v1/documents", "/health"}
+    assert 2 * counts["/health"] < counts["/api/v1/documents"]  # @task(3) vs @task(1)
+    assert totals["schedule_lag_ms"]["p99"] < 50 and totals["corrected_latency_ms"]["p99"] < 500
+    assert "tasks/s" in (tmp_path / "a" / "latest" / "summary.md").read_text()
+
+    # the same file, only its @tag("read") task, with the target stalled for 2 s once
+    proc = subprocess.Popen([sys.executable, "-m", "loadtest", *common, "--duration", "8s",
+                             "--out", str(tmp_path / "b"), "--", "--tags", "read"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (markers := list((tmp_path / "b").glob("*/locust/started-*.json"))):
+            assert time.monotonic() < deadline and proc.poll() is None, "no load started"
+            time.sleep(0.1)
+        started = json.loads(markers[0].read_text())["started"]
+        time.sleep(max(0.0, started + 0.5 + 2 + 2 - time.time()))  # 2 s into the window
+        sqlite_target.set_faults([{"latency": "2s"}])
+        time.sleep(2)
+        sqlite_target.set_faults([])
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    r = results_of(tmp_path / "b")
+    assert set(endpoint_counts(r)) == {"/api/v1/documents"}, out + err
+    assert r["client"]["totals"]["corrected_latency_ms"]["p99"] > 1500
+    assert r["load"]["achieved_rate"] == pytest.approx(50, rel=0.01)  # the open model holds
+    assert proc.returncode == 1, out + err
+    assert {o["name"]: o["status"] for o in r["objectives"]}["client_p99"] == "fail"
+
+
+def test_locust_options_the_harness_owns_are_refused(tmp_path: Path) -> None:
+    assert check_locust_args(["--tags", "read", "--exclude-tags", "slow", "Reader"]) == (
+        "--tags", "read", "--exclude-tags", "slow", "Reader")
+    for args, use in ((["-u", "5"], "--users"), (["-u5"], "--users"),
+                      (["--run-time=5s"], "--duration"), (["-H", "http://x"], "--target"),
+                      (["--processes", "2"], "--workers"), (["--headless"], "headless")):
+        result = runner.invoke(app, ["run", "--scenario", str(FILES / "plain_http.py"),
+                                     "--out", str(tmp_path), "--", *args])
+        assert result.exit_code == 2, result.output
+        name = args[0].split("=")[0]
+        name = name if name.startswith("--") else name[:2]
+        assert f"Locust option {name} after --" in result.output, result.output
+        assert use in result.output, result.output
+    result = runner.invoke(app, ["run", "--scenario", str(FILES / "plain_http.py"),
+                                 "--model", "closed", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--users" in result.output
+
+
+def test_a_broken_locustfile_is_exit_2_with_file_and_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("from locust import HttpUser, task\n\n\nclass B(HttpUser):\n"
+                      "    @task\n    def go(self)\n        pass\n")
+    missing = tmp_path / "missing.py"
+    missing.write_text('"""Needs a package nobody installed."""\n\nimport opscore_sdk_xyz\n')
+    for path, expected in ((broken, f"{broken}:6: syntax error"),
+                           (missing, f"{missing}:3: import error: no module named "
+                                     "'opscore_sdk_xyz'")):
+        result = runner.invoke(app, ["run", "--scenario", str(path), "--out", str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert expected in result.output
+    assert not [d for d in tmp_path.iterdir() if d.is_dir()]  # found before anything ran
+
+
+@pytest.mark.slow
+def test_what_locust_refuses_is_exit_2_with_its_reason(sqlite_target: RunningTarget,
+                                                       tmp_path: Path) -> None:
+    common = ["run", "--target", sqlite_target.url, "--metrics-source", "embedded",
+              "--rate", "5", "--duration", "2s", "--warmup", "1s", "--out", str(tmp_path)]
+    p = loadtest(*common, "--scenario", str(FILES / "no_user.py"))
+    assert p.returncode == 2, p.stderr
+    assert f"{FILES / 'no_user.py'}: no User class found" in p.stderr
+    assert "No User class found!" in p.stderr  # Locust's own last line
+    p = loadtest(*common, "--scenario", str(FILES / "plain_http.py"), "--", "--no-such-opt")
+    assert p.returncode == 2, p.stderr
+    assert "Locust rejected an option after --: unrecognized arguments: --no-such-opt" \
+        in p.stderr
+    p = loadtest(*common, "--scenario", str(FILES / "with_shape.py"))
+    assert p.returncode == 2, p.stderr
+    assert "Steps is a LoadTestShape" in p.stderr and "--model closed" in p.stderr
+    # under the closed model Locust runs the shape (5 users at 1 task/s each) as it would
+    p = loadtest(*common, "--scenario", str(FILES / "with_shape.py"), "--model", "closed",
+                 "--users", "1", "--slo", str(SLO))
+    r = results_of(tmp_path)
+    assert r["run"]["model"] == "closed" and r["load"]["requested_rate"] is None
+    assert r["load"]["delivered"] and r["client"]["totals"]["corrected_latency_ms"] is None
+    assert r["load"]["achieved_rate"] == pytest.approx(5, abs=1.5), p.stderr
+    assert "closed model" in (tmp_path / "latest" / "summary.md").read_text()
