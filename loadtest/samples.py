@@ -145,7 +145,7 @@ def compact_samples(df: Any, window: Window) -> dict[str, Any]:
 
 def load_task_starts(folder: Path) -> list[float] | None:
     """Actual start times of every task (`tasks-<pid>.csv`, written by the Locust side); None
-    when the run recorded none (an older run)."""
+    when the run recorded none (an older run, or Locust under the plugin)."""
     starts: list[float] = []
     found = False
     for path in sorted(folder.glob("tasks-*.csv")):
@@ -160,7 +160,7 @@ def load_task_starts(folder: Path) -> list[float] | None:
                 starts.append(float(parts[1]))
             except (IndexError, ValueError):
                 continue  # a torn last line
-    return starts if found else None
+    return starts if found and starts else None
 
 
 def task_totals(starts: list[float] | None, window: Window) -> dict[str, Any]:

@@ -138,3 +138,64 @@ def test_what_locust_refuses_is_exit_2_with_its_reason(sqlite_target: RunningTar
     assert r["load"]["delivered"] and r["client"]["totals"]["corrected_latency_ms"] is None
     assert r["load"]["achieved_rate"] == pytest.approx(5, abs=1.5), p.stderr
     assert "closed model" in (tmp_path / "latest" / "summary.md").read_text()
+
+
+def locust_headless(target: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The team's own command, with the plugin imported by their locustfile."""
+    return subprocess.run([sys.executable, "-m", "locust", "-f", str(FILES / "with_plugin.py"),
+                           "--headless", "-u", "20", "-r", "20", "-t", "8s", "-H", target,
+                           "--only-summary", "--slo", str(ROOT / "slo" / "opscore.yaml"),
+                           "--slo-warmup", "2s", "--slo-out", str(out), *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=90)
+
+
+@pytest.mark.slow
+@pytest.mark.prometheus
+def test_the_plugin_gates_a_locust_headless_run(prometheus_bin: str,
+                                                sqlite_target: RunningTarget,
+                                                tmp_path: Path) -> None:
+    from loadtest.metrics.prometheus import PrometheusSource
+    from loadtest.results import load_results
+    from loadtest.stack import LocalPrometheus
+
+    prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", sqlite_target.url)
+    try:
+        prom.wait_ready()
+        PrometheusSource(prom.url).wait_target_up(20)
+        p = locust_headless(sqlite_target.url, tmp_path / "a", "--slo-prometheus", prom.url)
+    finally:
+        prom.stop()
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "loadtest: PASS: all 4 objectives hold" in p.stderr
+    r = load_results(tmp_path / "a" / "latest" / "results.json")  # the harness's schema
+    assert r["run"]["model"] == "closed" and r["run"]["metrics_source"]["name"] == "prometheus"
+    assert r["run"]["window"]["seconds"] == pytest.approx(6, abs=1)
+    assert r["load"]["request_rate"] == pytest.approx(120, rel=0.1)  # reported, not gated
+    assert {o["status"] for o in r["objectives"]} == {"pass"}
+    assert "closed model" in (tmp_path / "a" / "latest" / "summary.md").read_text()
+    for name in ("index.html", "junit.xml"):
+        assert (tmp_path / "a" / "latest" / name).exists()
+
+    # a 3 s latency fault: breached, Locust's exit code 1; judged from the target's /metrics
+    sqlite_target.set_faults([{"latency": "3s", "endpoints": ["/api/*", "/health"]}])
+    p = locust_headless(sqlite_target.url, tmp_path / "b")
+    assert p.returncode == 1, p.stderr[-3000:]
+    r = load_results(tmp_path / "b" / "latest" / "results.json")
+    assert r["run"]["metrics_source"]["name"] == "embedded"
+    objs = {o["name"]: o for o in r["objectives"]}
+    # 20 users at 3 s a request: ~7 req/s, a breach of the 100 req/s KPI; too few requests in
+    # 6 s (min_samples 100) to judge the server's p95, which the client saw at 3 s
+    assert objs["throughput"]["status"] == "fail" and objs["throughput"]["value"] < 10
+    assert objs["response_time_p95"]["status"] != "pass"
+    assert r["client"]["totals"]["latency_ms"]["p95"] >= 2900
+    assert "loadtest: FAIL: objective breached: throughput" in p.stderr
+
+
+def test_the_plugin_refuses_a_bad_slo_file_with_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nobjectives:\n  - {name: x, kind: latency, quantile: 0.95, "
+                   "threshold: 2 sec}\n")
+    p = locust_headless("http://127.0.0.1:9", tmp_path / "out", "--slo", str(bad))
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert f"loadtest: error: {bad}:3" in p.stderr and "'2 sec'" in p.stderr
+    assert not (tmp_path / "out").exists()
