@@ -269,7 +269,7 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
     except HarnessError as e:
         _fail(environment, e)
         return
-    except Exception as e:  # noqa: BLE001 - never a pass by accident
+    except Exception as e:  # never a pass by accident
         log.exception("loadtest: judging the run failed")
         _fail(environment, HarnessError(f"judging the run failed: {type(e).__name__}: {e}"))
         return

@@ -25,7 +25,7 @@ runner = CliRunner()
 
 def loadtest(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "loadtest", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def results_of(out: Path) -> dict[str, Any]:
@@ -81,6 +81,39 @@ def test_an_unmodified_locustfile_is_paced_and_corrected(sqlite_target: RunningT
     assert {o["name"]: o["status"] for o in r["objectives"]}["client_p99"] == "fail"
 
 
+@pytest.mark.slow
+def test_user_classes_tasksets_logins_and_multi_request_tasks(tmp_path: Path) -> None:
+    """--rate counts task starts: a task of two requests shares its slot between them."""
+    p = loadtest("run", "--scenario", str(FILES / "rich.py"), "--slo", str(SLO), "--rate", "40",
+                 "--duration", "6s", "--warmup", "2s", "--metrics-source", "embedded",
+                 "--request-timeout", "1s", "--target-fault", "latency=1500ms",
+                 "--target-fault", "endpoints=/api/v1/documents/{id}",
+                 "--target-fault", "endpoints=/api/v1/documents/search",
+                 "--out", str(tmp_path))
+    r = results_of(tmp_path)
+    totals = r["client"]["totals"]
+    assert totals["tasks"] == 240 and r["load"]["achieved_rate"] == pytest.approx(40, rel=0.01)
+    assert r["load"]["request_rate"] > 45  # list_then_health makes two requests per start
+    counts = endpoint_counts(r)
+    assert set(counts) == {"/api/v1/documents", "/api/v1/documents/search", "/health",
+                           "/api/v1/documents/{id}"}
+    import pandas as pd
+
+    df = pd.concat(pd.read_csv(f) for f in (tmp_path / "latest" / "locust").glob("samples-*.csv"))
+    assert (df["name"] == "login").sum() >= 80  # on_start of the 90 Reader users (weight 3:1)
+    slots = set(df[df["name"] == "/api/v1/documents"]["intended"])
+    health = df[df["name"] == "/health"]
+    assert health["intended"].isin(slots).mean() > 0.99  # the second request, same slot
+    # answers in 1.5 s, cut at --request-timeout (a failed sample), for the HttpUser's TaskSet
+    # and for the FastHttpUser; the other endpoints are not
+    for e in r["client"]["endpoints"]:
+        slow = e["name"] in ("/api/v1/documents/search", "/api/v1/documents/{id}")
+        assert e["max_ms"] < 1300, e
+        assert e["failures"] == (e["count"] if slow else 0), e
+    assert any("within 1 s" in e["example"] for e in r["client"]["errors"])
+    assert p.returncode == 1, p.stderr  # the failed samples breach client objectives
+
+
 def test_locust_options_the_harness_owns_are_refused(tmp_path: Path) -> None:
     assert check_locust_args(["--tags", "read", "--exclude-tags", "slow", "Reader"]) == (
         "--tags", "read", "--exclude-tags", "slow", "Reader")
@@ -106,8 +139,8 @@ def test_a_broken_locustfile_is_exit_2_with_file_and_line(tmp_path: Path) -> Non
     missing = tmp_path / "missing.py"
     missing.write_text('"""Needs a package nobody installed."""\n\nimport opscore_sdk_xyz\n')
     for path, expected in ((broken, f"{broken}:6: syntax error"),
-                           (missing, f"{missing}:3: import error: no module named "
-                                     "'opscore_sdk_xyz'")):
+                           (missing, (f"{missing}:3: import error: no module named "
+                                      "'opscore_sdk_xyz'"))):
         result = runner.invoke(app, ["run", "--scenario", str(path), "--out", str(tmp_path)])
         assert result.exit_code == 2, result.output
         assert expected in result.output
@@ -146,7 +179,7 @@ def locust_headless(target: str, out: Path, *extra: str) -> subprocess.Completed
                            "--headless", "-u", "20", "-r", "20", "-t", "8s", "-H", target,
                            "--only-summary", "--slo", str(ROOT / "slo" / "opscore.yaml"),
                            "--slo-warmup", "2s", "--slo-out", str(out), *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=90)
+                          cwd=ROOT, capture_output=True, text=True, timeout=90, check=False)
 
 
 @pytest.mark.slow

@@ -11,6 +11,10 @@ Inside the Locust process, at `init`, every User class of the run is adopted:
 - closed model: the file's own `wait_time` and Locust's spawning stay; nothing is paced.
 
 A PacedUser paces itself (its `wait_time` claims the slot): it is recorded, not re-paced.
+Any other user gets PacedUser's bounds in both models: `--request-timeout` over each whole
+request (a slower one is a failed sample), and the target's TLS policy (verified unless
+`--insecure-target`; a FastHttpUser that sets `insecure` or `ssl_context_factory` itself keeps
+its choice).
 
 A LoadTestShape in the file cannot run on the open-model schedule: the run is refused, and the
 reason written to `usage-error.txt` in the run's Locust folder for the harness to report.
@@ -25,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust import TaskSet, events
+import requests
+from locust import FastHttpUser, TaskSet, events
 from locust.exception import StopUser
 from locust.user.task import (
     LOCUST_STATE_RUNNING,
@@ -34,8 +39,16 @@ from locust.user.task import (
     DefaultTaskSet,
 )
 
+from loadtest import tls
 from loadtest.locustlib import recorder
-from loadtest.locustlib.pacing import PacedUser, schedule
+from loadtest.locustlib.pacing import (
+    PacedUser,
+    RequestTimeout,
+    _target_ssl_context,
+    bound_requests,
+    request_timeout_from_env,
+    schedule,
+)
 
 USAGE_ERROR_FILE = "usage-error.txt"
 
@@ -95,9 +108,53 @@ def _with_intended(original: Any) -> Any:
     return context
 
 
+class HttpRequestTimeout(requests.exceptions.Timeout):
+    """--request-timeout for HttpUser: a requests exception, so Locust records a failure."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or (f"no whole answer within "
+                                    f"{request_timeout_from_env():g} s",)))
+
+
+def _bound_client(user: Any) -> None:
+    """The whole of each request within --request-timeout; the target's TLS policy."""
+    client = getattr(user, "client", None)
+    if client is None or not hasattr(client, "request") or \
+            getattr(client, "_loadtest_bounded", False):
+        return
+    session = isinstance(client, requests.Session)
+    if session and tls.skipped("target"):
+        client.verify = False
+    elif session and tls.ca_file("target"):
+        client.verify = tls.ca_file("target")
+    bound_requests(client, request_timeout_from_env(),
+                   HttpRequestTimeout if session else RequestTimeout)
+    client._loadtest_bounded = True
+
+
+def _bounded(user_class: type) -> None:
+    own = [c for c in user_class.__mro__ if not c.__module__.startswith("locust")]
+    if issubclass(user_class, FastHttpUser):
+        if not any("insecure" in c.__dict__ for c in own):
+            user_class.insecure = tls.skipped("target")  # type: ignore[attr-defined]
+        if tls.ca_file("target") and not any("ssl_context_factory" in c.__dict__ for c in own):
+            user_class.ssl_context_factory = staticmethod(  # type: ignore[attr-defined]
+                _target_ssl_context)
+    init = user_class.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        _bound_client(self)
+
+    user_class.__init__ = __init__  # type: ignore[misc]
+
+
 def adopt(user_class: type, open_model: bool) -> None:
     """Record (and, in the open model, pace) one User class, without touching its file."""
-    if issubclass(user_class, PacedUser) or not open_model:
+    if issubclass(user_class, PacedUser):
+        return
+    _bounded(user_class)
+    if not open_model:
         return
     user_class._loadtest_paced = True  # type: ignore[attr-defined]
     user_class.wait_time = _no_wait  # type: ignore[attr-defined]
