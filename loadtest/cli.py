@@ -169,6 +169,10 @@ def run(
         if remote_workers < 0 or (remote_workers and workers != 1):
             raise UsageError("--remote-workers N (N >= 1) runs a master for other machines' "
                              "workers; do not combine it with --workers")
+        if remote_workers and opts.model == "closed":
+            raise UsageError("--model closed with --remote-workers: remote workers pace the "
+                             "open model; use --workers N on this machine, or the plugin "
+                             "(import loadtest.locust_plugin) with your own distributed Locust")
         from dataclasses import replace
 
         opts = replace(opts, remote_workers=remote_workers, master_port=master_port,

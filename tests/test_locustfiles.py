@@ -160,6 +160,9 @@ def test_what_locust_refuses_is_exit_2_with_its_reason(sqlite_target: RunningTar
     assert p.returncode == 2, p.stderr
     assert "Locust rejected an option after --: unrecognized arguments: --no-such-opt" \
         in p.stderr
+    p = loadtest(*common, "--scenario", str(FILES / "plain_http.py"), "--", "Writer")
+    assert p.returncode == 2, p.stderr
+    assert f"user class Writer (after --) is not in {FILES / 'plain_http.py'}" in p.stderr
     p = loadtest(*common, "--scenario", str(FILES / "with_shape.py"))
     assert p.returncode == 2, p.stderr
     assert "Steps is a LoadTestShape" in p.stderr and "--model closed" in p.stderr
