@@ -347,6 +347,9 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
         client["totals"].update(task_totals(load_task_starts(run_dir / "locust"), window))
         if meta.get("model") == "closed":  # intended start = actual start: nothing to correct
             client["totals"]["corrected_latency_ms"] = None
+            warnings.append("closed model: the load followed the file's own wait_time, so "
+                            "latency is as measured, not corrected for coordinated omission "
+                            "(client latency objectives judge measured latency)")
         from loadtest.objectives import evaluate_client
 
         client_objs = {o.name: o.to_dict() for o in evaluate_client(slo, df, window)}

@@ -215,8 +215,8 @@ def build_view(results: dict[str, Any]) -> dict[str, Any]:
 def _requested_text(run: dict[str, Any], load: dict[str, Any]) -> str:
     """Open model: the rate of task starts asked for; closed model: the users."""
     if run.get("model") == "closed" or load.get("model") == "closed":
-        return (f"closed model ({run.get('users')} users on the file's own wait_time; the rate "
-                "is reported, not gated, and latency is not corrected)")
+        return (f"no rate (closed model: {run.get('users')} users on the file's own wait_time; "
+                "the rate is reported, not gated, and latency is not corrected)")
     return fmt_value(load.get("requested_rate"), "req/s")
 
 
