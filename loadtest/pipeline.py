@@ -185,7 +185,8 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     for s in sources:
         s.at_window_end(time.time())
     state.locust_exit = load.wait()
-    if state.locust_exit != 0:
+    if state.locust_exit != 0 and not any(p.startswith("Locust stopped before")
+                                          for p in state.problems):
         state.problems.append(load.diagnose(during=True).message)
     interval = getattr(stack.source, "scrape_interval_s", None) or 1.0
     try:

@@ -163,6 +163,13 @@ def test_what_locust_refuses_is_exit_2_with_its_reason(sqlite_target: RunningTar
     p = loadtest(*common, "--scenario", str(FILES / "plain_http.py"), "--", "Writer")
     assert p.returncode == 2, p.stderr
     assert f"user class Writer (after --) is not in {FILES / 'plain_http.py'}" in p.stderr
+    # a crash while the load runs: inconclusive, with the code and Locust's last lines
+    p = loadtest(*common[:-1], str(tmp_path / "crash"), "--scenario",
+                 str(FILES / "crashes.py"), "--duration", "6s")
+    assert p.returncode == 3, p.stderr
+    reason = results_of(tmp_path / "crash")["verdict"]["reason"]
+    assert "Locust exited with code 7 while the load ran" in reason
+    assert "crashing on purpose" in reason and reason.count("code 7") == 1
     p = loadtest(*common, "--scenario", str(FILES / "with_shape.py"))
     assert p.returncode == 2, p.stderr
     assert "Steps is a LoadTestShape" in p.stderr and "--model closed" in p.stderr
