@@ -221,10 +221,12 @@ def test_the_plugin_gates_a_locust_headless_run(prometheus_bin: str,
 
     # a 3 s latency fault: breached, Locust's exit code 1; judged from the target's /metrics
     sqlite_target.set_faults([{"latency": "3s", "endpoints": ["/api/*", "/health"]}])
-    p = locust_headless(sqlite_target.url, tmp_path / "b")
+    healthy = (tmp_path / "a" / "latest").resolve()
+    p = locust_headless(sqlite_target.url, tmp_path / "b", "--slo-baseline", str(healthy))
     assert p.returncode == 1, p.stderr[-3000:]
     r = load_results(tmp_path / "b" / "latest" / "results.json")
     assert r["run"]["metrics_source"]["name"] == "embedded"
+    assert r["run"]["baseline"] == str(healthy) and r["regressions"]
     objs = {o["name"]: o for o in r["objectives"]}
     # 20 users at 3 s a request: ~7 req/s, a breach of the 100 req/s KPI; too few requests in
     # 6 s (min_samples 100) to judge the server's p95, which the client saw at 3 s
