@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -85,7 +86,7 @@ def check_locustfile(path: Path) -> None:
         raise UsageError(f"{where}: syntax error: {e.msg}"
                          + (f" ({text[:80]})" if text else "")
                          + " (fix the locustfile)") from None
-    search = [str(path.resolve().parent), *sys.path]
+    beside = [str(path.resolve().parent)]  # Locust puts the file's folder on sys.path
     for node in tree.body:  # top-level statements only: a guarded import is not checked
         names: list[str] = []
         if isinstance(node, ast.Import):
@@ -96,7 +97,9 @@ def check_locustfile(path: Path) -> None:
             top = name.split(".")[0]
             if top in sys.builtin_module_names or top == "__future__":
                 continue
-            if importlib.machinery.PathFinder.find_spec(top, search) is None:
+            # every finder (an editable install has its own), without importing anything
+            if importlib.machinery.PathFinder.find_spec(top, beside) is None and \
+                    importlib.util.find_spec(top) is None:
                 raise UsageError(f"{path}:{node.lineno}: import error: no module named "
                                  f"{top!r} (install it in the environment that runs loadtest, "
                                  f"{sys.prefix}, or fix the import)")

@@ -145,6 +145,16 @@ def test_a_broken_locustfile_is_exit_2_with_file_and_line(tmp_path: Path) -> Non
         assert result.exit_code == 2, result.output
         assert expected in result.output
     assert not [d for d in tmp_path.iterdir() if d.is_dir()]  # found before anything ran
+    # what is importable is not flagged: the installed harness (an editable install has its
+    # own finder, off sys.path) from another folder, and a module beside the file
+    (tmp_path / "helpers.py").write_text("")
+    fine = tmp_path / "fine.py"
+    fine.write_text("import helpers\nimport loadtest.locust_plugin\nfrom locust import task\n")
+    p = subprocess.run([sys.executable, "-c", "import sys, pathlib; from loadtest.locustfiles "
+                        "import check_locustfile; check_locustfile(pathlib.Path(sys.argv[1]))",
+                        str(fine)], cwd=tmp_path, capture_output=True, text=True, timeout=30,
+                       check=False)
+    assert p.returncode == 0, p.stderr
 
 
 @pytest.mark.slow
