@@ -22,7 +22,7 @@ class Reader(HttpUser):
     wait_time = between(1, 2)
 
     def on_start(self):
-        self.client.get("/api/v1/users/me", name="login")
+        self.client.get("/api/v1/users/me", name="login", headers={"X-User-Id": "user-7"})
 
     def list_then_health(self):  # two requests, one task start
         self.client.get("/api/v1/documents?limit=5", name="/api/v1/documents")
