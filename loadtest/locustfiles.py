@@ -51,6 +51,9 @@ HARNESS_OWNED: dict[str, str] = {
     "--stop-timeout": "nothing (the harness lets in-flight requests finish)",
     "--exit-code-on-error": "the SLO file (the harness decides the exit code)",
     "--config": "options of `loadtest run`, or Locust options after `--`",
+    # the plugin's options (loadtest.locust_plugin): `loadtest run` judges the run itself
+    "--slo": "--slo", "--slo-prometheus": "--prometheus", "--slo-out": "--out",
+    "--slo-warmup": "--warmup", "--slo-baseline": "--baseline",
 }
 
 

@@ -120,7 +120,8 @@ def test_locust_options_the_harness_owns_are_refused(tmp_path: Path) -> None:
         "--tags", "read", "--exclude-tags", "slow", "Reader")
     for args, use in ((["-u", "5"], "--users"), (["-u5"], "--users"),
                       (["--run-time=5s"], "--duration"), (["-H", "http://x"], "--target"),
-                      (["--processes", "2"], "--workers"), (["--headless"], "headless")):
+                      (["--processes", "2"], "--workers"), (["--headless"], "headless"),
+                      (["--slo-warmup", "5s"], "--warmup")):
         result = runner.invoke(app, ["run", "--scenario", str(FILES / "plain_http.py"),
                                      "--out", str(tmp_path), "--", *args])
         assert result.exit_code == 2, result.output
@@ -151,10 +152,10 @@ def test_a_broken_locustfile_is_exit_2_with_file_and_line(tmp_path: Path) -> Non
     (tmp_path / "helpers.py").write_text("")
     fine = tmp_path / "fine.py"
     fine.write_text("import helpers\nimport loadtest.locust_plugin\nfrom locust import task\n")
-    p = subprocess.run([sys.executable, "-c", "import sys, pathlib; from loadtest.locustfiles "
-                        "import check_locustfile; check_locustfile(pathlib.Path(sys.argv[1]))",
-                        str(fine)], cwd=tmp_path, capture_output=True, text=True, timeout=30,
-                       check=False)
+    code = ("import sys, pathlib; from loadtest.locustfiles import check_locustfile; "
+            "check_locustfile(pathlib.Path(sys.argv[1]))")
+    p = subprocess.run([sys.executable, "-c", code, str(fine)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=30, check=False)
     assert p.returncode == 0, p.stderr
 
 

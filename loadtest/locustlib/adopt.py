@@ -112,8 +112,8 @@ class HttpRequestTimeout(requests.exceptions.Timeout):
     """--request-timeout for HttpUser: a requests exception, so Locust records a failure."""
 
     def __init__(self, *args: object) -> None:
-        super().__init__(*(args or (f"no whole answer within "
-                                    f"{request_timeout_from_env():g} s",)))
+        message = f"no whole answer within {request_timeout_from_env():g} s"
+        super().__init__(*(args or (message,)))
 
 
 def _bound_client(user: Any) -> None:
