@@ -94,6 +94,7 @@ def test_user_classes_tasksets_logins_and_multi_request_tasks(tmp_path: Path) ->
     totals = r["client"]["totals"]
     assert totals["tasks"] == 240 and r["load"]["achieved_rate"] == pytest.approx(40, rel=0.01)
     assert r["load"]["request_rate"] > 45  # list_then_health makes two requests per start
+    assert totals["schedule_lag_ms"]["p99"] < 100  # task starts held the schedule
     counts = endpoint_counts(r)
     assert set(counts) == {"/api/v1/documents", "/api/v1/documents/search", "/health",
                            "/api/v1/documents/{id}"}
