@@ -182,6 +182,14 @@ def run(
         "Prometheus (e.g. deploy/prometheus/alerts.yml); repeatable.")] = None,
     probe: Probe = None,
     metrics_url: MetricsUrl = None,
+    model: Annotated[str, typer.Option(
+        envvar="LOADTEST_MODEL", help="open: task starts paced on the harness's schedule at "
+        "--rate (latency corrected for coordinated omission); closed: the file's own "
+        "wait_time and --users (the achieved rate is reported, not gated).")] = "open",
+    locust_args: Annotated[list[str] | None, typer.Argument(
+        envvar="LOADTEST_LOCUST_ARGS", metavar="[-- LOCUST_OPTIONS]",
+        help="Locust's own options and user class names, after `--` (e.g. -- --tags read).",
+        show_default=False)] = None,
     request_timeout: RequestTimeout = "30s",
     insecure_target: InsecureTarget = False,
     insecure_prometheus: InsecurePrometheus = False,
@@ -210,10 +218,15 @@ def run(
             users=users, prometheus=prometheus, metrics_source=metrics_source,
             database=database, target_faults=target_fault or [], baseline=baseline, out=out,
             workers=workers, tags=tag or [], rules=rules or [], probes=probe,
-            metrics_url=metrics_url, given=_given(ctx, "rate", "duration", "warmup"))
+            metrics_url=metrics_url, given=_given(ctx, "rate", "duration", "warmup"),
+            model=model, locust_args=locust_args or [])
         if remote_workers < 0 or (remote_workers and workers != 1):
             raise UsageError("--remote-workers N (N >= 1) runs a master for other machines' "
                              "workers; do not combine it with --workers")
+        if remote_workers and opts.model == "closed":
+            raise UsageError("--model closed with --remote-workers: remote workers pace the "
+                             "open model; use --workers N on this machine, or the plugin "
+                             "(import loadtest.locust_plugin) with your own distributed Locust")
         from dataclasses import replace
 
         opts = replace(opts, remote_workers=remote_workers, master_port=master_port,

@@ -42,8 +42,8 @@ def _num(value: str | None) -> float | None:
         return None
 
 
-def status_line(row: dict[str, str] | None, elapsed: float, total: float, requested: float,
-                cpu_pct: float | None) -> str:
+def status_line(row: dict[str, str] | None, elapsed: float, total: float,
+                requested: float | None, cpu_pct: float | None) -> str:
     clock = f"{_mmss(elapsed)} / {_mmss(total)}"
     if row is None:
         return f"{clock}  starting"
@@ -51,7 +51,8 @@ def status_line(row: dict[str, str] | None, elapsed: float, total: float, reques
     p95 = _num(row.get("95%"))
     done = _num(row.get("Total Request Count")) or 0.0
     failed = _num(row.get("Total Failure Count")) or 0.0
-    parts = [clock, f"{rate:6.1f} / {requested:g} req/s",
+    parts = [clock, f"{rate:6.1f} / {requested:g} req/s" if requested is not None
+             else f"{rate:6.1f} req/s (closed model)",
              f"p95 {p95:.0f} ms" if p95 is not None else "p95 -",
              f"errors {failed / done:.2%}" if done else "errors -"]
     if cpu_pct is not None:
@@ -71,7 +72,7 @@ class Ticker:
     locust_dir: Path
     started: float
     total_s: float
-    requested: float
+    requested: float | None
     cpu: Any = None  # a CpuMonitor, for its current figure
     every_s: float = 1.0
     _last: float = 0.0

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.errors import LoadGeneratorError
+from loadtest.locustfiles import ADDON, diagnose
 from loadtest.processes import Child
 from loadtest.shapes import Profile, build
 
@@ -42,6 +43,8 @@ class LoadPlan:
     remote_workers: int = 0          # > 0: a master awaiting workers from other machines
     master_port: int = 5557
     master_bind_host: str = "*"
+    model: str = "open"              # closed: the file's own wait_time and Locust's spawning
+    locust_args: tuple[str, ...] = ()  # Locust's own options, passed through (after `--`)
 
     @property
     def shape(self) -> Profile:
@@ -55,7 +58,7 @@ class LoadPlan:
 def worker_argv(scenario: Path, master_host: str, master_port: int) -> list[str]:
     """A Locust worker for a harness master on another machine: it receives the rate plan
     from the master and sends its samples back over the same connection."""
-    return [sys.executable, "-m", "locust", "-f", str(scenario), "--worker",
+    return [sys.executable, "-m", "locust", "-f", f"{scenario},{ADDON}", "--worker",
             "--master-host", master_host, "--master-port", str(master_port),
             "--loglevel", "WARNING"]
 
@@ -71,7 +74,8 @@ class LocustRun:
         self.plan = plan
         plan.out_dir.mkdir(parents=True, exist_ok=True)
         out = plan.out_dir
-        argv = [sys.executable, "-m", "locust", "-f", str(plan.scenario), "--headless",
+        # the harness's code joins the user's file in the Locust process (`-f theirs,ours`)
+        argv = [sys.executable, "-m", "locust", "-f", f"{plan.scenario},{ADDON}", "--headless",
                 "--host", plan.host, "-u", str(plan.users), "-r", str(plan.users),
                 "--run-time", f"{plan.run_time_s}s", "--stop-timeout", str(STOP_TIMEOUT_S),
                 "--json-file", str(out / "stats"), "--csv", str(out / "stats"),
@@ -90,7 +94,9 @@ class LocustRun:
                     "LOADTEST_LOCUST_WORKERS": str(plan.remote_workers or plan.workers),
                     "LOADTEST_LOCUST_ARRIVALS": plan.arrivals,
                     "LOADTEST_LOCUST_OUT": str(out),
+                    "LOADTEST_LOCUST_MODEL": plan.model,
                     "PYTHONUNBUFFERED": "1"})
+        argv += list(plan.locust_args)
         self.started_at = time.time()
         self.child = Child("locust", argv, out / "locust.log", env=env)
 
@@ -108,15 +114,22 @@ class LocustRun:
                 except (ValueError, KeyError, OSError):
                     pass
             if not self.child.alive():
-                raise LoadGeneratorError(
-                    f"Locust exited with code {self.child.proc.returncode} before the load "
-                    f"started: {self.child.log_tail()} (log: {self.child.log_path})")
+                raise self.diagnose()
             time.sleep(0.05)
         raise LoadGeneratorError(f"Locust did not start the load within {timeout_s:.0f} s "
                                  f"(log: {self.child.log_path})")
 
     def alive(self) -> bool:
         return self.child.alive()
+
+    def diagnose(self, during: bool = False) -> Any:
+        """Why Locust exited (a HarnessError to raise or report): never an empty reason."""
+        try:
+            text = self.child.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        return diagnose(self.child.proc.poll(), text, self.plan.out_dir, self.plan.scenario,
+                        during=during)
 
     def wait(self) -> int:
         """Wait for the end of the run (bounded), return Locust's exit code."""

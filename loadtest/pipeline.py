@@ -262,7 +262,9 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     state.run_start = load.wait_started()
     shape = plan.shape
     state.window = Window(state.run_start + shape.judge_from, state.run_start + shape.judge_to)
-    progress(f"load started at {plan.rate:g} req/s; window {iso(state.window.start)} .. "
+    closed = getattr(plan, "model", "open") == "closed"
+    offered = f"{plan.users} users (closed model)" if closed else f"{plan.rate:g} req/s"
+    progress(f"load started: {offered}; window {iso(state.window.start)} .. "
              f"{iso(state.window.end)}")
     if on_window is not None:
         on_window(state)
@@ -270,7 +272,7 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     if live is not None:
         ticker = Ticker(live, plan.out_dir, started=state.run_start,
                         total_s=state.window.end - state.run_start,
-                        requested=plan.rate, cpu=state.cpu)
+                        requested=None if closed else plan.rate, cpu=state.cpu)
     sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not None
                                 and stack.scrapes is not stack.source else [])
     # without its own scrapes the harness hears of a dead target from the load generator
@@ -292,13 +294,14 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
             s.at_window_end(time.time())
         return load
     if not load.alive() and time.time() < state.window.end:
-        state.problems.append(f"Locust stopped before the window's end ({load.child.log_tail()})")
+        state.problems.append(f"Locust stopped before the window's end: "
+                              f"{load.diagnose(during=True).message}")
     for s in sources:
         s.at_window_end(time.time())
     state.locust_exit = load.wait()
-    if state.locust_exit != 0:
-        state.problems.append(f"Locust exited with code {state.locust_exit}: "
-                              f"{load.child.log_tail(3)}")
+    if state.locust_exit != 0 and not any(p.startswith("Locust stopped before")
+                                          for p in state.problems):
+        state.problems.append(load.diagnose(during=True).message)
     interval = stack.scrape_interval_s or 1.0
     try:
         stack.source.settle(state.window, timeout_s=max(10.0, 5 * interval))

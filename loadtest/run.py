@@ -45,6 +45,7 @@ ARRIVALS = ("constant", "poisson")
 SOURCES = ("auto", "prometheus", "embedded")
 FAULT_KEYS = ("latency", "error_ratio", "db_latency", "max_concurrency", "endpoints")
 DELIVERY_TOLERANCE = 0.05   # achieved client rate within 5% of the request
+MODELS = ("open", "closed")
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class RunOptions:
     fail_on_drift: bool = False  # a change point completed by this run fails it (history.py)
     drift_significance: float = 0.01
     drift_min_size: int = 3
+    model: str = "open"                # open: paced on the schedule; closed: the file's own
+    locust_args: tuple[str, ...] = ()  # Locust's own options (after `--`)
 
     @classmethod
     def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,
@@ -85,10 +88,12 @@ class RunOptions:
               database: str | None, target_faults: list[str], baseline: Path | None, out: Path,
               workers: int, tags: list[str], rules: list[Path] | None = None,
               given: frozenset[str] = frozenset(), probes: list[str] | None = None,
-              metrics_url: str | None = None) -> RunOptions:
+              metrics_url: str | None = None, model: str = "open",
+              locust_args: list[str] | None = None) -> RunOptions:
         """`given`: the options set explicitly (command line or environment); a stage file
         sets rate, warm-up and window itself and refuses them."""
         from loadtest.load import default_users
+        from loadtest.locustfiles import check_locust_args, check_locustfile
 
         if not rate > 0:
             raise UsageError(f"--rate {rate}: must be > 0 requests per second")
@@ -120,6 +125,18 @@ class RunOptions:
             raise UsageError(f"--users {users}: must be >= 1")
         if not scenario.is_file():
             raise UsageError(f"--scenario {scenario}: no such file (e.g. scenarios/opscore.py)")
+        if model not in MODELS:
+            raise UsageError(f"--model {model!r}: use open (paced on the harness's schedule) or "
+                             "closed (the file's own wait_time)")
+        if model == "closed" and shape != "constant":
+            raise UsageError(f"--shape {shape}: shapes pace the open model; with --model closed "
+                             "the users' own wait_time (or a LoadTestShape in the file) sets the "
+                             "load")
+        if model == "closed" and users is None:
+            raise UsageError("--model closed: pass --users N (the number of Locust users; "
+                             "their own wait_time sets the rate)")
+        passed = check_locust_args(locust_args or [])
+        check_locustfile(scenario)
         if target is not None and not target.startswith(("http://", "https://")):
             raise UsageError(f"--target {target!r}: give a base URL like http://127.0.0.1:8080")
         for rule_file in rules or []:
@@ -156,7 +173,8 @@ class RunOptions:
                    prometheus=prometheus,
                    metrics_source=metrics_source, database=database, target_faults=faults,
                    baseline=baseline, out=out, workers=workers, tags=tag_map,
-                   rules=tuple(rules or ()), probes=probe_paths, metrics_url=metrics_url)
+                   rules=tuple(rules or ()), probes=probe_paths, metrics_url=metrics_url,
+                   model=model, locust_args=passed)
 
 
 def check_probes(probes: list[str] | None) -> tuple[str, ...]:
@@ -310,12 +328,15 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
         "duration_s": opts.duration_s, "tags": opts.tags, "baseline": baseline_note,
         "workers": opts.workers, "remote_workers": opts.remote_workers,
         "slo": slo_record(opts.slo),  # its text and digest, as judged
+        "model": opts.model, "locust_args": list(opts.locust_args),
     }
     from loadtest.shapes import build as build_shape
     from loadtest.shapes import describe as describe_shape
 
-    offered = describe_shape(build_shape(opts.shape, opts.rate, opts.warmup_s,
-                                         opts.duration_s))
+    offered = (f"{opts.users} users on their own wait_time (closed model)"
+               if opts.model == "closed" else
+               describe_shape(build_shape(opts.shape, opts.rate, opts.warmup_s,
+                                          opts.duration_s)))
     progress(f"run {run_id}: {offered} -> {run_dir}")
     from loadtest.results import running_results
     from loadtest.results import write_results as write_running
@@ -357,7 +378,8 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
                             duration_s=opts.duration_s, out_dir=run_dir / "locust",
                             arrivals=opts.arrivals, profile=profile, workers=opts.workers,
                             remote_workers=opts.remote_workers, master_port=opts.master_port,
-                            master_bind_host=opts.master_bind_host)
+                            master_bind_host=opts.master_bind_host, model=opts.model,
+                            locust_args=opts.locust_args)
             drive(plan, stack, state, exits, progress, live, on_window=window_known)
         except Interrupted:
             state.interrupted = True
@@ -417,7 +439,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
         if source is not None:
             objectives = [o.to_dict() for o in evaluate(
                 slo, source, window, client=df,
-                offered_rate=requested if df is not None else None)]
+                offered_rate=offered_requests(requested, meta, df, run_dir, window))]
             warnings.extend(interpolation_warnings(objectives))
             health = source.scrape_health(window)
             meta["scrape_health"] = health
@@ -445,6 +467,14 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
         samples["server_histograms"] = histograms
     if window is not None and state.run_start is not None and df is not None:
         client = client_stats(df, window, state.run_start)
+        from loadtest.samples import load_task_starts, task_totals
+
+        client["totals"].update(task_totals(load_task_starts(run_dir / "locust"), window))
+        if meta.get("model") == "closed":  # intended start = actual start: nothing to correct
+            client["totals"]["corrected_latency_ms"] = None
+            warnings.append("closed model: the load followed the file's own wait_time, so "
+                            "latency is as measured, not corrected for coordinated omission "
+                            "(client latency objectives judge measured latency)")
         from loadtest.objectives import evaluate_client
 
         client_objs = {o.name: o.to_dict() for o in evaluate_client(slo, df, window)}
@@ -459,8 +489,15 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
             client["server_timeseries"] = server_timeseries(
                 scrapes, slo, state.run_start, window.end + 2)
         achieved = client["totals"]["achieved_rate"]
+        load["request_rate"] = achieved
+        if "task_rate" in client["totals"]:  # --rate counts task starts
+            achieved = client["totals"]["task_rate"]
         load["achieved_rate"] = achieved
         load["requested_rate"] = requested
+        if meta.get("model") == "closed":  # the file's own pacing: reported, not gated
+            requested = 0
+            load["requested_rate"] = None
+            load["model"] = "closed"
         delivered = requested == 0 or achieved >= requested * (1 - DELIVERY_TOLERANCE)
         load["delivered"] = delivered
         if not delivered and not state.interrupted:
@@ -547,6 +584,23 @@ def offered_rate(meta: dict[str, Any], window: Window, run_start: float) -> floa
     shape = Profile(tuple(tuple(p) for p in prof["points"]),  # type: ignore[misc]
                     prof["judge_from"], prof["judge_to"], meta.get("shape", ""))
     return shape.expected(window.start - run_start, window.end - run_start) / window.seconds
+
+
+def offered_requests(requested: float, meta: dict[str, Any], df: Any, run_dir: Path,
+                     window: Window) -> float | None:
+    """The request rate the schedule offered over the window: the task rate asked times the
+    requests each task made (an adopted locustfile's task may make several); None when the
+    load was not the harness's schedule (closed model) or nothing was recorded."""
+    from loadtest.samples import load_task_starts
+
+    if df is None or meta.get("model") == "closed" or not requested:
+        return None
+    tasks = load_task_starts(run_dir / "locust")
+    if not tasks:
+        return requested
+    started = sum(1 for _, start in tasks if window.start <= start < window.end)
+    sent = int(((df["start"] >= window.start) & (df["start"] < window.end)).sum())
+    return requested * sent / started if started else None
 
 
 def _redecide(results: dict[str, Any]) -> dict[str, Any]:

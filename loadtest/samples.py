@@ -141,3 +141,39 @@ def compact_samples(df: Any, window: Window) -> dict[str, Any]:
         "status": [int(x) for x in inw["status"]],
         "thinned": len(df) > MAX_COMPACT_SAMPLES,
     }
+
+
+def load_task_starts(folder: Path) -> list[tuple[float, float]] | None:
+    """(intended slot, actual start) of every task (`tasks-<pid>.csv`, written by the Locust
+    side); None when the run recorded none (an older run, or Locust under the plugin)."""
+    tasks: list[tuple[float, float]] = []
+    for path in sorted(folder.glob("tasks-*.csv")):
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split(",")
+            try:
+                tasks.append((float(parts[0]), float(parts[1])))
+            except (IndexError, ValueError):
+                continue  # a torn last line
+    return tasks or None
+
+
+def task_totals(tasks: list[tuple[float, float]] | None, window: Window) -> dict[str, Any]:
+    """Tasks started in the window, their rate (with `--rate` counting task starts, a task of
+    several requests makes requests/s higher than tasks/s), and the schedule lag of the task
+    starts themselves (a task's later requests wait for its earlier ones, not for the
+    schedule)."""
+    if tasks is None:
+        return {}
+    lags = sorted(max(0.0, (s - i) * 1000.0) for i, s in tasks if window.start <= s < window.end)
+    n = len(lags)
+    out: dict[str, Any] = {"tasks": n,
+                           "task_rate": n / window.seconds if window.seconds > 0 else 0.0}
+    if n:
+        def q(f: float) -> float:  # the next rank up, as for the samples (_q)
+            return lags[min(n - 1, math.ceil((n - 1) * f))]
+        out["schedule_lag_ms"] = {"p50": q(0.5), "p99": q(0.99), "max": lags[-1]}
+    return out

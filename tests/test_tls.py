@@ -81,16 +81,22 @@ def test_prometheus_certificates_are_verified_unless_skipped(
 
 
 @pytest.mark.parametrize("trust", [False, True])
+@pytest.mark.parametrize("locustfile", ["scenarios/opscore.py", "adopted"])
 def test_locust_traffic_verifies_the_target_certificate(
         https_target: RunningTarget, tmp_path: Path, self_signed: tuple[Path, Path],
-        trust: bool) -> None:
-    """Locust's FastHttpUser does not verify by default; the scenario's users do, and trust
-    a private CA given as LOADTEST_TARGET_CA_FILE."""
+        trust: bool, locustfile: str) -> None:
+    """Locust's FastHttpUser does not verify by default; the scenario's users do, and so do an
+    unmodified locustfile's (an HttpUser and a FastHttpUser, adopted by the harness's code),
+    and trust a private CA given as LOADTEST_TARGET_CA_FILE."""
+    if locustfile == "adopted":
+        from loadtest.locustfiles import ADDON
+
+        locustfile = f"tests/locustfiles/rich.py,{ADDON}"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_")}
     env = {**clean, "LOADTEST_LOCUST_RATE": "10", "LOADTEST_LOCUST_OUT": str(tmp_path)}
     if trust:
         env["LOADTEST_TARGET_CA_FILE"] = str(self_signed[0])
-    p = subprocess.run([sys.executable, "-m", "locust", "-f", "scenarios/opscore.py",
+    p = subprocess.run([sys.executable, "-m", "locust", "-f", locustfile,
                         "--headless", "-u", "2", "-r", "2", "--run-time", "3s",
                         "--host", https_target.url, "--json", "--only-summary",
                         "--loglevel", "ERROR", "--exit-code-on-error", "0"],

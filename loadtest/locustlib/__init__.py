@@ -2,14 +2,19 @@
 harness: importing locust monkey-patches the process with gevent).
 
     pacing.py    the open-model schedule shared by the users of a process, PacedUser
-    recorder.py  per-request samples, buffered, flushed periodically, one file per process
+    recorder.py  per-request samples and task starts, buffered, flushed periodically
     workers.py   the master's record of workers lost during the test (workers.json)
     orphans.py   Locust's processes end when the harness (or their master) dies
+    adopt.py     an unmodified locustfile's users: recorded, bounded, paced (open model);
+                 loaded next to the file through addon/loadtest_harness.py
+(`loadtest.locust_plugin`, imported by a team's own locustfile, judges a plain `locust
+--headless` run with the same code.)
 
 The harness talks to this side through environment variables only:
     LOADTEST_LOCUST_RATE     aggregate requests per second for this process
     LOADTEST_LOCUST_ARRIVALS constant (default) | poisson
     LOADTEST_LOCUST_OUT      folder for samples and the start marker
+    LOADTEST_LOCUST_MODEL    open (default: tasks paced on the schedule) | closed
 """
 
 from loadtest.locustlib import recorder as _recorder  # noqa: F401 - registers listeners

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import gevent
 from locust import FastHttpUser, events
@@ -101,6 +102,29 @@ def _target_ssl_context():  # type: ignore[no-untyped-def]
     return gevent.ssl.create_default_context(cafile=tls.ca_file("target"))
 
 
+def bound_requests(client: Any, seconds: float, exception: type[BaseException]) -> None:
+    """Every request of `client` (body included) within `seconds`, else `exception` inside
+    it. One timer per user, restarted for each request (cheaper than one per request); a
+    timer that fired is replaced, since gevent fires a restarted one again at once (every
+    later request of the user failed immediately: measured with gevent 26.9)."""
+    timer = gevent.Timeout(seconds, exception)
+    request = client.request
+
+    def bounded_request(*args: Any, **kwargs: Any) -> Any:
+        nonlocal timer
+        timer.start()
+        try:
+            return request(*args, **kwargs)
+        finally:
+            if timer.pending:
+                timer.cancel()
+            else:  # it fired
+                timer.close()
+                timer = gevent.Timeout(seconds, exception)
+
+    client.request = bounded_request
+
+
 class PacedUser(FastHttpUser):
     """A FastHttpUser whose tasks start on the shared schedule. Each task should make exactly
     one request (its intended start is the slot it was given)."""
@@ -116,21 +140,9 @@ class PacedUser(FastHttpUser):
 
     def __init__(self, environment) -> None:  # type: ignore[no-untyped-def]
         super().__init__(environment)
-        request = self.client.request
-
-        # one timer per user, restarted for each request (cheaper than one per request); an
-        # OSError is one of Locust's failure exceptions: a request past the deadline is
+        # an OSError is one of Locust's failure exceptions: a request past the deadline is
         # recorded as a failed sample, and the user moves on
-        timer = gevent.Timeout(self.request_timeout, RequestTimeout)
-
-        def bounded_request(*args, **kwargs):  # type: ignore[no-untyped-def]
-            timer.start()
-            try:
-                return request(*args, **kwargs)
-            finally:
-                timer.cancel()
-
-        self.client.request = bounded_request  # type: ignore[method-assign]
+        bound_requests(self.client, self.request_timeout, RequestTimeout)
 
     def _wait_for_slot(self) -> float:
         self._intended = schedule().claim()

@@ -6,6 +6,8 @@ process (or the master) appends them to `samples-<pid>.csv`; a worker (local `--
 on another machine) sends them to the master over Locust's own connection (`loadtest_samples`
 messages), which writes them: every worker's samples reach the run directory. The start
 marker `started-<pid>.json` tells the harness when the schedule began.
+Task starts (intended slot, actual start) go the same way to `tasks-<pid>.csv` (adopt.py
+records them), for tasks/s next to requests/s.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from loadtest.locustlib import pacing
 
 COLUMNS = ["start", "intended", "method", "name", "response_ms", "status", "failed", "error",
            "bytes"]
+TASK_COLUMNS = ["intended", "start"]
 FLUSH_EVERY_S = 1.0  # the harness reads them live too (a target that stops answering)
 
 
@@ -31,34 +34,46 @@ class Recorder:
         self.out = out
         self.runner = runner
         self.rows: list[tuple[Any, ...]] = []
+        self.tasks: list[tuple[str, str]] = []
         self.last_flush = time.monotonic()
         self.path = out / f"samples-{os.getpid()}.csv" if out else None
-        if self.path is not None:
+        self.task_path = out / f"tasks-{os.getpid()}.csv" if out else None
+        if self.path is not None and self.task_path is not None:
             out.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
             with self.path.open("w", newline="", encoding="utf-8") as f:
                 csv.writer(f).writerow(COLUMNS)
+            with self.task_path.open("w", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerow(TASK_COLUMNS)
 
     def add(self, row: tuple[Any, ...]) -> None:
         self.rows.append(row)
         if time.monotonic() - self.last_flush >= FLUSH_EVERY_S:
             self.flush()
 
+    def add_task(self, intended: float, start: float) -> None:
+        self.tasks.append((f"{intended:.6f}", f"{start:.6f}"))
+
     def flush(self) -> None:
         rows, self.rows = self.rows, []
+        tasks, self.tasks = self.tasks, []
         self.last_flush = time.monotonic()
-        if not rows:
+        if not rows and not tasks:
             return
         from locust.runners import WorkerRunner
 
         if isinstance(self.runner, WorkerRunner):
-            self.runner.send_message("loadtest_samples", {"rows": [list(r) for r in rows]})
+            self.runner.send_message("loadtest_samples", {"rows": [list(r) for r in rows],
+                                                          "tasks": [list(t) for t in tasks]})
         else:
-            self.write(rows)
+            self.write(rows, tasks)
 
-    def write(self, rows: list[Any]) -> None:
-        if self.path is not None:
+    def write(self, rows: list[Any], tasks: list[Any] | None = None) -> None:
+        if self.path is not None and rows:
             with self.path.open("a", newline="", encoding="utf-8") as f:
                 csv.writer(f).writerows(rows)
+        if self.task_path is not None and tasks:
+            with self.task_path.open("a", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerows(tasks)
 
 
 RECORDER: Recorder | None = None
@@ -67,7 +82,7 @@ RECORDER: Recorder | None = None
 def write_rows(message: dict[str, Any]) -> None:
     """The master writes what a worker sent."""
     if RECORDER is not None:
-        RECORDER.write(message.get("rows", []))
+        RECORDER.write(message.get("rows", []), message.get("tasks", []))
 
 
 @events.init.add_listener

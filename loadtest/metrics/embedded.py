@@ -72,7 +72,9 @@ class EmbeddedSource(MetricsSource):
         return cls(None, job=job, snapshots=snaps)
 
     # -- scraping ---------------------------------------------------------------------------
-    def start(self) -> None:
+    def open(self) -> None:
+        """Ready to scrape, without the periodic loop: scrapes happen at the window's edges
+        only (the Locust plugin, inside Locust's process)."""
         import httpx
 
         if self.metrics_url is None:
@@ -81,6 +83,9 @@ class EmbeddedSource(MetricsSource):
                                     verify=tls.httpx_verify("target"))
         if self.record_path:
             self.record_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> None:
+        self.open()
         self._thread = threading.Thread(target=self._loop, name="embedded-scrape", daemon=True)
         self._thread.start()
 

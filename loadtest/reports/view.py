@@ -208,8 +208,8 @@ def build_view(results: dict[str, Any]) -> dict[str, Any]:
         "run": run, "load": load, "totals": totals,
         "source_text": f"{source.get('name', '?')}"
                        + (f" {source['url']}" if source.get("url") else ""),
-        "requested_rate": fmt_value(load.get("requested_rate"), "req/s"),
-        "achieved_rate": fmt_value(load.get("achieved_rate"), "req/s"),
+        "requested_rate": _requested_text(run, load),
+        "achieved_rate": _achieved_text(totals, load),
         "generator": _generator_line(load),
         "objectives": objective_rows(results),
         "regressions": regression_rows(results),
@@ -243,6 +243,23 @@ def verification_view(results: dict[str, Any]) -> dict[str, Any] | None:
             "original_label": STATUS_LABEL.get(original.get("status", ""), "?"),
             "original_reason": original.get("reason", ""),
             "original_exit_code": original.get("exit_code")}
+
+
+def _requested_text(run: dict[str, Any], load: dict[str, Any]) -> str:
+    """Open model: the rate of task starts asked for; closed model: the users."""
+    if run.get("model") == "closed" or load.get("model") == "closed":
+        return (f"no rate (closed model: {run.get('users')} users on the file's own wait_time; "
+                "the rate is reported, not gated, and latency is not corrected)")
+    return fmt_value(load.get("requested_rate"), "req/s")
+
+
+def _achieved_text(totals: dict[str, Any], load: dict[str, Any]) -> str:
+    """Tasks/s and requests/s when the run recorded task starts (a task may make several
+    requests), else requests/s."""
+    if "task_rate" in totals:
+        return (f"{totals['task_rate']:.2f} tasks/s "
+                f"({fmt_value(load.get('request_rate', totals.get('achieved_rate')), 'req/s')})")
+    return fmt_value(load.get("achieved_rate"), "req/s")
 
 
 def _generator_line(load: dict[str, Any]) -> str:
