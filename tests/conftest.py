@@ -9,35 +9,22 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from loadtest.processes import Child, free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(what: str, found: bool, install: str) -> None:
-    if found:
-        return
-    message = f"{what} is not installed ({install})"
-    if IN_CI:
-        pytest.fail(f"CI needs {message}", pytrace=False)
-    pytest.skip(message)
-
-
-def postgres_bindir() -> Path | None:
-    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (d / "initdb").exists() and (d / "postgres").exists():
-            return d
-    return None
+from loadtest.processes import free_port
+from tests.support import (  # noqa: F401 - re-exported for older imports
+    IN_CI,
+    ROOT,
+    RunningTarget,
+    postgres_bindir,
+    require,
+    start_target,
+)
 
 
 @pytest.fixture(scope="session")
@@ -46,48 +33,6 @@ def prometheus_bin() -> str:
     require("Prometheus", path is not None, "apt-get install -y prometheus")
     assert path is not None
     return path
-
-
-class RunningTarget:
-    def __init__(self, url: str, child: Child, workdir: Path) -> None:
-        self.url = url
-        self.child = child
-        self.workdir = workdir
-
-    def metrics(self) -> str:
-        return httpx.get(f"{self.url}/metrics", timeout=5).text
-
-    def set_faults(self, rules: list[dict[str, object]]) -> None:
-        r = httpx.put(f"{self.url}/admin/faults", json={"rules": rules}, timeout=5)
-        assert r.status_code == 200, r.text
-
-
-def start_target(workdir: Path, database: str | None = None,
-                 extra: list[str] | None = None, port: int | None = None,
-                 tls: tuple[Path, Path] | None = None,
-                 ready_path: str = "/ready") -> RunningTarget:
-    """`loadtest target` on a free port; `tls` = (certificate, key) serves https;
-    `ready_path` is polled until it answers 200 (/health for a target started --no-ready)."""
-    port = port or free_port()
-    db = database or f"sqlite:///{workdir / 'opscore.db'}"
-    argv = [sys.executable, "-m", "loadtest", "target", "--port", str(port), "--database", db,
-            "--storage-dir", str(workdir / "attachments"), "--seed-documents", "20",
-            *(extra or [])]
-    if tls:
-        argv += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
-    child = Child("target", argv, workdir / "target.log")
-    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert child.alive(), child.log_tail(20)
-        try:
-            if httpx.get(f"{url}{ready_path}", timeout=1, verify=False).status_code == 200:
-                return RunningTarget(url, child, workdir)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    child.stop()
-    raise AssertionError(f"target did not become ready: {child.log_tail(20)}")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 @pytest.mark.slow
@@ -46,7 +46,7 @@ def test_target_concurrency_cap_queues_requests(tmp_path: Path) -> None:
 
     import httpx
 
-    from tests.conftest import start_target
+    from tests.support import start_target
 
     t = start_target(tmp_path, extra=["--max-concurrency", "2", "--latency", "100ms",
                                       "--fault-endpoint", "/api/*"])

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from loadtest import __version__
 from loadtest.cli import app
 from loadtest.results import write_results
-from tests.test_reports import made_up_results
+from tests.support import made_up_results
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

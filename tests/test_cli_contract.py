@@ -21,8 +21,7 @@ from loadtest.load import default_users
 from loadtest.processes import free_port
 from loadtest.reports.markdown import render_markdown
 from loadtest.results import write_results
-from tests.conftest import ROOT
-from tests.test_reports import made_up_results
+from tests.support import ROOT, made_up_results
 
 runner = CliRunner()
 

@@ -4,7 +4,6 @@ and the comparison of made-up runs."""
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,9 @@ from loadtest.compare import compare_runs, exit_code
 from loadtest.errors import ConfigError
 from loadtest.results import write_results
 from loadtest.slo import load_slo
-from tests.conftest import ROOT
-from tests.test_reports import made_up_results
+from tests.support import ROOT, latencies, made_up_results, run_with
 
 SLO = load_slo(ROOT / "slo" / "opscore.yaml")
-
-
-def latencies(n_seconds: int, per_second: int, scale: float, seed: int
-              ) -> tuple[list[int], list[float]]:
-    rng = random.Random(seed)
-    secs, vals = [], []
-    for s in range(n_seconds):
-        for _ in range(per_second):
-            secs.append(s)
-            vals.append(rng.lognormvariate(0, 0.5) * 10 * scale)
-    return secs, vals
 
 
 def test_no_change_has_an_interval_around_one() -> None:
@@ -55,23 +42,6 @@ def test_proportions_and_rates() -> None:
     assert worse.low > 0.015 and worse.point == pytest.approx(0.019)
     rate = stats.rate_ratio(6000, 60, 5400, 60)
     assert rate.point == pytest.approx(0.9) and rate.high < 1
-
-
-def run_with(scale: float = 1.0, errors: int = 0, seed: int = 1, n: int = 30,
-             per_second: int = 100) -> dict[str, Any]:
-    r = made_up_results()
-    secs, vals = latencies(n, per_second, scale, seed)
-    total = len(secs)
-    status = [500 if i < errors else 200 for i in range(total)]
-    random.Random(seed).shuffle(status)
-    r["samples"] = {"client": {"window_s": float(n), "names": ["GET /api/v1/documents"],
-                               "t": [s + 0.5 for s in secs], "ms": vals, "ep": [0] * total,
-                               "status": status}}
-    for o in r["objectives"]:  # type: ignore[union-attr]
-        if o["name"] == "throughput":
-            o["samples"] = float(total)
-    r["run"]["window"]["seconds"] = float(n)  # type: ignore[index]
-    return r
 
 
 def checks(base: dict[str, Any], run: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -12,8 +12,10 @@ from loadtest.baselines import promote
 from loadtest.cli import app
 from loadtest.compare import compare_runs, exit_code, format_table
 from loadtest.results import write_results
-from tests.conftest import ROOT
-from tests.test_compare import SLO, run_with
+from loadtest.slo import load_slo
+from tests.support import ROOT, run_with
+
+SLO = load_slo(ROOT / "slo" / "opscore.yaml")
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ import yaml
 
 from loadtest.slo import load_slo
 from loadtest.stack import prometheus_config
-from tests.conftest import ROOT, require
+from tests.support import ROOT, require
 
 DEPLOY = ROOT / "deploy"
 

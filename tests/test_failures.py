@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.stack import LocalPrometheus
-from tests.conftest import ROOT, RunningTarget
+from tests.support import ROOT, RunningTarget
 
 
 def test_unwritable_out_dir_is_a_usage_error_before_load(tmp_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_a_prometheus_answering_garbage(body: bytes, status: int, expect: str | 
 
 @pytest.mark.slow
 def test_a_target_restart_mid_run_keeps_the_counts_right(tmp_path: Path) -> None:
-    from tests.conftest import start_target
+    from tests.support import start_target
 
     first = start_target(tmp_path / "t")
     port = int(first.url.rsplit(":", 1)[1])

@@ -17,8 +17,7 @@ from loadtest.cli import app
 from loadtest.history import Detector, drift_check, history_report
 from loadtest.reports.html import render_html
 from loadtest.reports.junit import render_junit
-from tests.test_reports import EVIL, made_up_results
-from tests.test_run_e2e import loadtest
+from tests.support import EVIL, loadtest, made_up_results
 
 runner = CliRunner()
 

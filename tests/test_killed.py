@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from loadtest.cli import app
 from loadtest.results import decide, running_results, write_results
-from tests.conftest import ROOT, require
+from tests.support import ROOT, require
 
 runner = CliRunner()
 # the parent-death signal is Linux's; elsewhere only the Python children watch their parent

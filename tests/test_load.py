@@ -13,7 +13,7 @@ import pytest
 from loadtest.errors import ConfigError, UsageError
 from loadtest.schedule import Schedule, parse_profile
 from loadtest.shapes import build, from_file
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def test_constant_schedule_is_evenly_spaced() -> None:

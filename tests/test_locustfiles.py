@@ -16,16 +16,12 @@ from typer.testing import CliRunner
 
 from loadtest.cli import app
 from loadtest.locustfiles import check_locust_args
-from tests.conftest import ROOT, RunningTarget
+from tests.support import ROOT, RunningTarget, loadtest
 
 FILES = ROOT / "tests" / "locustfiles"
 SLO = ROOT / "tests" / "slo_rate50.yaml"
 runner = CliRunner()
 
-
-def loadtest(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loadtest", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def results_of(out: Path) -> dict[str, Any]:

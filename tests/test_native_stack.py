@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from loadtest.processes import Child, free_port
-from tests.conftest import ROOT, require, start_target
+from tests.support import ROOT, require, start_target
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.postgres, pytest.mark.slow]
 

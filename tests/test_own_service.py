@@ -25,15 +25,11 @@ from loadtest.cli import app
 from loadtest.liveness import SampleWatch, UpWatch
 from loadtest.processes import Child, free_port
 from loadtest.stack import LocalPrometheus
-from tests.conftest import ROOT, start_target
+from tests.support import ROOT, loadtest, start_target
 
 EXAMPLE = ROOT / "examples" / "own-service"
 runner = CliRunner()
 
-
-def loadtest(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loadtest", *args], cwd=ROOT, check=False,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def results_of(out: Path) -> dict[str, Any]:

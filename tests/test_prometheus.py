@@ -14,7 +14,7 @@ from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.histogram import histogram_quantile
 from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.stack import LocalPrometheus
-from tests.conftest import RunningTarget
+from tests.support import RunningTarget
 
 pytestmark = pytest.mark.prometheus
 JOB = (Matcher("job", "=", "opscore-backend"),)

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.reports import render_all
-from tests.conftest import require
-from tests.test_reports import EVIL, made_up_results
+from tests.support import EVIL, made_up_results, require
 
 
 @pytest.mark.parametrize("variant", ["fail", "pass_with_baseline", "inconclusive"])

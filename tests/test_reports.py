@@ -10,59 +10,8 @@ import pytest
 
 from loadtest.errors import ConfigError
 from loadtest.reports import render_all
-from loadtest.results import SCHEMA_VERSION, decide, load_results, write_results
-
-EVIL = "<script>alert(1)</script>"
-
-
-def made_up_results() -> dict[str, object]:
-    objectives = [
-        {"name": "response_time_p95", "kind": "latency", "description": "95% within 2 s",
-         "severity": "fail", "source": "server", "metrics_source": "prometheus",
-         "status": "fail", "value": 2.31, "unit": "s", "threshold": 2.0, "comparison": "<=",
-         "samples": 6000.0, "reason": "", "exact": True,
-         "detail": "93.1% of 6000 observations within 2 s", "queries": ["histogram_quantile(...)"],
-         "extra": {}},
-        {"name": "throughput", "kind": "throughput", "description": "", "severity": "fail",
-         "source": "server", "metrics_source": "prometheus", "status": "pass", "value": 100.2,
-         "unit": "req/s", "threshold": 100.0, "comparison": ">=", "samples": 6012.0,
-         "reason": "", "exact": True, "detail": "", "queries": [], "extra": {}},
-        {"name": "db_query_p95", "kind": "db_latency", "description": "", "severity": "fail",
-         "source": "server", "metrics_source": "prometheus", "status": "no_data",
-         "value": None, "unit": "s", "threshold": 0.1, "comparison": "<=", "samples": None,
-         "reason": "no db_query_duration_seconds_bucket series", "exact": None, "detail": "",
-         "queries": [], "extra": {}},
-    ]
-    load = {"requested_rate": 100.0, "achieved_rate": 99.9, "problems": []}
-    return {
-        "run": {"id": "r1", "scenario": "scenarios/opscore.py", "rate": 100.0,
-                "shape": "constant", "arrivals": "constant", "users": 300, "warmup_s": 10.0,
-                "duration_s": 60.0, "tags": {"branch": EVIL}, "slo_file": "slo/opscore.yaml",
-                "harness_version": "0.1.0", "git_revision": "abc",
-                "target": {"url": "http://127.0.0.1:1", "kind": "reference"},
-                "metrics_source": {"name": "prometheus", "url": "http://127.0.0.1:2"},
-                "window": {"start": 10.0, "end": 70.0, "start_iso": "a", "end_iso": "b",
-                           "seconds": 60.0}, "load_started": 0.0},
-        "load": load,
-        "objectives": objectives,
-        "client": {
-            "totals": {"requests": 6000, "failures": 3, "server_errors": 3,
-                       "connection_errors": 0, "achieved_rate": 99.9,
-                       "latency_ms": {"p50": 3.0, "p95": 2100.0, "p99": 2500.0},
-                       "corrected_latency_ms": {"p50": 3.1, "p95": 2200.0, "p99": 2600.0}},
-            "endpoints": [{"method": "GET", "name": f"/api/{EVIL}", "count": 6000,
-                           "failures": 3, "rate": 99.9, "p50_ms": 3.0, "p95_ms": 2100.0,
-                           "p99_ms": 2500.0, "max_ms": 2900.0, "mean_ms": 120.0,
-                           "corrected_p95_ms": 2200.0}],
-            "errors": [{"method": "GET", "name": "/x", "status": 500, "count": 3,
-                        "example": f"HTTPError: {EVIL}"}],
-            "timeseries": [{"t": float(i), "offset_s": i, "in_window": 10 <= i < 70,
-                            "rate": 100, "errors": 1 if i == 30 else 0, "p50_ms": 3.0,
-                            "p95_ms": 2100.0, "p99_ms": 2500.0} for i in range(72)],
-        },
-        "regressions": [],
-        "verdict": decide(objectives, load),
-    }
+from loadtest.results import SCHEMA_VERSION, load_results, write_results
+from tests.support import EVIL, made_up_results
 
 
 def test_all_formats_render_and_escape_target_strings(tmp_path: Path) -> None:

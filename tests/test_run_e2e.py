@@ -11,26 +11,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT, by_name, loadtest, results_of
 
 pytestmark = [pytest.mark.slow]
 
-
-def loadtest(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loadtest", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def results_of(out: Path) -> dict[str, Any]:
-    return json.loads((out / "latest" / "results.json").read_text())
-
-
-def by_name(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {o["name"]: o for o in results["objectives"]}
 
 
 def no_process_mentions(text: str) -> list[str]:

@@ -16,7 +16,7 @@ from loadtest.cli import app
 from loadtest.errors import ConfigError
 from loadtest.run import RunOptions
 from loadtest.shapes import build, describe, from_file
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 runner = CliRunner()
 STAGES = "stages:\n  - {duration: 2s, rate: 50}\n  - {duration: 3s, rate: 100}\n"

@@ -16,7 +16,7 @@ from loadtest.metrics.histogram import threshold_bracket
 from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.slo_check import query_metrics
 from loadtest.stack import LocalPrometheus
-from tests.conftest import RunningTarget
+from tests.support import RunningTarget
 
 runner = CliRunner()
 

@@ -16,7 +16,7 @@ from loadtest.objectives import evaluate, evaluate_client
 from loadtest.results import decide
 from loadtest.slo import parse_slo
 from loadtest.stack import LocalPrometheus
-from tests.conftest import RunningTarget
+from tests.support import RunningTarget
 
 RULES = """\
 groups:

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import RunningTarget, start_target
+from tests.support import RunningTarget, start_target
 
 H = {"X-User-Id": "alice"}
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtest.cli import app
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 runner = CliRunner()
 REPORTS = ("results.json", "index.html", "junit.xml", "summary.md")
