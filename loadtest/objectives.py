@@ -27,6 +27,7 @@ from loadtest.slo import (
     SloFile,
     ThroughputObjective,
 )
+from loadtest.streaming import view
 
 OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
        ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
@@ -82,7 +83,7 @@ class _Judge:
     def __init__(self, slo: SloFile, source: MetricsSource, window: Window,
                  client: Any = None, offered_rate: float | None = None) -> None:
         self.slo, self.source, self.window = slo, source, window
-        self.client = client  # the load generator's samples (DataFrame) or None
+        self.client = view(client, window)  # the load generator's samples, or None
         self.offered_rate = offered_rate  # the schedule's mean rate over the window
 
     def base(self, obj: Any, **kw: Any) -> ObjectiveResult:
@@ -188,19 +189,14 @@ class _Judge:
         """The load generator's exact quantile (s) and share within the threshold, over the
         same requests (window, endpoint and method filters) as measured; None without
         samples."""
-        df = self.client
-        if df is None or len(df) == 0:
+        cs = self.client
+        if cs is None:
             return None
-        sel = df[(df["start"] >= self.window.start) & (df["start"] < self.window.end)]
-        if obj.endpoint:
-            sel = sel[sel["name"] == obj.endpoint]
-        if obj.method:
-            sel = sel[sel["method"] == obj.method.upper()]
-        if len(sel) < max(1, obj.min_samples):
+        keys = cs.keys(obj.endpoint, obj.method)
+        if cs.count(keys) < max(1, obj.min_samples):
             return None
-        ms = sel["response_ms"]
-        return (float(ms.quantile(obj.quantile, interpolation="higher")) / 1000,
-                float((ms <= obj.threshold * 1000).mean()))
+        return ((cs.quantile(keys, "response_ms", obj.quantile) or 0.0) / 1000,
+                cs.within(keys, "response_ms", obj.threshold))
 
     def throughput(self, obj: ThroughputObjective) -> ObjectiveResult:
         matchers = matchers_for(self.slo, obj)
@@ -258,16 +254,10 @@ class _Judge:
     def sent(self, obj: ThroughputObjective) -> tuple[int, int] | None:
         """Requests the load generator started in the window: (matching the objective's
         filters, all)."""
-        df = self.client
-        if df is None:
+        cs = self.client
+        if cs is None:
             return None
-        inw = df[(df["start"] >= self.window.start) & (df["start"] < self.window.end)]
-        sel = inw
-        if obj.endpoint:
-            sel = sel[sel["name"] == obj.endpoint]
-        if obj.method:
-            sel = sel[sel["method"] == obj.method.upper()]
-        return len(sel), len(inw)
+        return cs.count(cs.keys(obj.endpoint, obj.method)), cs.count(cs.keys())
 
     def error_rate(self, obj: ErrorRateObjective) -> ObjectiveResult:
         matchers = matchers_for(self.slo, obj)
@@ -339,66 +329,53 @@ class _Judge:
                          **common)
 
 
-def evaluate_client(slo: SloFile, df: Any, window: Window) -> list[ObjectiveResult]:
-    """Client-side objectives, from the load generator's per-request samples."""
-    out = []
-    inw = df[(df["start"] >= window.start) & (df["start"] < window.end)]
-    for obj in slo.objectives:
-        if not isinstance(obj, ClientObjective):
-            continue
-        sel = inw
-        if obj.endpoint:
-            sel = sel[sel["name"] == obj.endpoint]
-        if obj.method:
-            sel = sel[sel["method"] == obj.method.upper()]
-        n = len(sel)
-        base: dict[str, Any] = dict(name=obj.name, kind=obj.kind, description=obj.description,
-                    severity=obj.severity, source="client", metrics_source="locust",
-                    samples=float(n), queries=[f"client samples: {obj.metric}"
-                                               + (f" {obj.method or ''} {obj.endpoint or ''}"
-                                                  if obj.endpoint or obj.method else "")])
-        if obj.metric == "throughput":
-            assert obj.min is not None
-            value = n / window.seconds
-            out.append(ObjectiveResult(
-                status=PASS if value >= obj.min else FAIL, value=value, unit="req/s",
-                threshold=obj.min, comparison=">=", exact=True,
-                detail=f"{n} requests started in {window.seconds:.1f} s", **base))
-            continue
-        if n < obj.min_samples:
-            threshold = obj.threshold if obj.metric == "latency" else obj.max
-            out.append(ObjectiveResult(
-                status=NO_DATA, value=None, unit="s" if obj.metric == "latency" else "ratio",
-                threshold=float(threshold or 0), comparison="<=" if obj.metric == "latency"
-                else "<", reason=f"only {n} samples (fewer than min_samples "
-                                 f"{obj.min_samples})", **base))
-            continue
-        if obj.metric == "latency":
-            assert obj.quantile is not None and obj.threshold is not None
-            column = "corrected_ms" if obj.corrected else "response_ms"
-            value = float(sel[column].quantile(obj.quantile, interpolation="higher")) / 1000
-            within = float((sel[column] <= obj.threshold * 1000).mean())
-            out.append(ObjectiveResult(
-                status=PASS if value <= obj.threshold else FAIL, value=value, unit="s",
-                threshold=obj.threshold, comparison="<=", exact=True,
-                detail=f"{within:.2%} of {n} requests within {_fmt_s(obj.threshold)} "
-                       + ("(from the intended start: coordinated omission corrected)"
-                          if obj.corrected else "(as measured)"),
-                extra={"ratio_within_threshold": within, "corrected": obj.corrected}, **base))
-        else:
-            assert obj.max is not None
-            import re
+def evaluate_client(slo: SloFile, samples: Any, window: Window) -> list[ObjectiveResult]:
+    """Client-side objectives, from the load generator's per-request samples (a
+    streaming.ClientSamples, or a DataFrame of them)."""
+    cs = view(samples, window)
+    return [_client_objective(obj, cs, window) for obj in slo.objectives
+            if isinstance(obj, ClientObjective)]
 
-            pattern = re.compile(obj.statuses)
-            errors = int(sel["status"].astype(str).map(lambda s: bool(
-                pattern.fullmatch(s))).sum())
-            value = errors / n
-            out.append(ObjectiveResult(
-                status=PASS if value < obj.max else FAIL, value=value, unit="ratio",
-                threshold=obj.max, comparison="<", exact=True,
-                detail=f"{errors} of {n} responses matched status=~\"{obj.statuses}\"",
-                **base))
-    return out
+
+def _client_objective(obj: ClientObjective, cs: Any, window: Window) -> ObjectiveResult:
+    keys = cs.keys(obj.endpoint, obj.method)
+    n = cs.count(keys)
+    base: dict[str, Any] = dict(
+        name=obj.name, kind=obj.kind, description=obj.description, severity=obj.severity,
+        source="client", metrics_source="locust", samples=float(n),
+        queries=[f"client samples: {obj.metric}" + (f" {obj.method or ''} {obj.endpoint or ''}"
+                                                    if obj.endpoint or obj.method else "")])
+    if obj.metric == "throughput":
+        assert obj.min is not None
+        value = n / window.seconds
+        return ObjectiveResult(status=PASS if value >= obj.min else FAIL, value=value,
+                               unit="req/s", threshold=obj.min, comparison=">=", exact=True,
+                               detail=f"{n} requests started in {window.seconds:.1f} s", **base)
+    latency = obj.metric == "latency"
+    if n < obj.min_samples:
+        return ObjectiveResult(
+            status=NO_DATA, value=None, unit="s" if latency else "ratio",
+            threshold=float((obj.threshold if latency else obj.max) or 0),
+            comparison="<=" if latency else "<",
+            reason=f"only {n} samples (fewer than min_samples {obj.min_samples})", **base)
+    if latency:
+        assert obj.quantile is not None and obj.threshold is not None
+        column = "corrected_ms" if obj.corrected else "response_ms"
+        value = (cs.quantile(keys, column, obj.quantile) or 0.0) / 1000
+        within = cs.within(keys, column, obj.threshold)
+        return ObjectiveResult(
+            status=PASS if value <= obj.threshold else FAIL, value=value, unit="s",
+            threshold=obj.threshold, comparison="<=", exact=True,
+            detail=f"{within:.2%} of {n} requests within {_fmt_s(obj.threshold)} "
+                   + ("(from the intended start: coordinated omission corrected)"
+                      if obj.corrected else "(as measured)"),
+            extra={"ratio_within_threshold": within, "corrected": obj.corrected}, **base)
+    assert obj.max is not None
+    errors = cs.matching(keys, obj.statuses)
+    return ObjectiveResult(
+        status=PASS if errors / n < obj.max else FAIL, value=errors / n, unit="ratio",
+        threshold=obj.max, comparison="<", exact=True,
+        detail=f"{errors} of {n} responses matched status=~\"{obj.statuses}\"", **base)
 
 
 def interpolation_warnings(objectives: list[dict[str, Any]]) -> list[str]:
