@@ -45,6 +45,8 @@ def sample_files(folder: Path) -> list[Path]:
 
 
 def file_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Any]:
+    """One file's samples in chunks (pandas' C parser: Arrow's streaming reader was about 20%
+    faster here but its memory grew with every pass over a long run)."""
     import pandas as pd
 
     try:
@@ -89,21 +91,28 @@ def _derive(df: Any) -> Any:
 
 
 class Bins:
-    """Edges of the fine histogram (ms): 0.2% apart from 1 us to 28 h, plus every threshold an
-    objective asks about, so that "within the threshold" is a sum of whole bins. Bin i holds
-    values in (edges[i - 1], edges[i]]; the last bin everything above."""
+    """The fine histogram's bins (ms): a geometric grid 0.2% apart from 1 us to 28 h, plus
+    every threshold an objective asks about as an exact edge, so that "within the threshold"
+    is a sum of whole bins. A value's bin is the number of edges below it: computed from its
+    logarithm for the grid (monotonic, so the two passes agree) and exactly for thresholds."""
+    LOW, HIGH, STEP = 1e-3, 1e8, 1.002
 
     def __init__(self, thresholds_ms: Iterable[float] = ()) -> None:
         import numpy as np
 
-        grid = np.geomspace(1e-3, 1e8, int(math.log(1e11) / math.log(1.002)))
-        self.edges = np.unique(np.concatenate([[0.0], grid, list(thresholds_ms)]))
-        self.size = len(self.edges) + 1
+        self.grid = int(math.log(self.HIGH / self.LOW) / math.log(self.STEP)) + 1
+        self.log_step = math.log(self.STEP)
+        self.thresholds = np.unique(np.asarray(list(thresholds_ms), dtype=float))
+        self.size = self.grid + len(self.thresholds) + 2
 
     def index(self, values: Any) -> Any:
         import numpy as np
 
-        return np.searchsorted(self.edges, values, side="left")
+        v = np.asarray(values, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grid = np.ceil(np.log(np.maximum(v, 1e-300) / self.LOW) / self.log_step)
+        grid = np.clip(np.nan_to_num(grid, nan=0.0), 0, self.grid).astype(np.int64)
+        return grid + np.searchsorted(self.thresholds, v, side="left")
 
     def count(self, values: Any) -> Any:
         import numpy as np
@@ -111,7 +120,11 @@ class Bins:
         return np.bincount(self.index(values), minlength=self.size)
 
     def at_or_below(self, counts: Any, threshold_ms: float) -> int:
-        return int(counts[: int(self.index([threshold_ms])[0]) + 1].sum())
+        """Values <= a threshold: the bins below the first value above it."""
+        import numpy as np
+
+        above = int(self.index(np.nextafter(threshold_ms, math.inf)))
+        return int(counts[:above].sum())
 
 
 @dataclass
@@ -147,6 +160,7 @@ class ClientSamples:
         self.second_quantiles: dict[int, list[float | None]] = {}
         self._open: list[Any] = []
         self._cache: dict[tuple[tuple[Key, ...], str, float], float | None] = {}
+        self._compact: dict[int, dict[str, Any]] = {}
         self._scan()
 
     # -- the first pass ---------------------------------------------------------------------
@@ -220,45 +234,41 @@ class ClientSamples:
         horizon = math.inf if final else math.floor(read_to - self.run_start) - OPEN_SECONDS
         ready = pending[pending["sec"] < horizon]
         self._open = [pending[pending["sec"] >= horizon]] if not final else []
-        for s, g in ready.groupby("sec", sort=False):
-            if int(s) in self.second_quantiles:  # a straggler of a second already closed
-                continue
-            self.second_quantiles[int(s)] = [_higher(g["response_ms"], q) for q in QUANTILES]
+        for sec, values in _quantiles_by_second(ready["sec"].to_numpy(),
+                                                ready["response_ms"].to_numpy()):
+            self.second_quantiles.setdefault(sec, values)  # a straggler: already closed
 
     # -- figures ----------------------------------------------------------------------------
     def compact(self, limit: int) -> dict[str, Any]:
         """The window's samples as results.json keeps them for comparisons (offsets from the
         window's start, measured latency, endpoint index, status), thinned evenly to `limit`
-        (a pass of its own; only the kept rows are held)."""
+        (collected in the second pass, or a pass of its own; only the kept rows are held)."""
+        if limit not in self._compact:
+            self._second_pass([], limit)
+        return self._compact[limit]
+
+    def _thinning(self, limit: int) -> tuple[float, dict[str, int], dict[str, Any]]:
+        n = self.count(list(self.endpoints))
+        names = sorted(f"{m} {nm}" for m, nm in self.endpoints)
+        kept: dict[str, Any] = {"window_s": self.window.seconds, "names": names, "t": [],
+                                "ms": [], "ep": [], "status": [], "thinned": n > limit}
+        return (n / limit if n > limit else 1.0), {k: i for i, k in enumerate(names)}, kept
+
+    def _keep(self, inw: Any, seen: int, thinning: tuple[float, dict[str, int],
+              dict[str, Any]]) -> None:
         import numpy as np
 
-        n = self.count(list(self.endpoints))
-        step = n / limit if n > limit else 1.0
-        names = sorted(f"{m} {nm}" for m, nm in self.endpoints)
-        index = {name: i for i, name in enumerate(names)}
-        t: list[float] = []
-        ms: list[float] = []
-        ep: list[int] = []
-        status: list[int] = []
-        seen = 0
-        w = self.window
-        for df in self.chunks():
-            inw = df[(df["start"] >= w.start) & (df["start"] < w.end)]
-            if not len(inw):
-                continue
-            first = math.ceil(seen / step - 1e-9)
-            picks = (np.arange(first, math.ceil((seen + len(inw)) / step - 1e-9)) * step
-                     ).astype(np.int64) - seen
-            picks = picks[(picks >= 0) & (picks < len(inw))]
-            seen += len(inw)
-            kept = inw.iloc[picks]
-            labels = kept["method"].astype(str) + " " + kept["name"].astype(str)
-            t += [round(float(x), 3) for x in (kept["start"] - w.start)]
-            ms += [round(float(x), 3) for x in kept["response_ms"]]
-            ep += [index[k] for k in labels]
-            status += [int(x) for x in kept["status"]]
-        return {"window_s": w.seconds, "names": names, "t": t, "ms": ms, "ep": ep,
-                "status": status, "thinned": n > limit}
+        step, index, kept = thinning
+        first = math.ceil(seen / step - 1e-9)
+        picks = (np.arange(first, math.ceil((seen + len(inw)) / step - 1e-9)) * step
+                 ).astype(np.int64) - seen
+        picks = picks[(picks >= 0) & (picks < len(inw))]
+        rows = inw.iloc[picks]
+        labels = rows["method"].astype(str) + " " + rows["name"].astype(str)
+        kept["t"] += (rows["start"] - self.window.start).round(3).tolist()
+        kept["ms"] += rows["response_ms"].round(3).tolist()
+        kept["ep"] += [index[k] for k in labels]
+        kept["status"] += rows["status"].astype(int).tolist()
 
     def keys(self, endpoint: str | None = None, method: str | None = None) -> list[Key]:
         return [k for k in self.endpoints
@@ -303,51 +313,80 @@ class ClientSamples:
             self.quantiles([ask])
         return self._cache[ask]
 
-    def quantiles(self, asks: Iterable[tuple[tuple[Key, ...], str, float]]
+    def quantiles(self, asks: Iterable[tuple[tuple[Key, ...], str, float]],
+                  compact_limit: int | None = None
                   ) -> dict[tuple[tuple[Key, ...], str, float], float | None]:
         """Exact nearest-rank ("higher") quantiles for every (keys, column, q) asked, in one
-        second pass that keeps only the values of the bins holding the ranks."""
+        second pass that keeps only the values of the bins holding the ranks (and, with
+        `compact_limit`, the thinned samples in the same pass)."""
         asks = [(tuple(sorted(k)), c, q) for k, c, q in asks]
         todo = [a for a in set(asks) if a not in self._cache]
-        if todo:
-            self._cache.update(self._fetch(todo))
+        if todo or (compact_limit is not None and compact_limit not in self._compact):
+            self._second_pass(todo, compact_limit)
         return {a: self._cache[a] for a in asks}
 
-    def _fetch(self, asks: list[tuple[tuple[Key, ...], str, float]]
-               ) -> dict[tuple[tuple[Key, ...], str, float], float | None]:
+    def _second_pass(self, asks: list[tuple[tuple[Key, ...], str, float]],
+                     compact_limit: int | None) -> None:
         import numpy as np
 
         targets: dict[tuple[tuple[Key, ...], str, float], tuple[int, int]] = {}
-        out: dict[tuple[tuple[Key, ...], str, float], float | None] = {}
         for ask in asks:
             keys, column, q = ask
             n = self.count(list(keys))
             if n == 0:
-                out[ask] = None
+                self._cache[ask] = None
                 continue
             r = rank(n, q)
             cumulative = np.cumsum(self.histogram(list(keys), column))
             b = int(np.searchsorted(cumulative, r, side="right"))
             targets[ask] = (b, r - (int(cumulative[b - 1]) if b else 0))
-        if not targets:
-            return out
+        if not targets and compact_limit is None:
+            return
         wanted: dict[tuple[frozenset[Key], str, int], list[Any]] = {
             (frozenset(keys), column, b): [] for (keys, column, _), (b, _) in targets.items()}
+        thinning = self._thinning(compact_limit) if compact_limit is not None else None
+        seen = 0
         w = self.window
         for df in self.chunks():
             inw = df[(df["start"] >= w.start) & (df["start"] < w.end)]
             if not len(inw):
                 continue
-            labels = (inw["method"].astype(str) + " " + inw["name"].astype(str)).to_numpy()
+            rows = {(str(m), str(n)): idx for (m, n), idx in inw.groupby(
+                ["method", "name"], sort=False, observed=True).indices.items()}
             for (key_set, column, b), found in wanted.items():
-                mask = np.isin(labels, [f"{m} {n}" for m, n in key_set])
-                values = inw[column].to_numpy()[mask]
+                at = [rows[k] for k in key_set if k in rows]
+                if not at:
+                    continue
+                values = inw[column].to_numpy()[np.concatenate(at)]
                 found.append(values[self.bins.index(values) == b])
+            if thinning is not None:
+                self._keep(inw, seen, thinning)
+            seen += len(inw)
         for ask, (b, within_bin) in targets.items():
             keys, column, _ = ask
-            values = np.sort(np.concatenate(wanted[(frozenset(keys), column, b)]))
-            out[ask] = float(values[min(within_bin, len(values) - 1)]) if len(values) else None
-        return out
+            found = wanted[(frozenset(keys), column, b)]
+            values = np.sort(np.concatenate(found)) if found else np.array([])
+            self._cache[ask] = float(values[min(within_bin, len(values) - 1)]) \
+                if len(values) else None
+        if thinning is not None and compact_limit is not None:
+            self._compact[compact_limit] = thinning[2]
+
+
+def _quantiles_by_second(secs: Any, values: Any) -> Iterator[tuple[int, list[float | None]]]:
+    """Each second's QUANTILES ("higher" nearest rank), all seconds at once: sorted by
+    (second, value), each rank is an offset from its second's first row."""
+    import numpy as np
+
+    if not len(secs):
+        return
+    order = np.lexsort((values, secs))
+    secs, values = secs[order], values[order]
+    starts = np.flatnonzero(np.r_[True, secs[1:] != secs[:-1]])
+    sizes = np.diff(np.r_[starts, len(secs)])
+    picks = [values[starts + np.minimum(sizes - 1, np.ceil(q * (sizes - 1)).astype(np.int64))]
+             for q in QUANTILES]
+    for i, start in enumerate(starts):
+        yield int(secs[start]), [float(p[i]) for p in picks]
 
 
 def _higher(series: Any, q: float) -> float | None:
@@ -363,9 +402,10 @@ def _group_counts(sec: Any, failed: Any) -> tuple[Any, Any, Any]:
     return index, counts.to_numpy(), errors.reindex(index).fillna(0).to_numpy()
 
 
-def client_stats(cs: ClientSamples) -> dict[str, Any]:
+def client_stats(cs: ClientSamples, compact_limit: int | None = None) -> dict[str, Any]:
     """The judged window's statistics and the whole run's per-second series, as
-    samples.client_stats gives them from a DataFrame, from the two passes."""
+    samples.client_stats gives them from a DataFrame, from the two passes (the second also
+    collects the compact samples when `compact_limit` is given)."""
     secs = cs.window.seconds
     everything = tuple(sorted(cs.endpoints))
     asks = [(everything, c, q) for c in ("response_ms", "corrected_ms") for q in QUANTILES]
@@ -373,7 +413,7 @@ def client_stats(cs: ClientSamples) -> dict[str, Any]:
     for key in everything:
         asks += [((key,), "response_ms", q) for q in QUANTILES] + \
             [((key,), "corrected_ms", 0.95)]
-    q = cs.quantiles(asks)
+    q = cs.quantiles(asks, compact_limit)
     n = cs.count(list(everything))
     statuses = cs.statuses(list(everything))
     eps = cs.endpoints.values()
