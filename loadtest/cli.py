@@ -356,6 +356,12 @@ def capacity(
         help="Reference target fault KEY=VALUE (e.g. max_concurrency=4); repeatable.")] = None,
     out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
         = Path("reports"),
+    users: Annotated[int | None, typer.Option(
+        envvar="LOADTEST_USERS", help="Locust users of every step. Default: sized per step, "
+        "rate x 4 x the previous step's p99 (at least 0.5 s; 3 s for the first step), up to "
+        "10,000 per Locust process.")] = None,
+    workers: Annotated[int, typer.Option(envvar="LOADTEST_WORKERS", help="Locust worker "
+                                         "processes (1 = a single local process).")] = 1,
     probe: Probe = None,
     metrics_url: MetricsUrl = None,
     request_timeout: RequestTimeout = "30s",
@@ -371,9 +377,9 @@ def capacity(
         _connections(insecure_target, insecure_prometheus, request_timeout)
         checked = RunOptions.build(
             target=target, scenario=scenario, slo=slo, rate=start_rate, duration_s=10,
-            warmup_s=0, shape="constant", arrivals="constant", users=None,
+            warmup_s=0, shape="constant", arrivals="constant", users=users,
             prometheus=prometheus, metrics_source=metrics_source, database=database,
-            target_faults=target_fault or [], baseline=None, out=out, workers=1, tags=[],
+            target_faults=target_fault or [], baseline=None, out=out, workers=workers, tags=[],
             probes=probe, metrics_url=metrics_url)
         opts = CapacityOptions(
             stack=StackOptions(target=checked.target, prometheus=prometheus,
@@ -383,7 +389,7 @@ def capacity(
             scenario=scenario, slo=slo, start_rate=start_rate, max_rate=max_rate,
             step_duration_s=_duration_opt("step-duration", step_duration),
             step_warmup_s=_duration_opt("step-warmup", step_warmup), precision=precision,
-            require=require, out=out)
+            require=require, out=out, users=users, workers=workers)
         from loadtest.live import terminal
 
         with terminal(sys.stderr) as term:

@@ -376,7 +376,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
 def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None,
               state: PhaseState, run_dir: Path, meta: dict[str, Any],
               scrapes: Any = None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
-    from loadtest.generator import saturation_problems, shortfall
+    from loadtest.generator import early_p95_ms, saturation_problems, shortfall
     from loadtest.load import lost_worker_problems, read_workers
     from loadtest.objectives import evaluate, interpolation_warnings, matchers_for
     from loadtest.results import decide
@@ -455,8 +455,12 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                     o["reason"] = (f"the load generator offered {achieved:.1f} of "
                                    f"{requested:.1f} req/s: throughput cannot be judged")
         if not delivered and not state.interrupted:
-            state.problems.append(shortfall(client["totals"], requested, cpu,
-                                            meta.get("users")))
+            state.problems.append(shortfall(
+                client["totals"], requested, cpu, meta.get("users"),
+                before_p95_ms=early_p95_ms(client["timeseries"]),
+                server_p95_s=next((o.get("value") for o in objectives
+                                   if o["kind"] == "latency" and o.get("source") == "server"
+                                   and o.get("value") is not None), None)))
         server_count = next((o.get("samples") for o in objectives
                              if o["kind"] == "throughput" and o["status"] != "no_data"), None)
         sent = client["totals"]["requests"]
