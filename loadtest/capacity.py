@@ -310,8 +310,10 @@ def _verdict(capacity: float | None, outcome: dict[str, Any], require: float | N
             outcome["first_fail"] is None):
         return {"status": "inconclusive", "exit_code": ExitCode.INCONCLUSIVE,
                 "reason": outcome["stop_reason"]}
-    where = (f"; {broken} broke first at {outcome['first_fail']:g} req/s"
-             if broken and outcome["first_fail"] else "")
+    where = ""
+    if broken and outcome["first_fail"]:  # an objective's name, or a step's failure reason
+        where = (f"; at {outcome['first_fail']:g} req/s {broken}" if " " in broken
+                 else f"; {broken} broke first at {outcome['first_fail']:g} req/s")
     if capacity is None:
         return {"status": "fail", "exit_code": ExitCode.GATE_FAILED,
                 "reason": f"no step passed, not even {steps[0]['offered_rate']:g} req/s{where}"
