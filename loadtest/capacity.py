@@ -26,7 +26,9 @@ from typing import Any
 
 from loadtest import __version__
 from loadtest.errors import ExitCode, HarnessError, Interrupted, UsageError
+from loadtest import resources
 from loadtest.pipeline import PhaseState, Progress, StackOptions, drive, open_stack
+from loadtest.resources import REFERENCE_CPU_CORES
 from loadtest.slo import ThroughputObjective, load_slo
 
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
@@ -49,6 +51,8 @@ class CapacityOptions:
     max_steps: int = 20
     users: int | None = None   # None: sized per step from the previous step's latency
     workers: int = 1
+    project: float | None = None  # --project RATE: instances needed for it
+    headroom: float = 0.3
 
     def check(self) -> None:
         if not 0 < self.start_rate <= self.max_rate:
@@ -58,6 +62,8 @@ class CapacityOptions:
             raise UsageError(f"--precision {self.precision}: use a fraction such as 0.1")
         if self.step_duration_s < 2:
             raise UsageError("--step-duration: at least 2s")
+        if self.project is not None and not self.project > 0:
+            raise UsageError(f"--project {self.project:g}: give the req/s to plan for (> 0)")
         if self.users is not None and self.users < 1:
             raise UsageError(f"--users {self.users}: must be >= 1 (or leave it out: each "
                              "step sizes its users)")
@@ -138,6 +144,10 @@ class _Search:
                 before_server_p95_s=(first or {}).get("server_p95_s"))
             if diagnosis.cause == "queued":  # ("behind" failed the throughput above)
                 failed.append(diagnosis.reason)
+        known = ({"cpu": REFERENCE_CPU_CORES}
+                 if self.stack.meta.get("target", {}).get("kind") == "reference" else {})
+        used = resources.measure(self.slo, self.stack.scrapes, self.stack.source,
+                                 state.window, known)
         severe = any(o["kind"] == "error_rate" and o["value"] is not None
                      and o["value"] > SEVERE_FACTOR * o["threshold"] for o in judged)
         if failed:
@@ -159,7 +169,7 @@ class _Search:
                 "window": {"start": state.window.start, "end": state.window.end},
                 "latency_ms": client["totals"]["latency_ms"],
                 "corrected_latency_ms": client["totals"]["corrected_latency_ms"],
-                "server_p95_s": server_p95, "objectives": objs}
+                "server_p95_s": server_p95, "objectives": objs, "resources": used}
         self.steps.append(step)
         self.progress(f"step {n}: {rate:g} req/s offered, {achieved:.1f} sent, "
                       f"{completed:.1f} completed: "
@@ -278,12 +288,16 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
     capacity = outcome["last_pass"]
     broken = _first_broken(steps, outcome["first_fail"])
     verdict = _verdict(capacity, outcome, require, interrupted, broken, steps)
+    lower_bound = capacity is not None and outcome["first_fail"] is None
+    bottle = resources.bottleneck(steps, outcome["first_fail"])
+    planned = (resources.projection(capacity, opts.project, opts.headroom, lower_bound, bottle)
+               if opts.project else None)
     results = {"kind": "capacity", "run": meta, "steps": steps,
                "capacity": {"rate": capacity, "first_fail": outcome["first_fail"],
                             "first_broken": broken, "require": require,
                             # a lower bound: every step passed, up to --max-rate
-                            "lower_bound": capacity is not None
-                            and outcome["first_fail"] is None,
+                            "lower_bound": lower_bound,
+                            "bottleneck": bottle, "projection": planned,
                             "headroom": (capacity / require - 1) if capacity and require
                             else None,
                             "stop_reason": outcome["stop_reason"]},

@@ -362,6 +362,12 @@ def capacity(
         "10,000 per Locust process.")] = None,
     workers: Annotated[int, typer.Option(envvar="LOADTEST_WORKERS", help="Locust worker "
                                          "processes (1 = a single local process).")] = 1,
+    project: Annotated[float | None, typer.Option(
+        envvar="LOADTEST_PROJECT", help="Also project how many instances of the target this "
+        "req/s needs at the measured capacity (linear scaling).")] = None,
+    headroom: Annotated[str, typer.Option(envvar="LOADTEST_HEADROOM",
+                                          help="Headroom of the projection: 30% or 0.3.")]
+        = "30%",
     probe: Probe = None,
     metrics_url: MetricsUrl = None,
     request_timeout: RequestTimeout = "30s",
@@ -389,7 +395,8 @@ def capacity(
             scenario=scenario, slo=slo, start_rate=start_rate, max_rate=max_rate,
             step_duration_s=_duration_opt("step-duration", step_duration),
             step_warmup_s=_duration_opt("step-warmup", step_warmup), precision=precision,
-            require=require, out=out, users=users, workers=workers)
+            require=require, out=out, users=users, workers=workers, project=project,
+            headroom=_headroom(headroom))
         from loadtest.live import terminal
 
         with terminal(sys.stderr) as term:
@@ -398,8 +405,22 @@ def capacity(
         _fail(e)
         return
     v = results["verdict"]
+    cap = results["capacity"]
+    if cap.get("bottleneck"):
+        typer.echo(f"bottleneck: {cap['bottleneck']['text']}")
+    if cap.get("projection"):
+        typer.echo(f"projection: {cap['projection']['text']}")
     typer.echo(f"{v['status'].upper()}: {v['reason']} -> {results['run_dir']}/index.html")
     raise typer.Exit(v["exit_code"])
+
+
+def _headroom(text: str) -> float:
+    from loadtest.resources import parse_headroom
+
+    try:
+        return parse_headroom(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 slo_app = typer.Typer(help="SLO files: validate them, check them against a Prometheus.",
@@ -479,6 +500,12 @@ def target_cmd(
     max_concurrency: Annotated[int, typer.Option(
         envvar=["LOADTEST_MAX_CONCURRENCY", "LOADTEST_FAULT_MAX_CONCURRENCY"], help="At most N requests in service at once "
         "(the rest queue): a capacity limit.")] = 0,
+    cpu: Annotated[str | None, typer.Option(
+        envvar=["LOADTEST_CPU", "LOADTEST_FAULT_CPU"], help="CPU time burnt per request in "
+        "the server's loop (same forms as --latency): a CPU-bound capacity limit.")] = None,
+    db_pool_size: Annotated[int, typer.Option(
+        envvar="LOADTEST_DB_POOL_SIZE", help="PostgreSQL: at most N connections (the rest "
+        "wait for one).")] = 10,
     fault_endpoint: Annotated[list[str] | None, typer.Option(
         "--fault-endpoint", envvar="LOADTEST_FAULT_ENDPOINT",
         help="Limit the faults to these route templates (globs); repeatable.")] = None,
@@ -505,8 +532,9 @@ def target_cmd(
                             seed_documents=seed_documents,
                             fault={"latency": latency, "error_ratio": error_ratio,
                                    "db_latency": db_latency,
-                                   "max_concurrency": max_concurrency,
+                                   "max_concurrency": max_concurrency, "cpu": cpu,
                                    "endpoints": fault_endpoint or []},
+                            db_pool_size=db_pool_size,
                             tls_cert=tls_cert, tls_key=tls_key,
                             http_buckets=http_buckets, db_buckets=db_buckets,
                             metrics_port=metrics_port, ready=ready))

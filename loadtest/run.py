@@ -43,7 +43,8 @@ from loadtest.stack import DEFAULT_PROBES
 Progress = Callable[[str], None]
 ARRIVALS = ("constant", "poisson")
 SOURCES = ("auto", "prometheus", "embedded")
-FAULT_KEYS = ("latency", "error_ratio", "db_latency", "max_concurrency", "endpoints")
+FAULT_KEYS = ("latency", "error_ratio", "db_latency", "max_concurrency", "endpoints", "cpu",
+              "db_pool_size")
 DELIVERY_TOLERANCE = 0.05   # achieved client rate within 5% of the request
 
 
