@@ -144,7 +144,7 @@ class _Search:
                 before_server_p95_s=(first or {}).get("server_p95_s"))
             if diagnosis.cause == "queued":  # ("behind" failed the throughput above)
                 failed.append(diagnosis.reason)
-        known = ({"cpu": REFERENCE_CPU_CORES}
+        known = ({"cpu": (REFERENCE_CPU_CORES, "the reference target: one Python process")}
                  if self.stack.meta.get("target", {}).get("kind") == "reference" else {})
         used = resources.measure(self.slo, self.stack.scrapes, self.stack.source,
                                  state.window, known)

@@ -179,8 +179,9 @@ def diagnose(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | Non
         return Shortfall("generator", head + (
             f"its busiest process kept {busiest:.0f}% of a core busy; add --workers or lower "
             "--rate"), in_flight, "cpu")
-    waiting = bool(users and in_flight is not None and in_flight >= ALL_WAITING * users)
-    busy = f"{in_flight:.0f} of {users} users in flight" if waiting else ""
+    peak = max(in_flight or 0.0, totals.get("in_flight_peak") or 0.0)
+    waiting = bool(users and peak >= ALL_WAITING * users)
+    busy = f"up to {min(peak, users or peak):.0f} of {users} users in flight" if waiting else ""
     server_ms = None if server_p95_s is None else server_p95_s * 1000
     server_before_ms = None if before_server_p95_s is None else before_server_p95_s * 1000
     if waiting and (rose(before_p95_ms, p95) or rose(server_before_ms, server_ms)):

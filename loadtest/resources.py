@@ -73,9 +73,10 @@ def _from_prometheus(source: MetricsSource, metric: str, kind: str,
 
 
 def measure(slo: SloFile, scrapes: Any, source: MetricsSource, window: Window,
-            known_limits: dict[str, float] | None = None) -> list[dict[str, Any]]:
+            known_limits: dict[str, tuple[float, str]] | None = None) -> list[dict[str, Any]]:
     """Each resource of the SLO file (or the defaults) that exists for the target, over the
-    window. `known_limits`: limits the harness knows by name (the reference target's CPU)."""
+    window. `known_limits`: name -> (limit, where it comes from) the harness knows (the
+    reference target's CPU)."""
     out = []
     for spec in specs(slo):
         selector = {**slo.selector, **spec.selector}
@@ -95,7 +96,7 @@ def measure(slo: SloFile, scrapes: Any, source: MetricsSource, window: Window,
             if peak is not None and peak[1] > 0:
                 limit, limit_from = peak[1], spec.limit_metric
         if limit is None and spec.name in (known_limits or {}):
-            limit, limit_from = (known_limits or {})[spec.name], "known"
+            limit, limit_from = (known_limits or {})[spec.name]
         value, peak_value = got
         out.append({"name": spec.name, "metric": spec.metric, "unit": spec.unit,
                     "value": value, "peak": peak_value, "limit": limit,

@@ -45,8 +45,8 @@ def test_capacity_finds_an_injected_limit(tmp_path: Path) -> None:
     queued = [s for s in r["steps"] if (s["shortfall"] or {}).get("cause") == "queued"]
     assert queued and all(s["status"] == "fail" for s in queued)
     assert "the target queued: server p95" in queued[0]["failed"][-1]
-    assert "every user waiting (8 of 8 users" in queued[0]["failed"][-1] or \
-        "every user waiting (7 of 8 users" in queued[0]["failed"][-1]
+    assert "every user waiting (up to 8 of 8 users" in queued[0]["failed"][-1] or \
+        "every user waiting (up to 7 of 8 users" in queued[0]["failed"][-1]
     passing = [s for s in r["steps"] if s["status"] == "pass"]
     assert all(abs(s["completed_rate"] - s["offered_rate"]) <= 0.05 * s["offered_rate"]
                for s in passing)
@@ -80,7 +80,7 @@ def test_diagnose_names_who_was_the_limit() -> None:
                  server_p95_s=1.47, before_server_p95_s=0.005)
     assert (d.limit, d.cause) == ("target", "queued")
     assert d.reason.startswith("the target queued: server p95 5 ms -> 1.47 s, every user "
-                               "waiting (990 of 1000 users in flight")
+                               "waiting (up to 990 of 1000 users in flight")
     # every user busy, latency flat: too few users
     d = diagnose(_totals(40, 2, 52), 80, cpu, 2, before_p95_ms=51.0)
     assert (d.limit, d.cause) == ("generator", "users") and "add workers" in d.reason
