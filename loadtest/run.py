@@ -492,6 +492,12 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
             if problem not in state.problems:
                 state.problems.append(problem)
     load["problems"] = list(state.problems)
+    if window is not None and source is not None:  # the target's CPU, memory, DB connections
+        from loadtest.resources import REFERENCE_CPU_CORES, measure
+
+        known = ({"cpu": (REFERENCE_CPU_CORES, "the reference target: one Python process")}
+                 if meta.get("target", {}).get("kind") == "reference" else {})
+        load["resources"] = measure(slo, scrapes, source, window, known)
     if window is not None:
         meta["window"] = {"start": window.start, "end": window.end,
                           "start_iso": iso(window.start), "end_iso": iso(window.end),
