@@ -53,3 +53,42 @@ def test_a_cpu_bound_target_names_cpu(tmp_path: Path) -> None:
     assert p.returncode in (0, 1), p.stderr + p.stdout
     assert r["capacity"]["bottleneck"]["name"] == "cpu", r["capacity"]["bottleneck"]
     assert "bottleneck: cpu" in p.stdout
+
+
+def test_resources_section_maps_names_selectors_and_limits(tmp_path: Path) -> None:
+    """An SLO file's `resources:` replaces the defaults: its metric, selector and limit are
+    what is read (here from synthetic scrapes), and the busiest one near its limit is named."""
+    from loadtest.metrics.base import Window
+    from loadtest.metrics.embedded import EmbeddedSource
+    from loadtest.metrics.exposition import Snapshot
+    from loadtest.resources import bottleneck, measure, projection
+    from loadtest.slo import load_slo
+
+    slo_file = tmp_path / "slo.yaml"
+    base = (ROOT / "slo" / "opscore.yaml").read_text()
+    slo_file.write_text(base + """
+resources:
+  - {name: workers, metric: busy_workers, selector: {pool: api}, limit: 8}
+  - {name: cpu, metric: cpu_seconds, kind: counter, unit: cores, limit: 2}
+""")
+    slo = load_slo(slo_file)
+
+    def snap(t: float, busy: float, cpu: float) -> Snapshot:
+        return Snapshot(t, {("busy_workers", (("pool", "api"),)): busy,
+                            ("busy_workers", (("pool", "admin"),)): 100.0,
+                            ("cpu_seconds", ()): cpu})
+
+    scrapes = EmbeddedSource(None, snapshots=[snap(100 + i, 6 + i % 2, 0.5 * i)
+                                              for i in range(6)])
+    used = {r["name"]: r for r in measure(slo, scrapes, scrapes, Window(100, 105))}
+    assert used["workers"]["value"] == pytest.approx(6.5, abs=0.1)   # pool=api only
+    assert used["workers"]["utilization"] == pytest.approx(6.5 / 8, abs=0.02)
+    assert used["cpu"]["value"] == pytest.approx(0.5) and used["cpu"]["utilization"] == 0.25
+    steps = [{"offered_rate": 200.0, "resources": list(used.values())}]
+    assert bottleneck(steps, 200.0)["name"] == "workers"
+    used["workers"]["utilization"] = 0.5
+    assert bottleneck(steps, 200.0)["name"] is None
+    assert "none of the measured resources" in bottleneck(steps, 200.0)["text"]
+    plan = projection(150.0, 1000.0, 0.3, False, None)
+    assert plan is not None and plan["instances"] == 9   # 1300 / 150 = 8.7
+    assert "linear scaling" in plan["text"] and "database is shared" in plan["text"]
