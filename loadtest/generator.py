@@ -207,6 +207,9 @@ def diagnose(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | Non
             f"every user was busy ({busy}) while the target's latency stayed flat (p95 "
             f"{_t(before_p95_ms)} -> {_t(p95)}): too few users for the rate; add workers "
             "(--workers) or users (--users)"), in_flight, "users")
+    if in_flight is None:  # (figures from before in-flight was recorded)
+        return Shortfall("generator", head + "too few users for the latency seen (raise "
+                         "--users, or lower --rate)", in_flight, "users")
     return Shortfall("generator", head + (
         "the users were not all busy and no process was saturated: the generator was short "
         "of CPU time on this machine (other processes?); add workers (--workers) or users "

@@ -123,7 +123,8 @@ def bottleneck(steps: list[dict[str, Any]], first_fail: float | None) -> dict[st
     where = f"at {first_fail:g} req/s"
     top = max(limited, key=lambda r: r["utilization"], default=None)
     if top is None or top["utilization"] < NEAR_LIMIT:
-        shares = ", ".join(f"{r['name']} {r['utilization']:.0%}" for r in limited) or \
+        shares = ", ".join(f"{r['name']} {math.floor(r['utilization'] * 100):.0f}%"
+                           for r in limited) or \
             "no resource with a known limit was measured"
         return {"name": None, "rate": first_fail, "utilization": None,
                 "text": f"none of the measured resources: latency broke first {where} with "
