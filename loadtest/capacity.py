@@ -24,9 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtest import __version__
+from loadtest import __version__, resources
 from loadtest.errors import ExitCode, HarnessError, Interrupted, UsageError
-from loadtest import resources
 from loadtest.pipeline import PhaseState, Progress, StackOptions, drive, open_stack
 from loadtest.resources import REFERENCE_CPU_CORES
 from loadtest.slo import ThroughputObjective, load_slo

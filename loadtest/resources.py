@@ -11,6 +11,7 @@ be named the bottleneck.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -51,7 +52,7 @@ def _from_scrapes(scrapes: Any, metric: str, kind: str, selector: dict[str, str]
         (t0, v0), (t1, v1) = points[0], points[-1]
         if v1 < v0 or t1 <= t0:  # a reset (restart): no honest rate
             return None
-        rates = [(b - a) / (tb - ta) for (ta, a), (tb, b) in zip(points, points[1:])
+        rates = [(b - a) / (tb - ta) for (ta, a), (tb, b) in itertools.pairwise(points)
                  if tb > ta and b >= a]
         return (v1 - v0) / (t1 - t0), max(rates, default=(v1 - v0) / (t1 - t0))
     values = [v for _, v in points]

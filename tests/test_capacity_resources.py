@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from loadtest.reports import render_all
 from tests.conftest import ROOT
 
 
