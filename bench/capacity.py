@@ -1,8 +1,9 @@
 """The capacity of the unmodified reference target (SQLite, default OpsCore mix) on this
 machine, found by `loadtest capacity` (Locust shares the same cores). Prints the capacity, the
-steps taken and the wall time.
+bottleneck, the steps taken (users, in flight, latency) and the wall time. Its defaults are
+those of `loadtest capacity`.
 
-    python bench/capacity.py [--step-duration 10s] [--max-rate 3200]
+    python bench/capacity.py [--step-duration 20s] [--max-rate 1600]
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--start-rate", default="100")
-    ap.add_argument("--max-rate", default="3200")
-    ap.add_argument("--step-duration", default="10s")
-    ap.add_argument("--step-warmup", default="3s")
+    ap.add_argument("--start-rate", default="50")
+    ap.add_argument("--max-rate", default="1600")
+    ap.add_argument("--step-duration", default="20s")
+    ap.add_argument("--step-warmup", default="5s")
     ap.add_argument("--precision", default="0.1")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,13 +45,16 @@ def main() -> int:
           f"{cap['rate']} req/s, first failing {cap['first_fail']} "
           f"({cap['first_broken']}); {len(r['steps'])} steps, {wall:.0f} s wall; exit "
           f"{p.returncode}")
-    print(f"{'offered':>8} {'sent':>8} {'completed':>10} {'p95 ms':>8} {'p99 ms':>8}  status")
+    print(f"bottleneck: {(cap.get('bottleneck') or {}).get('text', '-')}")
+    print(f"{'offered':>8} {'sent':>8} {'completed':>10} {'users':>6} {'flight':>7} "
+          f"{'p95 ms':>8} {'srv p95':>8}  status")
     for s in r["steps"]:
         lat = s["latency_ms"]
+        srv = s.get("server_p95_s")
         print(f"{s['offered_rate']:>8g} {s['achieved_rate']:>8.1f} {s['completed_rate']:>10.1f} "
-              f"{lat['p95'] or 0:>8.1f} {lat['p99'] or 0:>8.1f}  {s['status']} "
-              f"{', '.join(s['failed'])}")
-    print(f"stop: {cap['stop_reason'] or '-'}")
+              f"{s.get('users', 0):>6} {s.get('in_flight') or 0:>7.1f} {lat['p95'] or 0:>8.1f} "
+              f"{(srv or 0) * 1000:>8.1f}  {s['status']} {'; '.join(s['failed'])}")
+    print(f"stop: {cap['stop_reason'] or '-'}; verdict: {r['verdict']['reason']}")
     return 0
 
 

@@ -5,8 +5,15 @@ the same verifier as `loadtest run` over the step's steady window. The rate doub
 `start_rate` until a step fails (or `max_rate`), then the bracket between the last passing and
 the first failing rate is bisected until it is narrower than `precision` (relative). The
 throughput objective is not judged per step (a step offers what it offers); instead each step
-must deliver its rate, and a step that could not, while no objective failed, means the
-generator was the limit: inconclusive, add workers.
+must deliver its rate. A step that could not is diagnosed (generator.diagnose): when every
+user was waiting on a target whose latency rose against the first step, the target queued and
+the step fails (the search bisects below it); only a generator short of CPU, or short of users
+while the target's latency stayed flat, is the generator's limit: inconclusive, add workers or
+users.
+
+The user pool of each step is sized from what it needs: rate x (the previous step's client p99
+x LATENCY_HEADROOM, at least MIN_WAIT_S), within generator.users_ceiling() (10,000 per Locust
+process); a step that needs more says so and runs with the ceiling.
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtest import __version__
+from loadtest import __version__, resources
 from loadtest.errors import ExitCode, HarnessError, Interrupted, UsageError
 from loadtest.pipeline import PhaseState, Progress, StackOptions, drive, open_stack
+from loadtest.resources import REFERENCE_CPU_CORES
 from loadtest.slo import ThroughputObjective, load_slo
 
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
@@ -40,6 +48,10 @@ class CapacityOptions:
     out: Path
     arrivals: str = "constant"
     max_steps: int = 20
+    users: int | None = None   # None: sized per step from the previous step's latency
+    workers: int = 1
+    project: float | None = None  # --project RATE: instances needed for it
+    headroom: float = 0.3
 
     def check(self) -> None:
         if not 0 < self.start_rate <= self.max_rate:
@@ -49,6 +61,13 @@ class CapacityOptions:
             raise UsageError(f"--precision {self.precision}: use a fraction such as 0.1")
         if self.step_duration_s < 2:
             raise UsageError("--step-duration: at least 2s")
+        if self.project is not None and not self.project > 0:
+            raise UsageError(f"--project {self.project:g}: give the req/s to plan for (> 0)")
+        if self.users is not None and self.users < 1:
+            raise UsageError(f"--users {self.users}: must be >= 1 (or leave it out: each "
+                             "step sizes its users)")
+        if not 1 <= self.workers <= 64:
+            raise UsageError(f"--workers {self.workers}: use 1 to 64 local Locust processes")
         if not self.scenario.is_file():
             raise UsageError(f"--scenario {self.scenario}: no such file")
 
@@ -62,8 +81,8 @@ class _Search:
         self.steps: list[dict[str, Any]] = []
 
     def measure(self, rate: float) -> dict[str, Any]:
-        from loadtest.generator import saturation_problems
-        from loadtest.load import LoadPlan, default_users
+        from loadtest.generator import diagnose, early_p95_ms, saturation_problems, size_users
+        from loadtest.load import LoadPlan
         from loadtest.objectives import evaluate, evaluate_client
         from loadtest.samples import client_stats, load_samples
 
@@ -71,10 +90,24 @@ class _Search:
             raise UsageError(f"the search took more than {self.opts.max_steps} steps")
         n = len(self.steps) + 1
         step_dir = self.run_dir / "steps" / f"{n:02d}-{rate:g}"
+        below = [s for s in self.steps if s["offered_rate"] < rate]
+        prev = max(below, key=lambda s: s["offered_rate"]) if below else None
+        first = min(self.steps, key=lambda s: s["offered_rate"]) if self.steps else None
+        if self.opts.users is not None:
+            users = needed = self.opts.users
+        else:
+            p99 = ((prev or {}).get("latency_ms") or {}).get("p99")
+            users, needed = size_users(rate, None if p99 is None else p99 / 1000,
+                                       self.opts.workers)
+            if needed > users:
+                self.progress(f"step {n}: {rate:g} req/s at the latency seen needs {needed} "
+                              f"users, above the ceiling of {users} "
+                              f"({self.opts.workers} Locust process(es)): running with "
+                              f"{users}; add --workers for more")
         plan = LoadPlan(scenario=self.opts.scenario, host=self.stack.target_url, rate=rate,
-                        users=default_users(rate), warmup_s=self.opts.step_warmup_s,
+                        users=users, warmup_s=self.opts.step_warmup_s,
                         duration_s=self.opts.step_duration_s, out_dir=step_dir / "locust",
-                        arrivals=self.opts.arrivals)
+                        arrivals=self.opts.arrivals, workers=self.opts.workers)
         state = PhaseState()
         self.current = state
         drive(plan, self.stack, state, self.exits, self.progress, self.live)
@@ -98,6 +131,22 @@ class _Search:
             # so a generator that also fell short does not hide a target that fell shorter.
             failed.append(f"throughput (completed {completed:.1f} of {achieved:.1f} req/s "
                           "sent)")
+        server_p95 = next((o["value"] for o in objs if o["kind"] == "latency"
+                           and o["source"] == "server"), None)
+        diagnosis = None
+        if not delivered:
+            diagnosis = diagnose(
+                client["totals"], rate, cpu, users,
+                before_p95_ms=((first or {}).get("latency_ms") or {}).get("p95")
+                if first else early_p95_ms(client["timeseries"]),
+                server_p95_s=server_p95,
+                before_server_p95_s=(first or {}).get("server_p95_s"))
+            if diagnosis.cause == "queued":  # ("behind" failed the throughput above)
+                failed.append(diagnosis.reason)
+        known = ({"cpu": (REFERENCE_CPU_CORES, "the reference target: one Python process")}
+                 if self.stack.meta.get("target", {}).get("kind") == "reference" else {})
+        used = resources.measure(self.slo, self.stack.scrapes, self.stack.source,
+                                 state.window, known)
         severe = any(o["kind"] == "error_rate" and o["value"] is not None
                      and o["value"] > SEVERE_FACTOR * o["threshold"] for o in judged)
         if failed:
@@ -108,16 +157,18 @@ class _Search:
             status = "saturated"
         else:
             status = "pass"
-        server_p95 = next((o["value"] for o in objs if o["kind"] == "latency"
-                           and o["source"] == "server"), None)
         step = {"step": n, "offered_rate": rate, "achieved_rate": achieved,
-                "completed_rate": completed,
+                "completed_rate": completed, "users": users, "users_needed": needed,
+                "in_flight": client["totals"].get("in_flight"),
+                "shortfall": None if diagnosis is None else {
+                    "limit": diagnosis.limit, "cause": diagnosis.cause,
+                    "reason": diagnosis.reason},
                 "status": status, "failed": failed, "no_data": missing, "severe": severe,
                 "problems": list(state.problems) + busy, "generator_cpu": cpu,
                 "window": {"start": state.window.start, "end": state.window.end},
                 "latency_ms": client["totals"]["latency_ms"],
                 "corrected_latency_ms": client["totals"]["corrected_latency_ms"],
-                "server_p95_s": server_p95, "objectives": objs}
+                "server_p95_s": server_p95, "objectives": objs, "resources": used}
         self.steps.append(step)
         self.progress(f"step {n}: {rate:g} req/s offered, {achieved:.1f} sent, "
                       f"{completed:.1f} completed: "
@@ -163,10 +214,14 @@ class _Search:
 def _why(step: dict[str, Any]) -> str:
     if step["status"] == "saturated":
         busy = [p for p in step["problems"] if "saturated" in p]
+        why = (step.get("shortfall") or {}).get("reason")
+        ceiling = (f"; the step needed {step['users_needed']} users, above the ceiling of "
+                   f"{step['users']}" if step.get("users_needed", 0) > step.get("users", 0)
+                   else "")
         return (f"the load generator, not the target, was the limit at "
                 f"{step['offered_rate']:g} req/s ({step['achieved_rate']:.1f} achieved, no "
-                "objective failed): add workers (--workers) or users"
-                + (f"; {busy[0]}" if busy else ""))
+                "objective failed): add workers (--workers) or users (--users)"
+                + (f"; {busy[0]}" if busy else f"; {why}" if why else "") + ceiling)
     return (f"no data at {step['offered_rate']:g} req/s: "
             + "; ".join(step["no_data"] + step["problems"]))
 
@@ -204,6 +259,7 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
         "start_rate": opts.start_rate, "max_rate": opts.max_rate,
         "step_duration_s": opts.step_duration_s, "step_warmup_s": opts.step_warmup_s,
         "precision": opts.precision, "require": require,
+        "users": opts.users or "sized per step", "workers": opts.workers,
     }
     progress(f"capacity {run_id}: from {opts.start_rate:g} req/s up to {opts.max_rate:g}, "
              f"steps of {opts.step_duration_s:g}s -> {run_path}")
@@ -231,12 +287,16 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
     capacity = outcome["last_pass"]
     broken = _first_broken(steps, outcome["first_fail"])
     verdict = _verdict(capacity, outcome, require, interrupted, broken, steps)
+    lower_bound = capacity is not None and outcome["first_fail"] is None
+    bottle = resources.bottleneck(steps, outcome["first_fail"])
+    planned = (resources.projection(capacity, opts.project, opts.headroom, lower_bound, bottle)
+               if opts.project else None)
     results = {"kind": "capacity", "run": meta, "steps": steps,
                "capacity": {"rate": capacity, "first_fail": outcome["first_fail"],
                             "first_broken": broken, "require": require,
                             # a lower bound: every step passed, up to --max-rate
-                            "lower_bound": capacity is not None
-                            and outcome["first_fail"] is None,
+                            "lower_bound": lower_bound,
+                            "bottleneck": bottle, "projection": planned,
                             "headroom": (capacity / require - 1) if capacity and require
                             else None,
                             "stop_reason": outcome["stop_reason"]},
@@ -263,8 +323,10 @@ def _verdict(capacity: float | None, outcome: dict[str, Any], require: float | N
             outcome["first_fail"] is None):
         return {"status": "inconclusive", "exit_code": ExitCode.INCONCLUSIVE,
                 "reason": outcome["stop_reason"]}
-    where = (f"; {broken} broke first at {outcome['first_fail']:g} req/s"
-             if broken and outcome["first_fail"] else "")
+    where = ""
+    if broken and outcome["first_fail"]:  # an objective's name, or a step's failure reason
+        where = (f"; at {outcome['first_fail']:g} req/s {broken}" if " " in broken
+                 else f"; {broken} broke first at {outcome['first_fail']:g} req/s")
     if capacity is None:
         return {"status": "fail", "exit_code": ExitCode.GATE_FAILED,
                 "reason": f"no step passed, not even {steps[0]['offered_rate']:g} req/s{where}"

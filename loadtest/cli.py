@@ -441,6 +441,18 @@ def capacity(
         help="Reference target fault KEY=VALUE (e.g. max_concurrency=4); repeatable.")] = None,
     out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
         = Path("reports"),
+    users: Annotated[int | None, typer.Option(
+        envvar="LOADTEST_USERS", help="Locust users of every step. Default: sized per step, "
+        "rate x 4 x the previous step's p99 (at least 0.5 s; 3 s for the first step), up to "
+        "10,000 per Locust process.")] = None,
+    workers: Annotated[int, typer.Option(envvar="LOADTEST_WORKERS", help="Locust worker "
+                                         "processes (1 = a single local process).")] = 1,
+    project: Annotated[float | None, typer.Option(
+        envvar="LOADTEST_PROJECT", help="Also project how many instances of the target this "
+        "req/s needs at the measured capacity (linear scaling).")] = None,
+    headroom: Annotated[str, typer.Option(envvar="LOADTEST_HEADROOM",
+                                          help="Headroom of the projection: 30% or 0.3.")]
+        = "30%",
     probe: Probe = None,
     metrics_url: MetricsUrl = None,
     request_timeout: RequestTimeout = "30s",
@@ -456,9 +468,9 @@ def capacity(
         _connections(insecure_target, insecure_prometheus, request_timeout)
         checked = RunOptions.build(
             target=target, scenario=scenario, slo=slo, rate=start_rate, duration_s=10,
-            warmup_s=0, shape="constant", arrivals="constant", users=None,
+            warmup_s=0, shape="constant", arrivals="constant", users=users,
             prometheus=prometheus, metrics_source=metrics_source, database=database,
-            target_faults=target_fault or [], baseline=None, out=out, workers=1, tags=[],
+            target_faults=target_fault or [], baseline=None, out=out, workers=workers, tags=[],
             probes=probe, metrics_url=metrics_url)
         opts = CapacityOptions(
             stack=StackOptions(target=checked.target, prometheus=prometheus,
@@ -468,7 +480,8 @@ def capacity(
             scenario=scenario, slo=slo, start_rate=start_rate, max_rate=max_rate,
             step_duration_s=_duration_opt("step-duration", step_duration),
             step_warmup_s=_duration_opt("step-warmup", step_warmup), precision=precision,
-            require=require, out=out)
+            require=require, out=out, users=users, workers=workers, project=project,
+            headroom=_headroom(headroom))
         from loadtest.live import terminal
 
         with terminal(sys.stderr) as term:
@@ -477,8 +490,22 @@ def capacity(
         _fail(e)
         return
     v = results["verdict"]
+    cap = results["capacity"]
+    if cap.get("bottleneck"):
+        typer.echo(f"bottleneck: {cap['bottleneck']['text']}")
+    if cap.get("projection"):
+        typer.echo(f"projection: {cap['projection']['text']}")
     typer.echo(f"{v['status'].upper()}: {v['reason']} -> {results['run_dir']}/index.html")
     raise typer.Exit(v["exit_code"])
+
+
+def _headroom(text: str) -> float:
+    from loadtest.resources import parse_headroom
+
+    try:
+        return parse_headroom(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 slo_app = typer.Typer(help="SLO files: validate them, check them against a Prometheus.",
@@ -557,6 +584,12 @@ def target_cmd(
     max_concurrency: Annotated[int, typer.Option(
         envvar=["LOADTEST_MAX_CONCURRENCY", "LOADTEST_FAULT_MAX_CONCURRENCY"], help="At most N requests in service at once "
         "(the rest queue): a capacity limit.")] = 0,
+    cpu: Annotated[str | None, typer.Option(
+        envvar=["LOADTEST_CPU", "LOADTEST_FAULT_CPU"], help="CPU time burnt per request in "
+        "the server's loop (same forms as --latency): a CPU-bound capacity limit.")] = None,
+    db_pool_size: Annotated[int, typer.Option(
+        envvar="LOADTEST_DB_POOL_SIZE", help="PostgreSQL: at most N connections (the rest "
+        "wait for one).")] = 10,
     fault_endpoint: Annotated[list[str] | None, typer.Option(
         "--fault-endpoint", envvar="LOADTEST_FAULT_ENDPOINT",
         help="Limit the faults to these route templates (globs); repeatable.")] = None,
@@ -583,8 +616,9 @@ def target_cmd(
                             seed_documents=seed_documents,
                             fault={"latency": latency, "error_ratio": error_ratio,
                                    "db_latency": db_latency,
-                                   "max_concurrency": max_concurrency,
+                                   "max_concurrency": max_concurrency, "cpu": cpu,
                                    "endpoints": fault_endpoint or []},
+                            db_pool_size=db_pool_size,
                             tls_cert=tls_cert, tls_key=tls_key,
                             http_buckets=http_buckets, db_buckets=db_buckets,
                             metrics_port=metrics_port, ready=ready))

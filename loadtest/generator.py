@@ -9,6 +9,7 @@ a slow service. Workers on other machines are not sampled (their lag still shows
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -96,24 +97,127 @@ def saturation_problems(summary: dict[str, Any]) -> list[str]:
             for p in summary.get("processes", []) if p["mean_pct"] >= SATURATED_PCT]
 
 
-def shortfall(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | None,
-              users: int | None) -> str:
-    """Why the load generator sent less than asked, as far as the figures tell."""
+# Sizing the user pool. Each Locust user holds at most one request and one connection: a
+# pool of N users sends at most N / latency req/s. Measured here (Locust 2.47, FastHttpUser):
+# ~20 KB of memory per user with its request in flight (2,500 users waiting on a 5 s target
+# took the Locust process from 75 to 125 MB), so the ceiling is set by file descriptors
+# (one connection each, in the generator and in the target) rather than memory.
+USERS_CEILING = 10_000   # per Locust process: ~0.3 GB with every user in flight
+FIRST_WAIT_S = 3.0       # before any latency is known: users for ~3 s per request
+LATENCY_HEADROOM = 4.0   # users for this many times the latency seen at the previous step
+MIN_WAIT_S = 0.5         # and never for less than this per request
+ALL_WAITING = 0.85       # in flight (Little's law) >= this share of the users: all waiting
+LATENCY_ROSE = 2.0       # p95 at least this many times the earlier step's, and
+LATENCY_ROSE_MS = 20.0   # at least this much higher, is "latency rising"
+
+
+def users_ceiling(workers: int = 1) -> int:
+    """The largest user pool: USERS_CEILING per Locust process, and never more than half the
+    open-file limit (the target on this machine needs a descriptor per connection too)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, ValueError, OSError):
+        soft = -1
+    per_process = USERS_CEILING if soft < 0 else min(USERS_CEILING, max(100, soft // 2))
+    return per_process * max(1, workers)
+
+
+def size_users(rate: float, latency_s: float | None, workers: int = 1) -> tuple[int, int]:
+    """(users, needed): the pool for `rate` given the client latency (p99, seconds) seen at
+    the previous step, and what the step would need were there no ceiling."""
+    wait = FIRST_WAIT_S if latency_s is None else max(MIN_WAIT_S, latency_s * LATENCY_HEADROOM)
+    needed = max(20, math.ceil(rate * wait))
+    return min(needed, users_ceiling(workers)), needed
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """Why fewer requests were sent than asked: `limit` is "target" (every user was waiting
+    on a target whose latency rose: it queued) or "generator" (short of CPU, or of users while
+    the target's latency stayed flat)."""
+    limit: str
+    reason: str
+    in_flight: float | None = None
+    cause: str = ""  # cpu, queued (target), behind (target), users, cpu_time
+
+
+def _t(ms: float | None) -> str:
+    if ms is None:
+        return "?"
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+
+
+def rose(before_ms: float | None, now_ms: float | None) -> bool:
+    return (before_ms is not None and now_ms is not None and now_ms >= LATENCY_ROSE * before_ms
+            and now_ms - before_ms >= LATENCY_ROSE_MS)
+
+
+def early_p95_ms(timeseries: list[dict[str, Any]], seconds: int = 3) -> float | None:
+    """The client p95 of a run's first seconds (before any queue built up): the baseline a
+    single run compares its latency with."""
+    first = [s["p95_ms"] for s in timeseries[:seconds] if s.get("p95_ms") is not None]
+    return min(first) if first else None
+
+
+def diagnose(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | None,
+             users: int | None, *, before_p95_ms: float | None = None,
+             server_p95_s: float | None = None,
+             before_server_p95_s: float | None = None) -> Shortfall:
+    """Who was the limit when the load generator sent less than `requested`. `before_*`:
+    latency at an earlier, lighter load (an earlier step, or the run's first seconds)."""
     achieved = totals.get("achieved_rate") or 0.0
     completed = totals.get("completed_rate") or 0.0
+    in_flight = totals.get("in_flight")
     lag = (totals.get("schedule_lag_ms") or {}).get("p99") or 0.0
+    p95 = (totals.get("latency_ms") or {}).get("p95")
     head = (f"the load generator delivered {achieved:.1f} of {requested:.1f} req/s "
             f"(schedule lag p99 {lag:.0f} ms): ")
     busiest = max((p["mean_pct"] for p in (cpu or {}).get("processes", [])), default=None)
     if busiest is not None and busiest >= SATURATED_PCT:
-        return head + (f"its busiest process kept {busiest:.0f}% of a core busy; add "
-                       "--workers or lower --rate")
+        return Shortfall("generator", head + (
+            f"its busiest process kept {busiest:.0f}% of a core busy; add --workers or lower "
+            "--rate"), in_flight, "cpu")
+    peak = max(in_flight or 0.0, totals.get("in_flight_peak") or 0.0)
+    waiting = bool(users and peak >= ALL_WAITING * users)
+    busy = f"up to {min(peak, users or peak):.0f} of {users} users in flight" if waiting else ""
+    server_ms = None if server_p95_s is None else server_p95_s * 1000
+    server_before_ms = None if before_server_p95_s is None else before_server_p95_s * 1000
+    if waiting and (rose(before_p95_ms, p95) or rose(server_before_ms, server_ms)):
+        if server_ms is not None and server_before_ms is not None:
+            what = f"server p95 {_t(server_before_ms)} -> {_t(server_ms)}"
+            if not rose(server_before_ms, server_ms):
+                what += f" (client {_t(before_p95_ms)} -> {_t(p95)}: before the server's timer)"
+        else:
+            what = f"client p95 {_t(before_p95_ms)} -> {_t(p95)}"
+        return Shortfall("target", f"the target queued: {what}, every user waiting ({busy}, "
+                         f"{achieved:.1f} of {requested:g} req/s sent)", in_flight, "queued")
     if achieved and completed < achieved * 0.95:
         who = f"all {users} users" if users else "every user"
-        return head + (f"the target fell behind (it completed {completed:.1f} req/s of "
-                       f"{achieved:.1f} sent) and {who} waited on it; the generator was "
-                       + (f"not busy ({busiest:.0f}% of a core). " if busiest is not None
-                          else "not the limit. ")
-                       + "Raise --users to keep offering the rate, or find the target's "
-                       "limit with `loadtest capacity`")
-    return head + "too few users for the latency seen (raise --users, or lower --rate)"
+        return Shortfall("target", head + (
+            f"the target fell behind (it completed {completed:.1f} req/s of "
+            f"{achieved:.1f} sent) and {who} waited on it; the generator was "
+            + (f"not busy ({busiest:.0f}% of a core). " if busiest is not None
+               else "not the limit. ")
+            + "Raise --users to keep offering the rate, or find the target's "
+            "limit with `loadtest capacity`"), in_flight, "behind")
+    if waiting:
+        return Shortfall("generator", head + (
+            f"every user was busy ({busy}) while the target's latency stayed flat (p95 "
+            f"{_t(before_p95_ms)} -> {_t(p95)}): too few users for the rate; add workers "
+            "(--workers) or users (--users)"), in_flight, "users")
+    if in_flight is None:  # (figures from before in-flight was recorded)
+        return Shortfall("generator", head + "too few users for the latency seen (raise "
+                         "--users, or lower --rate)", in_flight, "users")
+    return Shortfall("generator", head + (
+        "the users were not all busy and no process was saturated: the generator was short "
+        "of CPU time on this machine (other processes?); add workers (--workers) or users "
+        "(--users), or lower --rate"), in_flight, "cpu_time")
+
+
+def shortfall(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | None,
+              users: int | None, **baseline: Any) -> str:
+    """Why the load generator sent less than asked, as far as the figures tell (the message
+    of `diagnose`)."""
+    return diagnose(totals, requested, cpu, users, **baseline).reason

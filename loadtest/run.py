@@ -43,7 +43,8 @@ from loadtest.stack import DEFAULT_PROBES
 Progress = Callable[[str], None]
 ARRIVALS = ("constant", "poisson")
 SOURCES = ("auto", "prometheus", "embedded")
-FAULT_KEYS = ("latency", "error_ratio", "db_latency", "max_concurrency", "endpoints")
+FAULT_KEYS = ("latency", "error_ratio", "db_latency", "max_concurrency", "endpoints", "cpu",
+              "db_pool_size")
 DELIVERY_TOLERANCE = 0.05   # achieved client rate within 5% of the request
 MODELS = ("open", "closed")
 
@@ -417,7 +418,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
 def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None,
               state: PhaseState, run_dir: Path, meta: dict[str, Any],
               scrapes: Any = None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
-    from loadtest.generator import saturation_problems, shortfall
+    from loadtest.generator import early_p95_ms, saturation_problems, shortfall
     from loadtest.load import lost_worker_problems, read_workers
     from loadtest.objectives import evaluate, interpolation_warnings, matchers_for
     from loadtest.results import decide
@@ -511,8 +512,12 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                     o["reason"] = (f"the load generator offered {achieved:.1f} of "
                                    f"{requested:.1f} req/s: throughput cannot be judged")
         if not delivered and not state.interrupted:
-            state.problems.append(shortfall(client["totals"], requested, cpu,
-                                            meta.get("users")))
+            state.problems.append(shortfall(
+                client["totals"], requested, cpu, meta.get("users"),
+                before_p95_ms=early_p95_ms(client["timeseries"]),
+                server_p95_s=next((o.get("value") for o in objectives
+                                   if o["kind"] == "latency" and o.get("source") == "server"
+                                   and o.get("value") is not None), None)))
         server_count = next((o.get("samples") for o in objectives
                              if o["kind"] == "throughput" and o["status"] != "no_data"), None)
         sent = client["totals"]["requests"]
@@ -543,6 +548,12 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
             if problem not in state.problems:
                 state.problems.append(problem)
     load["problems"] = list(state.problems)
+    if window is not None and source is not None:  # the target's CPU, memory, DB connections
+        from loadtest.resources import REFERENCE_CPU_CORES, measure
+
+        known = ({"cpu": (REFERENCE_CPU_CORES, "the reference target: one Python process")}
+                 if meta.get("target", {}).get("kind") == "reference" else {})
+        load["resources"] = measure(slo, scrapes, source, window, known)
     if window is not None:
         meta["window"] = {"start": window.start, "end": window.end,
                           "start_iso": iso(window.start), "end_iso": iso(window.end),

@@ -76,6 +76,12 @@ def client_stats(df: Any, window: Window, run_start: float) -> dict[str, Any]:
         "server_errors": int(server_errors.sum()),
         "connection_errors": int((inw["status"] == 0).sum()),
         "achieved_rate": len(inw) / secs if secs > 0 else 0.0,
+        # mean requests in flight (Little's law: rate x mean latency, over the window)
+        "in_flight": float(inw["response_ms"].sum()) / 1000.0 / secs if secs > 0 else 0.0,
+        # the same per second of the window, at its highest (a queue that builds up over the
+        # window shows here before it shows in the mean)
+        "in_flight_peak": float(inw.groupby(inw["start"].floordiv(1))["response_ms"].sum()
+                                .max()) / 1000.0 if len(inw) else 0.0,
         "latency_ms": {f"p{int(q * 100)}": _q(inw["response_ms"], q) for q in QUANTILES},
         "corrected_latency_ms": {f"p{int(q * 100)}": _q(inw["corrected_ms"], q)
                                  for q in QUANTILES},

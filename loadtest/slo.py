@@ -74,6 +74,19 @@ class MetricNames(_Model):
     status_label: str = "status"
 
 
+class ResourceSpec(_Model):
+    """A resource the capacity search records per step (loadtest/resources.py): a gauge (its
+    mean over the window) or a counter (its rate), optionally against a limit: a number, or
+    another gauge (e.g. the pool size)."""
+    name: str
+    metric: str
+    kind: Literal["gauge", "counter"] = "gauge"
+    selector: dict[str, str] = Field(default_factory=dict)
+    unit: str = ""
+    limit: float | None = Field(default=None, gt=0)
+    limit_metric: str | None = None
+
+
 class RegressionRule(_Model):
     """How much worse than the baseline an objective's figure may get. `tolerance` is relative
     for latency and throughput (0.10 = 10%) and absolute for error rate (0.005 = 0.5 points);
@@ -206,6 +219,7 @@ class SloFile(_Model):
     selector: dict[str, str] = Field(default_factory=dict)
     regression: RegressionSettings = RegressionSettings()
     objectives: list[Objective] = Field(min_length=1)
+    resources: list[ResourceSpec] | None = None  # None: resources.DEFAULT_RESOURCES
 
     @field_validator("version")
     @classmethod

@@ -1,5 +1,6 @@
-"""`loadtest capacity` on the reference target with an injected capacity limit: at most 2
-requests in service, each held 20 ms, so about 2 / 0.0225 s = ~89 req/s of API traffic."""
+"""`loadtest capacity` on the reference target with an injected capacity limit (at most 2
+requests in service, each held 20 ms, so about 2 / 0.0225 s = ~89 req/s of API traffic), and
+who was the limit when a step could not be sent (generator.diagnose)."""
 
 from __future__ import annotations
 
@@ -7,37 +8,95 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from loadtest.generator import USERS_CEILING, diagnose, shortfall, size_users, users_ceiling
 from tests.support import ROOT
+
+
+def _capacity(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str],
+                                                   dict[str, Any]]:
+    p = subprocess.run(
+        [sys.executable, "-m", "loadtest", "capacity", "--step-duration", "4s",
+         "--step-warmup", "1s", "--metrics-source", "embedded", "--out", str(tmp_path), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=400)
+    return p, json.loads((tmp_path / "latest" / "results.json").read_text())
 
 
 @pytest.mark.slow
 def test_capacity_finds_an_injected_limit(tmp_path: Path) -> None:
-    p = subprocess.run(
-        [sys.executable, "-m", "loadtest", "capacity", "--start-rate", "25", "--max-rate",
-         "400", "--step-duration", "4s", "--step-warmup", "1s", "--precision", "0.2",
-         "--target-fault", "max_concurrency=2", "--target-fault", "latency=20ms",
-         "--target-fault", "endpoints=/api/*", "--metrics-source", "embedded",
-         "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=400)
-    assert p.returncode == 1, p.stderr + p.stdout  # below the SLO file's 100 req/s
-    r = json.loads((tmp_path / "latest" / "results.json").read_text())
+    """8 users against a target that holds ~89 req/s: past it every user waits on the
+    target's queue, so the generator sends what the target serves; that is the target's limit
+    (the step fails and the search bisects), not the generator's (#20)."""
+    p, r = _capacity(tmp_path, "--start-rate", "40", "--max-rate", "320", "--precision",
+                     "0.2", "--users", "8", "--target-fault", "max_concurrency=2",
+                     "--target-fault", "latency=20ms", "--target-fault", "endpoints=/api/*")
+    assert p.returncode == 1, p.stderr + p.stdout  # below the SLO file's 100 req/s, never 3
     cap = r["capacity"]
     assert cap["require"] == 100
     # the true limit is 2 / (20 ms + the target's own service time): 80-100 req/s
-    assert 60 <= cap["rate"] <= 100
+    assert 70 <= cap["rate"] <= 100
     assert cap["first_fail"] > cap["rate"]
     assert (cap["first_fail"] - cap["rate"]) / cap["rate"] <= 0.2   # the requested precision
-    assert cap["first_broken"]
     offered = [s["offered_rate"] for s in r["steps"]]
-    assert offered[:3] == [25, 50, 100] and max(offered) <= 400
+    assert offered[:3] == [40, 80, 160] and max(offered) <= 320
+    queued = [s for s in r["steps"] if (s["shortfall"] or {}).get("cause") == "queued"]
+    assert queued and all(s["status"] == "fail" for s in queued)
+    assert "the target queued: server p95" in queued[0]["failed"][-1]
+    assert "every user waiting (up to 8 of 8 users" in queued[0]["failed"][-1] or \
+        "every user waiting (up to 7 of 8 users" in queued[0]["failed"][-1]
     passing = [s for s in r["steps"] if s["status"] == "pass"]
     assert all(abs(s["completed_rate"] - s["offered_rate"]) <= 0.05 * s["offered_rate"]
                for s in passing)
     html = (tmp_path / "latest" / "index.html").read_text()
     assert "Latency vs achieved throughput" in html and "capacity" in html
-    assert "broke first at" in p.stdout
+    assert "broke first at" in p.stdout or "req/s the target queued" in p.stdout
+
+
+@pytest.mark.slow
+def test_capacity_too_few_users_at_flat_latency_is_the_generator(tmp_path: Path) -> None:
+    """2 users, 25 ms per request whatever the load: at most ~75 req/s can be sent, and the
+    target's latency never rises: the generator was the limit (exit 3)."""
+    p, r = _capacity(tmp_path, "--start-rate", "40", "--max-rate", "160", "--users", "2",
+                     "--target-fault", "latency=25ms", "--target-fault", "endpoints=/api/*")
+    assert p.returncode == 3, p.stderr + p.stdout
+    assert "add workers (--workers) or users (--users)" in p.stdout
+    last = r["steps"][-1]
+    assert last["status"] == "saturated" and last["shortfall"]["cause"] == "users"
+    assert r["steps"][0]["status"] == "pass"
+
+
+def _totals(achieved: float, in_flight: float, p95: float) -> dict[str, Any]:
+    return {"achieved_rate": achieved, "completed_rate": achieved, "in_flight": in_flight,
+            "latency_ms": {"p95": p95}, "schedule_lag_ms": {"p99": 900.0}}
+
+
+def test_diagnose_names_who_was_the_limit() -> None:
+    cpu = {"processes": [{"mean_pct": 22.0}]}
+    # the issue's 1600 req/s step: every user waiting, latency 5 ms -> 1.2 s
+    d = diagnose(_totals(927.9, 990, 1200), 1600, cpu, 1000, before_p95_ms=5.0,
+                 server_p95_s=1.47, before_server_p95_s=0.005)
+    assert (d.limit, d.cause) == ("target", "queued")
+    assert d.reason.startswith("the target queued: server p95 5 ms -> 1.47 s, every user "
+                               "waiting (up to 990 of 1000 users in flight")
+    # every user busy, latency flat: too few users
+    d = diagnose(_totals(40, 2, 52), 80, cpu, 2, before_p95_ms=51.0)
+    assert (d.limit, d.cause) == ("generator", "users") and "add workers" in d.reason
+    # a core kept busy: the generator, whatever the latency did
+    d = diagnose(_totals(900, 990, 1200), 1600, {"processes": [{"mean_pct": 97.0}]}, 1000,
+                 before_p95_ms=5.0)
+    assert (d.limit, d.cause) == ("generator", "cpu")
+    assert "lag p99 900 ms" in shortfall(_totals(40, 2, 52), 80, cpu, 2, before_p95_ms=51.0)
+
+
+def test_user_pool_is_sized_from_the_latency_seen() -> None:
+    assert size_users(100, None) == (300, 300)           # first step: 3 s per request
+    assert size_users(800, 0.010) == (400, 400)          # at least 0.5 s per request
+    assert size_users(1600, 0.5) == (3200, 3200)         # 4 x the previous p99
+    users, needed = size_users(3200, 2.0)
+    assert needed == 25600 and users == users_ceiling() <= USERS_CEILING
 
 
 def test_target_concurrency_cap_queues_requests(tmp_path: Path) -> None:

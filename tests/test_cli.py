@@ -49,6 +49,9 @@ def test_version() -> None:
     (["run", "--target-fault", "latency"], "--target-fault 'latency': use KEY=VALUE"),
     (["run", "--target", "127.0.0.1:8080"], "give a base URL like http://127.0.0.1:8080"),
     (["run", "--slo", "nope.yaml"], "nope.yaml: no such SLO file"),
+    (["capacity", "--headroom", "lots"], "--headroom 'lots': use a share such as 30% or 0.3"),
+    (["capacity", "--project", "0"], "--project 0: give the req/s to plan for"),
+    (["capacity", "--users", "0"], "--users 0: must be >= 1"),
 ])
 def test_usage_errors_exit_2_with_one_line(args: list[str], message: str,
                                           monkeypatch: pytest.MonkeyPatch) -> None:

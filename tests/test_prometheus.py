@@ -14,7 +14,7 @@ from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.histogram import histogram_quantile
 from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.stack import LocalPrometheus
-from tests.support import RunningTarget
+from tests.support import ROOT, RunningTarget
 
 pytestmark = pytest.mark.prometheus
 JOB = (Matcher("job", "=", "opscore-backend"),)
@@ -47,6 +47,18 @@ def test_figures_from_prometheus_and_embedded_agree(prometheus_bin: str,
         embedded.at_window_end(window.end)
         # Prometheus answers about the future without error: settle first
         src.settle(window, timeout_s=10)
+        # resources from Prometheus (no own scrapes): a counter as a rate, a gauge that only
+        # Prometheus has (`up`), each against its limit
+        from loadtest.resources import measure
+        from loadtest.slo import ResourceSpec, load_slo
+
+        slo = load_slo(ROOT / "slo" / "opscore.yaml").model_copy(update={"resources": [
+            ResourceSpec(name="cpu", metric="process_cpu_seconds_total", kind="counter",
+                         limit=1),
+            ResourceSpec(name="up", metric="up", limit=1)]})
+        used = {r["name"]: r for r in measure(slo, None, src, window)}
+        assert 0 < used["cpu"]["value"] < 1.5 and used["cpu"]["source"] == "prometheus"
+        assert used["up"]["value"] == 1.0 and used["up"]["utilization"] == 1.0
         ep = (Matcher("endpoint", "=", "/api/v1/documents/{id}"),)
         count = src.increase("http_requests_total", JOB + ep, window).value
         # increase() extrapolates the partial scrape intervals at the edges from the rate
@@ -55,7 +67,7 @@ def test_figures_from_prometheus_and_embedded_agree(prometheus_bin: str,
         e_count = embedded.increase("http_requests_total", JOB + ep, window).value
         assert e_count == n  # edge scrapes at the window's edges: exact
         buckets, _ = src.buckets("http_request_duration_seconds", JOB + ep, window)
-        assert buckets is not None and "2.0" in buckets
+        assert buckets is not None and "2.5" in buckets  # the Go client's default bounds
         q = src.quantile(0.95, "http_request_duration_seconds", JOB + ep, window).value
         assert q is not None
         # our histogram_quantile is Prometheus' on the same buckets

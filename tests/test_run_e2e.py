@@ -168,6 +168,9 @@ def test_embedded_source_serves_without_prometheus(tmp_path: Path) -> None:
     assert throughput["extra"]["offered_rate"] == pytest.approx(100, rel=0.01)
     assert throughput["samples"] == pytest.approx(throughput["extra"]["sent"], rel=0.02)
     assert "embedded" in (tmp_path / "latest" / "index.html").read_text()
+    used = {x["name"]: x for x in r["load"]["resources"]}  # the target's, over the window
+    assert 0 < used["cpu"]["value"] < 1.5 and used["cpu"]["limit"] == 1.0
+    assert used["memory"]["value"] > 10 * 2**20 and used["memory"]["limit"] is None
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

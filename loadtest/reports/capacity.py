@@ -56,7 +56,45 @@ def capacity_view(results: dict[str, Any]) -> dict[str, Any]:
     verdict = results.get("verdict", {})
     return {"verdict": verdict, "verdict_label": STATUS_LABEL.get(verdict.get("status", ""),
                                                                    "?"),
-            "run": results.get("run", {}), "capacity": cap, "chart": chart, "steps": rows}
+            "run": results.get("run", {}), "capacity": cap, "chart": chart, "steps": rows,
+            "resource_charts": resource_charts(steps, xs, vlines),
+            "bottleneck": cap.get("bottleneck"), "projection": cap.get("projection")}
+
+
+def resource_charts(steps: list[dict[str, Any]], xs: list[float],
+                    vlines: list[tuple[float, str]]) -> list[str]:
+    """One chart per resource against the completed rate: the share of its limit where the
+    limit is known (mean and peak), else its value."""
+    names: list[str] = []
+    for s in steps:
+        for r in s.get("resources", []):
+            if r["name"] not in names:
+                names.append(r["name"])
+    charts = []
+    for name in names:
+        got = [(x, next((r for r in s.get("resources", []) if r["name"] == name), None))
+               for x, s in zip(xs, steps)]
+        limited = any(r and r.get("limit") for _, r in got)
+        unit = next((r["unit"] for _, r in got if r), "")
+        if limited:
+            def pct(r: dict[str, Any] | None, key: str) -> float | None:
+                return (100 * r[key] / r["limit"] if r and r.get("limit") and
+                        r.get(key) is not None else None)
+            series = [Series("mean", [(x, pct(r, "value")) for x, r in got]),
+                      Series("peak", [(x, pct(r, "peak")) for x, r in got], dashed=True)]
+            y_label, hlines = "% of limit", [(80.0, "80%"), (100.0, "limit")]
+        else:
+            scale = 2 ** 20 if unit == "bytes" else 1
+            series = [Series("mean", [(x, r["value"] / scale if r else None) for x, r in got]),
+                      Series("peak", [(x, r["peak"] / scale if r else None) for x, r in got],
+                             dashed=True)]
+            y_label, hlines = ("MiB" if unit == "bytes" else unit or "value"), []
+        metric = next((r["metric"] for _, r in got if r), name)
+        charts.append(render_svg(Chart(
+            title=f"Resource: {name} ({metric}) vs completed rate", y_label=y_label,
+            x_label="completed req/s (throughput)", x_from_zero=True, series=series,
+            hlines=hlines, vlines=vlines, height=220)))
+    return charts
 
 
 def _ms(v: Any) -> str:
@@ -72,6 +110,7 @@ def render_capacity_html(results: dict[str, Any]) -> str:
                              trim_blocks=True, lstrip_blocks=True)
     view = capacity_view(results)
     view["chart"] = Markup(view["chart"])  # built by charts.py, which escapes its text
+    view["resource_charts"] = [Markup(c) for c in view["resource_charts"]]
     return env.get_template("capacity.html.j2").render(**view)
 
 
@@ -99,7 +138,11 @@ def render_capacity_junit(results: dict[str, Any]) -> str:
 def render_capacity_markdown(results: dict[str, Any]) -> str:
     v = capacity_view(results)
     lines = [f"## loadtest capacity: {v['verdict_label']} (exit {v['verdict'].get('exit_code')})",
-             "", str(v["verdict"].get("reason", "")).replace("|", "\\|"), "",
+             "", str(v["verdict"].get("reason", "")).replace("|", "\\|"), ""]
+    for key in ("bottleneck", "projection"):
+        if v[key]:
+            lines += [f"**{key}**: {v[key]['text']}", ""]
+    lines += [
              "| step | offered req/s | achieved | status | client p95 ms | failed |",
              "| ---: | ---: | ---: | --- | ---: | --- |"]
     for s in v["steps"]:

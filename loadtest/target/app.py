@@ -117,6 +117,10 @@ class MetricsAndFaults:
                      send_wrapper: Any) -> None:
         if decision.delay_s > 0:
             await asyncio.sleep(decision.delay_s)
+        if decision.cpu_s > 0:  # CPU-bound work: one process serves 1 / cpu_s req/s at most
+            until = time.thread_time() + decision.cpu_s
+            while time.thread_time() < until:
+                pass
         if decision.error_status is not None:
             resp = JSONResponse({"error": "injected fault", "code": "injected_fault"},
                                 status_code=decision.error_status)
@@ -366,12 +370,13 @@ def create_app(state: TargetState, without: tuple[str, ...] = ()) -> FastAPI:
 
 
 def init_state(database_url: str, storage_dir: Path, faults: Faults,
-               seed_documents: int = 0, metrics: TargetMetrics | None = None) -> TargetState:
+               seed_documents: int = 0, metrics: TargetMetrics | None = None,
+               db_pool_size: int = 10) -> TargetState:
     """Open the database, create the schema, seed, and load the business gauges."""
     from loadtest.target.db import open_database
 
     metrics = metrics or TargetMetrics()
-    db = open_database(database_url, metrics, faults)
+    db = open_database(database_url, metrics, faults, pool_size=db_pool_size)
     db.create_schema()
     storage_dir.mkdir(parents=True, exist_ok=True)
     have = db.query("SELECT count(*) AS n FROM documents")[0]["n"]

@@ -7,6 +7,7 @@ failing DB) is read from a context variable that the HTTP middleware sets.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import queue
 import sqlite3
@@ -63,13 +64,15 @@ class Database:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement; return its rows (empty for statements without RETURNING)."""
         decision = current_decision.get()
-        with self._in_use():
+        # a pooled database counts a connection in use (and holds it through an injected
+        # slow query) only once the pool gave one (_run); the others count the whole query
+        with contextlib.nullcontext() if self.pooled else self._in_use():
             started = time.perf_counter()
             try:
                 if decision is not None:
                     if decision.db_down:
                         raise DatabaseUnavailable("database is down (injected fault)")
-                    if decision.db_delay:
+                    if decision.db_delay and not self.pooled:
                         time.sleep(self.faults.sample_db_delay(decision.db_delay))
                 return self._run(sql, params)
             finally:
@@ -90,6 +93,12 @@ class Database:
 
     # -- for subclasses -------------------------------------------------------------------
     pk_type = "INTEGER PRIMARY KEY"
+    pooled = False
+
+    def _injected_delay(self) -> None:
+        decision = current_decision.get()
+        if decision is not None and decision.db_delay:
+            time.sleep(self.faults.sample_db_delay(decision.db_delay))
 
     def _run(self, sql: str, params: Sequence[Any]) -> list[Row]:
         raise NotImplementedError
@@ -160,6 +169,7 @@ class SqliteDatabase(Database):
 class PostgresDatabase(Database):
     kind = "postgresql"
     pk_type = "BIGSERIAL PRIMARY KEY"
+    pooled = True
 
     def __init__(self, url: str, metrics: TargetMetrics, faults: Faults,
                  pool_size: int = 10) -> None:
@@ -167,6 +177,7 @@ class PostgresDatabase(Database):
         self.url = url
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(pool_size)
+        metrics.db_connections_max.set(pool_size)
 
     def _connect(self) -> Any:
         import psycopg
@@ -179,10 +190,18 @@ class PostgresDatabase(Database):
         return conn
 
     def _run(self, sql: str, params: Sequence[Any]) -> list[Row]:
-        import psycopg
-
         if not self._slots.acquire(timeout=10.0):
             raise DatabaseUnavailable("postgresql: no free connection in the pool within 10 s")
+        try:
+            with self._in_use():
+                self._injected_delay()  # a slow query holds its connection
+                return self._run_held(sql, params)
+        finally:
+            self._slots.release()
+
+    def _run_held(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        import psycopg
+
         conn = None
         try:
             try:
@@ -209,8 +228,6 @@ class PostgresDatabase(Database):
             if conn is not None:
                 self._pool.put(conn)
             raise
-        finally:
-            self._slots.release()
 
     def close(self) -> None:
         while True:
@@ -222,10 +239,12 @@ class PostgresDatabase(Database):
             self._opened(-1)
 
 
-def open_database(url: str, metrics: TargetMetrics, faults: Faults) -> Database:
-    """`sqlite:///path/file.db`, a plain path, or `postgresql://user@host:port/db`."""
+def open_database(url: str, metrics: TargetMetrics, faults: Faults,
+                  pool_size: int = 10) -> Database:
+    """`sqlite:///path/file.db`, a plain path, or `postgresql://user@host:port/db` (with a
+    pool of at most `pool_size` connections)."""
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresDatabase(url, metrics, faults)
+        return PostgresDatabase(url, metrics, faults, pool_size=pool_size)
     if url.startswith("sqlite:///"):
         return SqliteDatabase(url[len("sqlite:///"):], metrics, faults)
     if "://" in url:

@@ -82,11 +82,12 @@ class FaultRule:
     db_latency: Latency | None = None
     db_down: bool = False
     max_concurrency: int = 0  # > 0: at most this many requests in service, the rest queue
+    cpu: Latency | None = None  # CPU time burnt per request in the server's loop (CPU-bound)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultRule:
         known = {"endpoints", "methods", "latency", "error_ratio", "error_status", "db_latency",
-                 "db_down", "max_concurrency"}
+                 "db_down", "max_concurrency", "cpu"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise FaultSpecError(f"unknown fault field {unknown[0]!r} (known: {sorted(known)})")
@@ -114,6 +115,7 @@ class FaultRule:
             db_latency=Latency.parse(data["db_latency"]) if data.get("db_latency") else None,
             db_down=bool(data.get("db_down", False)),
             max_concurrency=max_concurrency,
+            cpu=Latency.parse(data["cpu"]) if data.get("cpu") else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,6 +128,7 @@ class FaultRule:
             "db_latency": self.db_latency.spec if self.db_latency else None,
             "db_down": self.db_down,
             "max_concurrency": self.max_concurrency,
+            "cpu": self.cpu.spec if self.cpu else None,
         }
 
     def applies(self, method: str, endpoint: str) -> bool:
@@ -144,6 +147,7 @@ class Decision:
     db_delay: list[Latency] = field(default_factory=list)
     db_down: bool = False
     limits: list[FaultRule] = field(default_factory=list)  # rules whose concurrency cap applies
+    cpu_s: float = 0.0  # CPU time to burn (holding the event loop and the GIL)
 
 
 class Faults:
@@ -188,6 +192,8 @@ class Faults:
                     continue  # a blanket rule's HTTP faults are for the API, not the probes
                 if rule.latency:
                     d.delay_s += rule.latency.sample(self._rng)
+                if rule.cpu:
+                    d.cpu_s += rule.cpu.sample(self._rng)
                 if rule.error_ratio and d.error_status is None:
                     if self._rng.random() < rule.error_ratio:
                         d.error_status = rule.error_status

@@ -104,6 +104,8 @@ class TargetMetrics:
             "db_connections_total", "Open database connections (idle + in use)", registry=r)
         self.db_connections_active = Gauge(
             "db_connections_active", "Database connections in use", registry=r)
+        self.db_connections_max = Gauge(  # set only where there is a pool (PostgreSQL)
+            "db_connections_max", "Size of the database connection pool", registry=r)
         self.documents_total = Gauge("documents_total", "Documents stored", registry=r)
         self.execution_records_total = Gauge(
             "execution_records_total", "Execution records stored", registry=r)

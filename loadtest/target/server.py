@@ -32,6 +32,7 @@ class TargetOptions:
     db_buckets: str = "default"
     metrics_port: int | None = None  # serve /metrics there (plain http), not on `port`
     ready: bool = True  # False: no /ready route (a service with /health only)
+    db_pool_size: int = 10  # PostgreSQL: at most this many connections
 
 
 def build_metrics(http_buckets: str, db_buckets: str) -> TargetMetrics:
@@ -65,9 +66,12 @@ def serve(opts: TargetOptions) -> None:
     database = opts.database or f"sqlite:///{workdir / 'opscore.db'}"
     storage = opts.storage_dir or workdir / "attachments"
     faults = build_faults(opts.fault)
+    if opts.db_pool_size < 1:
+        raise UsageError(f"--db-pool-size {opts.db_pool_size}: use 1 or more connections")
     metrics = build_metrics(opts.http_buckets, opts.db_buckets)
     try:
-        state = init_state(database, storage, faults, opts.seed_documents, metrics)
+        state = init_state(database, storage, faults, opts.seed_documents, metrics,
+                           db_pool_size=opts.db_pool_size)
     except ValueError as e:
         raise UsageError(f"--database: {e}") from None
     except Exception as e:  # a database that cannot be opened at start: nothing to serve
