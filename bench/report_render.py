@@ -33,15 +33,16 @@ def phase(name: str, run_dir: Path, args: argparse.Namespace) -> int:
     from loadtest.metrics.base import Window
     from loadtest.reports import render_all
     from loadtest.results import load_results, write_results
-    from loadtest.samples import MAX_COMPACT_SAMPLES, client_stats, load_samples
+    from loadtest.samples import MAX_COMPACT_SAMPLES, load_samples
     from loadtest.streaming import ClientSamples
     from loadtest.streaming import client_stats as streamed_stats
+    from tests.support import whole_frame_stats  # the statistics before streaming
 
     t = time.monotonic()
     t0 = 1_800_000_000.0
     window = Window(t0 + 60, t0 + args.seconds)
     if name == "whole":  # the old way, for --check: p50/p95/p99 of the whole frame
-        totals = client_stats(load_samples(run_dir / "locust"), window, t0)["totals"]
+        totals = whole_frame_stats(load_samples(run_dir / "locust"), window, t0)["totals"]
         print(f"{time.monotonic() - t:.2f} s, peak RSS {rss_mb():.0f} MB; "
               f"{totals['latency_ms']} {totals['corrected_latency_ms']}")
         return 0

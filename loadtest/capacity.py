@@ -84,7 +84,8 @@ class _Search:
         from loadtest.generator import diagnose, early_p95_ms, saturation_problems, size_users
         from loadtest.load import LoadPlan
         from loadtest.objectives import evaluate, evaluate_client
-        from loadtest.samples import client_stats, load_samples
+        from loadtest.run import latency_thresholds
+        from loadtest.streaming import ClientSamples, client_stats
 
         if len(self.steps) >= self.opts.max_steps:
             raise UsageError(f"the search took more than {self.opts.max_steps} steps")
@@ -112,8 +113,9 @@ class _Search:
         self.current = state
         drive(plan, self.stack, state, self.exits, self.progress, self.live)
         assert state.window is not None and state.run_start is not None
-        df = load_samples(step_dir / "locust")
-        client = client_stats(df, state.window, state.run_start)
+        df = ClientSamples(step_dir / "locust", state.window, state.run_start,
+                           thresholds_s=latency_thresholds(self.slo))
+        client = client_stats(df)
         objs = [o.to_dict() for o in evaluate(self.slo, self.stack.source, state.window,
                                                   client=df)]
         objs += [o.to_dict() for o in evaluate_client(self.slo, df, state.window)]

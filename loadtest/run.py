@@ -4,6 +4,7 @@ results -> report -> exit code. And `loadtest verify`: judge a finished run agai
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import signal
@@ -422,19 +423,22 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
     from loadtest.load import lost_worker_problems, read_workers
     from loadtest.objectives import evaluate, interpolation_warnings, matchers_for
     from loadtest.results import decide
-    from loadtest.samples import client_stats, compact_samples, load_samples
+    from loadtest.samples import MAX_COMPACT_SAMPLES
     from loadtest.slo import DbLatencyObjective
+    from loadtest.streaming import ClientSamples, client_stats
 
     window = state.window
     objectives: list[dict[str, Any]] = []
     warnings: list[str] = tls.warnings(meta.get("tls", {})) + list(
         meta.get("preflight_warnings", []))
-    df = load_samples(run_dir / "locust") if window is not None and \
-        state.run_start is not None else None
+    df = None  # the load generator's samples, streamed (never all in memory)
     requested = meta.get("rate") or 0
     if window is not None:
         if state.interrupted and time.time() < window.end:
             window = Window(window.start, max(window.start + 1.0, time.time()))
+        if state.run_start is not None:
+            df = ClientSamples(run_dir / "locust", window, state.run_start,
+                               thresholds_s=latency_thresholds(slo))
         if state.run_start is not None and meta.get("profile"):
             requested = offered_rate(meta, window, state.run_start)
         if source is not None:
@@ -467,7 +471,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                     histograms[obj.name] = blocks
         samples["server_histograms"] = histograms
     if window is not None and state.run_start is not None and df is not None:
-        client = client_stats(df, window, state.run_start)
+        client = client_stats(df, MAX_COMPACT_SAMPLES)
         from loadtest.samples import load_task_starts, task_totals
 
         client["totals"].update(task_totals(load_task_starts(run_dir / "locust"), window))
@@ -483,7 +487,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
         order = [o.name for o in slo.objectives]
         objectives = sorted(objectives + list(client_objs.values()),
                             key=lambda o: order.index(o["name"]) if o["name"] in order else 0)
-        samples["client"] = compact_samples(df, window)
+        samples["client"] = df.compact(MAX_COMPACT_SAMPLES)
         if scrapes is not None:
             from loadtest.server_series import server_timeseries
 
@@ -597,6 +601,13 @@ def offered_rate(meta: dict[str, Any], window: Window, run_start: float) -> floa
     return shape.expected(window.start - run_start, window.end - run_start) / window.seconds
 
 
+def latency_thresholds(slo: SloFile) -> list[float]:
+    """Every latency threshold the samples are asked about (exact shares within each)."""
+    return [float(t) for o in slo.objectives
+            if (t := getattr(o, "threshold", None)) is not None and o.kind in (
+                "latency", "client")]
+
+
 def offered_requests(requested: float, meta: dict[str, Any], df: Any, run_dir: Path,
                      window: Window) -> float | None:
     """The request rate the schedule offered over the window: the task rate asked times the
@@ -610,8 +621,7 @@ def offered_requests(requested: float, meta: dict[str, Any], df: Any, run_dir: P
     if not tasks:
         return requested
     started = sum(1 for _, start in tasks if window.start <= start < window.end)
-    sent = int(((df["start"] >= window.start) & (df["start"] < window.end)).sum())
-    return requested * sent / started if started else None
+    return requested * df.count(df.keys()) / started if started else None
 
 
 def _redecide(results: dict[str, Any]) -> dict[str, Any]:
@@ -740,15 +750,21 @@ def killed_window(run_dir: Path, window: Window, snapshots: Path) -> tuple[float
     a real scrape (as when a signal cuts the window)."""
     from loadtest.metrics.base import SourceError
     from loadtest.metrics.embedded import EmbeddedSource
-    from loadtest.samples import load_samples
+    from loadtest.streaming import read_chunks
 
-    df = load_samples(run_dir / "locust")
     times: list[float] = []
-    end = None
-    if len(df):
+    last_start = last_answered = None
+    for df in read_chunks(run_dir / "locust"):  # in chunks: a killed soak can be long
+        if not len(df):
+            continue
         times.append(float((df["start"] + df["response_ms"] / 1000.0).max()))
+        last_start = max(last_start or -math.inf, float(df["start"].max()))
         answered = df[df["status"] > 0]
-        end = float((answered if len(answered) else df)["start"].max()) + 0.001
+        if len(answered):
+            last_answered = max(last_answered or -math.inf, float(answered["start"].max()))
+    end = None
+    if last_start is not None:
+        end = (last_answered if last_answered is not None else last_start) + 0.001
     if snapshots.exists():
         try:
             snaps = EmbeddedSource.from_file(snapshots).snapshots()

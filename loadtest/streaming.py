@@ -157,6 +157,7 @@ class ClientSamples:
         self.samples_total = 0
         self.errors: dict[tuple[str, str, int, str], list[Any]] = {}
         self.seconds: dict[int, list[int]] = {}  # offset -> [count, errors]
+        self.busy_ms: dict[int, float] = {}  # second (epoch) -> response time started in it
         self.second_quantiles: dict[int, list[float | None]] = {}
         self._open: list[Any] = []
         self._cache: dict[tuple[tuple[Key, ...], str, float], float | None] = {}
@@ -176,6 +177,9 @@ class ClientSamples:
             self._per_second(df, read_to)
             inw = df[(df["start"] >= w.start) & (df["start"] < w.end)]
             if len(inw):
+                for sec, ms in inw.groupby(inw["start"].floordiv(1))["response_ms"].sum(
+                        ).items():
+                    self.busy_ms[int(sec)] = self.busy_ms.get(int(sec), 0.0) + float(ms)
                 self._per_endpoint(inw)
                 self._errors(inw[inw["failed"] == 1])
         self._close_seconds()
@@ -424,6 +428,11 @@ def client_stats(cs: ClientSamples, compact_limit: int | None = None) -> dict[st
         "server_errors": sum(c for s, c in statuses.items() if 500 <= s <= 599),
         "connection_errors": statuses.get(0, 0),
         "achieved_rate": n / secs if secs > 0 else 0.0,
+        # mean requests in flight (Little's law: rate x mean latency, over the window)
+        "in_flight": sum(e.total_ms for e in eps) / 1000.0 / secs if secs > 0 else 0.0,
+        # the same per second of the window, at its highest (a queue that builds up over the
+        # window shows here before it shows in the mean)
+        "in_flight_peak": max(cs.busy_ms.values(), default=0.0) / 1000.0,
         "latency_ms": {f"p{int(x * 100)}": q[(everything, "response_ms", x)]
                        for x in QUANTILES},
         "corrected_latency_ms": {f"p{int(x * 100)}": q[(everything, "corrected_ms", x)]

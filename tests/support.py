@@ -5,6 +5,7 @@ imports another; fixtures live in conftest.py, built from these)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import subprocess
@@ -16,8 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from loadtest.metrics.base import Window
 from loadtest.processes import Child, free_port
 from loadtest.results import decide
+from loadtest.samples import MAX_COMPACT_SAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -176,3 +179,110 @@ def results_of(out: Path) -> dict[str, Any]:
 
 def by_name(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {o["name"]: o for o in results["objectives"]}
+
+
+# -- the client statistics as they were computed before streaming: the whole frame in pandas,
+# the oracle the streamed figures are tested against ------------------------------------------
+QUANTILES = (0.5, 0.95, 0.99)
+TOP_ERRORS = 10
+
+
+def _q(series: Any, q: float) -> float | None:
+    if len(series) == 0:
+        return None
+    return float(series.quantile(q, interpolation="higher"))
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+def whole_frame_stats(df: Any, window: Window, run_start: float) -> dict[str, Any]:
+    """Statistics for the judged window, plus per-second series over the whole run."""
+    inw = df[(df["start"] >= window.start) & (df["start"] < window.end)]
+    secs = window.seconds
+    server_errors = inw["status"].between(500, 599)
+    done = df["start"] + df["response_ms"] / 1000.0
+    completed = int(((done >= window.start) & (done < window.end)).sum())
+    totals = {
+        "requests": len(inw),
+        "completed_rate": completed / secs if secs > 0 else 0.0,
+        "failures": int(inw["failed"].sum()),
+        "server_errors": int(server_errors.sum()),
+        "connection_errors": int((inw["status"] == 0).sum()),
+        "achieved_rate": len(inw) / secs if secs > 0 else 0.0,
+        # mean requests in flight (Little's law: rate x mean latency, over the window)
+        "in_flight": float(inw["response_ms"].sum()) / 1000.0 / secs if secs > 0 else 0.0,
+        # the same per second of the window, at its highest (a queue that builds up over the
+        # window shows here before it shows in the mean)
+        "in_flight_peak": float(inw.groupby(inw["start"].floordiv(1))["response_ms"].sum()
+                                .max()) / 1000.0 if len(inw) else 0.0,
+        "latency_ms": {f"p{int(q * 100)}": _q(inw["response_ms"], q) for q in QUANTILES},
+        "corrected_latency_ms": {f"p{int(q * 100)}": _q(inw["corrected_ms"], q)
+                                 for q in QUANTILES},
+        "max_ms": _num(inw["response_ms"].max()) if len(inw) else None,
+        "schedule_lag_ms": {"p50": _q(inw["lag_ms"], 0.5), "p99": _q(inw["lag_ms"], 0.99),
+                            "max": _num(inw["lag_ms"].max()) if len(inw) else None},
+        "samples_total": len(df),
+    }
+    endpoints = []
+    for (method, name), g in inw.groupby(["method", "name"], sort=True, observed=True):
+        endpoints.append({
+            "method": str(method), "name": str(name), "count": len(g),
+            "failures": int(g["failed"].sum()), "rate": len(g) / secs if secs > 0 else 0.0,
+            "p50_ms": _q(g["response_ms"], 0.5), "p95_ms": _q(g["response_ms"], 0.95),
+            "p99_ms": _q(g["response_ms"], 0.99), "max_ms": _num(g["response_ms"].max()),
+            "mean_ms": _num(g["response_ms"].mean()),
+            "corrected_p95_ms": _q(g["corrected_ms"], 0.95),
+        })
+    errors: list[dict[str, Any]] = []
+    failed = inw[inw["failed"] == 1]
+    if len(failed):
+        keyed = failed.assign(kind=failed["error"].str.split(":").str[0].fillna(""))
+        for (method, name, status, kind), g in keyed.groupby(
+                ["method", "name", "status", "kind"], sort=False, observed=True):
+            errors.append({"method": str(method), "name": str(name), "status": int(status),
+                           "count": len(g), "example": str(g["error"].iloc[0])[:300]})
+        errors.sort(key=lambda e: -e["count"])
+    timeseries = []
+    if len(df):
+        sec = (df["start"] - run_start).floordiv(1).astype(int)
+        for s, g in df.groupby(sec, sort=True):
+            t = run_start + int(s)
+            timeseries.append({
+                "t": float(t), "offset_s": int(s), "in_window": window.start <= t < window.end,
+                "rate": len(g), "errors": int(g["failed"].sum()),
+                "p50_ms": _q(g["response_ms"], 0.5), "p95_ms": _q(g["response_ms"], 0.95),
+                "p99_ms": _q(g["response_ms"], 0.99),
+            })
+    return {"totals": totals, "endpoints": endpoints, "errors": errors[:TOP_ERRORS],
+            "timeseries": timeseries}
+
+
+
+
+def whole_frame_compact(df: Any, window: Window) -> dict[str, Any]:
+    """The judged window's per-request samples in a compact, JSON-friendly form (offsets from
+    the window start, measured latency, endpoint index, status), kept in results.json so any
+    run can serve as a baseline. Long runs are thinned evenly to MAX_COMPACT_SAMPLES."""
+    inw = df[(df["start"] >= window.start) & (df["start"] < window.end)]
+    if len(inw) > MAX_COMPACT_SAMPLES:
+        step = len(inw) / MAX_COMPACT_SAMPLES
+        inw = inw.iloc[[int(i * step) for i in range(MAX_COMPACT_SAMPLES)]]
+    keys = (inw["method"].astype(str) + " " + inw["name"].astype(str))
+    names = sorted(set(keys))
+    index = {n: i for i, n in enumerate(names)}
+    return {
+        "window_s": window.seconds,
+        "names": names,
+        "t": [round(float(x), 3) for x in (inw["start"] - window.start)],
+        "ms": [round(float(x), 3) for x in inw["response_ms"]],
+        "ep": [index[k] for k in keys],
+        "status": [int(x) for x in inw["status"]],
+        "thinned": len(df) > MAX_COMPACT_SAMPLES,
+    }
+
+

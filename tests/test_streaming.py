@@ -13,10 +13,12 @@ import pytest
 
 from loadtest.metrics.base import Window
 from loadtest.objectives import evaluate_client
-from loadtest.samples import client_stats, compact_samples, load_samples
+from loadtest.samples import load_samples
 from loadtest.slo import parse_slo
 from loadtest.streaming import ClientSamples
 from loadtest.streaming import client_stats as streamed_stats
+from tests.support import whole_frame_compact as compact_samples
+from tests.support import whole_frame_stats as client_stats
 
 COLUMNS = ["start", "intended", "method", "name", "response_ms", "status", "failed", "error",
            "bytes"]
