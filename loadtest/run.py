@@ -621,7 +621,10 @@ def offered_requests(requested: float, meta: dict[str, Any], df: Any, run_dir: P
     if not tasks:
         return requested
     started = sum(1 for _, start in tasks if window.start <= start < window.end)
-    return requested * df.count(df.keys()) / started if started else None
+    if not started:
+        return None
+    # a task makes one request or more; the last tasks of a cut window may have none yet
+    return requested * max(1.0, df.count(df.keys()) / started)
 
 
 def _redecide(results: dict[str, Any]) -> dict[str, Any]:
