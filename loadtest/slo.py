@@ -109,7 +109,15 @@ class _Objective(_Model):
     regression: RegressionRule | None = None
     # evaluated once a second over a sliding window this long while the load runs; a breach
     # for the whole of it stops the run (exit 1). `--no-abort` ignores it for one run.
-    abort_after: Duration | None = Field(default=None, ge=MIN_ABORT_AFTER_S)
+    abort_after: Duration | None = None
+
+    @field_validator("abort_after")
+    @classmethod
+    def _long_enough(cls, v: float | None) -> float | None:
+        if v is not None and v < MIN_ABORT_AFTER_S:
+            raise ValueError(f"{v:g}s is too short to judge a sliding window (use "
+                             f"{MIN_ABORT_AFTER_S:g}s or more)")
+        return v
 
 
 class LatencyObjective(_Objective):
