@@ -211,7 +211,7 @@ class ObjectiveMonitor:
             return evaluate_client(self.slo, df, window, only=[obj])[0], window
         source: MetricsSource = self.source
         if self.scrapes is not None and not _needs_prometheus(obj):
-            view = self._scrape_view(max(self.window_start, now - length - 0.5 * TICK_S),
+            view = self._scrape_view(max(self.window_start, now - length - 0.5 * TICK_S), now,
                                      length, burn_short=obj.short_window if burn else None)
             if view is None:
                 return None, None
@@ -228,14 +228,15 @@ class ObjectiveMonitor:
         return evaluate(self.slo, source, window, client=df, offered_rate=offered, only=[obj],
                         burn_at_end_only=True)[0], window
 
-    def _scrape_view(self, since: float, length: float, burn_short: float | None
-                     ) -> tuple[MetricsSource, Window] | None:
+    def _scrape_view(self, since: float, now: float, length: float,
+                     burn_short: float | None) -> tuple[MetricsSource, Window] | None:
         """The harness's own scrapes from `since` on, as a source over a window between two
         real scrapes. Counters need only the scrapes at the window's edges (and at a burn
         rate's short window), unless the target restarted in between."""
         from loadtest.metrics.embedded import EmbeddedSource
 
-        snaps = [s for s in self.scrapes.recent(since - self.scrapes.interval_s) if s.ok]
+        snaps = [s for s in self.scrapes.recent(since - self.scrapes.interval_s)
+                 if s.ok and s.t <= now]
         if len(snaps) < 2:
             return None
         last = snaps[-1]
