@@ -212,7 +212,8 @@ def cut_window(state: PhaseState, stack: Stack | None, progress: Progress,
         if then is not None:
             then()
         return
-    sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not stack.source else [])
+    sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not None
+                                and stack.scrapes is not stack.source else [])
     for s in sources:
         try:
             s.at_window_end(now)
