@@ -151,6 +151,8 @@ class ObjectiveMonitor:
                                          int(longest / scrapes.interval_s) + 10)
         self.abort: Abort | None = None
         self.errors: list[str] = []
+        self.ticks = 0
+        self.cpu_s = 0.0  # the monitor thread's own CPU time (its cost to the harness)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -174,7 +176,10 @@ class ObjectiveMonitor:
     def _loop(self) -> None:
         next_t = self.window_start + TICK_S
         while not self._stop.wait(max(0.0, next_t - time.time())):
+            cpu = time.thread_time()
             self.tick(time.time())
+            self.ticks += 1
+            self.cpu_s += time.thread_time() - cpu
             if self.abort is not None:
                 return
             next_t = max(next_t + TICK_S, time.time())
@@ -313,7 +318,9 @@ class ObjectiveMonitor:
         """results.json's `live`: each objective's sliding window, first breach and changes."""
         with self._lock:
             return {
-                "tick_s": TICK_S, "abort_enabled": self.abort_enabled,
+                "tick_s": TICK_S, "abort_enabled": self.abort_enabled, "ticks": self.ticks,
+                "cpu_ms_per_tick": round(1000 * self.cpu_s / self.ticks, 2) if self.ticks
+                else None,
                 "objectives": [{
                     "name": t.obj.name, "window_s": t.window_s,
                     "abort_after_s": t.abort_after_s, "state": t.state,
