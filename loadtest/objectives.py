@@ -320,7 +320,7 @@ class _Judge:
         fired: list[float] = []
         judged = 0
         for end in ends:
-            burns = []
+            burns: list[float] = []
             for length in (obj.long_window, obj.short_window):
                 sub = Window(max(w.start, end - length), end)
                 total = self.source.increase(metric, matchers, sub)

@@ -79,7 +79,7 @@ def test_burn_rate_with_abort_after_stops_a_faulty_run_early(prometheus_bin: str
                             "--prometheus", prom.url, "--metrics-url", "none",
                             "--slo", str(tmp_path / "slo.yaml"), "--duration", "60s",
                             "--warmup", "2s", "--rate", "40", "--out", str(tmp_path / "out")],
-                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
         ended = time.time()
     finally:
         prom.stop()

@@ -91,8 +91,8 @@ def test_good_file_parses() -> None:
     (GOOD.replace("    min: 100", "    min: 100\n    abort_after: 30 sec"),
      "s.yaml:12: objectives[1].abort_after: '30 sec': '30 sec' is not a duration"),
     (GOOD.replace("    min: 100", "    min: 100\n    abort_after: 1s"),
-     "s.yaml:12: objectives[1].abort_after: '1s': 1s is too short to judge a sliding window "
-     "(use 2s or more)"),
+     ("s.yaml:12: objectives[1].abort_after: '1s': 1s is too short to judge a sliding window "
+      "(use 2s or more)")),
     (GOOD + "  - {name: b, kind: burn_rate, target: 0.999, long_window: 5s, short_window: 30s,"
             " factor: 14.4}\n",
      "s.yaml:12: objectives[2]: short_window (30s) must be shorter than long_window (5s)"),

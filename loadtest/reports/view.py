@@ -101,8 +101,8 @@ def breach_marks(results: dict[str, Any]) -> dict[str, list[tuple[float, str, st
              BREACH))
     aborted = (results.get("load") or {}).get("aborted")
     if aborted and aborted.get("offset_s") is not None:
-        mark = (float(aborted["offset_s"]), f"aborted +{aborted['offset_s']:.0f} s "
-                f"({aborted.get('objective')})", ABORT)
+        label = f"aborted +{aborted['offset_s']:.0f} s ({aborted.get('objective')})"
+        mark = (float(aborted["offset_s"]), label, ABORT)
         for chart in ("throughput", "latency", "errors", "db"):
             out.setdefault(chart, []).append(mark)
     return out
