@@ -79,7 +79,8 @@ class Track:
 
 
 class SampleTail:
-    """The rows appended to `samples-*.csv` since the last read, kept for `horizon_s`."""
+    """The rows appended to `samples-*.csv` since the last read, added to a frame that keeps
+    the last `horizon_s` (only the new rows are parsed at each tick)."""
 
     COLUMNS = ("start", "intended", "method", "name", "response_ms", "status")
 
@@ -87,9 +88,12 @@ class SampleTail:
         self.locust_dir = locust_dir
         self.horizon_s = horizon_s
         self._offsets: dict[Path, int] = {}
-        self.rows: list[tuple[float, float, str, str, float, int]] = []
+        self._frame: Any = None
 
-    def read(self, now: float) -> None:
+    def read(self, now: float) -> Any:
+        """The frame of the rows started within `horizon_s` of `now`, as load_samples gives."""
+        import pandas as pd
+
         new = []
         for path in sorted(self.locust_dir.glob("samples-*.csv")):
             offset = self._offsets.get(path, 0)
@@ -107,15 +111,13 @@ class SampleTail:
                                 int(row[5])))
                 except (IndexError, ValueError):
                     continue  # the header, or a torn row
-        horizon = now - self.horizon_s
-        self.rows = [r for r in self.rows if r[0] >= horizon] + new
-
-    def frame(self) -> Any:
-        import pandas as pd
-
-        df = pd.DataFrame(self.rows, columns=list(self.COLUMNS))
+        df = pd.DataFrame(new, columns=list(self.COLUMNS))
         df["lag_ms"] = ((df["start"] - df["intended"]) * 1000.0).clip(lower=0.0)
         df["corrected_ms"] = df["response_ms"] + df["lag_ms"]
+        if self._frame is not None:
+            kept = self._frame[self._frame["start"] >= now - self.horizon_s]
+            df = pd.concat([kept, df], ignore_index=True) if len(df) else kept
+        self._frame = df
         return df
 
 
@@ -187,8 +189,7 @@ class ObjectiveMonitor:
     # -- one evaluation ----------------------------------------------------------------------
     def tick(self, now: float) -> None:
         try:
-            self.tail.read(now)
-            df = self.tail.frame()
+            df = self.tail.read(now)
         except Exception as e:  # noqa: BLE001 - the monitor never stops the load
             self._error(f"client samples: {type(e).__name__}: {e}")
             df = None

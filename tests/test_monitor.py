@@ -146,6 +146,10 @@ objectives:
     assert "<h2>Aborted</h2>" in html and "response_time_p95 first FAIL +" in html
     assert f"aborted +{aborted['offset_s']:.0f} s (response_time_p95)" in html
     assert "Aborted at" in (tmp_path / "out" / "latest" / "summary.md").read_text()
+    v = subprocess.run([sys.executable, "-m", "loadtest", "verify",  # judged again: still
+                        str((tmp_path / "out" / "latest").resolve())], cwd=ROOT,  # aborted
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert v.returncode == 1 and "FAIL: aborted at +" in v.stdout, v.stdout + v.stderr
 
 
 def test_a_healthy_run_with_abort_after_everywhere_is_not_aborted(tmp_path: Path) -> None:
