@@ -165,6 +165,8 @@ class ObjectiveMonitor:
 
     # -- the thread --------------------------------------------------------------------------
     def start(self) -> ObjectiveMonitor:
+        import pandas  # noqa: F401 - imported now, in the warm-up, not at the first tick
+
         self._thread = threading.Thread(target=self._loop, name="objective-monitor",
                                         daemon=True)
         self._thread.start()
