@@ -205,6 +205,9 @@ def run(
     drift_min_size: Annotated[int, typer.Option(
         envvar="LOADTEST_DRIFT_MIN_SIZE", help="Fewest runs on each side of a change point.")]
         = 3,
+    no_abort: Annotated[bool, typer.Option(
+        "--no-abort", envvar="LOADTEST_NO_ABORT", help="Ignore the objectives' abort_after "
+        "for this run: a sustained breach is shown live but does not stop the load.")] = False,
 ) -> None:
     """Drive load, judge every objective, write the reports, exit 0/1/2/3/130."""
     from loadtest.run import RunOptions, run_gate
@@ -237,7 +240,8 @@ def run(
 
         Detector(drift_significance, drift_min_size).check(prefix="drift-")
         opts = replace(opts, fail_on_drift=fail_on_drift,
-                       drift_significance=drift_significance, drift_min_size=drift_min_size)
+                       drift_significance=drift_significance, drift_min_size=drift_min_size,
+                       abort=not no_abort)
         from loadtest.live import terminal
 
         with terminal(sys.stderr) as term:

@@ -43,10 +43,11 @@ def _num(value: str | None) -> float | None:
 
 
 def status_line(row: dict[str, str] | None, elapsed: float, total: float,
-                requested: float | None, cpu_pct: float | None) -> str:
+                requested: float | None, cpu_pct: float | None, objectives: str = "") -> str:
+    """`objectives`: each objective's state over its sliding window (monitor.py)."""
     clock = f"{_mmss(elapsed)} / {_mmss(total)}"
     if row is None:
-        return f"{clock}  starting"
+        return f"{clock}  starting" + (f"  | {objectives}" if objectives else "")
     rate = _num(row.get("Requests/s")) or 0.0
     p95 = _num(row.get("95%"))
     done = _num(row.get("Total Request Count")) or 0.0
@@ -57,6 +58,8 @@ def status_line(row: dict[str, str] | None, elapsed: float, total: float,
              f"errors {failed / done:.2%}" if done else "errors -"]
     if cpu_pct is not None:
         parts.append(f"generator CPU {cpu_pct:.0f}%")
+    if objectives:
+        parts.append(f"| {objectives}")
     return "  ".join(parts)
 
 
@@ -74,6 +77,7 @@ class Ticker:
     total_s: float
     requested: float | None
     cpu: Any = None  # a CpuMonitor, for its current figure
+    monitor: Any = None  # an ObjectiveMonitor, for each objective's live state
     every_s: float = 1.0
     _last: float = 0.0
 
@@ -83,8 +87,9 @@ class Ticker:
             return
         self._last = now
         cpu = self.cpu.current_pct() if self.cpu is not None else None
+        objectives = self.monitor.status_text() if self.monitor is not None else ""
         self.show(status_line(latest(self.locust_dir), now - self.started, self.total_s,
-                              self.requested, cpu))
+                              self.requested, cpu, objectives))
 
 
 class Terminal:

@@ -18,6 +18,7 @@ from loadtest.metrics.histogram import (
     histogram_quantile,
 )
 from loadtest.slo import (
+    BurnRateObjective,
     ClientObjective,
     DbLatencyObjective,
     ErrorRateObjective,
@@ -33,6 +34,7 @@ OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a >
        ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 PASS, FAIL, NO_DATA = "pass", "fail", "no_data"
+MAX_BURN_STEPS = 120  # a burn_rate objective is evaluated at most this many times per window
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,12 @@ def matchers_for(slo: SloFile, obj: Any, http: bool = True) -> tuple[Matcher, ..
 
 class _Judge:
     def __init__(self, slo: SloFile, source: MetricsSource, window: Window,
-                 client: Any = None, offered_rate: float | None = None) -> None:
+                 client: Any = None, offered_rate: float | None = None,
+                 burn_at_end_only: bool = False) -> None:
         self.slo, self.source, self.window = slo, source, window
         self.client = view(client, window)  # the load generator's samples, or None
         self.offered_rate = offered_rate  # the schedule's mean rate over the window
+        self.burn_at_end_only = burn_at_end_only  # live: the alert's state at the window's end
 
     def base(self, obj: Any, **kw: Any) -> ObjectiveResult:
         defaults: dict[str, Any] = dict(
@@ -284,6 +288,73 @@ class _Judge:
                                             f"status=~\"{obj.statuses}\"", **common)
 
 
+    def burn_rate(self, obj: BurnRateObjective) -> ObjectiveResult:
+        """The multi-window alert evaluated at steps through the window (each window clipped
+        to the test window's start): it holds where the burn rate is >= factor over both."""
+        matchers = matchers_for(self.slo, obj)
+        metric = self.slo.metrics.http_requests
+        bad = matchers + (Matcher(self.slo.metrics.status_label, "=~", obj.statuses),)
+        budget = 1.0 - obj.target
+        w = self.window
+        if self.burn_at_end_only:
+            ends = [w.end]
+        else:
+            step = max(obj.short_window, w.seconds / MAX_BURN_STEPS)
+            ends, t = [], w.end
+            while t >= w.start + min(obj.short_window, w.seconds) - 1e-6:
+                ends.append(t)
+                t -= step
+            ends.reverse()
+        queries: list[str] = []
+        worst: tuple[float, float, float, float] | None = None  # (burn, at, long, short)
+        fired: list[float] = []
+        judged = 0
+        for end in ends:
+            burns: list[float] = []
+            for length in (obj.long_window, obj.short_window):
+                sub = Window(max(w.start, end - length), end)
+                total = self.source.increase(metric, matchers, sub)
+                errs = self.source.increase(metric, bad, sub)
+                if not queries:
+                    queries += [errs.query, total.query]
+                n = _finite(total.value)
+                if n is None or n <= 0 or (length == obj.long_window and n < obj.min_samples):
+                    burns = []
+                    break
+                burns.append((_finite(errs.value) or 0.0) / n / budget)
+            if len(burns) != 2:
+                continue  # too few requests to say: never an alert
+            judged += 1
+            both = min(burns)
+            if both >= obj.factor:
+                fired.append(round(end - w.start, 3))
+            if worst is None or both > worst[0]:
+                worst = (both, end, burns[0], burns[1])
+        common: dict[str, Any] = dict(unit="x budget", threshold=obj.factor, comparison="<",
+                                      queries=queries)
+        extra: dict[str, Any] = {"target": obj.target, "budget": budget,
+                                 "long_window_s": obj.long_window,
+                                 "short_window_s": obj.short_window, "steps": judged}
+        if worst is None:
+            return self.base(obj, status=NO_DATA, value=None, samples=None, extra=extra,
+                             reason=f"no step of the window had {obj.min_samples} requests "
+                                    f"(min_samples) in its long window ({_fmt_s(obj.long_window)})"
+                                    f" matching {_sel(matchers)}", **common)
+        burn, at, long_b, short_b = worst
+        extra.update({"burn_long": long_b, "burn_short": short_b,
+                      "at_offset_s": round(at - w.start, 3), "fired_at_offsets_s": fired[:50]})
+        windows = f"{_fmt_s(obj.long_window)} and {_fmt_s(obj.short_window)}"
+        if fired:
+            detail = (f"the error budget ({budget:.3%} of requests not {obj.statuses}) burned "
+                      f">= {obj.factor:g}x over both {windows} windows at {len(fired)} of "
+                      f"{judged} steps, first at +{fired[0]:.0f} s of the window (highest "
+                      f"{burn:.1f}x: {long_b:.1f}x long, {short_b:.1f}x short)")
+        else:
+            detail = (f"highest burn rate over both {windows} windows {burn:.2f}x the budget "
+                      f"({budget:.3%}) across {judged} steps; the alert needs {obj.factor:g}x")
+        return self.base(obj, status=FAIL if fired else PASS, value=burn, samples=None,
+                         exact=True, detail=detail, extra=extra, **common)
+
     def promql(self, obj: PromqlObjective) -> ObjectiveResult:
         query = obj.query.replace("$window", f"{self.window.range_ms}ms")
         common = dict(unit=obj.unit, threshold=obj.threshold, comparison=obj.op,
@@ -329,11 +400,14 @@ class _Judge:
                          **common)
 
 
-def evaluate_client(slo: SloFile, samples: Any, window: Window) -> list[ObjectiveResult]:
+def evaluate_client(slo: SloFile, samples: Any, window: Window,
+                    only: list[Any] | None = None) -> list[ObjectiveResult]:
     """Client-side objectives, from the load generator's per-request samples (a
-    streaming.ClientSamples, or a DataFrame of them)."""
+    streaming.ClientSamples, or a DataFrame of them; `only`: these objectives, default the
+    file's)."""
     cs = view(samples, window)
-    return [_client_objective(obj, cs, window) for obj in slo.objectives
+    return [_client_objective(obj, cs, window)
+            for obj in (slo.objectives if only is None else only)
             if isinstance(obj, ClientObjective)]
 
 
@@ -413,13 +487,17 @@ def _sel(matchers: tuple[Matcher, ...]) -> str:
 
 
 def evaluate(slo: SloFile, source: MetricsSource, window: Window,
-             client: Any = None, offered_rate: float | None = None) -> list[ObjectiveResult]:
+             client: Any = None, offered_rate: float | None = None,
+             only: list[Any] | None = None,
+             burn_at_end_only: bool = False) -> list[ObjectiveResult]:
     """Server-side objectives (client objectives: evaluate_client). `client`, the load
     generator's samples, decides a latency threshold the histogram brackets; with
-    `offered_rate` (the harness made the load) throughput is judged against what was sent."""
-    judge = _Judge(slo, source, window, client, offered_rate)
+    `offered_rate` (the harness made the load) throughput is judged against what was sent.
+    `only`: these objectives (default: the file's); `burn_at_end_only`: a burn_rate
+    objective's alert at the window's end only (the live monitor)."""
+    judge = _Judge(slo, source, window, client, offered_rate, burn_at_end_only)
     out: list[ObjectiveResult] = []
-    for obj in slo.objectives:
+    for obj in (slo.objectives if only is None else only):
         try:
             if isinstance(obj, (LatencyObjective, DbLatencyObjective)):
                 out.append(judge.latency(obj))
@@ -431,9 +509,12 @@ def evaluate(slo: SloFile, source: MetricsSource, window: Window,
                 out.append(judge.promql(obj))
             elif isinstance(obj, NoAlertsObjective):
                 out.append(judge.no_alerts(obj))
+            elif isinstance(obj, BurnRateObjective):
+                out.append(judge.burn_rate(obj))
         except SourceError as e:
             out.append(judge.base(obj, status=NO_DATA, value=None, unit="", samples=None,
                                   threshold=float(getattr(obj, "threshold", None)
+                                                  or getattr(obj, "factor", None)
                                                   or getattr(obj, "min", None)
                                                   or getattr(obj, "max", 0.0) or 0.0),
                                   comparison="", reason=str(e)))

@@ -62,6 +62,8 @@ class PhaseState:
     target_down_at: float | None = None  # the target stopped answering (for good)
     cpu: Any = None  # the CpuMonitor of the load processes (generator.py)
     cpu_summary: dict[str, Any] | None = None  # from an earlier judging (loadtest verify)
+    monitor: Any = None  # the ObjectiveMonitor evaluating objectives while the load runs
+    aborted: dict[str, Any] | None = None  # a sustained breach stopped the run (Abort.record)
 
 
 def up_matchers(slo: SloFile) -> tuple[Matcher, ...]:
@@ -198,17 +200,20 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
                  watches=watches, scrape_interval_s=interval)
 
 
-def cut_window(state: PhaseState, stack: Stack | None, progress: Progress) -> None:
-    """The load stopped early (a signal): the judged window ends now, with a last scrape at
-    the cut so the server's figures cover exactly what ran; Prometheus is given the time to
-    store its scrape at or after the cut."""
+def cut_window(state: PhaseState, stack: Stack | None, progress: Progress,
+               then: Callable[[], None] | None = None) -> None:
+    """The load stopped early (a signal, an abort): the judged window ends now, with a last
+    scrape at the cut so the server's figures cover exactly what ran; `then` (stopping the
+    load) runs right after that scrape; Prometheus is given the time to store its scrape at or
+    after the cut."""
     window = state.window
-    if window is None or stack is None:
-        return
     now = time.time()
-    if now >= window.end or now <= window.start:
+    if window is None or stack is None or now >= window.end or now <= window.start:
+        if then is not None:
+            then()
         return
-    sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not stack.source else [])
+    sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not None
+                                and stack.scrapes is not stack.source else [])
     for s in sources:
         try:
             s.at_window_end(now)
@@ -218,6 +223,8 @@ def cut_window(state: PhaseState, stack: Stack | None, progress: Progress) -> No
     if stack.scrapes is not None:  # the last good scrape: the edge one, unless it failed
         good = [s.t for s in stack.scrapes.snapshots() if s.ok and s.t <= now + 5]
         end = good[-1] if good else now
+    if then is not None:  # after the edge scrape: what runs while it stops is not judged
+        then()
     state.window = Window(window.start, max(window.start + 1.0, min(end, window.end)))
     interval = getattr(stack.source, "scrape_interval_s", None) or 1.0
     try:
@@ -241,19 +248,25 @@ def _sleep_until(t: float, load: Any, watches: list[Watch], state: PhaseState,
         if since is not None:
             state.target_down_at = since
             return
+        if state.monitor is not None and state.monitor.abort is not None:
+            return
         time.sleep(min(left, 0.1))
 
 
 def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStack,
           progress: Progress, live: Progress | None = None,
-          on_window: Callable[[PhaseState], None] | None = None) -> Any:
+          on_window: Callable[[PhaseState], None] | None = None,
+          slo: SloFile | None = None, abort: bool = True) -> Any:
     """One load phase: Locust at the plan's rate, the window marked on both sources, Locust
     awaited, the source settled. `live` shows a status line about once a second; `on_window`
-    is called once the load started and the window is known. Returns the LocustRun (for
-    interrupting it)."""
+    is called once the load started and the window is known. With `slo`, every objective is
+    evaluated while the load runs (monitor.py), and one breached for its whole `abort_after`
+    stops the load and cuts the window there (unless `abort` is False). Returns the LocustRun
+    (for interrupting it)."""
     from loadtest.generator import CpuMonitor
     from loadtest.live import Ticker
     from loadtest.load import LocustRun
+    from loadtest.monitor import ObjectiveMonitor
 
     load = LocustRun(plan)
     state.load = load
@@ -268,11 +281,18 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
              f"{iso(state.window.end)}")
     if on_window is not None:
         on_window(state)
+    if slo is not None:
+        state.monitor = ObjectiveMonitor(slo, stack.source, stack.scrapes, plan.out_dir,
+                                         state.window.start, state.run_start, shape,
+                                         abort=abort)
+        exits.callback(state.monitor.stop)
+        state.monitor.start()
     ticker = None
     if live is not None:
         ticker = Ticker(live, plan.out_dir, started=state.run_start,
                         total_s=state.window.end - state.run_start,
-                        requested=None if closed else plan.rate, cpu=state.cpu)
+                        requested=None if closed else plan.rate, cpu=state.cpu,
+                        monitor=state.monitor)
     sources = [stack.source] + ([stack.scrapes] if stack.scrapes is not None
                                 and stack.scrapes is not stack.source else [])
     # without its own scrapes the harness hears of a dead target from the load generator
@@ -283,6 +303,19 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     if state.target_down_at is None:
         _sleep_until(state.window.end, load, watches, state, ticker)
     state.cpu.tick(force=True)  # a last sample at the window's end
+    if state.monitor is not None:
+        state.monitor.stop()
+        if state.monitor.abort is not None and state.target_down_at is None:
+            # a breach sustained for its abort_after: stop the load, judge what ran
+            ab = state.monitor.abort
+            state.aborted = ab.record(state.run_start)
+            progress(f"{ab.reason(state.run_start)}: stopping the load")
+
+            def stop_load() -> None:
+                state.locust_exit = load.interrupt()
+
+            cut_window(state, stack, progress, then=stop_load)
+            return load
     if state.target_down_at is not None:
         # the target is gone: stop the load now, judge what was seen before it went
         progress(f"the target stopped answering at {iso(state.target_down_at)}: stopping "

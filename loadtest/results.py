@@ -26,7 +26,8 @@ RUNNING = "running"  # the record while a run is under way; left as it is by a k
 def decide(objectives: list[dict[str, Any]], load: dict[str, Any],
            interrupted: bool = False,
            regressions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The verdict: interrupted > fail (a gating objective breached, or a regression) >
+    """The verdict: interrupted > fail (a gating objective breached, a regression, or the run
+    aborted on a sustained breach: `load.aborted`) >
     inconclusive (no data, load not delivered, Locust crashed, comparison impossible) > pass."""
     gating = [o for o in objectives if o.get("severity", "fail") == "fail"]
     failed = [o for o in gating if o["status"] == "fail"]
@@ -38,8 +39,11 @@ def decide(objectives: list[dict[str, Any]], load: dict[str, Any],
                 "reason": "interrupted: load stopped early, results are partial"}
     killed = (f"the run was killed at {load['killed_at']}: judged from what it recorded "
               "before" if load.get("killed_at") else None)
-    if failed or regressed or load.get("target_died"):
+    aborted = (load.get("aborted") or {}).get("reason")
+    if failed or regressed or load.get("target_died") or aborted:
         parts = [killed] if killed else []
+        if aborted:
+            parts.append(aborted)
         if load.get("target_died"):
             parts.append(f"the target stopped answering at {load['target_died']} and the load "
                          "was stopped")

@@ -82,6 +82,7 @@ class RunOptions:
     drift_min_size: int = 3
     model: str = "open"                # open: paced on the schedule; closed: the file's own
     locust_args: tuple[str, ...] = ()  # Locust's own options (after `--`)
+    abort: bool = True  # False: --no-abort, objectives' abort_after ignored for this run
 
     @classmethod
     def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,
@@ -382,7 +383,8 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
                             remote_workers=opts.remote_workers, master_port=opts.master_port,
                             master_bind_host=opts.master_bind_host, model=opts.model,
                             locust_args=opts.locust_args)
-            drive(plan, stack, state, exits, progress, live, on_window=window_known)
+            drive(plan, stack, state, exits, progress, live, on_window=window_known, slo=slo,
+                  abort=opts.abort)
         except Interrupted:
             state.interrupted = True
             progress("interrupted: stopping the load and writing partial results")
@@ -540,6 +542,8 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                             "a saturated generator, or queueing before the server's timer)")
     if state.target_down_at is not None:
         load["target_died"] = iso(state.target_down_at)
+    if state.aborted is not None:
+        load["aborted"] = state.aborted
     if cpu is not None:
         load["generator_cpu"] = cpu
         for problem in saturation_problems(cpu):
@@ -566,6 +570,10 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
     results: dict[str, Any] = {"run": meta, "load": load, "objectives": objectives,
                                "client": client, "warnings": warnings, "regressions": [],
                                "samples": samples, "interrupted": state.interrupted}
+    if state.monitor is not None:
+        results["live"] = state.monitor.record()
+        warnings.extend(f"live monitor: {e} (that figure was shown as -)"
+                        for e in results["live"]["errors"][:3])
     if baseline is not None:
         from loadtest.compare import compare_runs
 
@@ -718,7 +726,8 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
                    window=window, run_start=meta.get("load_started"),
                    locust_exit=old.get("load", {}).get("locust_exit_code"),
                    interrupted=bool(old.get("interrupted")),
-                   cpu_summary=old.get("load", {}).get("generator_cpu"))
+                   cpu_summary=old.get("load", {}).get("generator_cpu"),
+                   aborted=old.get("load", {}).get("aborted"))
     scrapes = EmbeddedSource.from_file(snapshots) if snapshots.exists() else None
     results = _assemble(None, slo, source, state, run_dir, meta, scrapes=scrapes)
     results["regressions"] = old.get("regressions", [])
@@ -726,6 +735,8 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
         results["comparison"] = old["comparison"]
     results["warnings"] = sample_warnings + results.get("warnings", [])
     results["inputs"] = old.get("inputs")
+    if old.get("live"):
+        results["live"] = old["live"]
     old_slo = (old["run"].get("slo") or {}).get("sha256")
     results["verification"] = {
         "id": verify_id, "of_run": meta.get("id"), "run_dir": str(run_dir),

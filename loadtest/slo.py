@@ -110,6 +110,9 @@ DEFAULT_TOLERANCE = {"latency": 0.10, "db_latency": 0.10, "throughput": 0.05,
 DEFAULT_MIN_CHANGE_S = {"latency": 0.005, "db_latency": 0.0005}
 
 
+MIN_ABORT_AFTER_S = 2.0  # a sliding window needs two scrapes (1 s apart) and a second of data
+
+
 class _Objective(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -117,6 +120,17 @@ class _Objective(_Model):
     endpoint: str | None = None
     method: str | None = None
     regression: RegressionRule | None = None
+    # evaluated once a second over a sliding window this long while the load runs; a breach
+    # for the whole of it stops the run (exit 1). `--no-abort` ignores it for one run.
+    abort_after: Duration | None = None
+
+    @field_validator("abort_after")
+    @classmethod
+    def _long_enough(cls, v: float | None) -> float | None:
+        if v is not None and v < MIN_ABORT_AFTER_S:
+            raise ValueError(f"{v:g}s is too short to judge a sliding window (use "
+                             f"{MIN_ABORT_AFTER_S:g}s or more)")
+        return v
 
 
 class LatencyObjective(_Objective):
@@ -197,6 +211,29 @@ class ClientObjective(_Objective):
         return self
 
 
+class BurnRateObjective(_Objective):
+    """Multi-window, multi-burn-rate (the SRE workbook's alert) over an availability
+    `target`: a request whose status matches `statuses` spends the error budget (1 - target);
+    the burn rate is the error ratio over the budget. The alert holds at a moment when the
+    burn rate is >= `factor` over both the `long_window` and the `short_window` ending then
+    (each clipped to the test window). Fails when it held at any step of the test window;
+    the value is the highest burn rate both windows agreed on."""
+    kind: Literal["burn_rate"]
+    target: float = Field(gt=0, lt=1)
+    long_window: Duration = Field(gt=0)
+    short_window: Duration = Field(gt=0)
+    factor: float = Field(gt=0)
+    statuses: Regex = "5.."
+    min_samples: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _short_is_shorter(self) -> BurnRateObjective:
+        if self.short_window >= self.long_window:
+            raise ValueError(f"short_window ({self.short_window:g}s) must be shorter than "
+                             f"long_window ({self.long_window:g}s) (e.g. 5s and 60s)")
+        return self
+
+
 class NoAlertsObjective(_Objective):
     """No alert fired during the window (Prometheus `ALERTS{alertstate="firing"}`),
     optionally only alerts whose name or severity match these regexes."""
@@ -207,10 +244,11 @@ class NoAlertsObjective(_Objective):
 
 Objective = Annotated[
     LatencyObjective | DbLatencyObjective | ThroughputObjective | ErrorRateObjective
-    | PromqlObjective | ClientObjective | NoAlertsObjective,
+    | PromqlObjective | ClientObjective | NoAlertsObjective | BurnRateObjective,
     Field(discriminator="kind"),
 ]
-KINDS = ("latency", "db_latency", "throughput", "error_rate", "promql", "client", "no_alerts")
+KINDS = ("latency", "db_latency", "throughput", "error_rate", "promql", "client", "no_alerts",
+         "burn_rate")
 
 
 class SloFile(_Model):
@@ -279,9 +317,9 @@ _FIXES = {
     "extra_forbidden": "remove it or check its spelling",
     "missing": "add it",
     "union_tag_invalid": "use one of: latency, db_latency, throughput, error_rate, promql, "
-                         "client, no_alerts",
+                         "client, no_alerts, burn_rate",
     "union_tag_not_found": "add kind: latency | db_latency | throughput | error_rate | promql "
-                           "| client | no_alerts",
+                           "| client | no_alerts | burn_rate",
 }
 
 

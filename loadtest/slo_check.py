@@ -21,6 +21,7 @@ from loadtest.metrics.base import Matcher, SourceError, render_selector
 from loadtest.metrics.histogram import parse_le, threshold_bracket
 from loadtest.objectives import matchers_for
 from loadtest.slo import (
+    BurnRateObjective,
     ClientObjective,
     DbLatencyObjective,
     ErrorRateObjective,
@@ -56,7 +57,7 @@ def metrics_named(slo: SloFile) -> list[tuple[str, str]]:
             out.append((o.name, f"{slo.metrics.http_duration}_bucket"))
         elif isinstance(o, DbLatencyObjective):
             out.append((o.name, f"{slo.metrics.db_duration}_bucket"))
-        elif isinstance(o, (ThroughputObjective, ErrorRateObjective)):
+        elif isinstance(o, (ThroughputObjective, ErrorRateObjective, BurnRateObjective)):
             out.append((o.name, slo.metrics.http_requests))
     return out
 

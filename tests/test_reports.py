@@ -10,7 +10,7 @@ import pytest
 
 from loadtest.errors import ConfigError
 from loadtest.reports import render_all
-from loadtest.results import SCHEMA_VERSION, load_results, write_results
+from loadtest.results import SCHEMA_VERSION, decide, load_results, write_results
 from tests.support import EVIL, made_up_results
 
 
@@ -67,3 +67,35 @@ def test_nan_and_infinity_never_reach_json(tmp_path: Path) -> None:
     write_results(tmp_path, results)
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["objectives"][0]["value"] is None and data["objectives"][1]["value"] is None
+
+
+def test_an_aborted_run_says_when_and_why_and_marks_its_charts(tmp_path: Path) -> None:
+    r = made_up_results()
+    load = r["load"]
+    assert isinstance(load, dict)
+    load["aborted"] = {"at": 43.0, "at_iso": "t43", "offset_s": 43.0,
+                       "objective": "response_time_p95", "abort_after_s": 30.0,
+                       "breached_since": 13.0, "breached_for_s": 30.0,
+                       "reason": "aborted at +43 s: response_time_p95 breached for 30 s",
+                       "figures": {"value": 3.2, "threshold": 2.0, "comparison": "<=",
+                                   "unit": "s", "window": {"seconds": 30.0}, "detail": EVIL}}
+    r["live"] = {"objectives": [
+        {"name": "response_time_p95", "window_s": 30.0, "first_breach": {"offset_s": 13.0},
+         "evaluations": 33, "breached_evaluations": 30},
+        {"name": "throughput", "window_s": 10.0, "first_breach": None}]}
+    r["verdict"] = decide(r["objectives"], load)  # type: ignore[arg-type]
+    assert r["verdict"]["exit_code"] == 1
+    assert r["verdict"]["reason"].startswith("aborted at +43 s: response_time_p95 breached")
+    render_all(r, tmp_path)
+    html = (tmp_path / "index.html").read_text()
+    assert "<h2>Aborted</h2>" in html and "3.200 s against ≤ 2.000 s over 30.0 s" in html
+    assert "response_time_p95 first FAIL +13 s" in html  # on the latency chart
+    assert html.count("aborted +43 s (response_time_p95)") >= 2  # on every chart drawn
+    assert "live: first failed at +13 s over its 30 s sliding window" in html
+    assert "live: never failed over its 10 s sliding window" in html
+    assert EVIL not in html
+    assert "Aborted at t43: `response_time_p95`" in (tmp_path / "summary.md").read_text()
+    # an abort alone fails the gate, even when every objective passes over what ran
+    for o in r["objectives"]:  # type: ignore[union-attr]
+        o["status"] = "pass"
+    assert decide(r["objectives"], load)["exit_code"] == 1  # type: ignore[arg-type]

@@ -53,7 +53,7 @@ def test_good_file_parses() -> None:
      "spelling)"),
     (GOOD.replace("kind: throughput", "kind: thruput"),
      "s.yaml:10: objectives[1].kind: 'thruput' is not an objective kind (use one of: "
-     "latency, db_latency, throughput, error_rate, promql, client, no_alerts)"),
+     "latency, db_latency, throughput, error_rate, promql, client, no_alerts, burn_rate)"),
     (GOOD.replace("version: 1", "version: 7"), "s.yaml:1: version: 7: version 7 is not "
      "supported"),
     (GOOD.replace("quantile: 0.95", "quantile: 95"), "s.yaml:7: objectives[0].quantile: 95:"),
@@ -88,6 +88,16 @@ def test_good_file_parses() -> None:
      "objectives[2].statuses: '5((': '5((' is not a regular expression"),
     (GOOD.replace("selector:", "metrics: {http_duration: 3}\nselector:"),
      "s.yaml:2: metrics.http_duration: 3:"),
+    (GOOD.replace("    min: 100", "    min: 100\n    abort_after: 30 sec"),
+     "s.yaml:12: objectives[1].abort_after: '30 sec': '30 sec' is not a duration"),
+    (GOOD.replace("    min: 100", "    min: 100\n    abort_after: 1s"),
+     ("s.yaml:12: objectives[1].abort_after: '1s': 1s is too short to judge a sliding window "
+      "(use 2s or more)")),
+    (GOOD + "  - {name: b, kind: burn_rate, target: 0.999, long_window: 5s, short_window: 30s,"
+            " factor: 14.4}\n",
+     "s.yaml:12: objectives[2]: short_window (30s) must be shorter than long_window (5s)"),
+    (GOOD + "  - {name: b, kind: burn_rate, target: 99.9, long_window: 60s, short_window: 5s,"
+            " factor: 14.4}\n", "s.yaml:12: objectives[2].target: 99.9: Input should be less"),
 ])
 def test_errors_name_file_line_field_and_fix(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as e:
@@ -95,6 +105,16 @@ def test_errors_name_file_line_field_and_fix(text: str, expected: str) -> None:
     assert expected in e.value.message
     assert "\n" not in e.value.message
     assert e.value.exit_code == 2
+
+
+def test_abort_after_and_burn_rate_parse() -> None:
+    slo = parse_slo(GOOD.replace("    threshold: 2s", "    threshold: 2s\n    abort_after: 30s")
+                    + "  - {name: budget, kind: burn_rate, target: 0.999, long_window: 1m, "
+                      "short_window: 5s, factor: 14.4, abort_after: 5s}\n", "s.yaml")
+    assert slo.objectives[0].abort_after == 30.0 and slo.objectives[1].abort_after is None
+    burn = slo.objectives[2]
+    assert burn.kind == "burn_rate" and burn.long_window == 60.0 and burn.short_window == 5.0
+    assert burn.statuses == "5.." and burn.abort_after == 5.0
 
 
 def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:

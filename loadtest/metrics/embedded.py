@@ -55,6 +55,7 @@ class EmbeddedSource(MetricsSource):
         self._thread: threading.Thread | None = None
         self._client: Any = None
         self.edges: dict[str, float] = {}
+        self.keep_in_memory = IN_MEMORY  # raised by the live monitor for its longest window
 
     @classmethod
     def from_file(cls, path: Path, job: str = "opscore-backend") -> EmbeddedSource:
@@ -120,7 +121,7 @@ class EmbeddedSource(MetricsSource):
                     f.write(gzip.compress(line.encode("utf-8"), compresslevel=6))
                 self._recorded += 1
                 # a long run's memory stays flat: the file holds every scrape
-                del self._snapshots[:-IN_MEMORY]
+                del self._snapshots[:-self.keep_in_memory]
         return snap
 
     def down_since(self) -> float | None:
@@ -149,6 +150,12 @@ class EmbeddedSource(MetricsSource):
             self._client.close()
 
     # -- figures ----------------------------------------------------------------------------
+    def recent(self, since: float) -> list[Snapshot]:
+        """The scrapes held in memory taken at or after `since` (never reads the file: the
+        live monitor calls this once a second)."""
+        with self._lock:
+            return [s for s in self._snapshots if s.t >= since]
+
     def snapshots(self) -> list[Snapshot]:
         with self._lock:
             if not self.record_path or self._recorded <= len(self._snapshots):

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2")
 THRESHOLD = "#b91c1c"
 CAPACITY = "#15803d"
+BREACH = "#b45309"   # an objective first failed while the load ran
+ABORT = "#7f1d1d"    # the run was aborted here
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Chart:
     hlines: list[tuple[float, str]] = field(default_factory=list)
     vlines: list[tuple[float, str]] = field(default_factory=list)
     shade: list[tuple[float, float, str]] = field(default_factory=list)
+    marks: list[tuple[float, str, str]] = field(default_factory=list)  # (x, label, color)
     x_label: str = "seconds since load start"
     x_from_zero: bool = False
     width: int = 720
@@ -72,6 +75,11 @@ def render_svg(chart: Chart) -> str:
             ax.axvline(x, color=CAPACITY, linestyle=":", linewidth=1.2)
             ax.text(x, 0.85 - 0.1 * k, " " + _plain(label), transform=ax.get_xaxis_transform(),
                     ha="left", color=CAPACITY, fontsize=7)
+        for k, (x, label, color) in enumerate(chart.marks):
+            ax.axvline(x, color=color, linestyle="-." if color == BREACH else "-",
+                       linewidth=1.2)
+            ax.text(x, 0.95 - 0.09 * (k % 8), " " + _plain(label),
+                    transform=ax.get_xaxis_transform(), ha="left", color=color, fontsize=7)
         if off_scale:
             note = "; ".join(label for _, label in off_scale) + ": far above the data"
             ax.text(1.0, 1.0, _plain(note), transform=ax.transAxes, ha="right", va="bottom",

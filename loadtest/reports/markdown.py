@@ -23,6 +23,12 @@ def render_markdown(results: dict[str, Any]) -> str:
                    f"{_cell(ver['source_text'])}; the run's own verdict: "
                    f"**{ver['original_label']}** (exit {ver['original_exit_code']}): "
                    f"{_cell(ver['original_reason'])}"), ""]
+    if v["aborted"]:
+        a = v["aborted"]
+        lines += [(f"Aborted at {_cell(str(a['at_iso']))}: `{_cell(str(a['objective']))}` "
+                   f"failed for its whole abort_after ({a['abort_after_s']} s), last live "
+                   f"figure {_cell(a['value'])} against {_cell(a['threshold'])}; judged over "
+                   "what ran."), ""]
     lines += [(f"Run `{run.get('id')}`: {v['requested_rate']} requested, "
                f"{v['achieved_rate']} achieved; metrics from {_cell(v['source_text'])}."), "",
               "| objective | status | value | threshold | samples |",

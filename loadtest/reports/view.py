@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from loadtest.reports.charts import Chart, Series, render_svg
+from loadtest.reports.charts import ABORT, BREACH, Chart, Series, render_svg
 from loadtest.reports.history import series_chart
 
 STATUS_LABEL = {"pass": "PASS", "fail": "FAIL", "no_data": "NO DATA",
@@ -54,8 +54,58 @@ def objective_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "note": o.get("reason") or o.get("detail") or "",
             "exact": o.get("exact"), "severity": o.get("severity", "fail"),
             "queries": o.get("queries", []),
+            "live": live_note(results, o["name"]),
         })
     return rows
+
+
+def _live(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in (results.get("live") or {}).get("objectives", [])}
+
+
+def live_note(results: dict[str, Any], name: str) -> str:
+    """When the objective first failed over its sliding window while the load ran."""
+    t = _live(results).get(name)
+    if not t:
+        return ""
+    window = f"its {t['window_s']:g} s sliding window"
+    first = t.get("first_breach")
+    if first is None:
+        return f"live: never failed over {window}"
+    return (f"live: first failed at +{first['offset_s']:.0f} s over {window} "
+            f"({t.get('breached_evaluations', 0)} of {t.get('evaluations', 0)} evaluations "
+            "failed)")
+
+
+# which chart marks an objective's first breach (by kind; client objectives by metric)
+CHART_OF = {"latency": "latency", "throughput": "throughput", "error_rate": "errors",
+            "burn_rate": "errors", "db_latency": "db"}
+
+
+def breach_marks(results: dict[str, Any]) -> dict[str, list[tuple[float, str, str]]]:
+    """Per chart: a line where each objective first failed live, and one where the run was
+    aborted (on every chart)."""
+    live = _live(results)
+    out: dict[str, list[tuple[float, str, str]]] = {}
+    for o in results.get("objectives", []):
+        first = (live.get(o["name"]) or {}).get("first_breach")
+        if first is None:
+            continue
+        kind = o.get("kind", "")
+        if kind == "client":
+            kind = {"latency": "latency", "error_rate": "error_rate"}.get(
+                str((o.get("queries") or [""])[0]).split(": ")[-1].split(" ")[0], "throughput")
+        chart = CHART_OF.get(kind, "throughput")
+        out.setdefault(chart, []).append(
+            (float(first["offset_s"]), f"{o['name']} first FAIL +{first['offset_s']:.0f} s",
+             BREACH))
+    aborted = (results.get("load") or {}).get("aborted")
+    if aborted and aborted.get("offset_s") is not None:
+        label = f"aborted +{aborted['offset_s']:.0f} s ({aborted.get('objective')})"
+        mark = (float(aborted["offset_s"]), label, ABORT)
+        for chart in ("throughput", "latency", "errors", "db"):
+            out.setdefault(chart, []).append(mark)
+    return out
 
 
 def regression_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -121,6 +171,12 @@ def charts(results: dict[str, Any]) -> list[str]:
         if ts[-1]["offset_s"] + 1 > window["end"] - start:
             shade.append((window["end"] - start, ts[-1]["offset_s"] + 1.0, "after window"))
     xs = [float(p["offset_s"]) for p in ts]
+    marks = breach_marks(results)
+    errors_shown = any(p["errors"] for p in ts) or any(
+        p.get("error_ratio") for p in (results.get("client", {}).get("server_timeseries") or []))
+    if not errors_shown:  # no errors chart: its marks go on the throughput chart
+        marks.setdefault("throughput", []).extend(
+            m for m in marks.get("errors", []) if m[2] == BREACH)
     rate = run.get("rate")
     server = results.get("client", {}).get("server_timeseries") or []
     sx = [float(p["offset_s"]) for p in server]
@@ -134,7 +190,7 @@ def charts(results: dict[str, Any]) -> list[str]:
         series=[Series("sent", list(zip(xs, [float(p["rate"]) for p in ts])))]
         + ([Series("served (server)", list(zip(sx, [p.get("rate") for p in server])),
                    color="#16a34a")] if server else []) + requested,
-        shade=shade))]
+        shade=shade, marks=marks.get("throughput", [])))]
     latency_thr = [(o["threshold"] * 1000, f"{o['name']} {fmt_threshold(o)}")
                    for o in results.get("objectives", [])
                    if o.get("kind") == "latency" and o.get("threshold")]
@@ -147,8 +203,8 @@ def charts(results: dict[str, Any]) -> list[str]:
                    dashed=True, color="#0891b2")] if server else [])
         + ([Series("baseline p95", [(float(p["offset_s"]), p.get("p95_ms")) for p in base],
                    dashed=True, color="#9ca3af")] if base else []),
-        hlines=latency_thr, shade=shade)))
-    if any(p["errors"] for p in ts) or any(p.get("error_ratio") for p in server):
+        hlines=latency_thr, shade=shade, marks=marks.get("latency", []))))
+    if errors_shown:
         out.append(render_svg(Chart(
             title="Errors: failed requests (client) and 5xx share (server)", y_label="%",
             series=[Series("client failures %", list(zip(xs, [
@@ -160,7 +216,7 @@ def charts(results: dict[str, Any]) -> list[str]:
             hlines=[(100.0 * o["threshold"], f"{o['name']} < {100 * o['threshold']:g}%")
                     for o in results.get("objectives", [])
                     if o.get("kind") == "error_rate" and o.get("threshold")],
-            shade=shade)))
+            shade=shade, marks=marks.get("errors", []))))
     if server and any(p.get("db_p95_ms") is not None for p in server):
         db_thr = [(o["threshold"] * 1000, f"{o['name']} {fmt_threshold(o)}")
                   for o in results.get("objectives", [])
@@ -168,7 +224,8 @@ def charts(results: dict[str, Any]) -> list[str]:
         out.append(render_svg(Chart(
             title="DB query p95 (server, per scrape)", y_label="ms",
             series=[Series("db p95", list(zip(sx, [p.get("db_p95_ms") for p in server])),
-                           color="#ea580c")], hlines=db_thr, shade=shade)))
+                           color="#ea580c")], hlines=db_thr, shade=shade,
+            marks=marks.get("db", []))))
     if server and any(p.get("users") is not None for p in server):
         out.append(render_svg(Chart(
             title="Active users (server gauge)", y_label="users",
@@ -224,7 +281,22 @@ def build_view(results: dict[str, Any]) -> dict[str, Any]:
         "schema_version": results.get("schema_version"),
         "interrupted": results.get("interrupted", False),
         "verification": verification_view(results),
+        "aborted": aborted_view(results),
     }
+
+
+def aborted_view(results: dict[str, Any]) -> dict[str, Any] | None:
+    """A run stopped on a sustained breach: when, which objective, its last live figure."""
+    a = (results.get("load") or {}).get("aborted")
+    if not a:
+        return None
+    f = a.get("figures") or {}
+    window = f.get("window") or {}
+    return {"reason": a.get("reason", ""), "at_iso": a.get("at_iso"),
+            "objective": a.get("objective"), "abort_after_s": a.get("abort_after_s"),
+            "value": fmt_value(f.get("value"), f.get("unit", "")),
+            "threshold": fmt_threshold(f) if f.get("threshold") is not None else "—",
+            "window_s": window.get("seconds"), "detail": f.get("detail", "")}
 
 
 def verification_view(results: dict[str, Any]) -> dict[str, Any] | None:
