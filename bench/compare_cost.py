@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 def made_up_run(hours: float, rate: float, seed: int) -> dict:
     import numpy as np
 
-    from loadtest.samples import MAX_COMPACT_SAMPLES
+    from loadtest.store.samples import MAX_COMPACT_SAMPLES
 
     rng = np.random.default_rng(seed)
     seconds = hours * 3600
@@ -41,7 +41,7 @@ def main() -> int:
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--rate", type=float, default=1000.0)
     args = ap.parse_args()
-    from loadtest.compare import compare_runs
+    from loadtest.regression.compare import compare_runs
     from loadtest.slo import load_slo
 
     slo = load_slo(ROOT / "slo" / "opscore.yaml")

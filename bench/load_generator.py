@@ -79,7 +79,7 @@ def bunching(out: Path) -> float:
     bunches its users' requests; the shared schedule spaces them evenly)."""
     import numpy as np
 
-    from loadtest.samples import load_samples
+    from loadtest.store.samples import load_samples
 
     starts = np.sort(load_samples(out)["start"].to_numpy())
     gaps = np.diff(starts[(starts > starts[0] + 5) & (starts < starts[-1] - 2)])
@@ -128,7 +128,7 @@ def latency_accuracy(base: Path, lines: list[str]) -> None:
 
 
 def coordinated_omission(base: Path, lines: list[str]) -> None:
-    from loadtest.stack import ReferenceTarget
+    from loadtest.stack.servers import ReferenceTarget
 
     lines.append("3. coordinated omission (target frozen 2 s once, 100 req/s)")
     ref = ReferenceTarget(base / "co")
@@ -159,7 +159,7 @@ def coordinated_omission(base: Path, lines: list[str]) -> None:
 def generator_cost(base: Path, lines: list[str], rounds: int = 3) -> None:
     from statistics import median
 
-    from loadtest.stack import ReferenceTarget
+    from loadtest.stack.servers import ReferenceTarget
 
     lines.append(f"4. generator cost (Locust process CPU per 1000 requests in its steady state, "
                  f"20 of 30 s at 200 req/s, 20 users; median of {rounds} interleaved rounds, "

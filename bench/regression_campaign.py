@@ -62,7 +62,7 @@ DETECTABLE: dict[str, list[float]] = {}
 
 def compare(base: Path, other: Path) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
-    from loadtest.compare import compare_files
+    from loadtest.regression.compare import compare_files
 
     c = compare_files(base, other, out=base.parent)
     for x in c.checks:

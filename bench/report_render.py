@@ -32,10 +32,10 @@ def rss_mb() -> float:
 def phase(name: str, run_dir: Path, args: argparse.Namespace) -> int:
     from loadtest.metrics.base import Window
     from loadtest.reports import render_all
-    from loadtest.results import load_results, write_results
-    from loadtest.samples import MAX_COMPACT_SAMPLES, load_samples
-    from loadtest.streaming import ClientSamples
-    from loadtest.streaming import client_stats as streamed_stats
+    from loadtest.store.client_samples import ClientSamples
+    from loadtest.store.client_samples import client_stats as streamed_stats
+    from loadtest.store.results import load_results, write_results
+    from loadtest.store.samples import MAX_COMPACT_SAMPLES, load_samples
     from tests.support import whole_frame_stats  # the statistics before streaming
 
     t = time.monotonic()

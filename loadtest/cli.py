@@ -210,7 +210,7 @@ def run(
         "for this run: a sustained breach is shown live but does not stop the load.")] = False,
 ) -> None:
     """Drive load, judge every objective, write the reports, exit 0/1/2/3/130."""
-    from loadtest.run import RunOptions, run_gate
+    from loadtest.commands.run import RunOptions, run_gate
 
     try:
         _connections(insecure_target, insecure_prometheus, request_timeout)
@@ -236,13 +236,13 @@ def run(
                        master_bind_host=master_bind_host)
         http_buckets, db_buckets = _target_buckets(target, http_buckets, db_buckets)
         opts = replace(opts, http_buckets=http_buckets, db_buckets=db_buckets)
-        from loadtest.history import Detector
+        from loadtest.regression.history import Detector
 
         Detector(drift_significance, drift_min_size).check(prefix="drift-")
         opts = replace(opts, fail_on_drift=fail_on_drift,
                        drift_significance=drift_significance, drift_min_size=drift_min_size,
                        abort=not no_abort)
-        from loadtest.live import terminal
+        from loadtest.load.live import terminal
 
         with terminal(sys.stderr) as term:
             outcome = run_gate(opts, progress=term.message, live=term.status)
@@ -271,7 +271,7 @@ def verify(
 ) -> None:
     """Judge a finished run again over its recorded window; the run's own results and reports
     are kept as they are, the new judgement goes beside them (RUN_DIR/verify/<id>/)."""
-    from loadtest.run import reverify
+    from loadtest.commands.run import reverify
 
     try:
         _connections(insecure_prometheus=insecure_prometheus)
@@ -299,7 +299,7 @@ def report(
 ) -> None:
     """Render index.html, junit.xml and summary.md again from results.json."""
     from loadtest.reports import render_all
-    from loadtest.results import load_results
+    from loadtest.store.results import load_results
 
     try:
         results = load_results(run_dir / "results.json")
@@ -323,7 +323,7 @@ def compare(
                                       "promoted baselines are looked up).")] = Path("reports"),
 ) -> None:
     """The regression verdict between two finished runs: a table, exit 0/1/2/3."""
-    from loadtest.compare import compare_files, exit_code, format_table
+    from loadtest.regression.compare import compare_files, exit_code, format_table
 
     try:
         comparison = compare_files(baseline, run_dir, slo, out)
@@ -362,14 +362,14 @@ def history_cmd(
 ) -> None:
     """The series of each key figure over the runs of one load (scenario, rate, shape, tags),
     with the change points found in it, each with its run, git revision and time."""
-    from loadtest.history import Detector, format_text, history_report
+    from loadtest.regression.history import Detector, format_text, history_report
 
     try:
         analysis = history_report(history or [out], metric, since, tag or [],
                                   Detector(significance, min_size))
         if html is not None:
             from loadtest.reports.history import render_history_html
-            from loadtest.results import write_text_atomic
+            from loadtest.store.results import write_text_atomic
 
             try:
                 write_text_atomic(html, render_history_html(analysis))
@@ -401,7 +401,7 @@ def baseline_promote(
 ) -> None:
     """Keep a run as the named baseline (reports/baselines/NAME.json); `--baseline NAME`.
     Only a run that passed, unless --force."""
-    from loadtest.baselines import promote
+    from loadtest.store.baselines import promote
 
     try:
         path = promote(run_dir, name, out, force=force)
@@ -464,9 +464,9 @@ def capacity(
     insecure_prometheus: InsecurePrometheus = False,
 ) -> None:
     """Find the highest rate at which every objective holds; the latency/throughput curve."""
-    from loadtest.capacity import CapacityOptions, find_capacity
-    from loadtest.pipeline import StackOptions
-    from loadtest.run import RunOptions
+    from loadtest.commands.capacity import CapacityOptions, find_capacity
+    from loadtest.commands.run import RunOptions
+    from loadtest.load.phase import StackOptions
 
     try:
         _connections(insecure_target, insecure_prometheus, request_timeout)
@@ -486,7 +486,7 @@ def capacity(
             step_warmup_s=_duration_opt("step-warmup", step_warmup), precision=precision,
             require=require, out=out, users=users, workers=workers, project=project,
             headroom=_headroom(headroom))
-        from loadtest.live import terminal
+        from loadtest.load.live import terminal
 
         with terminal(sys.stderr) as term:
             results = find_capacity(opts, progress=term.message, live=term.status)
@@ -504,7 +504,7 @@ def capacity(
 
 
 def _headroom(text: str) -> float:
-    from loadtest.resources import parse_headroom
+    from loadtest.judge.resources import parse_headroom
 
     try:
         return parse_headroom(text)
@@ -527,7 +527,7 @@ def slo_check(
     insecure_prometheus: InsecurePrometheus = False,
 ) -> None:
     """Validate an SLO file (exit 2 with the line and field when it is wrong)."""
-    from loadtest.slo_check import check_slo, raise_if_failed
+    from loadtest.commands.slo_check import check_slo, raise_if_failed
 
     try:
         _connections(insecure_prometheus=insecure_prometheus)
@@ -552,8 +552,8 @@ def worker(
     insecure_target: InsecureTarget = False,
 ) -> None:
     """A Locust worker on this machine for a `loadtest run --remote-workers N` master."""
-    from loadtest.load import worker_argv
-    from loadtest.processes import call_dying_with_us
+    from loadtest.load.runner import worker_argv
+    from loadtest.stack.processes import call_dying_with_us
 
     try:
         _connections(insecure_target, request_timeout=request_timeout)

@@ -37,9 +37,9 @@ from locust.runners import WorkerRunner
 from loadtest import __version__, tls
 from loadtest.durations import parse_duration
 from loadtest.errors import ExitCode, HarnessError, UsageError
+from loadtest.load.phase import SNAPSHOTS, PhaseState, up_matchers
 from loadtest.locustlib import recorder
 from loadtest.metrics.base import MetricsSource, SourceError, Window
-from loadtest.pipeline import SNAPSHOTS, PhaseState, up_matchers
 from loadtest.slo import SloFile, load_slo
 
 log = logging.getLogger("loadtest")
@@ -52,7 +52,7 @@ class Gate:
     def __init__(self, environment: Any, slo_path: Path, slo: SloFile, warmup_s: float,
                  out: Path, prometheus: str | None, baseline: dict[str, Any] | None,
                  baseline_ref: str | None) -> None:
-        from loadtest.run import _new_run_dir
+        from loadtest.commands.run import _new_run_dir
 
         self.environment = environment
         self.slo_path, self.slo, self.warmup_s = slo_path, slo, warmup_s
@@ -112,10 +112,10 @@ class Gate:
 
     # -- after the run --------------------------------------------------------------------
     def judge(self) -> dict[str, Any]:
-        from loadtest.baselines import append_history, read_history
+        from loadtest.commands.run import _assemble, _git_revision, _point_latest
         from loadtest.reports import render_all
-        from loadtest.results import write_results
-        from loadtest.run import _assemble, _git_revision, _point_latest
+        from loadtest.store.baselines import append_history, read_history
+        from loadtest.store.results import write_results
 
         self.close_window()
         window = None
@@ -217,7 +217,7 @@ def build_gate(environment: Any) -> Gate | None:
     out = Path(opts.slo_out)
     baseline = None
     if opts.slo_baseline:
-        from loadtest.baselines import load_baseline
+        from loadtest.store.baselines import load_baseline
 
         baseline = load_baseline(Path(opts.slo_baseline), out)
     if not environment.host and not opts.slo_prometheus:

@@ -75,7 +75,7 @@ class MetricNames(_Model):
 
 
 class ResourceSpec(_Model):
-    """A resource the capacity search records per step (loadtest/resources.py): a gauge (its
+    """A resource the capacity search records per step (loadtest/judge/resources.py): a gauge (its
     mean over the window) or a counter (its rate), optionally against a limit: a number, or
     another gauge (e.g. the pool size)."""
     name: str

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.processes import free_port
+from loadtest.stack.processes import free_port
 from tests.support import (  # noqa: F401 - re-exported for older imports
     IN_CI,
     ROOT,

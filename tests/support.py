@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from loadtest.metrics.base import Window
-from loadtest.processes import Child, free_port
-from loadtest.results import decide
-from loadtest.samples import MAX_COMPACT_SAMPLES
+from loadtest.stack.processes import Child, free_port
+from loadtest.store.results import decide
+from loadtest.store.samples import MAX_COMPACT_SAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loadtest.judge.objectives import evaluate
 from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.prometheus import PrometheusSource
-from loadtest.objectives import evaluate
 from loadtest.slo import parse_slo
-from loadtest.stack import LocalPrometheus
+from loadtest.stack.servers import LocalPrometheus
 from tests.conftest import ROOT, RunningTarget, start_target
 
 BURN = """\

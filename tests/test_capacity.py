@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from loadtest.generator import USERS_CEILING, diagnose, shortfall, size_users, users_ceiling
+from loadtest.load.health import USERS_CEILING, diagnose, shortfall, size_users, users_ceiling
 from tests.support import ROOT
 
 

@@ -57,10 +57,10 @@ def test_a_cpu_bound_target_names_cpu(tmp_path: Path) -> None:
 def test_resources_section_maps_names_selectors_and_limits(tmp_path: Path) -> None:
     """An SLO file's `resources:` replaces the defaults: its metric, selector and limit are
     what is read (here from synthetic scrapes), and the busiest one near its limit is named."""
+    from loadtest.judge.resources import bottleneck, measure, projection
     from loadtest.metrics.base import Window
     from loadtest.metrics.embedded import EmbeddedSource
     from loadtest.metrics.exposition import Snapshot
-    from loadtest.resources import bottleneck, measure, projection
     from loadtest.slo import load_slo
 
     slo_file = tmp_path / "slo.yaml"

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from loadtest import __version__
 from loadtest.cli import app
-from loadtest.results import write_results
+from loadtest.store.results import write_results
 from tests.support import made_up_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ def test_unknown_option_is_a_usage_error() -> None:
 
 def test_unreachable_target_is_inconclusive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                             ) -> None:
-    from loadtest.processes import free_port
+    from loadtest.stack.processes import free_port
 
     monkeypatch.chdir(ROOT)
     result = runner.invoke(app, ["run", "--target", f"http://127.0.0.1:{free_port()}",

@@ -13,14 +13,14 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from loadtest.baselines import promote
-from loadtest.capacity import _verdict
 from loadtest.cli import app
+from loadtest.commands.capacity import _verdict
 from loadtest.errors import UsageError
-from loadtest.load import default_users
-from loadtest.processes import free_port
+from loadtest.load.runner import default_users
 from loadtest.reports.markdown import render_markdown
-from loadtest.results import write_results
+from loadtest.stack.processes import free_port
+from loadtest.store.baselines import promote
+from loadtest.store.results import write_results
 from tests.support import ROOT, made_up_results
 
 runner = CliRunner()

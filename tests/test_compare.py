@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from loadtest import stats
-from loadtest.baselines import append_history, load_baseline, promote, read_history, resolve
-from loadtest.compare import compare_runs, exit_code
 from loadtest.errors import ConfigError
-from loadtest.results import write_results
+from loadtest.regression import stats
+from loadtest.regression.compare import compare_runs, exit_code
 from loadtest.slo import load_slo
+from loadtest.store.baselines import append_history, load_baseline, promote, read_history, resolve
+from loadtest.store.results import write_results
 from tests.support import ROOT, latencies, made_up_results, run_with
 
 SLO = load_slo(ROOT / "slo" / "opscore.yaml")
@@ -147,7 +147,7 @@ def test_every_check_states_the_change_it_could_detect() -> None:
     assert floored["detectable_change"] == pytest.approx(0.005 / floored["base_value"])
     assert any("response_time_p95: this pair could only declare a change of" in w
                and "underpowered" in w and "windows of about" in w for w in comparison.warnings)
-    from loadtest.compare import format_table
+    from loadtest.regression.compare import format_table
 
     assert "(underpowered)" in format_table(comparison)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from loadtest.baselines import promote
 from loadtest.cli import app
-from loadtest.compare import compare_runs, exit_code, format_table
-from loadtest.results import write_results
+from loadtest.regression.compare import compare_runs, exit_code, format_table
 from loadtest.slo import load_slo
+from loadtest.store.baselines import promote
+from loadtest.store.results import write_results
 from tests.support import ROOT, run_with
 
 SLO = load_slo(ROOT / "slo" / "opscore.yaml")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from loadtest.slo import load_slo
-from loadtest.stack import prometheus_config
+from loadtest.stack.servers import prometheus_config
 from tests.support import ROOT, require
 
 DEPLOY = ROOT / "deploy"

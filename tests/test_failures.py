@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.stack import LocalPrometheus
+from loadtest.stack.servers import LocalPrometheus
 from tests.support import ROOT, RunningTarget
 
 
@@ -149,9 +149,9 @@ def test_a_prometheus_answering_garbage(body: bytes, status: int, expect: str | 
     import http.server
     import threading
 
+    from loadtest.judge.objectives import evaluate
     from loadtest.metrics.base import Matcher, SourceError, Window
     from loadtest.metrics.prometheus import PrometheusSource
-    from loadtest.objectives import evaluate
     from loadtest.slo import load_slo
 
     class Handler(http.server.BaseHTTPRequestHandler):

@@ -15,7 +15,7 @@ from loadtest.errors import TargetUnreachable
 from loadtest.metrics.base import SourceError, Window
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.prometheus import PrometheusSource
-from loadtest.stack import preflight_target
+from loadtest.stack.servers import preflight_target
 from tests.hostile import hostile_server
 from tests.support import ROOT
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from loadtest.judge.objectives import evaluate
 from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.exposition import Snapshot, parse_exposition
 from loadtest.metrics.histogram import boundary_label, histogram_quantile
-from loadtest.objectives import evaluate
-from loadtest.results import decide
 from loadtest.slo import parse_slo
+from loadtest.store.results import decide
 
 JOB = (("instance", "t:1"), ("job", "opscore-backend"))
 
@@ -179,7 +179,7 @@ def test_a_db_threshold_inside_a_bucket_has_no_client_to_decide_it() -> None:
 
 
 def test_a_server_quantile_above_the_clients_is_called_the_interpolations_error() -> None:
-    from loadtest.objectives import interpolation_warnings
+    from loadtest.judge.objectives import interpolation_warnings
 
     slo = parse_slo(SLO % "2200ms", "s")
     fast = client_samples([100.0] * 940 + [1800.0] * 60)  # client p95 1.8 s
@@ -268,7 +268,7 @@ def poisson_run(seed: int, served_share: float = 1.0, window_s: float = 60.0
     counted `served_share` of them (scrapes at the window's edges)."""
     import pandas as pd
 
-    from loadtest.schedule import Schedule
+    from loadtest.load.schedule import Schedule
 
     schedule = Schedule(100.0, "poisson", seed=seed)
     schedule.start(0.0)

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtest.cli import app
-from loadtest.results import decide, running_results, write_results
+from loadtest.store.results import decide, running_results, write_results
 from tests.support import ROOT, require
 
 runner = CliRunner()
@@ -148,7 +148,7 @@ def test_a_killed_run_is_inconclusive_unless_already_breached() -> None:
 def test_children_die_with_a_parent_killed_outright(tmp_path: Path) -> None:
     """A Child (target, Prometheus, Locust) and the Locust worker of `loadtest worker`."""
     code = ("import time; from pathlib import Path;"
-            "from loadtest.processes import Child, call_dying_with_us;"
+            "from loadtest.stack.processes import Child, call_dying_with_us;"
             f"c = Child('sleep', ['sleep', '30'], Path({str(tmp_path / 'log')!r}));"
             "print(c.pid, flush=True); call_dying_with_us(['sleep', '31'])")
     parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from loadtest.generator import CpuMonitor, saturation_problems, shortfall
-from loadtest.live import Terminal, latest, status_line
+from loadtest.load.health import CpuMonitor, saturation_problems, shortfall
+from loadtest.load.live import Terminal, latest, status_line
 
 
 def monitored(code: str, seconds: float = 2.6) -> dict[str, object]:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from loadtest.errors import ConfigError, UsageError
-from loadtest.schedule import Schedule, parse_profile
-from loadtest.shapes import build, from_file
+from loadtest.load.schedule import Schedule, parse_profile
+from loadtest.load.shapes import build, from_file
 from tests.support import ROOT
 
 
@@ -128,7 +128,7 @@ def test_a_dying_worker_marks_the_run_and_the_survivor_is_kept(tmp_path: Path) -
     import signal
     import time
 
-    from loadtest.processes import free_port
+    from loadtest.stack.processes import free_port
 
     port = free_port()
     gate = subprocess.Popen([sys.executable, "-m", "loadtest", "run", "--remote-workers", "2",

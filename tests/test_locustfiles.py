@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtest.cli import app
-from loadtest.locustfiles import check_locust_args
+from loadtest.load.locustfiles import check_locust_args
 from tests.support import ROOT, RunningTarget, loadtest
 
 FILES = ROOT / "tests" / "locustfiles"
@@ -149,7 +149,7 @@ def test_a_broken_locustfile_is_exit_2_with_file_and_line(tmp_path: Path) -> Non
     (tmp_path / "helpers.py").write_text("")
     fine = tmp_path / "fine.py"
     fine.write_text("import helpers\nimport loadtest.locust_plugin\nfrom locust import task\n")
-    code = ("import sys, pathlib; from loadtest.locustfiles import check_locustfile; "
+    code = ("import sys, pathlib; from loadtest.load.locustfiles import check_locustfile; "
             "check_locustfile(pathlib.Path(sys.argv[1]))")
     p = subprocess.run([sys.executable, "-c", code, str(fine)], cwd=tmp_path,
                        capture_output=True, text=True, timeout=30, check=False)
@@ -207,8 +207,8 @@ def test_the_plugin_gates_a_locust_headless_run(prometheus_bin: str,
                                                 sqlite_target: RunningTarget,
                                                 tmp_path: Path) -> None:
     from loadtest.metrics.prometheus import PrometheusSource
-    from loadtest.results import load_results
-    from loadtest.stack import LocalPrometheus
+    from loadtest.stack.servers import LocalPrometheus
+    from loadtest.store.results import load_results
 
     prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", sqlite_target.url)
     try:

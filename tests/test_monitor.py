@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from loadtest.judge.monitor import ObjectiveMonitor
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.exposition import Snapshot, parse_exposition
-from loadtest.monitor import ObjectiveMonitor
 from loadtest.slo import parse_slo
 from tests.conftest import ROOT
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from loadtest.processes import Child, free_port
+from loadtest.stack.processes import Child, free_port
 from tests.support import ROOT, require, start_target
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.postgres, pytest.mark.slow]

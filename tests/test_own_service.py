@@ -22,9 +22,9 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtest.cli import app
-from loadtest.liveness import SampleWatch, UpWatch
-from loadtest.processes import Child, free_port
-from loadtest.stack import LocalPrometheus
+from loadtest.stack.liveness import SampleWatch, UpWatch
+from loadtest.stack.processes import Child, free_port
+from loadtest.stack.servers import LocalPrometheus
 from tests.support import ROOT, loadtest, start_target
 
 EXAMPLE = ROOT / "examples" / "own-service"

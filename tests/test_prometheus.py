@@ -13,7 +13,7 @@ from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.histogram import histogram_quantile
 from loadtest.metrics.prometheus import PrometheusSource
-from loadtest.stack import LocalPrometheus
+from loadtest.stack.servers import LocalPrometheus
 from tests.support import ROOT, RunningTarget
 
 pytestmark = pytest.mark.prometheus
@@ -49,7 +49,7 @@ def test_figures_from_prometheus_and_embedded_agree(prometheus_bin: str,
         src.settle(window, timeout_s=10)
         # resources from Prometheus (no own scrapes): a counter as a rate, a gauge that only
         # Prometheus has (`up`), each against its limit
-        from loadtest.resources import measure
+        from loadtest.judge.resources import measure
         from loadtest.slo import ResourceSpec, load_slo
 
         slo = load_slo(ROOT / "slo" / "opscore.yaml").model_copy(update={"resources": [
@@ -87,7 +87,7 @@ def test_figures_from_prometheus_and_embedded_agree(prometheus_bin: str,
 
 def test_unreachable_prometheus_is_a_clear_source_error() -> None:
     from loadtest.metrics.base import SourceError
-    from loadtest.processes import free_port
+    from loadtest.stack.processes import free_port
 
     src = PrometheusSource(f"http://127.0.0.1:{free_port()}", JOB, timeout_s=2)
     assert not src.ready()

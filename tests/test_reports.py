@@ -10,7 +10,7 @@ import pytest
 
 from loadtest.errors import ConfigError
 from loadtest.reports import render_all
-from loadtest.results import SCHEMA_VERSION, decide, load_results, write_results
+from loadtest.store.results import SCHEMA_VERSION, decide, load_results, write_results
 from tests.support import EVIL, made_up_results
 
 

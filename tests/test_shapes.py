@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtest.cli import app
+from loadtest.commands.run import RunOptions
 from loadtest.errors import ConfigError
-from loadtest.run import RunOptions
-from loadtest.shapes import build, describe, from_file
+from loadtest.load.shapes import build, describe, from_file
 from tests.support import ROOT
 
 runner = CliRunner()

@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtest.cli import app
+from loadtest.commands.slo_check import query_metrics
 from loadtest.metrics.base import Matcher
 from loadtest.metrics.histogram import threshold_bracket
 from loadtest.metrics.prometheus import PrometheusSource
-from loadtest.slo_check import query_metrics
-from loadtest.stack import LocalPrometheus
+from loadtest.stack.servers import LocalPrometheus
 from tests.support import RunningTarget
 
 runner = CliRunner()

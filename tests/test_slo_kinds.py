@@ -10,12 +10,12 @@ import httpx
 import pandas as pd
 import pytest
 
+from loadtest.judge.objectives import evaluate, evaluate_client
 from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.prometheus import PrometheusSource
-from loadtest.objectives import evaluate, evaluate_client
-from loadtest.results import decide
 from loadtest.slo import parse_slo
-from loadtest.stack import LocalPrometheus
+from loadtest.stack.servers import LocalPrometheus
+from loadtest.store.results import decide
 from tests.support import RunningTarget
 
 RULES = """\

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from loadtest.judge.objectives import evaluate_client
 from loadtest.metrics.base import Window
-from loadtest.objectives import evaluate_client
-from loadtest.samples import load_samples
 from loadtest.slo import parse_slo
-from loadtest.streaming import ClientSamples
-from loadtest.streaming import client_stats as streamed_stats
+from loadtest.store.client_samples import ClientSamples
+from loadtest.store.client_samples import client_stats as streamed_stats
+from loadtest.store.samples import load_samples
 from tests.support import whole_frame_compact as compact_samples
 from tests.support import whole_frame_stats as client_stats
 

@@ -89,7 +89,7 @@ def test_locust_traffic_verifies_the_target_certificate(
     unmodified locustfile's (an HttpUser and a FastHttpUser, adopted by the harness's code),
     and trust a private CA given as LOADTEST_TARGET_CA_FILE."""
     if locustfile == "adopted":
-        from loadtest.locustfiles import ADDON
+        from loadtest.load.locustfiles import ADDON
 
         locustfile = f"tests/locustfiles/rich.py,{ADDON}"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_")}
@@ -117,7 +117,7 @@ def test_the_preflight_trusts_a_private_ca(https_target: RunningTarget,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from loadtest import tls
     from loadtest.errors import TargetUnreachable
-    from loadtest.stack import preflight_target
+    from loadtest.stack.servers import preflight_target
 
     for var in ("LOADTEST_TARGET_CA_FILE", "LOADTEST_TARGET_INSECURE"):
         monkeypatch.delenv(var, raising=False)

@@ -17,8 +17,8 @@ The harness talks to this side through environment variables only:
     LOADTEST_LOCUST_MODEL    open (default: tasks paced on the schedule) | closed
 """
 
-from loadtest.locustlib import recorder as _recorder  # noqa: F401 - registers listeners
 from loadtest.locustlib import orphans as _orphans  # noqa: F401 - registers listeners
+from loadtest.locustlib import recorder as _recorder  # noqa: F401 - registers listeners
 from loadtest.locustlib import workers as _workers  # noqa: F401 - registers listeners
 from loadtest.locustlib.pacing import PacedUser
 

@@ -1,5 +1,5 @@
 """No orphan load: a Locust process ends when the process that started it dies, however it
-dies (see loadtest/processes.py). The harness sets the parent-death signal of the Locust it
+dies (see loadtest/stack/processes.py). The harness sets the parent-death signal of the Locust it
 starts; Locust's own worker processes (`--processes`) are forked by that master after this
 module is imported, so each sets its own here: a worker gets SIGTERM (Locust's clean
 shutdown) when its master dies. Where the kernel has no such signal, they watch the parent.
@@ -12,7 +12,7 @@ import signal
 
 from locust import events
 
-from loadtest.processes import die_with_parent, guard_orphan, watch_parent
+from loadtest.stack.processes import die_with_parent, guard_orphan, watch_parent
 
 _MASTER_PID = os.getpid()  # imported before Locust forks its workers: the master's pid
 

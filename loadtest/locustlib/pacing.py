@@ -19,7 +19,7 @@ from locust import FastHttpUser, events
 
 from loadtest import tls
 from loadtest.durations import parse_duration
-from loadtest.schedule import Schedule, parse_profile
+from loadtest.load.schedule import Schedule, parse_profile
 
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 

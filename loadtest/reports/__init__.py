@@ -18,11 +18,14 @@ def render_all(results: dict[str, Any], run_dir: Path) -> list[Path]:
     from loadtest.reports.html import render_html
     from loadtest.reports.junit import render_junit
     from loadtest.reports.markdown import render_markdown
-    from loadtest.results import write_text_atomic
+    from loadtest.store.results import write_text_atomic
 
     if results.get("kind") == "capacity":
-        from loadtest.reports.capacity import (render_capacity_html, render_capacity_junit,
-                                               render_capacity_markdown)
+        from loadtest.reports.capacity import (
+            render_capacity_html,
+            render_capacity_junit,
+            render_capacity_markdown,
+        )
 
         outputs = (("index.html", render_capacity_html(results)),
                    ("junit.xml", render_capacity_junit(results)),

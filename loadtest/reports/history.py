@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtest.history import describe, fmt
+from loadtest.regression.history import describe, fmt
 from loadtest.reports.charts import Chart, Series, render_svg
 
 # how a figure's unit is drawn: unit -> (factor, axis label)

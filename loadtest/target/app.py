@@ -11,10 +11,10 @@ import contextlib
 import os
 import re
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import MutableMapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request

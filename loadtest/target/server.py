@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtest.errors import UsageError
-from loadtest.processes import guard_orphan
+from loadtest.stack.processes import guard_orphan
 from loadtest.target.faults import FaultRule, Faults, FaultSpecError
 from loadtest.target.metrics import (
     KPI_DB_BUCKETS,

@@ -44,7 +44,7 @@ def _num(value: str | None) -> float | None:
 
 def status_line(row: dict[str, str] | None, elapsed: float, total: float,
                 requested: float | None, cpu_pct: float | None, objectives: str = "") -> str:
-    """`objectives`: each objective's state over its sliding window (monitor.py)."""
+    """`objectives`: each objective's state over its sliding window (judge/monitor.py)."""
     clock = f"{_mmss(elapsed)} / {_mmss(total)}"
     if row is None:
         return f"{clock}  starting" + (f"  | {objectives}" if objectives else "")

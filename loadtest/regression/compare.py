@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest import stats
+from loadtest.regression import stats
 from loadtest.slo import (
     DEFAULT_MIN_CHANGE_S,
     DEFAULT_TOLERANCE,
@@ -382,8 +382,8 @@ def compare_files(base_ref: Any, run_ref: Any, slo_path: Any = None,
     noise, are looked up under `out`."""
     from pathlib import Path
 
-    from loadtest.baselines import load_baseline, read_history
     from loadtest.slo import load_slo
+    from loadtest.store.baselines import load_baseline, read_history
 
     base = load_baseline(Path(base_ref), Path(out))
     run = load_baseline(Path(run_ref), Path(out))

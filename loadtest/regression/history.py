@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtest.baselines import HISTORY, history_line, read_history
-from loadtest.changepoints import MIN_SIZE, SIGNIFICANCE, e_divisive, min_p_value
 from loadtest.errors import ExitCode, UsageError
+from loadtest.regression.changepoints import MIN_SIZE, SIGNIFICANCE, e_divisive, min_p_value
+from loadtest.store.baselines import HISTORY, history_line, read_history
 
 SCHEMA_VERSION = 1
 DRIFT_RUNS = 100  # the newest runs of a load that `loadtest run` looks at

@@ -14,10 +14,10 @@ from typing import Any
 from loadtest import tls
 from loadtest.durations import format_duration
 from loadtest.errors import PrometheusUnavailable, TargetUnreachable, UsageError
-from loadtest.liveness import SampleWatch, UpWatch, Watch, dead_since
 from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
 from loadtest.slo import SloFile
-from loadtest.stack import DEFAULT_PROBES
+from loadtest.stack.liveness import SampleWatch, UpWatch, Watch, dead_since
+from loadtest.stack.servers import DEFAULT_PROBES
 
 Progress = Callable[[str], None]
 SNAPSHOTS = "embedded-snapshots.jsonl.gz"
@@ -60,7 +60,7 @@ class PhaseState:
     interrupted: bool = False
     load: Any = None  # the LocustRun of the phase, once started
     target_down_at: float | None = None  # the target stopped answering (for good)
-    cpu: Any = None  # the CpuMonitor of the load processes (generator.py)
+    cpu: Any = None  # the CpuMonitor of the load processes (load/health.py)
     cpu_summary: dict[str, Any] | None = None  # from an earlier judging (loadtest verify)
     monitor: Any = None  # the ObjectiveMonitor evaluating objectives while the load runs
     aborted: dict[str, Any] | None = None  # a sustained breach stopped the run (Abort.record)
@@ -95,7 +95,12 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
     before any load."""
     from loadtest.metrics.embedded import EmbeddedSource
     from loadtest.metrics.prometheus import PrometheusSource
-    from loadtest.stack import LocalPrometheus, ReferenceTarget, preflight_target, prometheus_binary
+    from loadtest.stack.servers import (
+        LocalPrometheus,
+        ReferenceTarget,
+        preflight_target,
+        prometheus_binary,
+    )
 
     job = slo.selector.get("job", "opscore-backend")
     meta: dict[str, Any] = {}
@@ -260,13 +265,13 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     """One load phase: Locust at the plan's rate, the window marked on both sources, Locust
     awaited, the source settled. `live` shows a status line about once a second; `on_window`
     is called once the load started and the window is known. With `slo`, every objective is
-    evaluated while the load runs (monitor.py), and one breached for its whole `abort_after`
+    evaluated while the load runs (judge/monitor.py), and one breached for its whole `abort_after`
     stops the load and cuts the window there (unless `abort` is False). Returns the LocustRun
     (for interrupting it)."""
-    from loadtest.generator import CpuMonitor
-    from loadtest.live import Ticker
-    from loadtest.load import LocustRun
-    from loadtest.monitor import ObjectiveMonitor
+    from loadtest.judge.monitor import ObjectiveMonitor
+    from loadtest.load.health import CpuMonitor
+    from loadtest.load.live import Ticker
+    from loadtest.load.runner import LocustRun
 
     load = LocustRun(plan)
     state.load = load

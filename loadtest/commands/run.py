@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import __version__, tls
-from loadtest.digests import changed_samples, sample_digests, slo_record
+from loadtest.commands.slo_check import bucket_warnings
 from loadtest.errors import (
     ConfigError,
     HarnessError,
@@ -25,8 +25,7 @@ from loadtest.errors import (
     PrometheusUnavailable,
     UsageError,
 )
-from loadtest.metrics.base import MetricsSource, Window
-from loadtest.pipeline import (
+from loadtest.load.phase import (
     NO_METRICS,
     SNAPSHOTS,
     PhaseState,
@@ -37,9 +36,10 @@ from loadtest.pipeline import (
     open_stack,
     up_matchers,
 )
+from loadtest.metrics.base import MetricsSource, Window
 from loadtest.slo import SloFile, load_slo, parse_slo
-from loadtest.slo_check import bucket_warnings
-from loadtest.stack import DEFAULT_PROBES
+from loadtest.stack.servers import DEFAULT_PROBES
+from loadtest.store.digests import changed_samples, sample_digests, slo_record
 
 Progress = Callable[[str], None]
 ARRIVALS = ("constant", "poisson")
@@ -77,7 +77,7 @@ class RunOptions:
     db_buckets: str = "default"
     probes: tuple[str, ...] = DEFAULT_PROBES
     metrics_url: str | None = None  # None: {target}/metrics; "none": no own scrapes
-    fail_on_drift: bool = False  # a change point completed by this run fails it (history.py)
+    fail_on_drift: bool = False  # a change point completed by this run fails it (regression/history.py)
     drift_significance: float = 0.01
     drift_min_size: int = 3
     model: str = "open"                # open: paced on the schedule; closed: the file's own
@@ -95,18 +95,18 @@ class RunOptions:
               locust_args: list[str] | None = None) -> RunOptions:
         """`given`: the options set explicitly (command line or environment); a stage file
         sets rate, warm-up and window itself and refuses them."""
-        from loadtest.load import default_users
-        from loadtest.locustfiles import check_locust_args, check_locustfile
+        from loadtest.load.locustfiles import check_locust_args, check_locustfile
+        from loadtest.load.runner import default_users
 
         if not rate > 0:
             raise UsageError(f"--rate {rate}: must be > 0 requests per second")
         if duration_s < 1:
             raise UsageError(f"--duration {duration_s}s: the window must be at least 1s "
                              "(4 x the scrape interval or more is sound)")
-        from loadtest.shapes import build
+        from loadtest.load.shapes import build
 
         profile = build(shape, rate, warmup_s, duration_s)  # raises on an unknown shape
-        from loadtest.shapes import is_file
+        from loadtest.load.shapes import is_file
 
         if is_file(shape):  # the stage file sets these: refuse them, record what runs
             clash = [n for n in ("rate", "duration", "warmup") if n in given]
@@ -307,14 +307,14 @@ def _no_empty_run_dir(run_dir: Path, measured: Callable[[], bool]) -> Iterator[N
 
 def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
              live: Progress | None = None) -> Outcome:
-    from loadtest.load import LoadPlan
-    from loadtest.stack import prometheus_binary
+    from loadtest.load.runner import LoadPlan
+    from loadtest.stack.servers import prometheus_binary
 
     slo = load_slo(opts.slo)
     baseline = None
     baseline_note = None
     if opts.baseline is not None:
-        from loadtest.baselines import load_baseline
+        from loadtest.store.baselines import load_baseline
 
         baseline = load_baseline(opts.baseline, opts.out)
         baseline_note = str(baseline["run"].get("id"))
@@ -333,16 +333,16 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
         "slo": slo_record(opts.slo),  # its text and digest, as judged
         "model": opts.model, "locust_args": list(opts.locust_args),
     }
-    from loadtest.shapes import build as build_shape
-    from loadtest.shapes import describe as describe_shape
+    from loadtest.load.shapes import build as build_shape
+    from loadtest.load.shapes import describe as describe_shape
 
     offered = (f"{opts.users} users on their own wait_time (closed model)"
                if opts.model == "closed" else
                describe_shape(build_shape(opts.shape, opts.rate, opts.warmup_s,
                                           opts.duration_s)))
     progress(f"run {run_id}: {offered} -> {run_dir}")
-    from loadtest.results import running_results
-    from loadtest.results import write_results as write_running
+    from loadtest.store.results import running_results
+    from loadtest.store.results import write_results as write_running
 
     write_running(run_dir, running_results(meta, "started"))  # replaced at each phase
 
@@ -370,7 +370,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
             for warning in meta["preflight_warnings"]:
                 progress(f"warning: {warning}")
             source, scrapes = stack.source, stack.scrapes
-            from loadtest.shapes import build
+            from loadtest.load.shapes import build
 
             profile = build(opts.shape, opts.rate, opts.warmup_s, opts.duration_s)
             meta["profile"] = {"points": profile.points, "judge_from": profile.judge_from,
@@ -398,14 +398,12 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
         # -- verify, results, report (still inside the stack: the source may be needed) --
         results = _assemble(opts, slo, source, state, run_dir, meta,
                             scrapes=scrapes, baseline=baseline)
-    from loadtest.baselines import append_history
     from loadtest.reports import render_all
-    from loadtest.results import write_results
-
-    from loadtest.baselines import read_history
+    from loadtest.store.baselines import append_history, read_history
+    from loadtest.store.results import write_results
 
     results["history"] = read_history(opts.out, limit=50)
-    from loadtest.history import Detector, drift_check
+    from loadtest.regression.history import Detector, drift_check
 
     drift_check(results, opts.out, opts.fail_on_drift,  # as if this run's line were appended
                 Detector(opts.drift_significance, opts.drift_min_size))
@@ -421,13 +419,13 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
 def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None,
               state: PhaseState, run_dir: Path, meta: dict[str, Any],
               scrapes: Any = None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
-    from loadtest.generator import early_p95_ms, saturation_problems, shortfall
-    from loadtest.load import lost_worker_problems, read_workers
-    from loadtest.objectives import evaluate, interpolation_warnings, matchers_for
-    from loadtest.results import decide
-    from loadtest.samples import MAX_COMPACT_SAMPLES
+    from loadtest.judge.objectives import evaluate, interpolation_warnings, matchers_for
+    from loadtest.load.health import early_p95_ms, saturation_problems, shortfall
+    from loadtest.load.runner import lost_worker_problems, read_workers
     from loadtest.slo import DbLatencyObjective
-    from loadtest.streaming import ClientSamples, client_stats
+    from loadtest.store.client_samples import ClientSamples, client_stats
+    from loadtest.store.results import decide
+    from loadtest.store.samples import MAX_COMPACT_SAMPLES
 
     window = state.window
     objectives: list[dict[str, Any]] = []
@@ -474,7 +472,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
         samples["server_histograms"] = histograms
     if window is not None and state.run_start is not None and df is not None:
         client = client_stats(df, MAX_COMPACT_SAMPLES)
-        from loadtest.samples import load_task_starts, task_totals
+        from loadtest.store.samples import load_task_starts, task_totals
 
         client["totals"].update(task_totals(load_task_starts(run_dir / "locust"), window))
         if meta.get("model") == "closed":  # intended start = actual start: nothing to correct
@@ -482,7 +480,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
             warnings.append("closed model: the load followed the file's own wait_time, so "
                             "latency is as measured, not corrected for coordinated omission "
                             "(client latency objectives judge measured latency)")
-        from loadtest.objectives import evaluate_client
+        from loadtest.judge.objectives import evaluate_client
 
         client_objs = {o.name: o.to_dict() for o in evaluate_client(slo, df, window)}
         objectives = [o for o in objectives if o["name"] not in client_objs]
@@ -491,7 +489,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                             key=lambda o: order.index(o["name"]) if o["name"] in order else 0)
         samples["client"] = df.compact(MAX_COMPACT_SAMPLES)
         if scrapes is not None:
-            from loadtest.server_series import server_timeseries
+            from loadtest.metrics.server_series import server_timeseries
 
             client["server_timeseries"] = server_timeseries(
                 scrapes, slo, state.run_start, window.end + 2)
@@ -557,7 +555,7 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
                 state.problems.append(problem)
     load["problems"] = list(state.problems)
     if window is not None and source is not None:  # the target's CPU, memory, DB connections
-        from loadtest.resources import REFERENCE_CPU_CORES, measure
+        from loadtest.judge.resources import REFERENCE_CPU_CORES, measure
 
         known = ({"cpu": (REFERENCE_CPU_CORES, "the reference target: one Python process")}
                  if meta.get("target", {}).get("kind") == "reference" else {})
@@ -575,13 +573,13 @@ def _assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | Non
         warnings.extend(f"live monitor: {e} (that figure was shown as -)"
                         for e in results["live"]["errors"][:3])
     if baseline is not None:
-        from loadtest.compare import compare_runs
+        from loadtest.regression.compare import compare_runs
 
         results["baseline_timeseries"] = [
             {"offset_s": p["offset_s"], "p95_ms": p.get("p95_ms")}
             for p in (baseline.get("client") or {}).get("timeseries", [])]
 
-        from loadtest.baselines import read_history
+        from loadtest.store.baselines import read_history
 
         history = read_history(opts.out) if opts is not None else []
         comparison = compare_runs(baseline, results, slo, history)
@@ -601,7 +599,7 @@ def window_record(window: Window) -> dict[str, Any]:
 def offered_rate(meta: dict[str, Any], window: Window, run_start: float) -> float:
     """The rate the load shape offers on average over the judged window (which an
     interruption or a dead target may have cut short)."""
-    from loadtest.shapes import Profile
+    from loadtest.load.shapes import Profile
 
     prof = meta["profile"]
     shape = Profile(tuple(tuple(p) for p in prof["points"]),  # type: ignore[misc]
@@ -621,7 +619,7 @@ def offered_requests(requested: float, meta: dict[str, Any], df: Any, run_dir: P
     """The request rate the schedule offered over the window: the task rate asked times the
     requests each task made (an adopted locustfile's task may make several); None when the
     load was not the harness's schedule (closed model) or nothing was recorded."""
-    from loadtest.samples import load_task_starts
+    from loadtest.store.samples import load_task_starts
 
     if df is None or meta.get("model") == "closed" or not requested:
         return None
@@ -636,7 +634,7 @@ def offered_requests(requested: float, meta: dict[str, Any], df: Any, run_dir: P
 
 
 def _redecide(results: dict[str, Any]) -> dict[str, Any]:
-    from loadtest.results import decide
+    from loadtest.store.results import decide
 
     return decide(results["objectives"], results["load"], results.get("interrupted", False),
                   results.get("regressions"))
@@ -667,7 +665,7 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
     from loadtest.metrics.embedded import EmbeddedSource
     from loadtest.metrics.prometheus import PrometheusSource
     from loadtest.reports import render_all
-    from loadtest.results import is_running, load_results, still_running, write_results
+    from loadtest.store.results import is_running, load_results, still_running, write_results
 
     old = load_results(run_dir / "results.json")
     if old.get("kind") == "capacity":
@@ -764,7 +762,7 @@ def killed_window(run_dir: Path, window: Window, snapshots: Path) -> tuple[float
     a real scrape (as when a signal cuts the window)."""
     from loadtest.metrics.base import SourceError
     from loadtest.metrics.embedded import EmbeddedSource
-    from loadtest.streaming import read_chunks
+    from loadtest.store.client_samples import read_chunks
 
     times: list[float] = []
     last_start = last_answered = None

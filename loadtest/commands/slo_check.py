@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.errors import ConfigError, PrometheusUnavailable
+from loadtest.judge.objectives import matchers_for
 from loadtest.metrics.base import Matcher, SourceError, render_selector
 from loadtest.metrics.histogram import parse_le, threshold_bracket
-from loadtest.objectives import matchers_for
 from loadtest.slo import (
     BurnRateObjective,
     ClientObjective,

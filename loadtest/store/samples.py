@@ -1,5 +1,5 @@
 """The load generator's own records in a run folder: per-request samples
-(`locust/samples-<pid>.csv`, read whole for small folders; streaming.py reads long runs in
+(`locust/samples-<pid>.csv`, read whole for small folders; client_samples.py reads long runs in
 chunks) and task starts (`tasks-<pid>.csv`). Latency is given both as measured and corrected
 from the intended start (coordinated omission: a request that waited for a free user counts
 the wait).

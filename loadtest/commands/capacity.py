@@ -24,10 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtest import __version__, resources
+from loadtest import __version__
 from loadtest.errors import ExitCode, HarnessError, Interrupted, UsageError
-from loadtest.pipeline import PhaseState, Progress, StackOptions, drive, open_stack
-from loadtest.resources import REFERENCE_CPU_CORES
+from loadtest.judge import resources
+from loadtest.judge.resources import REFERENCE_CPU_CORES
+from loadtest.load.phase import PhaseState, Progress, StackOptions, drive, open_stack
 from loadtest.slo import ThroughputObjective, load_slo
 
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
@@ -81,11 +82,11 @@ class _Search:
         self.steps: list[dict[str, Any]] = []
 
     def measure(self, rate: float) -> dict[str, Any]:
-        from loadtest.generator import diagnose, early_p95_ms, saturation_problems, size_users
-        from loadtest.load import LoadPlan
-        from loadtest.objectives import evaluate, evaluate_client
-        from loadtest.run import latency_thresholds
-        from loadtest.streaming import ClientSamples, client_stats
+        from loadtest.commands.run import latency_thresholds
+        from loadtest.judge.objectives import evaluate, evaluate_client
+        from loadtest.load.health import diagnose, early_p95_ms, saturation_problems, size_users
+        from loadtest.load.runner import LoadPlan
+        from loadtest.store.client_samples import ClientSamples, client_stats
 
         if len(self.steps) >= self.opts.max_steps:
             raise UsageError(f"the search took more than {self.opts.max_steps} steps")
@@ -239,7 +240,7 @@ def _first_broken(steps: list[dict[str, Any]], rate: float | None) -> str | None
 
 def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
                   live: Progress | None = None) -> dict[str, Any]:
-    from loadtest.run import (
+    from loadtest.commands.run import (
         _git_revision,
         _new_run_dir,
         _no_empty_run_dir,
@@ -305,7 +306,7 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
                "objectives": [], "regressions": [], "verdict": verdict,
                "interrupted": interrupted}
     from loadtest.reports import render_all
-    from loadtest.results import write_results
+    from loadtest.store.results import write_results
 
     write_results(run_path, results)
     render_all(results, run_path)

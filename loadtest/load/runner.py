@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.errors import LoadGeneratorError
-from loadtest.locustfiles import ADDON, diagnose
-from loadtest.processes import Child
-from loadtest.shapes import Profile, build
+from loadtest.load.locustfiles import ADDON, diagnose
+from loadtest.load.shapes import Profile, build
+from loadtest.stack.processes import Child
 
 SCHEDULE_DELAY_S = 0.5   # the Locust side starts slot 0 this long after test_start
 TAIL_S = 1.0             # keep the load on a little past the window's end

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.errors import ConfigError, UsageError
-from loadtest.results import load_results, require_finished, write_json_atomic
+from loadtest.store.results import load_results, require_finished, write_json_atomic
 
 STORE = "baselines"
 HISTORY = "history.jsonl"

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loadtest.errors import ConfigError, UsageError
-from loadtest.schedule import interpolate
+from loadtest.load.schedule import interpolate
 from loadtest.slo import Duration, format_loc, line_index
 
 NAMES = ("constant", "ramp", "step", "spike", "soak")

@@ -12,7 +12,7 @@ from typing import Any
 
 from loadtest import httpread, tls
 from loadtest.errors import PrometheusUnavailable, TargetUnreachable, UsageError
-from loadtest.processes import Child, free_port
+from loadtest.stack.processes import Child, free_port
 
 LOCAL_SCRAPE_INTERVAL_S = 1.0
 PROBE_MAX_BYTES = 1024 * 1024  # /health, /ready

@@ -28,7 +28,7 @@ from loadtest.slo import (
     SloFile,
     ThroughputObjective,
 )
-from loadtest.streaming import view
+from loadtest.store.client_samples import view
 
 OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
        ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from loadtest.judge.objectives import FAIL, PASS, ObjectiveResult, evaluate, evaluate_client
 from loadtest.metrics.base import MetricsSource, Window
-from loadtest.objectives import FAIL, PASS, ObjectiveResult, evaluate, evaluate_client
 from loadtest.slo import (
     BurnRateObjective,
     ClientObjective,

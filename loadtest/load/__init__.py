@@ -1,0 +1,3 @@
+"""The load: its plan and shape, the open-model schedule, the Locust runner (a subprocess), one
+load phase from start to settle, the generator's health and the live status line. Nothing here
+imports Locust: locustlib/ is the code inside the Locust process."""

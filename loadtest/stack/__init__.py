@@ -1,0 +1,2 @@
+"""The processes a run starts and talks to: the reference target and a local Prometheus as
+children that end with the harness, the preflight probes, target liveness."""
