@@ -37,10 +37,11 @@ from locust.runners import WorkerRunner
 from loadtest import __version__, tls
 from loadtest.durations import parse_duration
 from loadtest.errors import ExitCode, HarnessError, UsageError
-from loadtest.load.phase import SNAPSHOTS, PhaseState, up_matchers
+from loadtest.load.phase import PhaseState
 from loadtest.locustlib import recorder
 from loadtest.metrics.base import MetricsSource, SourceError, Window
 from loadtest.slo import SloFile, load_slo
+from loadtest.stack.open import SNAPSHOTS, up_matchers
 
 log = logging.getLogger("loadtest")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per scrape otherwise

@@ -28,8 +28,9 @@ from loadtest import __version__
 from loadtest.errors import ExitCode, HarnessError, Interrupted, UsageError
 from loadtest.judge import resources
 from loadtest.judge.resources import REFERENCE_CPU_CORES
-from loadtest.load.phase import PhaseState, Progress, StackOptions, drive, open_stack
+from loadtest.load.phase import PhaseState, Progress, drive
 from loadtest.slo import ThroughputObjective, load_slo
+from loadtest.stack.open import StackOptions, open_stack
 
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
 DELIVERY_TOLERANCE = 0.05

@@ -25,19 +25,10 @@ from loadtest.errors import (
     PrometheusUnavailable,
     UsageError,
 )
-from loadtest.load.phase import (
-    NO_METRICS,
-    SNAPSHOTS,
-    PhaseState,
-    StackOptions,
-    cut_window,
-    drive,
-    iso,
-    open_stack,
-    up_matchers,
-)
+from loadtest.load.phase import PhaseState, cut_window, drive, iso
 from loadtest.metrics.base import MetricsSource, Window
 from loadtest.slo import SloFile, load_slo, parse_slo
+from loadtest.stack.open import NO_METRICS, SNAPSHOTS, StackOptions, open_stack, up_matchers
 from loadtest.stack.servers import DEFAULT_PROBES
 from loadtest.store.digests import changed_samples, sample_digests, slo_record
 
