@@ -58,18 +58,10 @@ def _on_plan(environment, msg, **_kw) -> None:  # type: ignore[no-untyped-def]
 
 @events.init.add_listener
 def _register(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
-    from locust.runners import MasterRunner, WorkerRunner
+    from locust.runners import WorkerRunner
 
     if isinstance(environment.runner, WorkerRunner):
         environment.runner.register_message("loadtest_plan", _on_plan)
-    elif isinstance(environment.runner, MasterRunner):
-        environment.runner.register_message("loadtest_samples", _on_worker_samples)
-
-
-def _on_worker_samples(environment, msg, **_kw) -> None:  # type: ignore[no-untyped-def]
-    from loadtest.locustlib import recorder
-
-    recorder.write_rows(msg.data)
 
 
 @events.test_start.add_listener

@@ -85,11 +85,17 @@ def write_rows(message: dict[str, Any]) -> None:
         RECORDER.write(message.get("rows", []), message.get("tasks", []))
 
 
+def _on_worker_samples(environment, msg, **_kw) -> None:  # type: ignore[no-untyped-def]
+    write_rows(msg.data)
+
+
 @events.init.add_listener
 def _on_init(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
     global RECORDER
-    from locust.runners import WorkerRunner
+    from locust.runners import MasterRunner, WorkerRunner
 
+    if isinstance(environment.runner, MasterRunner):  # the workers' samples reach it
+        environment.runner.register_message("loadtest_samples", _on_worker_samples)
     out = os.environ.get("LOADTEST_LOCUST_OUT")
     if isinstance(environment.runner, WorkerRunner):
         RECORDER = Recorder(None, environment.runner)   # sends to the master
