@@ -25,12 +25,26 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import __version__
+from loadtest.commands.run import (
+    _git_revision,
+    _new_run_dir,
+    _no_empty_run_dir,
+    _point_latest,
+    _signals_as_interrupt,
+    latency_thresholds,
+)
 from loadtest.errors import ExitCode, HarnessError, Interrupted, UsageError
 from loadtest.judge import resources
+from loadtest.judge.objectives import evaluate, evaluate_client
 from loadtest.judge.resources import REFERENCE_CPU_CORES
+from loadtest.load.health import Shortfall, diagnose, early_p95_ms, saturation_problems, size_users
 from loadtest.load.phase import PhaseState, Progress, drive
+from loadtest.load.runner import LoadPlan
+from loadtest.reports import render_all
 from loadtest.slo import ThroughputObjective, load_slo
 from loadtest.stack.open import StackOptions, open_stack
+from loadtest.store.client_samples import ClientSamples, client_stats
+from loadtest.store.results import write_results
 
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
 DELIVERY_TOLERANCE = 0.05
@@ -83,30 +97,40 @@ class _Search:
         self.steps: list[dict[str, Any]] = []
 
     def measure(self, rate: float) -> dict[str, Any]:
-        from loadtest.commands.run import latency_thresholds
-        from loadtest.judge.objectives import evaluate, evaluate_client
-        from loadtest.load.health import diagnose, early_p95_ms, saturation_problems, size_users
-        from loadtest.load.runner import LoadPlan
-        from loadtest.store.client_samples import ClientSamples, client_stats
-
+        """One step at `rate`: planned, run, judged, recorded."""
         if len(self.steps) >= self.opts.max_steps:
             raise UsageError(f"the search took more than {self.opts.max_steps} steps")
         n = len(self.steps) + 1
         step_dir = self.run_dir / "steps" / f"{n:02d}-{rate:g}"
+        users, needed = self._users(n, rate)
+        state = self._run(rate, users, step_dir)
+        step = self._judge(n, rate, users, needed, state, step_dir / "locust")
+        self.steps.append(step)
+        failed = step["failed"]
+        self.progress(f"step {n}: {rate:g} req/s offered, {step['achieved_rate']:.1f} sent, "
+                      f"{step['completed_rate']:.1f} completed: "
+                      f"{step['status']}{' (' + ', '.join(failed) + ')' if failed else ''}")
+        return step
+
+    def _users(self, n: int, rate: float) -> tuple[int, int]:
+        """The step's user pool and the users it needs: --users, else sized from the client
+        p99 of the nearest step below, within the generator's ceiling."""
+        if self.opts.users is not None:
+            return self.opts.users, self.opts.users
         below = [s for s in self.steps if s["offered_rate"] < rate]
         prev = max(below, key=lambda s: s["offered_rate"]) if below else None
-        first = min(self.steps, key=lambda s: s["offered_rate"]) if self.steps else None
-        if self.opts.users is not None:
-            users = needed = self.opts.users
-        else:
-            p99 = ((prev or {}).get("latency_ms") or {}).get("p99")
-            users, needed = size_users(rate, None if p99 is None else p99 / 1000,
-                                       self.opts.workers)
-            if needed > users:
-                self.progress(f"step {n}: {rate:g} req/s at the latency seen needs {needed} "
-                              f"users, above the ceiling of {users} "
-                              f"({self.opts.workers} Locust process(es)): running with "
-                              f"{users}; add --workers for more")
+        p99 = ((prev or {}).get("latency_ms") or {}).get("p99")
+        users, needed = size_users(rate, None if p99 is None else p99 / 1000,
+                                   self.opts.workers)
+        if needed > users:
+            self.progress(f"step {n}: {rate:g} req/s at the latency seen needs {needed} "
+                          f"users, above the ceiling of {users} "
+                          f"({self.opts.workers} Locust process(es)): running with "
+                          f"{users}; add --workers for more")
+        return users, needed
+
+    def _run(self, rate: float, users: int, step_dir: Path) -> PhaseState:
+        """The step's load phase on the search's stack."""
         plan = LoadPlan(scenario=self.opts.scenario, host=self.stack.target_url, rate=rate,
                         users=users, warmup_s=self.opts.step_warmup_s,
                         duration_s=self.opts.step_duration_s, out_dir=step_dir / "locust",
@@ -114,70 +138,62 @@ class _Search:
         state = PhaseState()
         self.current = state
         drive(plan, self.stack, state, self.exits, self.progress, self.live)
+        return state
+
+    def _judge(self, n: int, rate: float, users: int, needed: int, state: PhaseState,
+               locust_dir: Path) -> dict[str, Any]:
+        """The step's record: its objectives (throughput aside), whether it delivered its rate
+        and who limited it if not, its resources and status."""
         assert state.window is not None and state.run_start is not None
-        df = ClientSamples(step_dir / "locust", state.window, state.run_start,
+        df = ClientSamples(locust_dir, state.window, state.run_start,
                            thresholds_s=latency_thresholds(self.slo))
         client = client_stats(df)
+        totals = client["totals"]
         objs = [o.to_dict() for o in evaluate(self.slo, self.stack.source, state.window,
                                                   client=df)]
         objs += [o.to_dict() for o in evaluate_client(self.slo, df, state.window)]
         judged = [o for o in objs if o["kind"] != "throughput" and o["severity"] == "fail"]
-        failed = [o["name"] for o in judged if o["status"] == "fail"]
         missing = [o["name"] for o in judged if o["status"] == "no_data"]
-        achieved = client["totals"]["achieved_rate"]
-        completed = client["totals"]["completed_rate"]
         cpu = state.cpu.summary(state.window.start, state.window.end)
         busy = saturation_problems(cpu)  # the generator kept a core busy: its limit, not ours
-        delivered = achieved >= rate * (1 - DELIVERY_TOLERANCE) and not busy
-        if completed < min(rate, achieved) * (1 - DELIVERY_TOLERANCE):
-            # sent but not served: the target's throughput saturated (its queue grows; a short
-            # step would only show the latency later). Judged against what was actually sent,
-            # so a generator that also fell short does not hide a target that fell shorter.
-            failed.append(f"throughput (completed {completed:.1f} of {achieved:.1f} req/s "
-                          "sent)")
+        delivered = totals["achieved_rate"] >= rate * (1 - DELIVERY_TOLERANCE) and not busy
         server_p95 = next((o["value"] for o in objs if o["kind"] == "latency"
                            and o["source"] == "server"), None)
-        diagnosis = None
-        if not delivered:
-            diagnosis = diagnose(
-                client["totals"], rate, cpu, users,
-                before_p95_ms=((first or {}).get("latency_ms") or {}).get("p95")
-                if first else early_p95_ms(client["timeseries"]),
-                server_p95_s=server_p95,
-                before_server_p95_s=(first or {}).get("server_p95_s"))
-            if diagnosis.cause == "queued":  # ("behind" failed the throughput above)
-                failed.append(diagnosis.reason)
-        known = ({"cpu": (REFERENCE_CPU_CORES, "the reference target: one Python process")}
-                 if self.stack.meta.get("target", {}).get("kind") == "reference" else {})
+        diagnosis = (None if delivered
+                     else self._diagnose(rate, client, cpu, users, server_p95))
+        failed = ([o["name"] for o in judged if o["status"] == "fail"]
+                  + _shortfall_failures(rate, totals, diagnosis))
         used = resources.measure(self.slo, self.stack.scrapes, self.stack.source,
-                                 state.window, known)
-        severe = any(o["kind"] == "error_rate" and o["value"] is not None
-                     and o["value"] > SEVERE_FACTOR * o["threshold"] for o in judged)
-        if failed:
-            status = "fail"
-        elif missing or state.problems:
-            status = "no_data"
-        elif not delivered:
-            status = "saturated"
-        else:
-            status = "pass"
-        step = {"step": n, "offered_rate": rate, "achieved_rate": achieved,
-                "completed_rate": completed, "users": users, "users_needed": needed,
-                "in_flight": client["totals"].get("in_flight"),
+                                 state.window, self._known_resources())
+        return {"step": n, "offered_rate": rate, "achieved_rate": totals["achieved_rate"],
+                "completed_rate": totals["completed_rate"], "users": users,
+                "users_needed": needed, "in_flight": totals.get("in_flight"),
                 "shortfall": None if diagnosis is None else {
                     "limit": diagnosis.limit, "cause": diagnosis.cause,
                     "reason": diagnosis.reason},
-                "status": status, "failed": failed, "no_data": missing, "severe": severe,
+                "status": _status(failed, missing, state.problems, delivered),
+                "failed": failed, "no_data": missing, "severe": _severe(judged),
                 "problems": list(state.problems) + busy, "generator_cpu": cpu,
                 "window": {"start": state.window.start, "end": state.window.end},
-                "latency_ms": client["totals"]["latency_ms"],
-                "corrected_latency_ms": client["totals"]["corrected_latency_ms"],
+                "latency_ms": totals["latency_ms"],
+                "corrected_latency_ms": totals["corrected_latency_ms"],
                 "server_p95_s": server_p95, "objectives": objs, "resources": used}
-        self.steps.append(step)
-        self.progress(f"step {n}: {rate:g} req/s offered, {achieved:.1f} sent, "
-                      f"{completed:.1f} completed: "
-                      f"{status}{' (' + ', '.join(failed) + ')' if failed else ''}")
-        return step
+
+    def _diagnose(self, rate: float, client: dict[str, Any], cpu: dict[str, Any], users: int,
+                  server_p95: float | None) -> Shortfall:
+        """Who limited a step that did not deliver its rate: the latencies against the first
+        (lowest) step's tell a target that queued from a generator short of CPU or users."""
+        first = min(self.steps, key=lambda s: s["offered_rate"]) if self.steps else None
+        return diagnose(
+            client["totals"], rate, cpu, users,
+            before_p95_ms=((first or {}).get("latency_ms") or {}).get("p95")
+            if first else early_p95_ms(client["timeseries"]),
+            server_p95_s=server_p95,
+            before_server_p95_s=(first or {}).get("server_p95_s"))
+
+    def _known_resources(self) -> dict[str, tuple[float, str]]:
+        return ({"cpu": (REFERENCE_CPU_CORES, "the reference target: one Python process")}
+                if self.stack.meta.get("target", {}).get("kind") == "reference" else {})
 
     def run(self) -> dict[str, Any]:
         o = self.opts
@@ -215,6 +231,40 @@ class _Search:
         return {"last_pass": last_pass, "first_fail": first_fail, "stop_reason": stop_reason}
 
 
+def _shortfall_failures(rate: float, totals: dict[str, Any], diagnosis: Shortfall | None
+                        ) -> list[str]:
+    """What fails a step that was not served what it offered: the target's throughput
+    saturated, or the target queued (the diagnosis of a step not delivered)."""
+    failed = []
+    achieved, completed = totals["achieved_rate"], totals["completed_rate"]
+    if completed < min(rate, achieved) * (1 - DELIVERY_TOLERANCE):
+        # sent but not served: the target's throughput saturated (its queue grows; a short
+        # step would only show the latency later). Judged against what was actually sent,
+        # so a generator that also fell short does not hide a target that fell shorter.
+        failed.append(f"throughput (completed {completed:.1f} of {achieved:.1f} req/s "
+                      "sent)")
+    if diagnosis is not None and diagnosis.cause == "queued":  # ("behind" failed above)
+        failed.append(diagnosis.reason)
+    return failed
+
+
+def _severe(judged: list[dict[str, Any]]) -> bool:
+    """An error rate so far over its limit that the ramp stops at once."""
+    return any(o["kind"] == "error_rate" and o["value"] is not None
+               and o["value"] > SEVERE_FACTOR * o["threshold"] for o in judged)
+
+
+def _status(failed: list[str], missing: list[str], problems: list[str],
+            delivered: bool) -> str:
+    if failed:
+        return "fail"
+    if missing or problems:
+        return "no_data"
+    if not delivered:
+        return "saturated"
+    return "pass"
+
+
 def _why(step: dict[str, Any]) -> str:
     if step["status"] == "saturated":
         busy = [p for p in step["problems"] if "saturated" in p]
@@ -241,14 +291,8 @@ def _first_broken(steps: list[dict[str, Any]], rate: float | None) -> str | None
 
 def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
                   live: Progress | None = None) -> dict[str, Any]:
-    from loadtest.commands.run import (
-        _git_revision,
-        _new_run_dir,
-        _no_empty_run_dir,
-        _point_latest,
-        _signals_as_interrupt,
-    )
-
+    """The search in a new run directory: the stack opened once, steps until the bracket is
+    narrow enough (or the search stops), then the results written, rendered, and `latest`."""
     opts.check()
     slo = load_slo(opts.slo)
     require = opts.require
@@ -256,7 +300,20 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
         require = next((ob.min for ob in slo.objectives if isinstance(ob, ThroughputObjective)),
                        None)
     run_id, run_path = _new_run_dir(opts.out)
-    meta: dict[str, Any] = {
+    meta = _run_meta(opts, run_id, require)
+    progress(f"capacity {run_id}: from {opts.start_rate:g} req/s up to {opts.max_rate:g}, "
+             f"steps of {opts.step_duration_s:g}s -> {run_path}")
+    steps, outcome, interrupted = _search(opts, slo, meta, run_path, progress, live)
+    results = _write_up(opts, meta, steps, outcome, require, interrupted)
+    write_results(run_path, results)
+    render_all(results, run_path)
+    _point_latest(opts.out, run_id)
+    results["run_dir"] = str(run_path)
+    return results
+
+
+def _run_meta(opts: CapacityOptions, run_id: str, require: float | None) -> dict[str, Any]:
+    return {
         "id": run_id, "kind": "capacity", "harness_version": __version__,
         "git_revision": _git_revision(), "started_at": datetime.now(UTC).isoformat(),
         "scenario": str(opts.scenario), "slo_file": str(opts.slo),
@@ -265,8 +322,14 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
         "precision": opts.precision, "require": require,
         "users": opts.users or "sized per step", "workers": opts.workers,
     }
-    progress(f"capacity {run_id}: from {opts.start_rate:g} req/s up to {opts.max_rate:g}, "
-             f"steps of {opts.step_duration_s:g}s -> {run_path}")
+
+
+def _search(opts: CapacityOptions, slo: Any, meta: dict[str, Any], run_path: Path,
+            progress: Progress, live: Progress | None
+            ) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
+    """The stack opened (its description added to `meta`) and the search run on it, signals
+    as an interruption; (steps, outcome, interrupted). An error after a step stops the search
+    with what was measured; before any, it propagates (and no empty run directory stays)."""
     search: _Search | None = None
     outcome: dict[str, Any] = {"last_pass": None, "first_fail": None, "stop_reason": ""}
     interrupted = False
@@ -287,7 +350,14 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
             if search is None or not search.steps:
                 raise
             outcome["stop_reason"] = "the search stopped on an error"
-    steps = search.steps if search else []
+    return (search.steps if search else []), outcome, interrupted
+
+
+def _write_up(opts: CapacityOptions, meta: dict[str, Any], steps: list[dict[str, Any]],
+              outcome: dict[str, Any], require: float | None, interrupted: bool
+              ) -> dict[str, Any]:
+    """The results of a search: its steps, the capacity found (the bottleneck, the fleet for
+    --project, the headroom over the required rate) and the verdict."""
     capacity = outcome["last_pass"]
     broken = _first_broken(steps, outcome["first_fail"])
     verdict = _verdict(capacity, outcome, require, interrupted, broken, steps)
@@ -295,25 +365,17 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
     bottle = resources.bottleneck(steps, outcome["first_fail"])
     planned = (resources.projection(capacity, opts.project, opts.headroom, lower_bound, bottle)
                if opts.project else None)
-    results = {"kind": "capacity", "run": meta, "steps": steps,
-               "capacity": {"rate": capacity, "first_fail": outcome["first_fail"],
-                            "first_broken": broken, "require": require,
-                            # a lower bound: every step passed, up to --max-rate
-                            "lower_bound": lower_bound,
-                            "bottleneck": bottle, "projection": planned,
-                            "headroom": (capacity / require - 1) if capacity and require
-                            else None,
-                            "stop_reason": outcome["stop_reason"]},
-               "objectives": [], "regressions": [], "verdict": verdict,
-               "interrupted": interrupted}
-    from loadtest.reports import render_all
-    from loadtest.store.results import write_results
-
-    write_results(run_path, results)
-    render_all(results, run_path)
-    _point_latest(opts.out, run_id)
-    results["run_dir"] = str(run_path)
-    return results
+    return {"kind": "capacity", "run": meta, "steps": steps,
+            "capacity": {"rate": capacity, "first_fail": outcome["first_fail"],
+                         "first_broken": broken, "require": require,
+                         # a lower bound: every step passed, up to --max-rate
+                         "lower_bound": lower_bound,
+                         "bottleneck": bottle, "projection": planned,
+                         "headroom": (capacity / require - 1) if capacity and require
+                         else None,
+                         "stop_reason": outcome["stop_reason"]},
+            "objectives": [], "regressions": [], "verdict": verdict,
+            "interrupted": interrupted}
 
 
 def _verdict(capacity: float | None, outcome: dict[str, Any], require: float | None,

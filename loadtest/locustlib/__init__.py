@@ -3,7 +3,7 @@ harness: importing locust monkey-patches the process with gevent).
 
     pacing.py    the open-model schedule shared by the users of a process, PacedUser
     recorder.py  per-request samples and task starts, buffered, flushed periodically; the
-                 master writes what its workers send (pacing.py: the plan it sends them)
+                 master writes its workers' samples
     workers.py   the master's record of workers lost during the test (workers.json)
     orphans.py   Locust's processes end when the harness (or their master) dies
     adopt.py     an unmodified locustfile's users: recorded, bounded, paced (open model);
