@@ -22,7 +22,7 @@ from pathlib import Path
 from loadtest.errors import HarnessError, LoadGeneratorError, UsageError
 
 # loaded by Locust next to the user's file (`-f theirs.py,ADDON`); alone in its folder
-ADDON = Path(__file__).resolve().parent / "locustlib" / "addon" / "loadtest_harness.py"
+ADDON = Path(__file__).resolve().parent.parent / "locustlib" / "addon" / "loadtest_harness.py"
 USAGE_ERROR_FILE = "usage-error.txt"  # written by locustlib/adopt.py
 
 _RUN_TIME = "--duration and --warmup (the run time is warm-up + window)"
