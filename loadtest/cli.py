@@ -5,13 +5,20 @@ calls one library function and turns a HarnessError into a one-line message and 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from loadtest import __version__
 from loadtest.errors import ExitCode, HarnessError, UsageError
+
+if TYPE_CHECKING:  # the commands are imported when they run: `loadtest --help` stays fast
+    from loadtest.commands.run import Outcome, RunOptions
+
+R = TypeVar("R")
 
 app = typer.Typer(
     name="loadtest",
@@ -47,6 +54,7 @@ def _duration_opt(name: str, value: str) -> float:
         raise UsageError(f"--{name}: {e}") from None
 
 
+# -- options several commands share, declared once ----------------------------------------
 InsecureTarget = Annotated[bool, typer.Option(
     "--insecure-target", envvar=["LOADTEST_INSECURE_TARGET", "LOADTEST_TARGET_INSECURE"],
     help="Do not verify the target's TLS certificate (the report warns). A private CA: "
@@ -75,6 +83,47 @@ MetricsUrl = Annotated[str | None, typer.Option(
 RequestTimeout = Annotated[str, typer.Option(
     "--request-timeout", envvar="LOADTEST_REQUEST_TIMEOUT",
     help="Longest one request may take, body included; a slower one is a failed sample.")]
+Slo = Annotated[Path, typer.Option(envvar="LOADTEST_SLO", help="SLO file.")]
+MetricsSource = Annotated[str, typer.Option(
+    "--metrics-source", envvar="LOADTEST_METRICS_SOURCE",
+    help="auto, prometheus or embedded.")]
+Out = Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
+Workers = Annotated[int, typer.Option(envvar="LOADTEST_WORKERS", help="Locust worker "
+                                      "processes (1 = a single local process).")]
+# options run and capacity both take, with help of their own
+RunTarget = Annotated[str | None, typer.Option(
+    envvar="LOADTEST_TARGET", help="Base URL of the API under test. Default: "
+    "start the reference target on a free port.")]
+CapacityTarget = Annotated[str | None, typer.Option(
+    envvar="LOADTEST_TARGET", help="Base URL of the API under test.")]
+RunScenario = Annotated[Path, typer.Option(envvar="LOADTEST_SCENARIO",
+                                           help="Locust file to run.")]
+CapacityScenario = Annotated[Path, typer.Option(envvar="LOADTEST_SCENARIO",
+                                                help="Locust file.")]
+RunPrometheus = Annotated[str | None, typer.Option(
+    envvar="LOADTEST_PROMETHEUS", help="Use this Prometheus. Default: a throwaway local "
+    "one if `prometheus` is on PATH, else the embedded metrics source.")]
+CapacityPrometheus = Annotated[str | None, typer.Option(envvar="LOADTEST_PROMETHEUS",
+                                                        help="Use this Prometheus.")]
+RunDatabase = Annotated[str | None, typer.Option(
+    envvar="LOADTEST_DATABASE", help="Database of the reference target (sqlite:///PATH "
+    "or postgresql://...). Default: SQLite in the run directory.")]
+CapacityDatabase = Annotated[str | None, typer.Option(envvar="LOADTEST_DATABASE",
+                                                      help="Reference target's database.")]
+RunTargetFault = Annotated[list[str] | None, typer.Option(
+    "--target-fault", envvar="LOADTEST_TARGET_FAULT",
+    help="Fault of the reference target, KEY=VALUE (latency=2s, error_ratio=0.05, "
+    "db_latency=50ms, endpoints=/api/v1/documents); repeatable.")]
+CapacityTargetFault = Annotated[list[str] | None, typer.Option(
+    "--target-fault", envvar="LOADTEST_TARGET_FAULT",
+    help="Reference target fault KEY=VALUE (e.g. max_concurrency=4); repeatable.")]
+RunUsers = Annotated[int | None, typer.Option(
+    envvar="LOADTEST_USERS", help="Locust users (spare capacity for the schedule). "
+    "Default: 3 x rate, between 20 and 1000.")]
+CapacityUsers = Annotated[int | None, typer.Option(
+    envvar="LOADTEST_USERS", help="Locust users of every step. Default: sized per step, "
+    "rate x 4 x the previous step's p99 (at least 0.5 s; 3 s for the first step), up to "
+    "10,000 per Locust process.")]
 
 
 def _connections(insecure_target: bool = False, insecure_prometheus: bool = False,
@@ -108,7 +157,7 @@ def _target_buckets(target: str | None, http_buckets: str, db_buckets: str
     return http_buckets, db_buckets
 
 
-def _fail(err: HarnessError) -> None:
+def _fail(err: HarnessError) -> NoReturn:
     typer.echo(f"loadtest: error: {err.message}", err=True)
     raise typer.Exit(err.exit_code)
 
@@ -120,94 +169,94 @@ def _given(ctx: typer.Context, *names: str) -> frozenset[str]:
                      in ("COMMANDLINE", "ENVIRONMENT"))
 
 
+# -- run ---------------------------------------------------------------------------------------
+Rate = Annotated[float, typer.Option(envvar="LOADTEST_RATE", help="Requests per second "
+                                     "to offer (aggregate).")]
+Duration = Annotated[str, typer.Option(envvar="LOADTEST_DURATION",
+                                       help="Judged window length (e.g. 60s, 5m).")]
+Warmup = Annotated[str, typer.Option(envvar="LOADTEST_WARMUP",
+                                     help="Warm-up before the window (not judged).")]
+Shape = Annotated[str, typer.Option(envvar="LOADTEST_SHAPE",
+                                    help="Load shape: constant, ramp, step, spike, soak, "
+                                    "or a YAML file of stages (which sets the rates, "
+                                    "warm-up and window: --rate, --duration and --warmup "
+                                    "are refused with it).")]
+Arrivals = Annotated[str, typer.Option(envvar="LOADTEST_ARRIVALS",
+                                       help="constant spacing or poisson arrivals.")]
+Baseline = Annotated[Path | None, typer.Option(
+    envvar="LOADTEST_BASELINE", help="Baseline run directory, results.json or promoted "
+    "baseline name: a regression against it fails the gate.")]
+Tag = Annotated[list[str] | None, typer.Option(
+    "--tag", envvar="LOADTEST_TAG", help="KEY=VALUE recorded in the results; repeatable.")]
+RemoteWorkers = Annotated[int, typer.Option(
+    envvar="LOADTEST_REMOTE_WORKERS", help="Run Locust as a master awaiting this many "
+    "workers from other machines (`loadtest worker --master-host ...`).")]
+MasterPort = Annotated[int, typer.Option(envvar="LOADTEST_MASTER_PORT",
+                                         help="Port the master listens on.")]
+MasterBindHost = Annotated[str, typer.Option(
+    envvar="LOADTEST_MASTER_BIND_HOST", help="Interface the master listens on.")]
+Rules = Annotated[list[Path] | None, typer.Option(
+    "--rules", envvar="LOADTEST_RULES", help="Alerting/recording rule file for the local "
+    "Prometheus (e.g. deploy/prometheus/alerts.yml); repeatable.")]
+Model = Annotated[str, typer.Option(
+    envvar="LOADTEST_MODEL", help="open: task starts paced on the harness's schedule at "
+    "--rate (latency corrected for coordinated omission); closed: the file's own "
+    "wait_time and --users (the achieved rate is reported, not gated).")]
+LocustArgs = Annotated[list[str] | None, typer.Argument(
+    envvar="LOADTEST_LOCUST_ARGS", metavar="[-- LOCUST_OPTIONS]",
+    help="Locust's own options and user class names, after `--` (e.g. -- --tags read).",
+    show_default=False)]
+FailOnDrift = Annotated[bool, typer.Option(
+    envvar="LOADTEST_FAIL_ON_DRIFT", help="Fail the gate (exit 1) when this run "
+    "completes a change point for the worse in its load's history (otherwise a warning; "
+    "see `loadtest history`).")]
+DriftSignificance = Annotated[float, typer.Option(
+    envvar="LOADTEST_DRIFT_SIGNIFICANCE", help="Significance of the history's change "
+    "point test (E-divisive, permutations).")]
+DriftMinSize = Annotated[int, typer.Option(
+    envvar="LOADTEST_DRIFT_MIN_SIZE", help="Fewest runs on each side of a change point.")]
+NoAbort = Annotated[bool, typer.Option(
+    "--no-abort", envvar="LOADTEST_NO_ABORT", help="Ignore the objectives' abort_after "
+    "for this run: a sustained breach is shown live but does not stop the load.")]
+
+
 @app.command()
 def run(
     ctx: typer.Context,
-    target: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_TARGET", help="Base URL of the API under test. Default: "
-        "start the reference target on a free port.")] = None,
-    scenario: Annotated[Path, typer.Option(
-        envvar="LOADTEST_SCENARIO", help="Locust file to run.")] = Path("scenarios/opscore.py"),
-    slo: Annotated[Path, typer.Option(envvar="LOADTEST_SLO", help="SLO file.")]
-        = Path("slo/opscore.yaml"),
-    rate: Annotated[float, typer.Option(envvar="LOADTEST_RATE", help="Requests per second "
-                                        "to offer (aggregate).")] = 100.0,
-    duration: Annotated[str, typer.Option(envvar="LOADTEST_DURATION",
-                                          help="Judged window length (e.g. 60s, 5m).")] = "60s",
-    warmup: Annotated[str, typer.Option(envvar="LOADTEST_WARMUP",
-                                        help="Warm-up before the window (not judged).")] = "10s",
-    shape: Annotated[str, typer.Option(envvar="LOADTEST_SHAPE",
-                                       help="Load shape: constant, ramp, step, spike, soak, "
-                                       "or a YAML file of stages (which sets the rates, "
-                                       "warm-up and window: --rate, --duration and --warmup "
-                                       "are refused with it).")] = "constant",
-    arrivals: Annotated[str, typer.Option(envvar="LOADTEST_ARRIVALS",
-                                          help="constant spacing or poisson arrivals.")]
-        = "constant",
-    users: Annotated[int | None, typer.Option(
-        envvar="LOADTEST_USERS", help="Locust users (spare capacity for the schedule). "
-        "Default: 3 x rate, between 20 and 1000.")] = None,
-    prometheus: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_PROMETHEUS", help="Use this Prometheus. Default: a throwaway local "
-        "one if `prometheus` is on PATH, else the embedded metrics source.")] = None,
-    metrics_source: Annotated[str, typer.Option(
-        "--metrics-source", envvar="LOADTEST_METRICS_SOURCE",
-        help="auto, prometheus or embedded.")] = "auto",
-    database: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_DATABASE", help="Database of the reference target (sqlite:///PATH "
-        "or postgresql://...). Default: SQLite in the run directory.")] = None,
-    target_fault: Annotated[list[str] | None, typer.Option(
-        "--target-fault", envvar="LOADTEST_TARGET_FAULT",
-        help="Fault of the reference target, KEY=VALUE (latency=2s, error_ratio=0.05, "
-        "db_latency=50ms, endpoints=/api/v1/documents); repeatable.")] = None,
-    baseline: Annotated[Path | None, typer.Option(
-        envvar="LOADTEST_BASELINE", help="Baseline run directory, results.json or promoted "
-        "baseline name: a regression against it fails the gate.")] = None,
-    out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
-        = Path("reports"),
-    workers: Annotated[int, typer.Option(envvar="LOADTEST_WORKERS", help="Locust worker "
-                                         "processes (1 = a single local process).")] = 1,
-    tag: Annotated[list[str] | None, typer.Option(
-        "--tag", envvar="LOADTEST_TAG", help="KEY=VALUE recorded in the results; repeatable.")]
-        = None,
-    remote_workers: Annotated[int, typer.Option(
-        envvar="LOADTEST_REMOTE_WORKERS", help="Run Locust as a master awaiting this many "
-        "workers from other machines (`loadtest worker --master-host ...`).")] = 0,
-    master_port: Annotated[int, typer.Option(envvar="LOADTEST_MASTER_PORT",
-                                             help="Port the master listens on.")] = 5557,
-    master_bind_host: Annotated[str, typer.Option(
-        envvar="LOADTEST_MASTER_BIND_HOST", help="Interface the master listens on.")] = "*",
-    rules: Annotated[list[Path] | None, typer.Option(
-        "--rules", envvar="LOADTEST_RULES", help="Alerting/recording rule file for the local "
-        "Prometheus (e.g. deploy/prometheus/alerts.yml); repeatable.")] = None,
+    target: RunTarget = None,
+    scenario: RunScenario = Path("scenarios/opscore.py"),
+    slo: Slo = Path("slo/opscore.yaml"),
+    rate: Rate = 100.0,
+    duration: Duration = "60s",
+    warmup: Warmup = "10s",
+    shape: Shape = "constant",
+    arrivals: Arrivals = "constant",
+    users: RunUsers = None,
+    prometheus: RunPrometheus = None,
+    metrics_source: MetricsSource = "auto",
+    database: RunDatabase = None,
+    target_fault: RunTargetFault = None,
+    baseline: Baseline = None,
+    out: Out = Path("reports"),
+    workers: Workers = 1,
+    tag: Tag = None,
+    remote_workers: RemoteWorkers = 0,
+    master_port: MasterPort = 5557,
+    master_bind_host: MasterBindHost = "*",
+    rules: Rules = None,
     probe: Probe = None,
     metrics_url: MetricsUrl = None,
-    model: Annotated[str, typer.Option(
-        envvar="LOADTEST_MODEL", help="open: task starts paced on the harness's schedule at "
-        "--rate (latency corrected for coordinated omission); closed: the file's own "
-        "wait_time and --users (the achieved rate is reported, not gated).")] = "open",
-    locust_args: Annotated[list[str] | None, typer.Argument(
-        envvar="LOADTEST_LOCUST_ARGS", metavar="[-- LOCUST_OPTIONS]",
-        help="Locust's own options and user class names, after `--` (e.g. -- --tags read).",
-        show_default=False)] = None,
+    model: Model = "open",
+    locust_args: LocustArgs = None,
     request_timeout: RequestTimeout = "30s",
     insecure_target: InsecureTarget = False,
     insecure_prometheus: InsecurePrometheus = False,
     http_buckets: HttpBuckets = "default",
     db_buckets: DbBuckets = "default",
-    fail_on_drift: Annotated[bool, typer.Option(
-        envvar="LOADTEST_FAIL_ON_DRIFT", help="Fail the gate (exit 1) when this run "
-        "completes a change point for the worse in its load's history (otherwise a warning; "
-        "see `loadtest history`).")] = False,
-    drift_significance: Annotated[float, typer.Option(
-        envvar="LOADTEST_DRIFT_SIGNIFICANCE", help="Significance of the history's change "
-        "point test (E-divisive, permutations).")] = 0.01,
-    drift_min_size: Annotated[int, typer.Option(
-        envvar="LOADTEST_DRIFT_MIN_SIZE", help="Fewest runs on each side of a change point.")]
-        = 3,
-    no_abort: Annotated[bool, typer.Option(
-        "--no-abort", envvar="LOADTEST_NO_ABORT", help="Ignore the objectives' abort_after "
-        "for this run: a sustained breach is shown live but does not stop the load.")] = False,
+    fail_on_drift: FailOnDrift = False,
+    drift_significance: DriftSignificance = 0.01,
+    drift_min_size: DriftMinSize = 3,
+    no_abort: NoAbort = False,
 ) -> None:
     """Drive load, judge every objective, write the reports, exit 0/1/2/3/130."""
     from loadtest.commands.run import RunOptions, run_gate
@@ -223,37 +272,61 @@ def run(
             workers=workers, tags=tag or [], rules=rules or [], probes=probe,
             metrics_url=metrics_url, given=_given(ctx, "rate", "duration", "warmup"),
             model=model, locust_args=locust_args or [])
-        if remote_workers < 0 or (remote_workers and workers != 1):
-            raise UsageError("--remote-workers N (N >= 1) runs a master for other machines' "
-                             "workers; do not combine it with --workers")
-        if remote_workers and opts.model == "closed":
-            raise UsageError("--model closed with --remote-workers: remote workers pace the "
-                             "open model; use --workers N on this machine, or the plugin "
-                             "(import loadtest.locust_plugin) with your own distributed Locust")
-        from dataclasses import replace
-
-        opts = replace(opts, remote_workers=remote_workers, master_port=master_port,
-                       master_bind_host=master_bind_host)
-        http_buckets, db_buckets = _target_buckets(target, http_buckets, db_buckets)
-        opts = replace(opts, http_buckets=http_buckets, db_buckets=db_buckets)
-        from loadtest.regression.history import Detector
-
-        Detector(drift_significance, drift_min_size).check(prefix="drift-")
-        opts = replace(opts, fail_on_drift=fail_on_drift,
-                       drift_significance=drift_significance, drift_min_size=drift_min_size,
-                       abort=not no_abort)
-        from loadtest.load.live import terminal
-
-        with terminal(sys.stderr) as term:
-            outcome = run_gate(opts, progress=term.message, live=term.status)
+        opts = _with_remote_workers(opts, remote_workers, workers, master_port,
+                                    master_bind_host)
+        opts = _with_buckets(opts, target, http_buckets, db_buckets)
+        opts = _with_drift(opts, fail_on_drift, drift_significance, drift_min_size)
+        outcome = _live(run_gate, replace(opts, abort=not no_abort))
     except HarnessError as e:
         _fail(e)
-        return
+    _gate_exit(outcome)
+
+
+def _with_remote_workers(opts: RunOptions, remote_workers: int, workers: int,
+                         master_port: int, master_bind_host: str) -> RunOptions:
+    """A master for other machines' workers: the open model, not with --workers."""
+    if remote_workers < 0 or (remote_workers and workers != 1):
+        raise UsageError("--remote-workers N (N >= 1) runs a master for other machines' "
+                         "workers; do not combine it with --workers")
+    if remote_workers and opts.model == "closed":
+        raise UsageError("--model closed with --remote-workers: remote workers pace the "
+                         "open model; use --workers N on this machine, or the plugin "
+                         "(import loadtest.locust_plugin) with your own distributed Locust")
+    return replace(opts, remote_workers=remote_workers, master_port=master_port,
+                   master_bind_host=master_bind_host)
+
+
+def _with_buckets(opts: RunOptions, target: str | None, http_buckets: str,
+                  db_buckets: str) -> RunOptions:
+    http_buckets, db_buckets = _target_buckets(target, http_buckets, db_buckets)
+    return replace(opts, http_buckets=http_buckets, db_buckets=db_buckets)
+
+
+def _with_drift(opts: RunOptions, fail_on_drift: bool, significance: float,
+                min_size: int) -> RunOptions:
+    """The history's change point test, checked now (exit 2 before anything starts)."""
+    from loadtest.regression.history import Detector
+
+    Detector(significance, min_size).check(prefix="drift-")
+    return replace(opts, fail_on_drift=fail_on_drift, drift_significance=significance,
+                   drift_min_size=min_size)
+
+
+def _live(start: Callable[..., R], opts: Any) -> R:
+    """A load command's library call with its progress and live status on stderr."""
+    from loadtest.load.live import terminal
+
+    with terminal(sys.stderr) as term:
+        return start(opts, progress=term.message, live=term.status)
+
+
+def _gate_exit(outcome: Outcome) -> NoReturn:
     for w in outcome.results.get("warnings", []):
         if w.startswith("drift: "):
             typer.echo(f"loadtest: warning: {w}", err=True)
     typer.echo(outcome.summary_line)
     raise typer.Exit(outcome.exit_code)
+
 
 
 @app.command()
@@ -278,7 +351,6 @@ def verify(
         outcome = reverify(run_dir, slo_path=slo, prometheus=prometheus, out=out)
     except HarnessError as e:
         _fail(e)
-        return
     for w in outcome.results.get("verification", {}).get("sample_warnings", []):
         typer.echo(f"loadtest: warning: {w}", err=True)
     original = outcome.results["verification"]["original_verdict"]
@@ -306,7 +378,6 @@ def report(
         written = render_all(results, run_dir)
     except HarnessError as e:
         _fail(e)
-        return
     for path in written:
         typer.echo(str(path))
 
@@ -329,7 +400,6 @@ def compare(
         comparison = compare_files(baseline, run_dir, slo, out)
     except HarnessError as e:
         _fail(e)
-        return
     typer.echo(format_table(comparison))
     raise typer.Exit(exit_code(comparison))
 
@@ -349,8 +419,7 @@ def history_cmd(
         "--history", envvar="LOADTEST_HISTORY", help="A history.jsonl (or a reports folder "
         "holding one); repeatable: the files of several machines merge. Default: "
         "OUT/history.jsonl.")] = None,
-    out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
-        = Path("reports"),
+    out: Out = Path("reports"),
     html: Annotated[Path | None, typer.Option(
         envvar="LOADTEST_HTML", help="Also write a self-contained page of the series with "
         "the change points marked to this file.")] = None,
@@ -377,7 +446,6 @@ def history_cmd(
                 raise UsageError(f"--html {html}: cannot write there ({e.strerror})") from None
     except HarnessError as e:
         _fail(e)
-        return
     typer.echo(format_text(analysis))
     if html is not None:
         typer.echo(str(html))
@@ -393,8 +461,7 @@ def baseline_promote(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
     name: Annotated[str, typer.Option(envvar="LOADTEST_NAME",
                                       help="Baseline name (e.g. main).")] = "main",
-    out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
-        = Path("reports"),
+    out: Out = Path("reports"),
     force: Annotated[bool, typer.Option(envvar="LOADTEST_FORCE", help="Promote a run whose "
                                         "verdict was not a pass (the baseline records it).")]
         = False,
@@ -407,56 +474,51 @@ def baseline_promote(
         path = promote(run_dir, name, out, force=force)
     except HarnessError as e:
         _fail(e)
-        return
     typer.echo(str(path))
+
+
+# -- capacity ----------------------------------------------------------------------------------
+StartRate = Annotated[float, typer.Option(envvar="LOADTEST_START_RATE",
+                                          help="First step's req/s.")]
+MaxRate = Annotated[float, typer.Option(envvar="LOADTEST_MAX_RATE",
+                                        help="Never offer more than this.")]
+StepDuration = Annotated[str, typer.Option(envvar="LOADTEST_STEP_DURATION",
+                                           help="Judged window of each step.")]
+StepWarmup = Annotated[str, typer.Option(envvar="LOADTEST_STEP_WARMUP",
+                                         help="Warm-up of each step.")]
+Precision = Annotated[float, typer.Option(envvar="LOADTEST_PRECISION",
+                                          help="Stop bisecting when (fail - pass) / pass "
+                                               "is below this.")]
+Require = Annotated[float | None, typer.Option(
+    envvar="LOADTEST_REQUIRE", help="Exit 1 when the capacity is below this req/s "
+    "(default: the SLO file's throughput objective).")]
+Project = Annotated[float | None, typer.Option(
+    envvar="LOADTEST_PROJECT", help="Also project how many instances of the target this "
+    "req/s needs at the measured capacity (linear scaling).")]
+Headroom = Annotated[str, typer.Option(envvar="LOADTEST_HEADROOM",
+                                       help="Headroom of the projection: 30% or 0.3.")]
 
 
 @app.command()
 def capacity(
-    target: Annotated[str | None, typer.Option(envvar="LOADTEST_TARGET",
-                                               help="Base URL of the API under test.")] = None,
-    scenario: Annotated[Path, typer.Option(envvar="LOADTEST_SCENARIO", help="Locust file.")]
-        = Path("scenarios/opscore.py"),
-    slo: Annotated[Path, typer.Option(envvar="LOADTEST_SLO", help="SLO file.")]
-        = Path("slo/opscore.yaml"),
-    start_rate: Annotated[float, typer.Option(envvar="LOADTEST_START_RATE",
-                                              help="First step's req/s.")] = 50.0,
-    max_rate: Annotated[float, typer.Option(envvar="LOADTEST_MAX_RATE",
-                                            help="Never offer more than this.")] = 1600.0,
-    step_duration: Annotated[str, typer.Option(envvar="LOADTEST_STEP_DURATION",
-                                               help="Judged window of each step.")] = "20s",
-    step_warmup: Annotated[str, typer.Option(envvar="LOADTEST_STEP_WARMUP",
-                                             help="Warm-up of each step.")] = "5s",
-    precision: Annotated[float, typer.Option(envvar="LOADTEST_PRECISION",
-                                             help="Stop bisecting when (fail - pass) / pass "
-                                                  "is below this.")] = 0.1,
-    require: Annotated[float | None, typer.Option(
-        envvar="LOADTEST_REQUIRE", help="Exit 1 when the capacity is below this req/s "
-        "(default: the SLO file's throughput objective).")] = None,
-    prometheus: Annotated[str | None, typer.Option(envvar="LOADTEST_PROMETHEUS",
-                                                   help="Use this Prometheus.")] = None,
-    metrics_source: Annotated[str, typer.Option("--metrics-source",
-                                                envvar="LOADTEST_METRICS_SOURCE",
-                                                help="auto, prometheus or embedded.")] = "auto",
-    database: Annotated[str | None, typer.Option(envvar="LOADTEST_DATABASE",
-                                                 help="Reference target's database.")] = None,
-    target_fault: Annotated[list[str] | None, typer.Option(
-        "--target-fault", envvar="LOADTEST_TARGET_FAULT",
-        help="Reference target fault KEY=VALUE (e.g. max_concurrency=4); repeatable.")] = None,
-    out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
-        = Path("reports"),
-    users: Annotated[int | None, typer.Option(
-        envvar="LOADTEST_USERS", help="Locust users of every step. Default: sized per step, "
-        "rate x 4 x the previous step's p99 (at least 0.5 s; 3 s for the first step), up to "
-        "10,000 per Locust process.")] = None,
-    workers: Annotated[int, typer.Option(envvar="LOADTEST_WORKERS", help="Locust worker "
-                                         "processes (1 = a single local process).")] = 1,
-    project: Annotated[float | None, typer.Option(
-        envvar="LOADTEST_PROJECT", help="Also project how many instances of the target this "
-        "req/s needs at the measured capacity (linear scaling).")] = None,
-    headroom: Annotated[str, typer.Option(envvar="LOADTEST_HEADROOM",
-                                          help="Headroom of the projection: 30% or 0.3.")]
-        = "30%",
+    target: CapacityTarget = None,
+    scenario: CapacityScenario = Path("scenarios/opscore.py"),
+    slo: Slo = Path("slo/opscore.yaml"),
+    start_rate: StartRate = 50.0,
+    max_rate: MaxRate = 1600.0,
+    step_duration: StepDuration = "20s",
+    step_warmup: StepWarmup = "5s",
+    precision: Precision = 0.1,
+    require: Require = None,
+    prometheus: CapacityPrometheus = None,
+    metrics_source: MetricsSource = "auto",
+    database: CapacityDatabase = None,
+    target_fault: CapacityTargetFault = None,
+    out: Out = Path("reports"),
+    users: CapacityUsers = None,
+    workers: Workers = 1,
+    project: Project = None,
+    headroom: Headroom = "30%",
     probe: Probe = None,
     metrics_url: MetricsUrl = None,
     request_timeout: RequestTimeout = "30s",
@@ -486,13 +548,13 @@ def capacity(
             step_warmup_s=_duration_opt("step-warmup", step_warmup), precision=precision,
             require=require, out=out, users=users, workers=workers, project=project,
             headroom=_headroom(headroom))
-        from loadtest.load.live import terminal
-
-        with terminal(sys.stderr) as term:
-            results = find_capacity(opts, progress=term.message, live=term.status)
+        results = _live(find_capacity, opts)
     except HarnessError as e:
         _fail(e)
-        return
+    _capacity_exit(results)
+
+
+def _capacity_exit(results: dict[str, Any]) -> NoReturn:
     v = results["verdict"]
     cap = results["capacity"]
     if cap.get("bottleneck"):
@@ -501,6 +563,7 @@ def capacity(
         typer.echo(f"projection: {cap['projection']['text']}")
     typer.echo(f"{v['status'].upper()}: {v['reason']} -> {results['run_dir']}/index.html")
     raise typer.Exit(v["exit_code"])
+
 
 
 def _headroom(text: str) -> float:
@@ -564,51 +627,71 @@ def worker(
     raise typer.Exit(call_dying_with_us(worker_argv(scenario, master_host, master_port)))
 
 
+# -- target ------------------------------------------------------------------------------------
+Port = Annotated[int, typer.Option(envvar=["LOADTEST_PORT", "LOADTEST_TARGET_PORT"],
+                                   help="TCP port.")]
+Host = Annotated[str, typer.Option(envvar=["LOADTEST_HOST", "LOADTEST_TARGET_HOST"],
+                                   help="Address to bind.")]
+TargetDatabase = Annotated[str | None, typer.Option(
+    envvar="LOADTEST_DATABASE", help="sqlite:///PATH or postgresql://user@host:port/db. "
+    "Default: a SQLite file in a fresh temporary folder.")]
+StorageDir = Annotated[Path | None, typer.Option(
+    envvar="LOADTEST_STORAGE_DIR", help="Where attachments are stored.")]
+SeedDocuments = Annotated[int, typer.Option(
+    envvar="LOADTEST_SEED_DOCUMENTS", help="Documents to create at start if fewer exist.")]
+Latency = Annotated[str | None, typer.Option(
+    envvar=["LOADTEST_LATENCY", "LOADTEST_FAULT_LATENCY"], help="Added latency: 300ms, "
+    "uniform:1s,3s, normal:2s,300ms, exp:200ms, lognormal:500ms,0.5.")]
+ErrorRatio = Annotated[float, typer.Option(
+    envvar=["LOADTEST_ERROR_RATIO", "LOADTEST_FAULT_ERROR_RATIO"],
+    help="Share of requests answered with 500.")]
+DbLatency = Annotated[str | None, typer.Option(
+    envvar=["LOADTEST_DB_LATENCY", "LOADTEST_FAULT_DB_LATENCY"],
+    help="Added time per DB query (same forms).")]
+MaxConcurrency = Annotated[int, typer.Option(
+    envvar=["LOADTEST_MAX_CONCURRENCY", "LOADTEST_FAULT_MAX_CONCURRENCY"],
+    help="At most N requests in service at once (the rest queue): a capacity limit.")]
+Cpu = Annotated[str | None, typer.Option(
+    envvar=["LOADTEST_CPU", "LOADTEST_FAULT_CPU"], help="CPU time burnt per request in "
+    "the server's loop (same forms as --latency): a CPU-bound capacity limit.")]
+DbPoolSize = Annotated[int, typer.Option(
+    envvar="LOADTEST_DB_POOL_SIZE", help="PostgreSQL: at most N connections (the rest "
+    "wait for one).")]
+FaultEndpoint = Annotated[list[str] | None, typer.Option(
+    "--fault-endpoint", envvar="LOADTEST_FAULT_ENDPOINT",
+    help="Limit the faults to these route templates (globs); repeatable.")]
+TlsCert = Annotated[Path | None, typer.Option(
+    envvar=["LOADTEST_TLS_CERT", "LOADTEST_TARGET_TLS_CERT"],
+    help="Serve https with this PEM certificate (with --tls-key).")]
+TlsKey = Annotated[Path | None, typer.Option(
+    envvar=["LOADTEST_TLS_KEY", "LOADTEST_TARGET_TLS_KEY"], help="Its PEM private key.")]
+MetricsPort = Annotated[int | None, typer.Option(
+    envvar="LOADTEST_METRICS_PORT", help="Serve /metrics on this port (plain "
+    "http) instead of the API's, like a service scraped on a port of its own.")]
+Ready = Annotated[bool, typer.Option(
+    "--ready/--no-ready", envvar="LOADTEST_READY",
+    help="Serve /ready (--no-ready: only /health, like a service without a readiness "
+    "probe).")]
+
+
 @app.command("target")
 def target_cmd(
-    port: Annotated[int, typer.Option(envvar=["LOADTEST_PORT", "LOADTEST_TARGET_PORT"], help="TCP port.")] = 8080,
-    host: Annotated[str, typer.Option(envvar=["LOADTEST_HOST", "LOADTEST_TARGET_HOST"], help="Address to bind.")]
-        = "127.0.0.1",
-    database: Annotated[str | None, typer.Option(
-        envvar="LOADTEST_DATABASE", help="sqlite:///PATH or postgresql://user@host:port/db. "
-        "Default: a SQLite file in a fresh temporary folder.")] = None,
-    storage_dir: Annotated[Path | None, typer.Option(
-        envvar="LOADTEST_STORAGE_DIR", help="Where attachments are stored.")] = None,
-    seed_documents: Annotated[int, typer.Option(
-        envvar="LOADTEST_SEED_DOCUMENTS", help="Documents to create at start if fewer exist.")]
-        = 200,
-    latency: Annotated[str | None, typer.Option(
-        envvar=["LOADTEST_LATENCY", "LOADTEST_FAULT_LATENCY"], help="Added latency: 300ms, uniform:1s,3s, "
-        "normal:2s,300ms, exp:200ms, lognormal:500ms,0.5.")] = None,
-    error_ratio: Annotated[float, typer.Option(
-        envvar=["LOADTEST_ERROR_RATIO", "LOADTEST_FAULT_ERROR_RATIO"], help="Share of requests answered with 500.")] = 0.0,
-    db_latency: Annotated[str | None, typer.Option(
-        envvar=["LOADTEST_DB_LATENCY", "LOADTEST_FAULT_DB_LATENCY"], help="Added time per DB query (same forms).")]
-        = None,
-    max_concurrency: Annotated[int, typer.Option(
-        envvar=["LOADTEST_MAX_CONCURRENCY", "LOADTEST_FAULT_MAX_CONCURRENCY"], help="At most N requests in service at once "
-        "(the rest queue): a capacity limit.")] = 0,
-    cpu: Annotated[str | None, typer.Option(
-        envvar=["LOADTEST_CPU", "LOADTEST_FAULT_CPU"], help="CPU time burnt per request in "
-        "the server's loop (same forms as --latency): a CPU-bound capacity limit.")] = None,
-    db_pool_size: Annotated[int, typer.Option(
-        envvar="LOADTEST_DB_POOL_SIZE", help="PostgreSQL: at most N connections (the rest "
-        "wait for one).")] = 10,
-    fault_endpoint: Annotated[list[str] | None, typer.Option(
-        "--fault-endpoint", envvar="LOADTEST_FAULT_ENDPOINT",
-        help="Limit the faults to these route templates (globs); repeatable.")] = None,
-    tls_cert: Annotated[Path | None, typer.Option(
-        envvar=["LOADTEST_TLS_CERT", "LOADTEST_TARGET_TLS_CERT"], help="Serve https with this PEM certificate "
-        "(with --tls-key).")] = None,
-    tls_key: Annotated[Path | None, typer.Option(
-        envvar=["LOADTEST_TLS_KEY", "LOADTEST_TARGET_TLS_KEY"], help="Its PEM private key.")] = None,
-    metrics_port: Annotated[int | None, typer.Option(
-        envvar="LOADTEST_METRICS_PORT", help="Serve /metrics on this port (plain "
-        "http) instead of the API's, like a service scraped on a port of its own.")] = None,
-    ready: Annotated[bool, typer.Option(
-        "--ready/--no-ready", envvar="LOADTEST_READY",
-        help="Serve /ready (--no-ready: only /health, like a service without a readiness "
-        "probe).")] = True,
+    port: Port = 8080,
+    host: Host = "127.0.0.1",
+    database: TargetDatabase = None,
+    storage_dir: StorageDir = None,
+    seed_documents: SeedDocuments = 200,
+    latency: Latency = None,
+    error_ratio: ErrorRatio = 0.0,
+    db_latency: DbLatency = None,
+    max_concurrency: MaxConcurrency = 0,
+    cpu: Cpu = None,
+    db_pool_size: DbPoolSize = 10,
+    fault_endpoint: FaultEndpoint = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    metrics_port: MetricsPort = None,
+    ready: Ready = True,
     http_buckets: HttpBuckets = "default",
     db_buckets: DbBuckets = "default",
 ) -> None:
@@ -628,6 +711,7 @@ def target_cmd(
                             metrics_port=metrics_port, ready=ready))
     except HarnessError as e:
         _fail(e)
+
 
 
 def main() -> None:

@@ -292,44 +292,64 @@ class _Judge:
         """The multi-window alert evaluated at steps through the window (each window clipped
         to the test window's start): it holds where the burn rate is >= factor over both."""
         matchers = matchers_for(self.slo, obj)
-        metric = self.slo.metrics.http_requests
         bad = matchers + (Matcher(self.slo.metrics.status_label, "=~", obj.statuses),)
-        budget = 1.0 - obj.target
-        w = self.window
-        if self.burn_at_end_only:
-            ends = [w.end]
-        else:
-            step = max(obj.short_window, w.seconds / MAX_BURN_STEPS)
-            ends, t = [], w.end
-            while t >= w.start + min(obj.short_window, w.seconds) - 1e-6:
-                ends.append(t)
-                t -= step
-            ends.reverse()
         queries: list[str] = []
         worst: tuple[float, float, float, float] | None = None  # (burn, at, long, short)
         fired: list[float] = []
         judged = 0
-        for end in ends:
-            burns: list[float] = []
-            for length in (obj.long_window, obj.short_window):
-                sub = Window(max(w.start, end - length), end)
-                total = self.source.increase(metric, matchers, sub)
-                errs = self.source.increase(metric, bad, sub)
-                if not queries:
-                    queries += [errs.query, total.query]
-                n = _finite(total.value)
-                if n is None or n <= 0 or (length == obj.long_window and n < obj.min_samples):
-                    burns = []
-                    break
-                burns.append((_finite(errs.value) or 0.0) / n / budget)
-            if len(burns) != 2:
+        for end in self.burn_steps(obj):
+            burns = self.step_burn(obj, end, matchers, bad, queries)
+            if burns is None:
                 continue  # too few requests to say: never an alert
             judged += 1
             both = min(burns)
             if both >= obj.factor:
-                fired.append(round(end - w.start, 3))
+                fired.append(round(end - self.window.start, 3))
             if worst is None or both > worst[0]:
                 worst = (both, end, burns[0], burns[1])
+        return self.burn_result(obj, matchers, queries, worst, fired, judged)
+
+    def burn_steps(self, obj: BurnRateObjective) -> list[float]:
+        """Where the alert is evaluated: at the window's end only (live), else back from the
+        end one short window apart (wider when that would make more than MAX_BURN_STEPS), while
+        a short window still fits in the test window."""
+        w = self.window
+        if self.burn_at_end_only:
+            return [w.end]
+        step = max(obj.short_window, w.seconds / MAX_BURN_STEPS)
+        ends, t = [], w.end
+        while t >= w.start + min(obj.short_window, w.seconds) - 1e-6:
+            ends.append(t)
+            t -= step
+        ends.reverse()
+        return ends
+
+    def step_burn(self, obj: BurnRateObjective, end: float, matchers: tuple[Matcher, ...],
+                  bad: tuple[Matcher, ...], queries: list[str]) -> tuple[float, float] | None:
+        """The burn rates over the long and the short window that end at `end`, or None when
+        either has no requests or the long one fewer than min_samples. The first queries
+        asked go to `queries`."""
+        metric = self.slo.metrics.http_requests
+        budget = 1.0 - obj.target
+        burns: list[float] = []
+        for length in (obj.long_window, obj.short_window):
+            sub = Window(max(self.window.start, end - length), end)
+            total = self.source.increase(metric, matchers, sub)
+            errs = self.source.increase(metric, bad, sub)
+            if not queries:
+                queries += [errs.query, total.query]
+            n = _finite(total.value)
+            if n is None or n <= 0 or (length == obj.long_window and n < obj.min_samples):
+                return None
+            burns.append((_finite(errs.value) or 0.0) / n / budget)
+        return burns[0], burns[1]
+
+    def burn_result(self, obj: BurnRateObjective, matchers: tuple[Matcher, ...],
+                    queries: list[str], worst: tuple[float, float, float, float] | None,
+                    fired: list[float], judged: int) -> ObjectiveResult:
+        """Fail when the alert fired at any step; the highest burn over both windows is the
+        value."""
+        budget = 1.0 - obj.target
         common: dict[str, Any] = dict(unit="x budget", threshold=obj.factor, comparison="<",
                                       queries=queries)
         extra: dict[str, Any] = {"target": obj.target, "budget": budget,
@@ -342,7 +362,8 @@ class _Judge:
                                     f" matching {_sel(matchers)}", **common)
         burn, at, long_b, short_b = worst
         extra.update({"burn_long": long_b, "burn_short": short_b,
-                      "at_offset_s": round(at - w.start, 3), "fired_at_offsets_s": fired[:50]})
+                      "at_offset_s": round(at - self.window.start, 3),
+                      "fired_at_offsets_s": fired[:50]})
         windows = f"{_fmt_s(obj.long_window)} and {_fmt_s(obj.short_window)}"
         if fired:
             detail = (f"the error budget ({budget:.3%} of requests not {obj.statuses}) burned "

@@ -4,6 +4,7 @@ No I/O; the HTML, JUnit and Markdown writers all read from here."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from loadtest.reports.charts import ABORT, BREACH, Chart, Series, render_svg
@@ -159,9 +160,31 @@ def endpoint_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def charts(results: dict[str, Any]) -> list[str]:
+    """The run's charts as inline SVGs, in the page's order; none without a timeseries."""
     ts = results.get("client", {}).get("timeseries", [])
     if not ts:
         return []
+    axes = _axes(results, ts)
+    drawn = [_throughput_chart(results, axes), _latency_chart(results, axes),
+             _errors_chart(results, axes), _db_chart(results, axes), _users_chart(axes),
+             _history_chart(results)]
+    return [svg for svg in drawn if svg is not None]
+
+
+@dataclass(frozen=True)
+class _Axes:
+    """What the run's charts share: the client's seconds and the server's scrapes on one
+    time axis, the shaded warm-up and after-window, the marks of each chart."""
+    ts: list[dict[str, Any]]  # the client's per-second series
+    xs: list[float]
+    server: list[dict[str, Any]]  # the server's series, per scrape
+    sx: list[float]
+    shade: list[tuple[float, float, str]]
+    marks: dict[str, list[tuple[float, str, str]]]
+    errors_shown: bool
+
+
+def _axes(results: dict[str, Any], ts: list[dict[str, Any]]) -> _Axes:
     run = results.get("run", {})
     start = run.get("load_started")
     window = run.get("window") or {}
@@ -170,88 +193,118 @@ def charts(results: dict[str, Any]) -> list[str]:
         shade.append((0.0, window["start"] - start, "warm-up"))
         if ts[-1]["offset_s"] + 1 > window["end"] - start:
             shade.append((window["end"] - start, ts[-1]["offset_s"] + 1.0, "after window"))
-    xs = [float(p["offset_s"]) for p in ts]
     marks = breach_marks(results)
-    errors_shown = any(p["errors"] for p in ts) or any(
-        p.get("error_ratio") for p in (results.get("client", {}).get("server_timeseries") or []))
+    server = results.get("client", {}).get("server_timeseries") or []
+    errors_shown = any(p["errors"] for p in ts) or any(p.get("error_ratio") for p in server)
     if not errors_shown:  # no errors chart: its marks go on the throughput chart
         marks.setdefault("throughput", []).extend(
             m for m in marks.get("errors", []) if m[2] == BREACH)
+    return _Axes(ts=ts, xs=[float(p["offset_s"]) for p in ts], server=server,
+                 sx=[float(p["offset_s"]) for p in server], shade=shade, marks=marks,
+                 errors_shown=errors_shown)
+
+
+def _throughput_chart(results: dict[str, Any], a: _Axes) -> str:
+    """Sent (client), served (server) and the requested rate or profile."""
+    run = results.get("run", {})
     rate = run.get("rate")
-    server = results.get("client", {}).get("server_timeseries") or []
-    sx = [float(p["offset_s"]) for p in server]
     profile = (run.get("profile") or {}).get("points")
     requested = ([Series("requested", [(float(t), float(r)) for t, r in profile],
                          dashed=True, color="#6b7280")] if profile else
-                 [Series("requested", [(xs[0], rate), (xs[-1], rate)], dashed=True,
+                 [Series("requested", [(a.xs[0], rate), (a.xs[-1], rate)], dashed=True,
                          color="#6b7280")] if rate else [])
-    out = [render_svg(Chart(
+    return render_svg(Chart(
         title="Throughput: sent vs requested (client) and served (server)", y_label="req/s",
-        series=[Series("sent", list(zip(xs, [float(p["rate"]) for p in ts])))]
-        + ([Series("served (server)", list(zip(sx, [p.get("rate") for p in server])),
-                   color="#16a34a")] if server else []) + requested,
-        shade=shade, marks=marks.get("throughput", [])))]
+        series=[Series("sent", list(zip(a.xs, [float(p["rate"]) for p in a.ts])))]
+        + ([Series("served (server)", list(zip(a.sx, [p.get("rate") for p in a.server])),
+                   color="#16a34a")] if a.server else []) + requested,
+        shade=a.shade, marks=a.marks.get("throughput", [])))
+
+
+def _latency_chart(results: dict[str, Any], a: _Axes) -> str:
+    """Client percentiles per second, server p95 per scrape, the baseline's p95, the
+    latency objectives' thresholds."""
     latency_thr = [(o["threshold"] * 1000, f"{o['name']} {fmt_threshold(o)}")
                    for o in results.get("objectives", [])
                    if o.get("kind") == "latency" and o.get("threshold")]
     base = results.get("baseline_timeseries") or []
-    out.append(render_svg(Chart(
+    return render_svg(Chart(
         title="Latency percentiles (client per second; server p95 per scrape)", y_label="ms",
-        series=[Series(n, list(zip(xs, [p.get(k) for p in ts])))
+        series=[Series(n, list(zip(a.xs, [p.get(k) for p in a.ts])))
                 for n, k in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))]
-        + ([Series("server p95", list(zip(sx, [p.get("p95_ms") for p in server])),
-                   dashed=True, color="#0891b2")] if server else [])
+        + ([Series("server p95", list(zip(a.sx, [p.get("p95_ms") for p in a.server])),
+                   dashed=True, color="#0891b2")] if a.server else [])
         + ([Series("baseline p95", [(float(p["offset_s"]), p.get("p95_ms")) for p in base],
                    dashed=True, color="#9ca3af")] if base else []),
-        hlines=latency_thr, shade=shade, marks=marks.get("latency", []))))
-    if errors_shown:
-        out.append(render_svg(Chart(
-            title="Errors: failed requests (client) and 5xx share (server)", y_label="%",
-            series=[Series("client failures %", list(zip(xs, [
-                100.0 * p["errors"] / p["rate"] if p["rate"] else None for p in ts])),
-                color="#dc2626")]
-            + ([Series("server 5xx %", list(zip(sx, [
-                None if p.get("error_ratio") is None else 100.0 * p["error_ratio"]
-                for p in server])), dashed=True, color="#9333ea")] if server else []),
-            hlines=[(100.0 * o["threshold"], f"{o['name']} < {100 * o['threshold']:g}%")
-                    for o in results.get("objectives", [])
-                    if o.get("kind") == "error_rate" and o.get("threshold")],
-            shade=shade, marks=marks.get("errors", []))))
-    if server and any(p.get("db_p95_ms") is not None for p in server):
-        db_thr = [(o["threshold"] * 1000, f"{o['name']} {fmt_threshold(o)}")
-                  for o in results.get("objectives", [])
-                  if o.get("kind") == "db_latency" and o.get("threshold")]
-        out.append(render_svg(Chart(
-            title="DB query p95 (server, per scrape)", y_label="ms",
-            series=[Series("db p95", list(zip(sx, [p.get("db_p95_ms") for p in server])),
-                           color="#ea580c")], hlines=db_thr, shade=shade,
-            marks=marks.get("db", []))))
-    if server and any(p.get("users") is not None for p in server):
-        out.append(render_svg(Chart(
-            title="Active users (server gauge)", y_label="users",
-            series=[Series("users_active_total", list(zip(sx, [p.get("users")
-                                                              for p in server])))],
-            shade=shade)))
+        hlines=latency_thr, shade=a.shade, marks=a.marks.get("latency", [])))
+
+
+def _errors_chart(results: dict[str, Any], a: _Axes) -> str | None:
+    """Failed requests (client) and the 5xx share (server), when there were any."""
+    if not a.errors_shown:
+        return None
+    return render_svg(Chart(
+        title="Errors: failed requests (client) and 5xx share (server)", y_label="%",
+        series=[Series("client failures %", list(zip(a.xs, [
+            100.0 * p["errors"] / p["rate"] if p["rate"] else None for p in a.ts])),
+            color="#dc2626")]
+        + ([Series("server 5xx %", list(zip(a.sx, [
+            None if p.get("error_ratio") is None else 100.0 * p["error_ratio"]
+            for p in a.server])), dashed=True, color="#9333ea")] if a.server else []),
+        hlines=[(100.0 * o["threshold"], f"{o['name']} < {100 * o['threshold']:g}%")
+                for o in results.get("objectives", [])
+                if o.get("kind") == "error_rate" and o.get("threshold")],
+        shade=a.shade, marks=a.marks.get("errors", [])))
+
+
+def _db_chart(results: dict[str, Any], a: _Axes) -> str | None:
+    """The server's DB query p95 per scrape, when it has one."""
+    if not (a.server and any(p.get("db_p95_ms") is not None for p in a.server)):
+        return None
+    db_thr = [(o["threshold"] * 1000, f"{o['name']} {fmt_threshold(o)}")
+              for o in results.get("objectives", [])
+              if o.get("kind") == "db_latency" and o.get("threshold")]
+    return render_svg(Chart(
+        title="DB query p95 (server, per scrape)", y_label="ms",
+        series=[Series("db p95", list(zip(a.sx, [p.get("db_p95_ms") for p in a.server])),
+                       color="#ea580c")], hlines=db_thr, shade=a.shade,
+        marks=a.marks.get("db", [])))
+
+
+def _users_chart(a: _Axes) -> str | None:
+    """The server's active users gauge, when it has one."""
+    if not (a.server and any(p.get("users") is not None for p in a.server)):
+        return None
+    return render_svg(Chart(
+        title="Active users (server gauge)", y_label="users",
+        series=[Series("users_active_total", list(zip(a.sx, [p.get("users")
+                                                             for p in a.server])))],
+        shade=a.shade))
+
+
+def _history_chart(results: dict[str, Any]) -> str | None:
+    """The first latency objective over this load's runs (with the change points), else over
+    the last runs recorded; none with fewer than two."""
     history = results.get("history") or []
     name = next((o["name"] for o in results.get("objectives", [])
                  if o.get("kind") == "latency"), None)
     drift = next((m for m in (results.get("drift") or {}).get("metrics", [])
                   if m["name"] == name and len(m["points"]) >= 2), None)
     if drift is not None:  # this load's runs only, with the change points marked
-        out.append(series_chart(drift, title=f"History: {name} over the last "
-                                f"{len(drift['points'])} runs of this load (change points "
-                                "dotted)"))
-    elif len(history) >= 2 and name:
-        pts = [(float(i), (h.get("figures") or {}).get(name)) for i, h in
-               enumerate(history)]
-        pts.append((float(len(history)), next(
-            (o.get("value") for o in results["objectives"] if o["name"] == name), None)))
-        out.append(render_svg(Chart(
-            title=f"History: {name} over the last {len(pts)} runs", y_label="ms",
-            x_label="run (oldest to this one)",
-            series=[Series(name, [(x, None if y is None else y * 1000)
-                                  for x, y in pts])])))
-    return out
+        return series_chart(drift, title=f"History: {name} over the last "
+                            f"{len(drift['points'])} runs of this load (change points "
+                            "dotted)")
+    if not (len(history) >= 2 and name):
+        return None
+    pts = [(float(i), (h.get("figures") or {}).get(name)) for i, h in
+           enumerate(history)]
+    pts.append((float(len(history)), next(
+        (o.get("value") for o in results["objectives"] if o["name"] == name), None)))
+    return render_svg(Chart(
+        title=f"History: {name} over the last {len(pts)} runs", y_label="ms",
+        x_label="run (oldest to this one)",
+        series=[Series(name, [(x, None if y is None else y * 1000)
+                              for x, y in pts])]))
 
 
 def build_view(results: dict[str, Any]) -> dict[str, Any]:

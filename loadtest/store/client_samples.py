@@ -30,6 +30,7 @@ QUANTILES = (0.5, 0.95, 0.99)
 TOP_ERRORS = 10
 OPEN_SECONDS = 10  # a second is final once samples 10 s later have been read
 Key = tuple[str, str]  # (method, name)
+Quantiles = dict[tuple[tuple[Key, ...], str, float], float | None]  # (keys, column, q) -> ms
 
 
 def read_chunks(folder: Path, rows: int = CHUNK_ROWS) -> Iterator[Any]:
@@ -410,18 +411,28 @@ def client_stats(cs: ClientSamples, compact_limit: int | None = None) -> dict[st
     """The judged window's statistics and the whole run's per-second series, as
     samples.client_stats gives them from a DataFrame, from the two passes (the second also
     collects the compact samples when `compact_limit` is given)."""
-    secs = cs.window.seconds
     everything = tuple(sorted(cs.endpoints))
+    q = cs.quantiles(_asks(everything), compact_limit)
+    return {"totals": _totals(cs, everything, q), "endpoints": _endpoints(cs, everything, q),
+            "errors": _errors(cs)[:TOP_ERRORS], "timeseries": _timeseries(cs)}
+
+
+def _asks(everything: tuple[Key, ...]) -> list[tuple[tuple[Key, ...], str, float]]:
+    """The quantiles the statistics show: of all requests, then of each endpoint."""
     asks = [(everything, c, q) for c in ("response_ms", "corrected_ms") for q in QUANTILES]
     asks += [(everything, "lag_ms", q) for q in (0.5, 0.99)]
     for key in everything:
         asks += [((key,), "response_ms", q) for q in QUANTILES] + \
             [((key,), "corrected_ms", 0.95)]
-    q = cs.quantiles(asks, compact_limit)
+    return asks
+
+
+def _totals(cs: ClientSamples, everything: tuple[Key, ...], q: Quantiles) -> dict[str, Any]:
+    secs = cs.window.seconds
     n = cs.count(list(everything))
     statuses = cs.statuses(list(everything))
     eps = cs.endpoints.values()
-    totals = {
+    return {
         "requests": n,
         "completed_rate": cs.completed / secs if secs > 0 else 0.0,
         "failures": sum(e.failures for e in eps),
@@ -444,6 +455,11 @@ def client_stats(cs: ClientSamples, compact_limit: int | None = None) -> dict[st
                             if n else None},
         "samples_total": cs.samples_total,
     }
+
+
+def _endpoints(cs: ClientSamples, everything: tuple[Key, ...],
+               q: Quantiles) -> list[dict[str, Any]]:
+    secs = cs.window.seconds
     endpoints = []
     for key in sorted(everything):
         e = cs.endpoints[key]
@@ -456,9 +472,18 @@ def client_stats(cs: ClientSamples, compact_limit: int | None = None) -> dict[st
             "mean_ms": e.total_ms / e.count if e.count else None,
             "corrected_p95_ms": q[((key,), "corrected_ms", 0.95)],
         })
-    errors = sorted(({"method": m, "name": nm, "status": st, "count": c, "example": ex}
-                     for (m, nm, st, _), (c, ex) in cs.errors.items()),
-                    key=lambda e: -e["count"])
+    return endpoints
+
+
+def _errors(cs: ClientSamples) -> list[dict[str, Any]]:
+    """Every kind of failure in the window, the most frequent first."""
+    return sorted(({"method": m, "name": nm, "status": st, "count": c, "example": ex}
+                   for (m, nm, st, _), (c, ex) in cs.errors.items()),
+                  key=lambda e: -e["count"])
+
+
+def _timeseries(cs: ClientSamples) -> list[dict[str, Any]]:
+    """The whole run, per second since its start."""
     timeseries = []
     for s in sorted(cs.seconds):
         t = cs.run_start + s
@@ -468,8 +493,7 @@ def client_stats(cs: ClientSamples, compact_limit: int | None = None) -> dict[st
                            "in_window": cs.window.start <= t < cs.window.end,
                            "rate": count, "errors": errs, "p50_ms": p50, "p95_ms": p95,
                            "p99_ms": p99})
-    return {"totals": totals, "endpoints": endpoints, "errors": errors[:TOP_ERRORS],
-            "timeseries": timeseries}
+    return timeseries
 
 
 class FrameSamples:

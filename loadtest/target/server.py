@@ -60,7 +60,8 @@ def build_faults(fault: dict[str, object]) -> Faults:
 def serve(opts: TargetOptions) -> None:
     import uvicorn
 
-    from loadtest.target.app import create_app, init_state
+    from loadtest.target.app import create_app
+    from loadtest.target.state import init_state
 
     workdir = Path(tempfile.mkdtemp(prefix="opscore-target-"))
     database = opts.database or f"sqlite:///{workdir / 'opscore.db'}"
