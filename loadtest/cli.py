@@ -271,7 +271,7 @@ def verify(
 ) -> None:
     """Judge a finished run again over its recorded window; the run's own results and reports
     are kept as they are, the new judgement goes beside them (RUN_DIR/verify/<id>/)."""
-    from loadtest.commands.run import reverify
+    from loadtest.commands.verify import reverify
 
     try:
         _connections(insecure_prometheus=insecure_prometheus)

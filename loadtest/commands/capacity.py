@@ -82,8 +82,8 @@ class _Search:
         self.steps: list[dict[str, Any]] = []
 
     def measure(self, rate: float) -> dict[str, Any]:
-        from loadtest.commands.run import latency_thresholds
         from loadtest.judge.objectives import evaluate, evaluate_client
+        from loadtest.judgement import latency_thresholds
         from loadtest.load.health import diagnose, early_p95_ms, saturation_problems, size_users
         from loadtest.load.runner import LoadPlan
         from loadtest.store.client_samples import ClientSamples, client_stats
@@ -240,13 +240,11 @@ def _first_broken(steps: list[dict[str, Any]], rate: float | None) -> str | None
 
 def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
                   live: Progress | None = None) -> dict[str, Any]:
-    from loadtest.commands.run import (
-        _git_revision,
-        _new_run_dir,
-        _no_empty_run_dir,
-        _point_latest,
-        _signals_as_interrupt,
-    )
+    from loadtest.session import git_revision as _git_revision
+    from loadtest.session import new_run_dir as _new_run_dir
+    from loadtest.session import no_empty_run_dir as _no_empty_run_dir
+    from loadtest.session import point_latest as _point_latest
+    from loadtest.session import signals_as_interrupt as _signals_as_interrupt
 
     opts.check()
     slo = load_slo(opts.slo)
