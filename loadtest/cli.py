@@ -344,7 +344,7 @@ def verify(
 ) -> None:
     """Judge a finished run again over its recorded window; the run's own results and reports
     are kept as they are, the new judgement goes beside them (RUN_DIR/verify/<id>/)."""
-    from loadtest.commands.run import reverify
+    from loadtest.commands.verify import reverify
 
     try:
         _connections(insecure_prometheus=insecure_prometheus)
@@ -528,7 +528,7 @@ def capacity(
     """Find the highest rate at which every objective holds; the latency/throughput curve."""
     from loadtest.commands.capacity import CapacityOptions, find_capacity
     from loadtest.commands.run import RunOptions
-    from loadtest.load.phase import StackOptions
+    from loadtest.stack.open import StackOptions
 
     try:
         _connections(insecure_target, insecure_prometheus, request_timeout)

@@ -53,7 +53,7 @@ class Gate:
     def __init__(self, environment: Any, slo_path: Path, slo: SloFile, warmup_s: float,
                  out: Path, prometheus: str | None, baseline: dict[str, Any] | None,
                  baseline_ref: str | None) -> None:
-        from loadtest.commands.run import _new_run_dir
+        from loadtest.session import new_run_dir as _new_run_dir
 
         self.environment = environment
         self.slo_path, self.slo, self.warmup_s = slo_path, slo, warmup_s
@@ -113,8 +113,10 @@ class Gate:
 
     # -- after the run --------------------------------------------------------------------
     def judge(self) -> dict[str, Any]:
-        from loadtest.commands.run import _assemble, _git_revision, _point_latest
+        from loadtest.judgement import assemble as _assemble
         from loadtest.reports import render_all
+        from loadtest.session import git_revision as _git_revision
+        from loadtest.session import point_latest as _point_latest
         from loadtest.store.baselines import append_history, read_history
         from loadtest.store.results import write_results
 

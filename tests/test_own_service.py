@@ -355,7 +355,9 @@ def test_metrics_on_another_port_are_read_there_by_both_scrapers(
     assert r["run"]["scrape_health"]["failed"] == 0
     v = loadtest("verify", str(run_dir))  # from the harness's own scrapes of metrics_url
     assert v.returncode == 0, v.stdout + v.stderr
-    again = by_name(results_of(tmp_path / "out"))
-    assert results_of(tmp_path / "out")["run"]["metrics_source"]["name"] == "embedded"
+    [verified] = list((run_dir / "verify").glob("*/results.json"))  # beside the run's own
+    judged_again = json.loads(verified.read_text())
+    again = by_name(judged_again)
+    assert judged_again["run"]["metrics_source"]["name"] == "embedded"
     assert again["throughput"]["samples"] == pytest.approx(
         by_name(r)["throughput"]["samples"], rel=0.02)

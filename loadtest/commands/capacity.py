@@ -25,22 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import __version__
-from loadtest.commands.run import (
-    _git_revision,
-    _new_run_dir,
-    _no_empty_run_dir,
-    _point_latest,
-    _signals_as_interrupt,
-    latency_thresholds,
-)
 from loadtest.errors import ExitCode, HarnessError, Interrupted, UsageError
 from loadtest.judge import resources
 from loadtest.judge.objectives import evaluate, evaluate_client
 from loadtest.judge.resources import REFERENCE_CPU_CORES
+from loadtest.judgement import latency_thresholds
 from loadtest.load.health import Shortfall, diagnose, early_p95_ms, saturation_problems, size_users
 from loadtest.load.phase import PhaseState, Progress, drive
 from loadtest.load.runner import LoadPlan
 from loadtest.reports import render_all
+from loadtest.session import git_revision as _git_revision
+from loadtest.session import new_run_dir as _new_run_dir
+from loadtest.session import no_empty_run_dir as _no_empty_run_dir
+from loadtest.session import point_latest as _point_latest
+from loadtest.session import signals_as_interrupt as _signals_as_interrupt
 from loadtest.slo import ThroughputObjective, load_slo
 from loadtest.stack.open import StackOptions, open_stack
 from loadtest.store.client_samples import ClientSamples, client_stats

@@ -18,11 +18,9 @@ from loadtest.load.runner import LocustRun
 from loadtest.metrics.base import SourceError, Window
 from loadtest.slo import SloFile
 from loadtest.stack.liveness import SampleWatch, Watch, dead_since
-from loadtest.stack.open import Stack, StackOptions
+from loadtest.stack.open import Stack
 
-# StackOptions moved to loadtest/stack/open.py (#16); importable here until cli.py (split on
-# another branch) imports it from there.
-__all__ = ["PhaseState", "Progress", "StackOptions", "cut_window", "drive", "iso"]
+__all__ = ["PhaseState", "Progress", "cut_window", "drive", "iso"]
 
 Progress = Callable[[str], None]
 

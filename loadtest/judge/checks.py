@@ -1,0 +1,117 @@
+"""The checks beside the objectives, each a small function of the run's figures returning
+its findings as plain data (warnings and problems are sentences for the report):
+
+- delivery: did the load generator offer the rate asked (`delivery`), and the throughput
+  objectives that cannot be judged on a rate not offered (`throughput_not_offered`);
+- scrape health: failed scrapes and restarts of the target inside the window;
+- client/server agreement: the request count and the p95 each side measured;
+- problems found by the load side (generator saturation, lost workers) merged once
+  (`unseen`).
+
+The interpolation warnings of histogram quantiles are in judge/objectives.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DELIVERY_TOLERANCE = 0.05   # achieved client rate within 5% of the request
+
+CLOSED_MODEL = ("closed model: the load followed the file's own wait_time, so latency is as "
+                "measured, not corrected for coordinated omission (client latency objectives "
+                "judge measured latency)")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the load generator offered against what was asked."""
+    request_rate: float        # requests per second sent
+    achieved: float            # the rate --rate counts (task starts when recorded)
+    requested: float           # 0: not gated (the closed model paces itself)
+    delivered: bool
+    closed: bool
+
+    def record(self) -> dict[str, Any]:
+        """Its fields of results.json's `load`, in their order there."""
+        rec: dict[str, Any] = {"request_rate": self.request_rate, "achieved_rate": self.achieved,
+                               "requested_rate": None if self.closed else self.requested}
+        if self.closed:
+            rec["model"] = "closed"
+        rec["delivered"] = self.delivered
+        return rec
+
+
+def delivery(totals: dict[str, Any], requested: float, closed: bool) -> Delivery:
+    """Achieved vs requested, within DELIVERY_TOLERANCE; the closed model's own pacing is
+    reported, not gated."""
+    achieved = totals["achieved_rate"]
+    request_rate = achieved
+    if "task_rate" in totals:  # --rate counts task starts
+        achieved = totals["task_rate"]
+    if closed:
+        requested = 0
+    delivered = requested == 0 or achieved >= requested * (1 - DELIVERY_TOLERANCE)
+    return Delivery(request_rate, achieved, requested, delivered, closed)
+
+
+def throughput_not_offered(objectives: list[dict[str, Any]], d: Delivery) -> None:
+    """The server cannot be judged on a rate it was not offered: a failed throughput
+    objective becomes no_data (and so does a pass judged against what was sent: the target
+    served all it got, but was not offered the rate). Changes `objectives` in place."""
+    for o in objectives:
+        if o["kind"] == "throughput" and (o["status"] == "fail" or (
+                o.get("extra") or {}).get("judged_against") == "sent"):
+            o["status"] = "no_data"
+            o["reason"] = (f"the load generator offered {d.achieved:.1f} of "
+                           f"{d.requested:.1f} req/s: throughput cannot be judged")
+
+
+def server_latency_s(objectives: list[dict[str, Any]], quantile: float | None = None
+                     ) -> float | None:
+    """The first server-side latency objective's value (of `quantile` when given)."""
+    return next((o.get("value") for o in objectives if o["kind"] == "latency"
+                 and o.get("source") == "server" and o.get("value") is not None
+                 and (quantile is None or o.get("extra", {}).get("quantile") == quantile)),
+                None)
+
+
+def scrape_warnings(health: dict[str, Any]) -> list[str]:
+    """Failed scrapes and restarts of the target inside the window."""
+    warnings = []
+    if health.get("failed"):
+        warnings.append(f"{health['failed']:.0f} of {health.get('scrapes') or 0:.0f} "
+                        "scrapes of the target failed inside the window: counts are "
+                        "extrapolated over the gaps")
+    if health.get("restarts"):
+        warnings.append(f"the target restarted {health['restarts']:.0f} time(s) inside "
+                        "the window: what it observed after its last scrape is lost")
+    return warnings
+
+
+def agreement_warnings(objectives: list[dict[str, Any]], totals: dict[str, Any]) -> list[str]:
+    """The server's request count and p95 against the load generator's."""
+    warnings = []
+    server_count = next((o.get("samples") for o in objectives
+                         if o["kind"] == "throughput" and o["status"] != "no_data"), None)
+    sent = totals["requests"]
+    if server_count is not None and sent and abs(server_count - sent) > 0.05 * sent:
+        warnings.append(f"the server counted {server_count:.0f} requests in the window, the "
+                        f"load generator sent {sent}: lost scrapes, a restart, a wrong "
+                        "selector, or traffic from elsewhere")
+    server_p95 = server_latency_s(objectives, quantile=0.95)
+    client_p95 = (totals.get("latency_ms") or {}).get("p95")
+    if server_p95 is not None and client_p95 is not None and \
+            client_p95 / 1000 > 2 * server_p95 + 0.05:
+        warnings.append(f"the load generator measured p95 {client_p95:.0f} ms, the server "
+                        f"{server_p95 * 1000:.0f} ms: time is lost between them (network, "
+                        "a saturated generator, or queueing before the server's timer)")
+    return warnings
+
+
+def unseen(found: list[str], known: list[str]) -> list[str]:
+    """The problems of `found` not already in `known` (nor repeated), in order."""
+    new: list[str] = []
+    for problem in found:
+        if problem not in known and problem not in new:
+            new.append(problem)
+    return new

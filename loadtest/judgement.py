@@ -1,0 +1,249 @@
+"""A run's results from its judged window, shared by `loadtest run`, `loadtest verify` and
+the Locust plugin: the objectives (server and client side), the other checks of
+judge/checks.py, the load generator's health, the client's figures, the comparison with a
+baseline, and the verdict.
+
+`assemble` reads as the story; each step below it fills one part of the results."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from loadtest import tls
+from loadtest.judge import checks
+from loadtest.judge.objectives import (
+    evaluate,
+    evaluate_client,
+    interpolation_warnings,
+    matchers_for,
+)
+from loadtest.judge.resources import REFERENCE_CPU_CORES, measure
+from loadtest.load.health import early_p95_ms, saturation_problems, shortfall
+from loadtest.load.phase import PhaseState, iso
+from loadtest.load.runner import lost_worker_problems, read_workers
+from loadtest.load.shapes import Profile
+from loadtest.metrics.base import MetricsSource, Window
+from loadtest.metrics.server_series import server_timeseries
+from loadtest.options import RunOptions
+from loadtest.regression.compare import compare_runs
+from loadtest.slo import DbLatencyObjective, SloFile
+from loadtest.store.baselines import read_history
+from loadtest.store.client_samples import ClientSamples, client_stats
+from loadtest.store.results import decide
+from loadtest.store.samples import MAX_COMPACT_SAMPLES, load_task_starts, task_totals
+
+
+def assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None,
+             state: PhaseState, run_dir: Path, meta: dict[str, Any],
+             scrapes: Any = None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The results dict of a run (without its history and inputs). Adds the window and the
+    scrape health to `meta` and the load side's problems to `state.problems`."""
+    window = judged_window(state)
+    warnings: list[str] = tls.warnings(meta.get("tls", {})) + list(
+        meta.get("preflight_warnings", []))
+    df = client_samples(slo, state, run_dir, window)
+    requested = requested_rate(meta, state, window)
+    objectives = server_objectives(slo, source, window, df, requested, meta, run_dir, warnings)
+    cpu = state.cpu.summary(window.start, window.end) if state.cpu is not None and \
+        window is not None else state.cpu_summary
+    load: dict[str, Any] = {"requested_rate": meta.get("rate"),
+                            "locust_exit_code": state.locust_exit}
+    samples: dict[str, Any] = {}
+    if window is not None and scrapes is not None:
+        samples["server_histograms"] = server_histograms(slo, scrapes, window)
+    client: dict[str, Any] = {}
+    if window is not None and state.run_start is not None and df is not None:
+        client, objectives = client_side(slo, df, window, state, run_dir, meta, objectives,
+                                         scrapes, warnings)
+        samples["client"] = df.compact(MAX_COMPACT_SAMPLES)
+        judge_delivery(client, requested, cpu, state, meta, objectives, load, warnings)
+    load_health(load, state, cpu, run_dir, window)
+    if window is not None and source is not None:  # the target's CPU, memory, DB connections
+        load["resources"] = target_resources(slo, scrapes, source, window, meta)
+    if window is not None:
+        meta["window"] = window_record(window)
+        meta["load_started"] = state.run_start
+    results: dict[str, Any] = {"run": meta, "load": load, "objectives": objectives,
+                               "client": client, "warnings": warnings, "regressions": [],
+                               "samples": samples, "interrupted": state.interrupted}
+    if state.monitor is not None:
+        results["live"] = state.monitor.record()
+        warnings.extend(f"live monitor: {e} (that figure was shown as -)"
+                        for e in results["live"]["errors"][:3])
+    if baseline is not None:
+        compare_baseline(results, baseline, opts, slo)
+    results["verdict"] = decide(objectives, load, interrupted=state.interrupted,
+                                regressions=results["regressions"])
+    return results
+
+
+def judged_window(state: PhaseState) -> Window | None:
+    """The window judged: an interrupted run's ends now, if it had not ended yet."""
+    window = state.window
+    if window is not None and state.interrupted and time.time() < window.end:
+        window = Window(window.start, max(window.start + 1.0, time.time()))
+    return window
+
+
+def client_samples(slo: SloFile, state: PhaseState, run_dir: Path,
+                   window: Window | None) -> Any:
+    """The load generator's samples of the window, streamed (never all in memory)."""
+    if window is None or state.run_start is None:
+        return None
+    return ClientSamples(run_dir / "locust", window, state.run_start,
+                         thresholds_s=latency_thresholds(slo))
+
+
+def requested_rate(meta: dict[str, Any], state: PhaseState, window: Window | None) -> float:
+    """The rate asked: the shape's mean over the judged window, else --rate."""
+    if window is not None and state.run_start is not None and meta.get("profile"):
+        return offered_rate(meta, window, state.run_start)
+    return meta.get("rate") or 0
+
+
+def server_objectives(slo: SloFile, source: MetricsSource | None, window: Window | None,
+                      df: Any, requested: float, meta: dict[str, Any], run_dir: Path,
+                      warnings: list[str]) -> list[dict[str, Any]]:
+    """Every objective judged on the metrics source; its warnings (interpolated quantiles,
+    scrape health) added to `warnings`, the scrape health to `meta`."""
+    if window is None or source is None:
+        return []
+    objectives = [o.to_dict() for o in evaluate(
+        slo, source, window, client=df,
+        offered_rate=offered_requests(requested, meta, df, run_dir, window))]
+    warnings.extend(interpolation_warnings(objectives))
+    health = source.scrape_health(window)
+    meta["scrape_health"] = health
+    warnings.extend(checks.scrape_warnings(health))
+    return objectives
+
+
+def server_histograms(slo: SloFile, scrapes: Any, window: Window) -> dict[str, Any]:
+    """The DB latency histograms of the harness's own scrapes, per objective."""
+    histograms = {}
+    for obj in slo.objectives:
+        if isinstance(obj, DbLatencyObjective):
+            blocks = scrapes.interval_buckets(slo.metrics.db_duration,
+                                              matchers_for(slo, obj, http=False), window)
+            if blocks:
+                histograms[obj.name] = blocks
+    return histograms
+
+
+def client_side(slo: SloFile, df: Any, window: Window, state: PhaseState, run_dir: Path,
+                meta: dict[str, Any], objectives: list[dict[str, Any]], scrapes: Any,
+                warnings: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The client's figures, and the objectives with the client-side ones judged on the
+    samples (in the SLO file's order)."""
+    assert state.run_start is not None
+    client = client_stats(df, MAX_COMPACT_SAMPLES)
+    client["totals"].update(task_totals(load_task_starts(run_dir / "locust"), window))
+    if meta.get("model") == "closed":  # intended start = actual start: nothing to correct
+        client["totals"]["corrected_latency_ms"] = None
+        warnings.append(checks.CLOSED_MODEL)
+    client_objs = {o.name: o.to_dict() for o in evaluate_client(slo, df, window)}
+    objectives = [o for o in objectives if o["name"] not in client_objs]
+    order = [o.name for o in slo.objectives]
+    objectives = sorted(objectives + list(client_objs.values()),
+                        key=lambda o: order.index(o["name"]) if o["name"] in order else 0)
+    if scrapes is not None:
+        client["server_timeseries"] = server_timeseries(
+            scrapes, slo, state.run_start, window.end + 2)
+    return client, objectives
+
+
+def judge_delivery(client: dict[str, Any], requested: float, cpu: dict[str, Any] | None,
+                   state: PhaseState, meta: dict[str, Any], objectives: list[dict[str, Any]],
+                   load: dict[str, Any], warnings: list[str]) -> None:
+    """Achieved vs requested into `load`; a shortfall a problem (and throughput unjudged);
+    the client/server agreement warnings."""
+    totals = client["totals"]
+    d = checks.delivery(totals, requested, closed=meta.get("model") == "closed")
+    load.update(d.record())
+    if not d.delivered and not state.interrupted:
+        checks.throughput_not_offered(objectives, d)
+        state.problems.append(shortfall(
+            totals, d.requested, cpu, meta.get("users"),
+            before_p95_ms=early_p95_ms(client["timeseries"]),
+            server_p95_s=checks.server_latency_s(objectives)))
+    warnings.extend(checks.agreement_warnings(objectives, totals))
+
+
+def load_health(load: dict[str, Any], state: PhaseState, cpu: dict[str, Any] | None,
+                run_dir: Path, window: Window | None) -> None:
+    """The load side into `load`: a dead target, an abort, the generator's CPU (saturation
+    a problem), its workers (a lost one a problem), and every problem of the run."""
+    if state.target_down_at is not None:
+        load["target_died"] = iso(state.target_down_at)
+    if state.aborted is not None:
+        load["aborted"] = state.aborted
+    if cpu is not None:
+        load["generator_cpu"] = cpu
+        state.problems.extend(checks.unseen(saturation_problems(cpu), state.problems))
+    workers = read_workers(run_dir / "locust")
+    if workers is not None:
+        load["workers"] = workers
+        state.problems.extend(checks.unseen(lost_worker_problems(workers, window),
+                                            state.problems))
+    load["problems"] = list(state.problems)
+
+
+def target_resources(slo: SloFile, scrapes: Any, source: MetricsSource, window: Window,
+                     meta: dict[str, Any]) -> Any:
+    """The target's CPU, memory and DB connections over the window."""
+    known = ({"cpu": (REFERENCE_CPU_CORES, "the reference target: one Python process")}
+             if meta.get("target", {}).get("kind") == "reference" else {})
+    return measure(slo, scrapes, source, window, known)
+
+
+def compare_baseline(results: dict[str, Any], baseline: dict[str, Any],
+                     opts: RunOptions | None, slo: SloFile) -> None:
+    """The baseline's latency series for the charts, and the regressions against it."""
+    results["baseline_timeseries"] = [
+        {"offset_s": p["offset_s"], "p95_ms": p.get("p95_ms")}
+        for p in (baseline.get("client") or {}).get("timeseries", [])]
+    history = read_history(opts.out) if opts is not None else []
+    comparison = compare_runs(baseline, results, slo, history)
+    results["regressions"] = comparison.checks
+    results["comparison"] = comparison.summary
+    results["warnings"].extend(comparison.warnings)
+
+
+def window_record(window: Window) -> dict[str, Any]:
+    return {"start": window.start, "end": window.end, "start_iso": iso(window.start),
+            "end_iso": iso(window.end), "seconds": window.seconds}
+
+
+def offered_rate(meta: dict[str, Any], window: Window, run_start: float) -> float:
+    """The rate the load shape offers on average over the judged window (which an
+    interruption or a dead target may have cut short)."""
+    prof = meta["profile"]
+    shape = Profile(tuple(tuple(p) for p in prof["points"]),  # type: ignore[misc]
+                    prof["judge_from"], prof["judge_to"], meta.get("shape", ""))
+    return shape.expected(window.start - run_start, window.end - run_start) / window.seconds
+
+
+def latency_thresholds(slo: SloFile) -> list[float]:
+    """Every latency threshold the samples are asked about (exact shares within each)."""
+    return [float(t) for o in slo.objectives
+            if (t := getattr(o, "threshold", None)) is not None and o.kind in (
+                "latency", "client")]
+
+
+def offered_requests(requested: float, meta: dict[str, Any], df: Any, run_dir: Path,
+                     window: Window) -> float | None:
+    """The request rate the schedule offered over the window: the task rate asked times the
+    requests each task made (an adopted locustfile's task may make several); None when the
+    load was not the harness's schedule (closed model) or nothing was recorded."""
+    if df is None or meta.get("model") == "closed" or not requested:
+        return None
+    tasks = load_task_starts(run_dir / "locust")
+    if not tasks:
+        return requested
+    started = sum(1 for _, start in tasks if window.start <= start < window.end)
+    if not started:
+        return None
+    # a task makes one request or more; the last tasks of a cut window may have none yet
+    return requested * max(1.0, df.count(df.keys()) / started)
