@@ -30,7 +30,7 @@ def test_all_formats_render_and_escape_target_strings(tmp_path: Path) -> None:
     assert "http://" not in re.sub(r'xmlns(:\w+)?="[^"]*"', "",
                                    html.replace("http://127.0.0.1", ""))
     suite = ET.parse(tmp_path / "junit.xml").getroot()
-    assert suite.get("tests") == "3" and suite.get("failures") == "1"
+    assert suite.get("tests") == "4" and suite.get("failures") == "1"
     assert suite.get("errors") == "1"
     failure = suite.find("testcase[@name='response_time_p95']/failure")
     assert failure is not None and "2.310 s (threshold ≤ 2.000 s)" in failure.get("message", "")
@@ -99,3 +99,63 @@ def test_an_aborted_run_says_when_and_why_and_marks_its_charts(tmp_path: Path) -
     for o in r["objectives"]:  # type: ignore[union-attr]
         o["status"] = "pass"
     assert decide(r["objectives"], load)["exit_code"] == 1  # type: ignore[arg-type]
+
+
+def _junit(results: dict[str, object]) -> ET.Element:
+    from loadtest.reports.junit import render_junit
+
+    return ET.fromstring(render_junit(results))
+
+
+def _passing_results() -> dict:
+    results: dict = made_up_results()
+    objectives = [o for o in results["objectives"] if o["status"] == "pass"]
+    results["objectives"] = objectives
+    results["verdict"] = decide(objectives, results["load"])
+    assert results["verdict"]["exit_code"] == 0
+    return results
+
+
+def test_junit_run_case_fails_when_the_run_is_inconclusive_without_a_failed_objective() -> None:
+    results = _passing_results()
+    results["load"] = {**results["load"], "problems": ["load generator saturated: 71 req/s"]}
+    results["verdict"] = decide(results["objectives"], results["load"])
+    assert results["verdict"]["exit_code"] == 3
+    suite = _junit(results)
+    failure = suite.find("testcase[@name='run']/failure")
+    assert failure is not None and "saturated" in failure.get("message", "")
+    assert suite.get("failures") == "1" and suite.get("tests") == "2"
+    # the target died: exit 1 with every objective passing, still a failure of "run"
+    results["load"] = {**results["load"], "problems": [], "target_died": "12:00:03"}
+    results["verdict"] = decide(results["objectives"], results["load"])
+    assert results["verdict"]["exit_code"] == 1
+    assert _junit(results).find("testcase[@name='run']/failure") is not None
+    # a passing run: the run case passes
+    suite = _junit(_passing_results())
+    case = suite.find("testcase[@name='run']")
+    assert case is not None and case.find("failure") is None and suite.get("failures") == "0"
+
+
+def test_junit_run_case_passes_when_a_failed_objective_already_says_why() -> None:
+    suite = _junit(made_up_results())  # response_time_p95 breached, db_query_p95 no data
+    case = suite.find("testcase[@name='run']")
+    assert case is not None and case.find("failure") is None
+
+
+def test_junit_regression_without_data_is_not_a_pass_and_suite_has_time() -> None:
+    results = _passing_results()
+    results["regressions"] = [
+        {"name": "throughput.regression", "objective": "throughput", "status": "no_data",
+         "reason": "the baseline has no samples", "message": ""},
+        {"name": "p95.regression", "objective": "p95", "status": "pass", "reason": "",
+         "message": ""}]
+    results["verdict"] = decide(results["objectives"], results["load"],
+                                regressions=results["regressions"])
+    suite = _junit(results)
+    skipped = suite.find("testcase[@name='throughput.regression']/skipped")
+    assert skipped is not None and "the baseline has no samples" in skipped.get("message", "")
+    assert suite.find("testcase[@name='p95.regression']/skipped") is None
+    assert suite.get("skipped") == "1"
+    assert suite.find("testcase[@name='run']/failure") is not None  # exit 3
+    assert suite.get("timestamp") == "1970-01-01T00:00:10"  # the window's start (load_started 0)
+    assert float(suite.get("time", "nan")) == 60.0

@@ -1,8 +1,11 @@
-"""junit.xml: one test case per objective (and per regression check)."""
+"""junit.xml: one test case per objective, per regression check, and one for the run itself
+("run": fails when the verdict is fail or inconclusive and no objective or regression check
+says why, e.g. the generator saturated, Locust crashed, a worker was lost, the target died)."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from typing import Any
 
 from loadtest.reports.view import fmt_threshold, fmt_value
@@ -11,14 +14,18 @@ from loadtest.reports.view import fmt_threshold, fmt_value
 def render_junit(results: dict[str, Any]) -> str:
     objectives = results.get("objectives", [])
     regressions = results.get("regressions", [])
-    suite = ET.Element("testsuite", name="loadtest", tests=str(len(objectives) + len(regressions)))
+    suite = ET.Element("testsuite", name="loadtest",
+                       tests=str(len(objectives) + len(regressions) + 1))
+    _set_time(suite, results.get("run") or {})
     failures = errors = skipped = 0
+    explained = False  # a failing test case below already says why the gate did not pass
     for o in objectives:
         case = ET.SubElement(suite, "testcase", classname="loadtest.objectives", name=o["name"])
         value = fmt_value(o.get("value"), o.get("unit", ""))
         msg = f"{o['name']}: {value} (threshold {fmt_threshold(o)})"
         if o["status"] == "fail" and o.get("severity", "fail") == "fail":
             failures += 1
+            explained = True
             el = ET.SubElement(case, "failure", message=msg, type="SLOBreach")
             el.text = o.get("detail") or ""
         elif o["status"] == "no_data" and o.get("severity", "fail") == "fail":
@@ -36,7 +43,12 @@ def render_junit(results: dict[str, Any]) -> str:
                              name=str(r.get("name")))
         if r.get("status") == "fail":
             failures += 1
+            explained = True
             ET.SubElement(case, "failure", message=str(r.get("message", "")), type="Regression")
+        elif r.get("status") != "pass":  # no data: not compared, never a pass
+            skipped += 1
+            ET.SubElement(case, "skipped",
+                          message=f"{r.get('name')}: not compared: {r.get('reason') or 'no data'}")
     drift = results.get("drift") or {}
     if drift.get("fail_on_drift"):  # `loadtest run --fail-on-drift`: the history is a check
         suite.set("tests", str(int(suite.get("tests", "0")) + 1))
@@ -44,11 +56,39 @@ def render_junit(results: dict[str, Any]) -> str:
         worse = [c for c in drift.get("new", []) if c.get("worse")]
         if worse:
             failures += 1
+            explained = True
             ET.SubElement(case, "failure", type="Drift", message="; ".join(
                 f"{c['metric']} changed from run {c['id']}" for c in worse))
+    verdict = results.get("verdict") or {}
+    case = ET.SubElement(suite, "testcase", classname="loadtest.run", name="run")
+    if verdict.get("exit_code") in (1, 3) and not explained:
+        failures += 1
+        el = ET.SubElement(case, "failure", type=str(verdict.get("status", "")).capitalize(),
+                           message=f"{verdict.get('status')}: {verdict.get('reason', '')}")
+        el.text = "\n".join(str(p) for p in (results.get("load") or {}).get("problems", []))
+    out = ET.SubElement(case, "system-out")
+    out.text = f"{verdict.get('status')} (exit {verdict.get('exit_code')}): " \
+        f"{verdict.get('reason', '')}"
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     suite.set("skipped", str(skipped))
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") \
         + "\n"
+
+
+def _set_time(suite: ET.Element, run: dict[str, Any]) -> None:
+    """`timestamp`: when the run started (UTC, ISO 8601 without zone, as JUnit has it);
+    `time`: seconds from the load's start to the window's end."""
+    window = run.get("window") or {}
+    started = run.get("load_started") or window.get("start")
+    if isinstance(started, (int, float)) and started > 0:
+        suite.set("timestamp", datetime.fromtimestamp(started, UTC)
+                  .replace(tzinfo=None).isoformat(timespec="seconds"))
+    elif run.get("started_at"):
+        suite.set("timestamp", str(run["started_at"])[:19])
+    end = window.get("end")
+    if isinstance(end, (int, float)) and isinstance(started, (int, float)) and end >= started:
+        suite.set("time", f"{end - started:.3f}")
+    elif isinstance(window.get("seconds"), (int, float)):
+        suite.set("time", f"{window['seconds']:.3f}")
