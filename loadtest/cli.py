@@ -369,13 +369,15 @@ def verify(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory holding results.json.")],
 ) -> None:
-    """Render index.html, junit.xml and summary.md again from results.json."""
+    """Render index.html, junit.xml and summary.md again from results.json.
+
+    summary.md is not appended to $GITHUB_STEP_SUMMARY again: the run did that."""
     from loadtest.reports import render_all
     from loadtest.store.results import load_results
 
     try:
         results = load_results(run_dir / "results.json")
-        written = render_all(results, run_dir)
+        written = render_all(results, run_dir, step_summary=False)
     except HarnessError as e:
         _fail(e)
     for path in written:

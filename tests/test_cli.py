@@ -89,10 +89,15 @@ def test_unreachable_target_is_inconclusive(tmp_path: Path, monkeypatch: pytest.
     assert "is unreachable" in result.output and "pass the right --target" in result.output
 
 
-def test_report_rerenders_from_results_json(tmp_path: Path) -> None:
+def test_report_rerenders_from_results_json(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    step = tmp_path / "step.md"
+    step.write_text("the run's summary\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
     write_results(tmp_path, made_up_results())
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 0
+    assert step.read_text() == "the run's summary\n"  # a re-render adds no second copy
     assert (tmp_path / "index.html").exists() and (tmp_path / "junit.xml").exists()
     missing = runner.invoke(app, ["report", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no results.json here" in missing.output

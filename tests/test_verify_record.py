@@ -32,7 +32,10 @@ def digests(run_dir: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_verify_keeps_the_record_and_promote_takes_only_a_pass(tmp_path: Path) -> None:
+def test_verify_keeps_the_record_and_promote_takes_only_a_pass(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    step = tmp_path / "step-summary.md"  # $GITHUB_STEP_SUMMARY: one copy per run, per verify
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
     strict, loose = tmp_path / "strict.yaml", tmp_path / "loose.yaml"
     strict.write_text(SLO.format(min_rate=1000), encoding="utf-8")
     loose.write_text(SLO.format(min_rate=10), encoding="utf-8")
@@ -42,6 +45,7 @@ def test_verify_keeps_the_record_and_promote_takes_only_a_pass(tmp_path: Path) -
                         "--slo", str(strict), "--out", str(out)], cwd=ROOT,
                        capture_output=True, text=True, timeout=120, check=False)
     assert p.returncode == 1, p.stdout + p.stderr  # 20 req/s is not 1000
+    assert step.read_text().count("## loadtest: FAIL") == 1
     run_dir = (out / "latest").resolve()
     original = json.loads((run_dir / "results.json").read_text())
     assert original["run"]["slo"]["text"] == strict.read_text()
@@ -68,12 +72,15 @@ def test_verify_keeps_the_record_and_promote_takes_only_a_pass(tmp_path: Path) -
     md = (vdir / "summary.md").read_text()
     assert f"Re-judged run `{original['run']['id']}`" in md and "**FAIL**" in md
     assert "Re-judged run" in (vdir / "index.html").read_text()
+    summary = step.read_text()  # the run's summary once, then the verification's own, once
+    assert summary.count("## loadtest: FAIL") == 1 and summary.count("Re-judged run") == 1
 
     # `loadtest report` re-renders the same results: the record itself does not move
     verified = digests(vdir)
     assert runner.invoke(app, ["report", str(vdir)]).exit_code == 0
     assert runner.invoke(app, ["report", str(run_dir)]).exit_code == 0
     assert digests(vdir) == verified and digests(run_dir) == before
+    assert step.read_text() == summary  # re-renders add no copy
 
     # a sample file edited after the run: verify says so
     sample = run_dir / next(k for k in samples if k.startswith("locust/samples-"))

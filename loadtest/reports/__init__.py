@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 
-def render_all(results: dict[str, Any], run_dir: Path) -> list[Path]:
+def render_all(results: dict[str, Any], run_dir: Path, step_summary: bool = True) -> list[Path]:
+    """Write index.html, junit.xml and summary.md into run_dir; the summary is also appended to
+    $GITHUB_STEP_SUMMARY unless step_summary is False (`loadtest report`, a re-render of a
+    run whose summary was appended when it ran)."""
     from loadtest.reports.html import render_html
     from loadtest.reports.junit import render_junit
     from loadtest.reports.markdown import render_markdown
@@ -39,8 +42,8 @@ def render_all(results: dict[str, Any], run_dir: Path) -> list[Path]:
         path = run_dir / name
         write_text_atomic(path, text)
         written.append(path)
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as f:
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY") if step_summary else None
+    if summary_path:
+        with open(summary_path, "a", encoding="utf-8") as f:
             f.write(outputs[2][1] + "\n")
     return written
