@@ -45,4 +45,4 @@ def test_every_import_is_declared_and_every_dependency_imported() -> None:
     assert imported - runtime == set(), "imported by loadtest/ but not in [project] dependencies"
     assert runtime - imported == set(), "declared but never imported by loadtest/"
     assert "pytest" not in runtime and "pytest" in test_extra
-    assert {"numpy", "requests"} <= runtime
+    assert {"numpy", "requests", "psutil"} <= runtime

@@ -1,4 +1,4 @@
-"""Generator health (CPU of the load processes from /proc) and the live status line."""
+"""Generator health (CPU of the load processes, through psutil) and the live status line."""
 
 from __future__ import annotations
 
@@ -33,6 +33,35 @@ def test_a_process_that_keeps_a_core_busy_is_saturated() -> None:
     assert proc["mean_pct"] > 80 and proc["samples"] >= 3
     assert "saturated" in saturation_problems(busy)[0]
     assert "--workers" in saturation_problems(busy)[0]
+
+
+def test_cpu_figures_are_the_kernels_and_health_reads_no_proc_itself() -> None:
+    """The monitor's CPU seconds are what the kernel counts (utime + stime in /proc, read here
+    by the test only); loadtest/load/health.py itself reads no /proc (psutil does, where the
+    platform has one)."""
+    import ast
+    import os
+
+    source = (Path(__file__).parents[1] / "loadtest" / "load" / "health.py").read_text()
+    strings = [n.value for n in ast.walk(ast.parse(source))
+               if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    assert not any(s.startswith("/proc") for s in strings)  # no path under /proc
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "import time\nt = time.time()\nwhile time.time() - t < 30: pass"])
+    try:
+        time.sleep(1.0)
+        mon = CpuMonitor(proc.pid)
+        mon.tick(force=True)
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        kernel = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        [(_, used)] = mon.samples[proc.pid]
+        assert used > 0.5 and abs(used - kernel) < 0.1
+    finally:
+        proc.kill()
+        proc.wait()
+    gone = CpuMonitor(proc.pid)  # a process that is gone: no sample, no error
+    gone.tick(force=True)
+    assert gone.samples == {} and gone.summary(0, time.time())["processes"] == []
 
 
 def test_an_idle_process_and_its_children_are_not() -> None:

@@ -1,5 +1,6 @@
 """Generator health: the CPU of the Locust processes (the local one, or a master and its
-`--processes` workers), sampled from /proc once a second while the load runs.
+`--processes` workers), sampled through psutil (any platform it supports, no /proc of our
+own) once a second while the load runs.
 
 A Python load process is single-threaded: one that keeps a core busy (>= 80 % over the window)
 cannot hold its schedule for long, and its latencies include its own queueing. Such a run is
@@ -10,41 +11,33 @@ a slow service. Workers on other machines are not sampled (their lag still shows
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+import psutil
 
 SATURATED_PCT = 80.0
 SAMPLE_EVERY_S = 1.0
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, CPU seconds used) of a process, or None when it is gone."""
+def _cpu_seconds(proc: psutil.Process) -> float | None:
+    """CPU seconds a process used (user + system, its own, not its children's), or None when
+    it is gone."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        t = proc.cpu_times()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
-    fields = text.rsplit(")", 1)[1].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+    return t.user + t.system
 
 
-def descendants(root: int) -> list[int]:
-    """`root` and every process below it."""
-    parents: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            st = _stat(int(d.name))
-            if st is not None:
-                parents.setdefault(st[0], []).append(int(d.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(parents.get(pid, []))
-    return out
+def descendants(root: int) -> list[psutil.Process]:
+    """`root` and every process below it (none when `root` is gone)."""
+    try:
+        proc = psutil.Process(root)
+        return [proc, *proc.children(recursive=True)]
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return []
 
 
 @dataclass
@@ -58,10 +51,10 @@ class CpuMonitor:
         if now - self._last < SAMPLE_EVERY_S and not force:
             return
         self._last = now
-        for pid in descendants(self.root_pid):
-            st = _stat(pid)
-            if st is not None:
-                self.samples.setdefault(pid, []).append((now, st[1]))
+        for proc in descendants(self.root_pid):
+            used = _cpu_seconds(proc)
+            if used is not None:
+                self.samples.setdefault(proc.pid, []).append((now, used))
 
     def current_pct(self) -> float | None:
         """The busiest process's CPU over the last interval."""
