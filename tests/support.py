@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from loadtest.metrics.base import Window
@@ -188,9 +189,10 @@ TOP_ERRORS = 10
 
 
 def _q(series: Any, q: float) -> float | None:
+    """Nearest rank, as numpy's inverted_cdf (the harness's one definition)."""
     if len(series) == 0:
         return None
-    return float(series.quantile(q, interpolation="higher"))
+    return float(np.quantile(series.to_numpy(dtype=float), q, method="inverted_cdf"))
 
 
 def _num(v: Any) -> float | None:

@@ -92,3 +92,51 @@ objectives:
     streamed = {o.name: o.to_dict() for o in evaluate_client(slo, cs, window)}
     assert same(whole, streamed) == []
     assert whole["p95"]["status"] in ("pass", "fail") and whole["gets_5xx"]["samples"] > 1000
+
+
+def test_one_percentile_definition_in_the_report_and_the_comparison(tmp_path: Path) -> None:
+    """100 known samples (1..100 ms): the p95 is the 95th value (nearest rank, the smallest
+    value with at least 95% of the samples at or below it) in the report's statistics
+    (streamed and whole-frame), in a client objective, and in the comparison with a baseline."""
+    import numpy as np
+
+    from loadtest.regression.compare import compare_runs
+    from loadtest.store.client_samples import FrameSamples, rank
+
+    values = list(range(1, 101))
+    random.Random(4).shuffle(values)
+    with (tmp_path / "samples-1.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for i, ms in enumerate(values):
+            t = 1000.0 + i * 0.01
+            w.writerow([t, t, "GET", "/a", float(ms), 200, 0, "", 10])
+    window = Window(999.0, 1010.0)
+    cs = ClientSamples(tmp_path, window, 999.0)
+    streamed = streamed_stats(cs, compact_limit=1000)
+    whole = client_stats(load_samples(tmp_path), window, 999.0)
+    assert streamed["totals"]["latency_ms"]["p95"] == 95.0
+    assert whole["totals"]["latency_ms"]["p95"] == 95.0
+    assert streamed["endpoints"][0]["p95_ms"] == 95.0
+    assert FrameSamples(load_samples(tmp_path), window).quantile([("GET", "/a")],
+                                                                 "response_ms", 0.95) == 95.0
+    slo = parse_slo("""\
+version: 1
+regression: {min_samples: 100, resamples: 100}
+objectives:
+  - {name: p95, kind: latency, quantile: 0.95, threshold: 2s}
+  - {name: client_p95, kind: client, metric: latency, quantile: 0.95, threshold: 2s,
+     corrected: false}
+""", "t.yaml")
+    [client] = [o.to_dict() for o in evaluate_client(slo, cs, window)]
+    assert client["value"] == pytest.approx(0.095)
+    run = {"run": {"window": {"seconds": window.seconds}},
+           "samples": {"client": cs.compact(1000)}}
+    [check] = [c for c in compare_runs(run, run, slo).checks if c["objective"] == "p95"]
+    assert check["run_value"] == pytest.approx(0.095)
+    assert check["base_value"] == pytest.approx(0.095)
+    # the rank is numpy's inverted_cdf for every size and quantile asked of it
+    for n in (1, 2, 3, 7, 10, 99, 100, 101, 1000):
+        data = np.arange(n)
+        for q in (0.0, 0.01, 0.07, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0):
+            assert rank(n, q) == np.quantile(data, q, method="inverted_cdf"), (n, q)

@@ -7,9 +7,10 @@ run, the count, errors and exact p50/p95/p99 (the seconds still open stay in mem
 seconds' worth); the top errors; the requests completed in the window. Every filter of an
 objective (endpoint, method) is a union of endpoints, so its figures are sums of theirs.
 
-Quantiles stay exact nearest-rank ("higher" as pandas: the value at 0-based rank
-ceil(q x (n - 1))): the histogram finds the bin that holds the rank, a second pass collects only
-that bin's values. Shares within a threshold are exact too: every threshold is a bin edge.
+Quantiles stay exact nearest-rank (the smallest value with at least q of the samples at or
+below it: 0-based rank ceil(q x n - 1), numpy's "inverted_cdf", the definition the comparison
+with a baseline uses too): the histogram finds the bin that holds the rank, a second pass
+collects only that bin's values. Shares within a threshold are exact too: every threshold is a bin edge.
 Memory grows with the number of endpoints and seconds of the run, never with the samples.
 """
 
@@ -141,8 +142,9 @@ class Endpoint:
 
 
 def rank(n: int, q: float) -> int:
-    """The 0-based nearest rank "higher" picks among n sorted values."""
-    return min(n - 1, math.ceil(q * (n - 1)))
+    """The 0-based nearest rank of the q-quantile among n sorted values: the smallest value with
+    at least q of them at or below it (numpy's `inverted_cdf`, computed as numpy does)."""
+    return max(0, min(n - 1, math.ceil(n * q - 1)))
 
 
 class ClientSamples:
@@ -321,7 +323,7 @@ class ClientSamples:
     def quantiles(self, asks: Iterable[tuple[tuple[Key, ...], str, float]],
                   compact_limit: int | None = None
                   ) -> dict[tuple[tuple[Key, ...], str, float], float | None]:
-        """Exact nearest-rank ("higher") quantiles for every (keys, column, q) asked, in one
+        """Exact nearest-rank quantiles for every (keys, column, q) asked, in one
         second pass that keeps only the values of the bins holding the ranks (and, with
         `compact_limit`, the thinned samples in the same pass)."""
         asks = [(tuple(sorted(k)), c, q) for k, c, q in asks]
@@ -378,7 +380,7 @@ class ClientSamples:
 
 
 def _quantiles_by_second(secs: Any, values: Any) -> Iterator[tuple[int, list[float | None]]]:
-    """Each second's QUANTILES ("higher" nearest rank), all seconds at once: sorted by
+    """Each second's QUANTILES (nearest rank, as `rank`), all seconds at once: sorted by
     (second, value), each rank is an offset from its second's first row."""
     import numpy as np
 
@@ -388,16 +390,21 @@ def _quantiles_by_second(secs: Any, values: Any) -> Iterator[tuple[int, list[flo
     secs, values = secs[order], values[order]
     starts = np.flatnonzero(np.r_[True, secs[1:] != secs[:-1]])
     sizes = np.diff(np.r_[starts, len(secs)])
-    picks = [values[starts + np.minimum(sizes - 1, np.ceil(q * (sizes - 1)).astype(np.int64))]
+    picks = [values[starts + np.clip(np.ceil(sizes * q - 1), 0, sizes - 1).astype(np.int64)]
              for q in QUANTILES]
     for i, start in enumerate(starts):
         yield int(secs[start]), [float(p[i]) for p in picks]
 
 
-def _higher(series: Any, q: float) -> float | None:
-    if len(series) == 0:
+def _nearest_rank(series: Any, q: float) -> float | None:
+    """The q-quantile of a pandas Series as `rank` defines it (missing values left out)."""
+    import numpy as np
+
+    values = series.dropna().to_numpy(dtype=float)
+    if len(values) == 0:
         return None
-    return float(series.quantile(q, interpolation="higher"))
+    k = rank(len(values), q)
+    return float(np.partition(values, k)[k])
 
 
 def _group_counts(sec: Any, failed: Any) -> tuple[Any, Any, Any]:
@@ -518,7 +525,7 @@ class FrameSamples:
         return len(self._rows(keys))
 
     def quantile(self, keys: Iterable[Key], column: str, q: float) -> float | None:
-        return _higher(self._rows(keys)[column], q)
+        return _nearest_rank(self._rows(keys)[column], q)
 
     def within(self, keys: list[Key], column: str, threshold_s: float) -> float:
         rows = self._rows(keys)

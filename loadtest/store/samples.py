@@ -7,11 +7,11 @@ the wait).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from loadtest.metrics.base import Window
+from loadtest.store.client_samples import rank
 
 
 def load_samples(folder: Path) -> Any:
@@ -78,7 +78,7 @@ def task_totals(tasks: list[tuple[float, float]] | None, window: Window) -> dict
     out: dict[str, Any] = {"tasks": n,
                            "task_rate": n / window.seconds if window.seconds > 0 else 0.0}
     if n:
-        def q(f: float) -> float:  # the next rank up, as for the samples (_q)
-            return lags[min(n - 1, math.ceil((n - 1) * f))]
+        def q(f: float) -> float:  # nearest rank, as for the samples
+            return lags[rank(n, f)]
         out["schedule_lag_ms"] = {"p50": q(0.5), "p99": q(0.99), "max": lags[-1]}
     return out
