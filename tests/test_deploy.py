@@ -42,6 +42,24 @@ def test_prometheus_config_and_rules_are_valid(tmp_path: Path) -> None:
 
 
 @pytest.mark.prometheus
+def test_local_prometheus_config_holds_names_with_quotes(tmp_path: Path) -> None:
+    """A rule file (or job) whose name holds quotes, a colon or a hash is still one value."""
+    rules = tmp_path / "it's \"my\" rules: #1.yml"
+    shutil.copy(DEPLOY / "prometheus" / "alerts.yml", rules)
+    text = prometheus_config("team's-job", "127.0.0.1:1", rule_files=[str(rules)],
+                             self_hostport="127.0.0.1:2", metrics_path="/x'y")
+    (tmp_path / "p.yml").write_text(text)
+    p = promtool("check", "config", "p.yml", cwd=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "5 rules found" in p.stdout + p.stderr
+    loaded = yaml.safe_load(text)
+    assert loaded["rule_files"] == [str(rules)]
+    assert loaded["scrape_configs"][0]["job_name"] == "team's-job"
+    assert loaded["scrape_configs"][0]["metrics_path"] == "/x'y"
+    assert loaded["global"]["scrape_interval"] == "1000ms"
+
+
+@pytest.mark.prometheus
 def test_each_alert_rule_fires_and_stays_quiet() -> None:
     p = promtool("test", "rules", "alerts_test.yml", cwd=DEPLOY / "prometheus")
     assert p.returncode == 0, p.stdout + p.stderr

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from loadtest import httpread, tls
 from loadtest.errors import PrometheusUnavailable, TargetUnreachable, UsageError
 from loadtest.stack.processes import Child, free_port
@@ -76,29 +78,21 @@ def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
                       interval_s: float = LOCAL_SCRAPE_INTERVAL_S,
                       rule_files: list[str] | None = None, self_hostport: str | None = None,
                       metrics_path: str = "/metrics") -> str:
+    """The throwaway Prometheus' config, built as data and written by yaml.safe_dump (a job,
+    path or rule file name holding a quote or a colon stays one value)."""
     iv = f"{int(interval_s * 1000)}ms"
-    text = (
-        "# written by loadtest: a throwaway Prometheus scraping the target under test\n"
-        "global:\n"
-        f"  scrape_interval: {iv}\n"
-        f"  evaluation_interval: {iv}\n"
-        f"  scrape_timeout: {iv}\n"
-    )
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": iv, "evaluation_interval": iv, "scrape_timeout": iv}}
     if rule_files:
-        text += "rule_files:\n" + "".join(f"  - '{f}'\n" for f in rule_files)
-    text += (
-        "scrape_configs:\n"
-        f"  - job_name: '{job}'\n"
-        f"    scheme: {scheme}\n"
-        f"    metrics_path: '{metrics_path}'\n"
-        "    static_configs:\n"
-        f"      - targets: ['{target_hostport}']\n"
-    )
+        config["rule_files"] = [str(f) for f in rule_files]
+    scrape = [{"job_name": job, "scheme": scheme, "metrics_path": metrics_path,
+               "static_configs": [{"targets": [target_hostport]}]}]
     if self_hostport:
-        text += ("  - job_name: 'prometheus'\n"
-                 "    static_configs:\n"
-                 f"      - targets: ['{self_hostport}']\n")
-    return text
+        scrape.append({"job_name": "prometheus",
+                       "static_configs": [{"targets": [self_hostport]}]})
+    config["scrape_configs"] = scrape
+    return ("# written by loadtest: a throwaway Prometheus scraping the target under test\n"
+            + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
 
 class LocalPrometheus:
