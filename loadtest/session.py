@@ -6,6 +6,7 @@ written, the reports rendered, `latest` pointed at the run and the history appen
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.errors import HarnessError, Interrupted, UsageError
+from loadtest.reports.grafana import ANNOTATION, render_annotation
 from loadtest.store.baselines import append_history
-from loadtest.store.results import running_results, write_results
+from loadtest.store.results import running_results, write_results, write_text_atomic
 
 
 @dataclass
@@ -112,11 +114,14 @@ def record_phase(run_dir: Path, meta: dict[str, Any], phase: str) -> None:
 
 
 def publish(results: dict[str, Any], run_dir: Path, out: Path, run_id: str) -> None:
-    """The end of a run: results.json written, the reports rendered, `latest` pointed at the
-    run, the run appended to the history."""
+    """The end of a run: results.json written, the reports rendered, the window as a Grafana
+    annotation, `latest` pointed at the run, the run appended to the history."""
     from loadtest.reports import render_all  # jinja2 and matplotlib: deferred to the end
 
     write_results(run_dir, results)
     render_all(results, run_dir)
+    annotation = render_annotation(results)
+    if annotation is not None:
+        write_text_atomic(run_dir / ANNOTATION, json.dumps(annotation, indent=2) + "\n")
     point_latest(out, run_id)
     append_history(results, out)

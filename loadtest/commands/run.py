@@ -16,6 +16,7 @@ from loadtest import __version__
 from loadtest.commands.slo_check import bucket_warnings
 from loadtest.errors import HarnessError, Interrupted, UsageError
 from loadtest.judgement import assemble, window_record
+from loadtest.load.live import LIVE_RECORD
 from loadtest.load.phase import PhaseState, cut_window, drive
 from loadtest.load.runner import LoadPlan
 from loadtest.load.shapes import Profile, build, describe
@@ -104,7 +105,7 @@ def _measure(opts: RunOptions, slo: SloFile, baseline: dict[str, Any] | None,
             record_phase(run_dir, meta, "stack")
             drive(load_plan(opts, stack, run_dir, profile), stack, state, exits, progress,
                   live, on_window=functools.partial(_window_known, run_dir, meta), slo=slo,
-                  abort=opts.abort)
+                  abort=opts.abort, record=run_dir / LIVE_RECORD)
         except Interrupted:
             _interrupted(state, stack, progress)
         except HarnessError as e:

@@ -317,6 +317,12 @@ class ObjectiveMonitor:
             return "  ".join(f"{t.obj.name} {'FAIL' if t.state == FAIL else t.state}"
                              for t in self.tracks)
 
+    def states(self) -> dict[str, dict[str, Any]]:
+        """Each objective's live state and figure (None where it cannot be computed yet), for
+        the run's live.jsonl."""
+        with self._lock:
+            return {t.obj.name: {"state": t.state, "value": t.value} for t in self.tracks}
+
     def record(self) -> dict[str, Any]:
         """results.json's `live`: each objective's sliding window, first breach and changes."""
         with self._lock:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from loadtest.judge.monitor import ObjectiveMonitor
@@ -99,9 +100,10 @@ def _sleep_until(t: float, load: Any, watches: list[Watch], state: PhaseState,
 def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStack,
           progress: Progress, live: Progress | None = None,
           on_window: Callable[[PhaseState], None] | None = None,
-          slo: SloFile | None = None, abort: bool = True) -> Any:
+          slo: SloFile | None = None, abort: bool = True, record: Path | None = None) -> Any:
     """One load phase: Locust at the plan's rate, the window marked on both sources, Locust
-    awaited, the source settled. `live` shows a status line about once a second; `on_window`
+    awaited, the source settled. `live` shows a status line about once a second, and `record`
+    (live.jsonl) gets the same figures as a JSON line a second; `on_window`
     is called once the load started and the window is known. With `slo`, every objective is
     evaluated while the load runs (judge/monitor.py), and one breached for its whole `abort_after`
     stops the load and cuts the window there (unless `abort` is False). Returns the LocustRun
@@ -111,7 +113,7 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
         on_window(state)
     if slo is not None:
         _start_monitor(plan, slo, stack, state, exits, abort)
-    ticker = _ticker(plan, state, live) if live is not None else None
+    ticker = _ticker(plan, state, live, record) if live is not None or record else None
     _watch_window(plan, stack, load, state, ticker)
     if state.monitor is not None:
         state.monitor.stop()
@@ -157,13 +159,16 @@ def _start_monitor(plan: Any, slo: SloFile, stack: Stack, state: PhaseState,
     state.monitor.start()
 
 
-def _ticker(plan: Any, state: PhaseState, live: Progress) -> Ticker:
-    """The live status line."""
+def _ticker(plan: Any, state: PhaseState, live: Progress | None,
+            record: Path | None) -> Ticker:
+    """The live status line and the live.jsonl stream."""
     assert state.window is not None and state.run_start is not None
     return Ticker(live, plan.out_dir, started=state.run_start,
                   total_s=state.window.end - state.run_start,
                   requested=None if _closed(plan) else plan.rate, cpu=state.cpu,
-                  monitor=state.monitor)
+                  monitor=state.monitor, record=record,
+                  profile=None if _closed(plan) else plan.shape,
+                  window=(state.window.start, state.window.end))
 
 
 def _watch_window(plan: Any, stack: Stack, load: LocustRun, state: PhaseState,

@@ -5,6 +5,7 @@
     html.py      index.html (jinja2, autoescape on, self-contained)
     junit.py     junit.xml (one test case per objective)
     markdown.py  summary.md (and $GITHUB_STEP_SUMMARY)
+    grafana.py   grafana-annotation.json (the judged window; written at the end of a run)
 """
 
 from __future__ import annotations

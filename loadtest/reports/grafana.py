@@ -1,0 +1,29 @@
+"""grafana-annotation.json: the judged window as a Grafana annotation (a region from the
+window's start to its end, tagged with the run and its verdict), in the body Grafana's HTTP
+API takes as it is: `curl -X POST -H 'Content-Type: application/json' --data
+@grafana-annotation.json $GRAFANA/api/annotations` (add `dashboardUID` to pin it to one
+dashboard). Grafana's own format, so no `schema_version`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ANNOTATION = "grafana-annotation.json"
+
+
+def render_annotation(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The annotation of a run's window, or None when the run has no window (it stopped
+    before the load)."""
+    run = results.get("run") or {}
+    window = run.get("window") or {}
+    start, end = window.get("start"), window.get("end")
+    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)):
+        return None
+    verdict = results.get("verdict") or {}
+    status = str(verdict.get("status", "unknown"))
+    tags = ["loadtest", f"run:{run.get('id', '')}", f"verdict:{status}"]
+    tags += [f"{k}:{v}" for k, v in sorted((run.get("tags") or {}).items())]
+    text = (f"loadtest run {run.get('id', '')}: {status.upper()} (exit "
+            f"{verdict.get('exit_code')}): {verdict.get('reason', '')}; judged window "
+            f"{window.get('start_iso', '')} .. {window.get('end_iso', '')}")
+    return {"time": int(start * 1000), "timeEnd": int(end * 1000), "tags": tags, "text": text}
