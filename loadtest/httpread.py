@@ -64,3 +64,29 @@ def get(url: str, *, deadline_s: float, verify: Any = True,
 
     with httpx.Client(timeout=deadline_s, trust_env=False, verify=verify) as client:
         return bounded_get(client, url, deadline_s=deadline_s, max_bytes=max_bytes, **kwargs)
+
+
+def bounded_session(deadline_s: float, verify: bool | str = True,
+                    max_bytes: int = MAX_BYTES) -> Any:
+    """A requests.Session (for prometheus-api-client) whose every answer is read under the
+    same bounds; raises BodyRefused."""
+    import requests
+
+    class BoundedSession(requests.Session):
+        def request(self, method: str, url: str,  # type: ignore[override]
+                    *args: Any, **kwargs: Any) -> requests.Response:
+            kwargs["stream"] = True
+            started = time.monotonic()
+            resp = super().request(method, url, *args, **kwargs)
+            try:
+                body = read_bounded(resp.iter_content(65536), started, deadline_s, max_bytes)
+            finally:
+                resp.close()
+            resp._content = body  # what `resp.content` returns from now on
+            resp._content_consumed = True
+            return resp
+
+    session = BoundedSession()
+    session.verify = verify
+    session.trust_env = False  # no proxy from the environment: traffic stays where it is sent
+    return session

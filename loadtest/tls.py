@@ -26,6 +26,13 @@ def ca_file(server: Server) -> str | None:
     return os.environ.get(f"{_ENV[server]}_CA_FILE") or None
 
 
+def requests_verify(server: Server) -> bool | str:
+    """What requests' `session.verify` takes (prometheus-api-client)."""
+    if skipped(server):
+        return False
+    return ca_file(server) or True
+
+
 def httpx_verify(server: Server) -> bool | ssl.SSLContext:
     """What httpx's `verify=` takes (a CA path as a string is deprecated there)."""
     if skipped(server):

@@ -188,56 +188,6 @@ def test_a_prometheus_answering_garbage(body: bytes, status: int, expect: str | 
         server.shutdown()
 
 
-def test_prometheus_queries_go_through_httpx_with_one_retry_on_a_busy_answer(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Prometheus source asks its HTTP API itself (no requests session): the query and
-    the time as parameters, the credentials from the environment, a busy answer (503) asked
-    once more, a second one is "did not answer"."""
-    import http.server
-    import threading
-    from urllib.parse import parse_qs, urlsplit
-
-    from loadtest.metrics.base import SourceError
-    from loadtest.metrics.prometheus import PrometheusSource
-
-    seen: list[tuple[dict[str, list[str]], str | None, str | None]] = []
-    busy = [1]  # 503s still to answer
-    ok = (b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{},'
-          b'"value":[1,"7"]}]}}')
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            parts = urlsplit(self.path)
-            seen.append((parse_qs(parts.query), self.headers.get("Authorization"),
-                         self.headers.get("User-Agent")))
-            status = 503 if busy[0] > 0 else 200
-            busy[0] -= 1
-            self.send_response(status if parts.path == "/api/v1/query" else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(ok if status == 200 else b"")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("LOADTEST_PROMETHEUS_TOKEN", "t0ken")
-    try:
-        src = PrometheusSource(f"http://127.0.0.1:{server.server_address[1]}", timeout_s=2)
-        assert src.scalar("up", 1234.5) == 7.0
-        assert len(seen) == 2  # the 503, then the answer
-        query, auth, agent = seen[-1]
-        assert query == {"query": ["up"], "time": ["1234.500"]}
-        assert auth == "Bearer t0ken" and agent is not None and agent.startswith("python-httpx")
-        busy[0] = 2
-        with pytest.raises(SourceError, match="did not answer: HTTP 503"):
-            src.scalar("up", 1234.5)
-        assert len(seen) == 4  # asked once more, not forever
-    finally:
-        server.shutdown()
-
-
 @pytest.mark.slow
 def test_a_target_restart_mid_run_keeps_the_counts_right(tmp_path: Path) -> None:
     from tests.support import start_target

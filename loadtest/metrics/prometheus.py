@@ -1,5 +1,4 @@
-"""A Prometheus server as the metrics source, through its HTTP API with httpx: every answer read
-under the same deadline, size cap and TLS policy as the target's (httpread.py, tls.py).
+"""A Prometheus server as the metrics source, through prometheus-api-client.
 
 Pitfalls handled here (see NOTES-prometheus-locust.md): ranges in whole milliseconds, one
 instant query at the window's end, a timeout on every request, no data stays no data (NaN or
@@ -12,12 +11,11 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import ssl
 import time
 from typing import Any
 
 from loadtest import httpread, tls
-from loadtest.httpread import BodyRefused
+from loadtest.httpread import BodyRefused, bounded_session
 from loadtest.metrics.base import (
     Figure,
     Matcher,
@@ -30,8 +28,6 @@ from loadtest.metrics.base import (
 DEFAULT_TIMEOUT_S = 10.0
 MAX_ANSWER = 256 * 1024 * 1024  # a query answer larger than this is refused, not parsed
 SILENT_GIVE_UP_S = 3.0  # settle() stops waiting on a Prometheus that answers nothing this long
-RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})  # asked once more, after RETRY_PAUSE_S
-RETRY_PAUSE_S = 0.2
 
 
 def auth_from_env() -> tuple[dict[str, str] | None, tuple[str, str] | None]:
@@ -43,23 +39,15 @@ def auth_from_env() -> tuple[dict[str, str] | None, tuple[str, str] | None]:
     return headers, ((user, password) if user else None)
 
 
-def _cause_name(e: BaseException) -> str:
-    """The name of what went wrong under an httpx error: SSLError for a certificate refused
-    (httpx says ConnectError), else the error's own name."""
-    seen: BaseException | None = e
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return "SSLError"
-        seen = seen.__cause__ or seen.__context__
-    return type(e).__name__
-
-
 class PrometheusSource(MetricsSource):
     name = "prometheus"
 
     def __init__(self, url: str, up_matchers: tuple[Matcher, ...] = (),
                  timeout_s: float = DEFAULT_TIMEOUT_S, scrape_interval_s: float | None = None,
                  local: bool = False) -> None:
+        from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
+
         self.url = url.rstrip("/")
         self.up_matchers = up_matchers
         self.timeout_s = timeout_s
@@ -67,58 +55,37 @@ class PrometheusSource(MetricsSource):
         self.local = local
         self._headers, self._auth = auth_from_env()
         self._verify = tls.httpx_verify("prometheus")  # see loadtest/tls.py
+        if tls.skipped("prometheus"):  # said once in the report, not on every query
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        retry = Retry(total=1, backoff_factor=0.2, status_forcelist=[408, 429, 502, 503, 504],
+                      allowed_methods=["GET"])
+        # every answer is read under a deadline and a size cap: a trickling or endless body
+        # never trips requests' per-read timeout
+        session = bounded_session(timeout_s, tls.requests_verify("prometheus"), MAX_ANSWER)
+        self._client = PrometheusConnect(url=self.url, headers=self._headers, auth=self._auth,
+                                         retry=retry, timeout=timeout_s, session=session)
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _get_query(self, params: dict[str, str]) -> httpread.Answer:
-        """GET /api/v1/query, bounded (deadline, size); asked once more after a connection
-        error, a timeout or a busy status (RETRY_STATUSES), as a retrying client would."""
-        import httpx
-
-        for attempt in (1, 2):
-            try:
-                answer = httpread.get(f"{self.url}/api/v1/query", deadline_s=self.timeout_s,
-                                      verify=self._verify, max_bytes=MAX_ANSWER, params=params,
-                                      headers=self._headers, auth=self._auth)
-            except (httpx.TransportError, OSError):
-                if attempt == 2:
-                    raise
-            else:
-                if answer.status_code not in RETRY_STATUSES or attempt == 2:
-                    return answer
-            time.sleep(RETRY_PAUSE_S)
-        raise AssertionError("unreachable")
-
     def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
-        import httpx
+        from prometheus_api_client import PrometheusApiClientException
+        from requests import RequestException
 
-        params = {"query": promql}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
+        params = {"time": f"{at:.3f}"} if at is not None else None
         try:
-            answer = self._get_query(params)
-        except BodyRefused as e:
-            raise SourceError(f"Prometheus at {self.url} {e}") from None
-        except (httpx.HTTPError, OSError) as e:
-            raise SourceError(f"Prometheus at {self.url} did not answer: "
-                              f"{_cause_name(e)}") from None
-        if answer.status_code in RETRY_STATUSES:
-            raise SourceError(f"Prometheus at {self.url} did not answer: HTTP "
-                              f"{answer.status_code}")
-        try:
-            body = answer.json()
-        except ValueError as e:  # a body that is not JSON
-            if answer.status_code != 200:
-                raise SourceError(f"Prometheus rejected the query {promql!r}: HTTP "
-                                  f"{answer.status_code} {answer.text[:200]!r}") from None
+            result = self._client.custom_query(promql, params=params)
+        except PrometheusApiClientException as e:
+            raise SourceError(f"Prometheus rejected the query {promql!r}: "
+                              f"{str(e).splitlines()[0][:300]}") from None
+        except ValueError as e:  # a body that is not JSON (requests' JSONDecodeError too)
             raise SourceError(f"Prometheus at {self.url} answered garbage: "
                               f"{str(e)[:200]}") from None
-        if answer.status_code != 200 or not isinstance(body, dict) \
-                or body.get("status") != "success":
-            error = body.get("error") if isinstance(body, dict) else None
-            raise SourceError(f"Prometheus rejected the query {promql!r}: HTTP "
-                              f"{answer.status_code} {str(error or answer.text)[:300]!r}")
-        result = (body.get("data") or {}).get("result") if isinstance(body.get("data"), dict) \
-            else None
+        except BodyRefused as e:
+            raise SourceError(f"Prometheus at {self.url} {e}") from None
+        except (RequestException, OSError) as e:
+            raise SourceError(f"Prometheus at {self.url} did not answer: "
+                              f"{type(e).__name__}") from None
         if not isinstance(result, list):
             raise SourceError(f"Prometheus at {self.url} answered an unexpected shape")
         return result
