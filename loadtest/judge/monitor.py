@@ -14,8 +14,6 @@ is "-", never a breach: the harness's monitoring never stops the load by a fault
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,6 +31,7 @@ from loadtest.slo import (
     SloFile,
     ThroughputObjective,
 )
+from loadtest.store.samples import NewRows
 
 LIVE_WINDOW_S = 10.0   # the sliding window of an objective without abort_after
 TICK_S = 1.0
@@ -87,7 +86,7 @@ class SampleTail:
     def __init__(self, locust_dir: Path, horizon_s: float) -> None:
         self.locust_dir = locust_dir
         self.horizon_s = horizon_s
-        self._offsets: dict[Path, int] = {}
+        self._rows = NewRows(locust_dir)
         self._frame: Any = None
 
     def read(self, now: float) -> Any:
@@ -95,22 +94,12 @@ class SampleTail:
         import pandas as pd
 
         new = []
-        for path in sorted(self.locust_dir.glob("samples-*.csv")):
-            offset = self._offsets.get(path, 0)
+        for row in self._rows():
             try:
-                with path.open("rb") as f:
-                    f.seek(offset)
-                    chunk = f.read()
-            except OSError:
-                continue
-            whole = chunk[:chunk.rfind(b"\n") + 1]  # a row being written waits for next time
-            self._offsets[path] = offset + len(whole)
-            for row in csv.reader(io.StringIO(whole.decode("utf-8", "replace"))):
-                try:
-                    new.append((float(row[0]), float(row[1]), row[2], row[3], float(row[4]),
-                                int(row[5])))
-                except (IndexError, ValueError):
-                    continue  # the header, or a torn row
+                new.append((float(row[0]), float(row[1]), row[2], row[3], float(row[4]),
+                            int(row[5])))
+            except (IndexError, ValueError):
+                continue  # the header, or a torn row
         df = pd.DataFrame(new, columns=list(self.COLUMNS))
         df["lag_ms"] = ((df["start"] - df["intended"]) * 1000.0).clip(lower=0.0)
         df["corrected_ms"] = df["response_ms"] + df["lag_ms"]

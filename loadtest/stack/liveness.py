@@ -14,8 +14,6 @@ The last two serve a target whose metrics the harness does not read itself
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Protocol
 
 from loadtest.metrics.base import Matcher, SourceError, render_selector
 from loadtest.metrics.prometheus import PrometheusSource
+from loadtest.store.samples import NewRows
 
 TARGET_DEAD_S = 5.0  # down this long: the target is gone, stop the load
 UP_MIN_FAILED = 2    # `up` == 0 at this many scrapes in a row (one failed scrape is a blip)
@@ -46,7 +45,7 @@ class SampleWatch:
     def __init__(self, locust_dir: Path, every_s: float = 0.5) -> None:
         self.locust_dir = locust_dir
         self.every_s = every_s
-        self._offsets: dict[Path, int] = {}
+        self._new_rows = NewRows(locust_dir)
         self._last_read = 0.0
         self._last_answer = 0.0   # end of the latest request that got an HTTP answer
         self._unanswered: list[float] = []  # ends of requests without one, after it
@@ -59,22 +58,12 @@ class SampleWatch:
 
     def _read(self) -> None:
         rows: list[tuple[float, bool]] = []
-        for path in sorted(self.locust_dir.glob("samples-*.csv")):
-            offset = self._offsets.get(path, 0)
+        for row in self._new_rows():
             try:
-                with path.open("rb") as f:
-                    f.seek(offset)
-                    chunk = f.read()
-            except OSError:
-                continue
-            whole = chunk[:chunk.rfind(b"\n") + 1]  # a row being written waits for next time
-            self._offsets[path] = offset + len(whole)
-            for row in csv.reader(io.StringIO(whole.decode("utf-8", "replace"))):
-                try:
-                    end = float(row[0]) + float(row[4]) / 1000
-                    rows.append((end, int(row[5]) > 0))
-                except (IndexError, ValueError):
-                    continue  # the header, or a torn row
+                end = float(row[0]) + float(row[4]) / 1000
+                rows.append((end, int(row[5]) > 0))
+            except (IndexError, ValueError):
+                continue  # the header, or a torn row
         for end, answered in sorted(rows):
             if answered:
                 self._last_answer = max(self._last_answer, end)

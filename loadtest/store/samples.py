@@ -7,6 +7,8 @@ the wait).
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +84,27 @@ def task_totals(tasks: list[tuple[float, float]] | None, window: Window) -> dict
             return lags[rank(n, f)]
         out["schedule_lag_ms"] = {"p50": q(0.5), "p99": q(0.99), "max": lags[-1]}
     return out
+
+
+class NewRows:
+    """The complete sample rows written since the last call, file by file (a row still being
+    written waits for the next call): what watches the samples while the load runs read."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._offsets: dict[Path, int] = {}
+
+    def __call__(self) -> list[list[str]]:
+        rows: list[list[str]] = []
+        for path in sorted(self.folder.glob("samples-*.csv")):
+            offset = self._offsets.get(path, 0)
+            try:
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+            except OSError:
+                continue
+            whole = chunk[:chunk.rfind(b"\n") + 1]
+            self._offsets[path] = offset + len(whole)
+            rows += csv.reader(io.StringIO(whole.decode("utf-8", "replace")))
+        return rows
