@@ -5,10 +5,23 @@ says why, e.g. the generator saturated, Locust crashed, a worker was lost, the t
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from loadtest.reports.view import fmt_threshold, fmt_value
+
+
+@dataclass
+class _Tally:
+    failures: int = 0
+    errors: int = 0
+    skipped: int = 0
+    explained: bool = False  # a failing case already says why the gate did not pass
+
+    def failed(self) -> None:
+        self.failures += 1
+        self.explained = True
 
 
 def render_junit(results: dict[str, Any]) -> str:
@@ -17,64 +30,78 @@ def render_junit(results: dict[str, Any]) -> str:
     suite = ET.Element("testsuite", name="loadtest",
                        tests=str(len(objectives) + len(regressions) + 1))
     _set_time(suite, results.get("run") or {})
-    failures = errors = skipped = 0
-    explained = False  # a failing test case below already says why the gate did not pass
+    tally = _Tally()
     for o in objectives:
-        case = ET.SubElement(suite, "testcase", classname="loadtest.objectives", name=o["name"])
-        value = fmt_value(o.get("value"), o.get("unit", ""))
-        msg = f"{o['name']}: {value} (threshold {fmt_threshold(o)})"
-        if o["status"] == "fail" and o.get("severity", "fail") == "fail":
-            failures += 1
-            explained = True
-            el = ET.SubElement(case, "failure", message=msg, type="SLOBreach")
-            el.text = o.get("detail") or ""
-        elif o["status"] == "no_data" and o.get("severity", "fail") == "fail":
-            errors += 1
-            el = ET.SubElement(case, "error", message=f"{o['name']}: no data: {o.get('reason')}",
-                               type="NoData")
-        elif o["status"] != "pass":
-            skipped += 1
-            ET.SubElement(case, "skipped", message=f"warn only: {msg}")
-        out = ET.SubElement(case, "system-out")
-        out.text = "\n".join([msg, o.get("detail") or o.get("reason") or ""]
-                             + list(o.get("queries", [])))
+        _objective_case(suite, o, tally)
     for r in regressions:
-        case = ET.SubElement(suite, "testcase", classname="loadtest.regressions",
-                             name=str(r.get("name")))
-        if r.get("status") == "fail":
-            failures += 1
-            explained = True
-            ET.SubElement(case, "failure", message=str(r.get("message", "")), type="Regression")
-        elif r.get("status") != "pass":  # no data: not compared, never a pass
-            skipped += 1
-            ET.SubElement(case, "skipped",
-                          message=f"{r.get('name')}: not compared: {r.get('reason') or 'no data'}")
-    drift = results.get("drift") or {}
-    if drift.get("fail_on_drift"):  # `loadtest run --fail-on-drift`: the history is a check
-        suite.set("tests", str(int(suite.get("tests", "0")) + 1))
-        case = ET.SubElement(suite, "testcase", classname="loadtest.history", name="drift")
-        worse = [c for c in drift.get("new", []) if c.get("worse")]
-        if worse:
-            failures += 1
-            explained = True
-            ET.SubElement(case, "failure", type="Drift", message="; ".join(
-                f"{c['metric']} changed from run {c['id']}" for c in worse))
+        _regression_case(suite, r, tally)
+    _drift_case(suite, results.get("drift") or {}, tally)
+    _run_case(suite, results, tally)
+    suite.set("failures", str(tally.failures))
+    suite.set("errors", str(tally.errors))
+    suite.set("skipped", str(tally.skipped))
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") \
+        + "\n"
+
+
+def _objective_case(suite: ET.Element, o: dict[str, Any], tally: _Tally) -> None:
+    case = ET.SubElement(suite, "testcase", classname="loadtest.objectives", name=o["name"])
+    value = fmt_value(o.get("value"), o.get("unit", ""))
+    msg = f"{o['name']}: {value} (threshold {fmt_threshold(o)})"
+    gating = o.get("severity", "fail") == "fail"
+    if o["status"] == "fail" and gating:
+        tally.failed()
+        el = ET.SubElement(case, "failure", message=msg, type="SLOBreach")
+        el.text = o.get("detail") or ""
+    elif o["status"] == "no_data" and gating:
+        tally.errors += 1
+        ET.SubElement(case, "error", message=f"{o['name']}: no data: {o.get('reason')}",
+                      type="NoData")
+    elif o["status"] != "pass":
+        tally.skipped += 1
+        ET.SubElement(case, "skipped", message=f"warn only: {msg}")
+    out = ET.SubElement(case, "system-out")
+    out.text = "\n".join([msg, o.get("detail") or o.get("reason") or ""]
+                         + list(o.get("queries", [])))
+
+
+def _regression_case(suite: ET.Element, r: dict[str, Any], tally: _Tally) -> None:
+    case = ET.SubElement(suite, "testcase", classname="loadtest.regressions",
+                         name=str(r.get("name")))
+    if r.get("status") == "fail":
+        tally.failed()
+        ET.SubElement(case, "failure", message=str(r.get("message", "")), type="Regression")
+    elif r.get("status") != "pass":  # no data: not compared, never a pass
+        tally.skipped += 1
+        ET.SubElement(case, "skipped",
+                      message=f"{r.get('name')}: not compared: {r.get('reason') or 'no data'}")
+
+
+def _drift_case(suite: ET.Element, drift: dict[str, Any], tally: _Tally) -> None:
+    if not drift.get("fail_on_drift"):  # `loadtest run --fail-on-drift`: the history checks
+        return
+    suite.set("tests", str(int(suite.get("tests", "0")) + 1))
+    case = ET.SubElement(suite, "testcase", classname="loadtest.history", name="drift")
+    worse = [c for c in drift.get("new", []) if c.get("worse")]
+    if worse:
+        tally.failed()
+        ET.SubElement(case, "failure", type="Drift", message="; ".join(
+            f"{c['metric']} changed from run {c['id']}" for c in worse))
+
+
+def _run_case(suite: ET.Element, results: dict[str, Any], tally: _Tally) -> None:
+    """The run itself: failing on exit 1 or 3 that no other case explains."""
     verdict = results.get("verdict") or {}
     case = ET.SubElement(suite, "testcase", classname="loadtest.run", name="run")
-    if verdict.get("exit_code") in (1, 3) and not explained:
-        failures += 1
+    if verdict.get("exit_code") in (1, 3) and not tally.explained:
+        tally.failures += 1
         el = ET.SubElement(case, "failure", type=str(verdict.get("status", "")).capitalize(),
                            message=f"{verdict.get('status')}: {verdict.get('reason', '')}")
         el.text = "\n".join(str(p) for p in (results.get("load") or {}).get("problems", []))
     out = ET.SubElement(case, "system-out")
     out.text = f"{verdict.get('status')} (exit {verdict.get('exit_code')}): " \
         f"{verdict.get('reason', '')}"
-    suite.set("failures", str(failures))
-    suite.set("errors", str(errors))
-    suite.set("skipped", str(skipped))
-    ET.indent(suite)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") \
-        + "\n"
 
 
 def _set_time(suite: ET.Element, run: dict[str, Any]) -> None:
