@@ -160,7 +160,11 @@ def judge_delivery(client: dict[str, Any], requested: float, cpu: dict[str, Any]
     """Achieved vs requested into `load`; a shortfall a problem (and throughput unjudged);
     the client/server agreement warnings."""
     totals = client["totals"]
-    d = checks.delivery(totals, requested, closed=meta.get("model") == "closed")
+    # the judged window's length (achieved = requests / seconds)
+    seconds = totals["requests"] / totals["achieved_rate"] if totals.get("achieved_rate") \
+        else None
+    d = checks.delivery(totals, requested, closed=meta.get("model") == "closed",
+                        poisson_seconds=seconds if meta.get("arrivals") == "poisson" else None)
     load.update(d.record())
     if not d.delivered and not state.interrupted:
         checks.throughput_not_offered(objectives, d)

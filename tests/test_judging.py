@@ -315,3 +315,19 @@ def test_poisson_arrivals_never_fail_a_target_that_serves_what_it_gets() -> None
     # an external load (no samples of the harness's) keeps the plain rule
     external = {o.name: o for o in evaluate(slo, src, Window(0.0, 60.0))}["rps"]
     assert "judged_against" not in external.extra
+
+
+def test_poisson_counts_short_of_the_mean_are_chance_not_a_starved_generator() -> None:
+    """Delivery: 100 req/s asked, 6 s judged (600 expected arrivals, sd 24.5): 560 sent is
+    within three sd of a Poisson count, so delivered; constant arrivals keep 5%; far below
+    three sd is still a shortfall."""
+    from loadtest.judge.checks import delivery
+
+    totals = {"achieved_rate": 560 / 6, "requests": 560}
+    assert delivery(totals, 100.0, closed=False, poisson_seconds=6.0).delivered
+    assert not delivery(totals, 100.0, closed=False).delivered
+    starved = {"achieved_rate": 480 / 6, "requests": 480}
+    assert not delivery(starved, 100.0, closed=False, poisson_seconds=6.0).delivered
+    # an hour of Poisson arrivals: three sd is 0.5%, so the 5% tolerance stands
+    hour = {"achieved_rate": 94.0, "requests": 94 * 3600}
+    assert not delivery(hour, 100.0, closed=False, poisson_seconds=3600.0).delivered
