@@ -3,6 +3,7 @@ message names the option, the value and the fix."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,13 +179,13 @@ def parse_faults(target_faults: list[str]) -> dict[str, Any]:
     return faults
 
 
-def parse_tags(tags: list[str]) -> dict[str, str]:
-    """--tag KEY=VALUE (repeatable)."""
+def parse_tags(tags: Sequence[str]) -> dict[str, str]:
+    """--tag KEY=VALUE (repeatable), for run and history."""
     tag_map: dict[str, str] = {}
     for item in tags:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UsageError(f"--tag {item!r}: use KEY=VALUE")
+            raise UsageError(f"--tag {item!r}: use KEY=VALUE (e.g. runner=ci-1)")
         tag_map[key] = value
     return tag_map
 

@@ -13,7 +13,6 @@ The interpolation warnings of histogram quantiles are in judge/objectives.py."""
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import Any
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.errors import ExitCode, UsageError
+from loadtest.options import parse_tags
 from loadtest.regression.changepoints import MIN_SIZE, SIGNIFICANCE, e_divisive, min_p_value
 from loadtest.store.baselines import HISTORY, history_line, read_history
 
@@ -55,16 +56,6 @@ def parse_since(text: str | None) -> datetime | None:
         raise UsageError(f"--since {text!r}: not a date (use 2026-11-01 or "
                          "2026-11-01T08:00:00Z)") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def parse_tags(items: Sequence[str]) -> dict[str, str]:
-    tags = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--tag {item!r}: use KEY=VALUE (e.g. runner=ci-1)")
-        tags[key] = value
-    return tags
 
 
 def load_lines(files: Sequence[Path]) -> list[dict[str, Any]]:
