@@ -499,6 +499,10 @@ Project = Annotated[float | None, typer.Option(
     "req/s needs at the measured capacity (linear scaling).")]
 Headroom = Annotated[str, typer.Option(envvar="LOADTEST_HEADROOM",
                                        help="Headroom of the projection: 30% or 0.3.")]
+StepAbortAfter = Annotated[str, typer.Option(
+    envvar="LOADTEST_STEP_ABORT_AFTER", help="End a step (failed) when an objective it is "
+    "judged on is breached at every live evaluation for this long (an objective's own "
+    "abort_after wins); off: every step runs its whole duration.")]
 
 
 @app.command()
@@ -521,6 +525,7 @@ def capacity(
     workers: Workers = 1,
     project: Project = None,
     headroom: Headroom = "30%",
+    step_abort_after: StepAbortAfter = "5s",
     probe: Probe = None,
     metrics_url: MetricsUrl = None,
     request_timeout: RequestTimeout = "30s",
@@ -549,7 +554,9 @@ def capacity(
             step_duration_s=_duration_opt("step-duration", step_duration),
             step_warmup_s=_duration_opt("step-warmup", step_warmup), precision=precision,
             require=require, out=out, users=users, workers=workers, project=project,
-            headroom=_headroom(headroom))
+            headroom=_headroom(headroom),
+            step_abort_after_s=None if step_abort_after.strip().lower() == "off"
+            else _duration_opt("step-abort-after", step_abort_after))
         results = _live(find_capacity, opts)
     except HarnessError as e:
         _fail(e)

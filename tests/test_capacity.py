@@ -68,6 +68,36 @@ def test_capacity_too_few_users_at_flat_latency_is_the_generator(tmp_path: Path)
     assert r["steps"][0]["status"] == "pass"
 
 
+@pytest.mark.slow
+def test_a_step_breached_for_its_abort_after_ends_early(tmp_path: Path) -> None:
+    """300 req/s offered to a target that serves ~89: its queue grows, the p95 passes 2 s
+    within seconds, and after 2 s of breach at every live evaluation the step ends, failed,
+    long before its 12 s (#18)."""
+    p, r = _capacity(tmp_path, "--start-rate", "300", "--max-rate", "300", "--step-duration",
+                     "12s", "--step-abort-after", "2s", "--users", "400", "--target-fault",
+                     "max_concurrency=2", "--target-fault", "latency=20ms", "--target-fault",
+                     "endpoints=/api/*")
+    assert p.returncode == 1, p.stderr + p.stdout
+    (step,) = r["steps"]
+    assert step["status"] == "fail"
+    ab = step["aborted"]
+    assert ab["objective"] == "response_time_p95" and ab["abort_after_s"] == 2.0
+    assert ab["breached_for_s"] >= 2.0
+    judged = step["window"]["end"] - step["window"]["start"]
+    assert 1.0 <= judged < 9.0, judged   # cut where it ended, not the 12 s planned
+    assert "response_time_p95" in step["failed"]
+    assert "ended at +" in p.stderr + p.stdout
+    assert "ended early at +" in (tmp_path / "latest" / "index.html").read_text()
+
+
+def test_step_abort_after_below_2s_is_refused(tmp_path: Path) -> None:
+    p = subprocess.run([sys.executable, "-m", "loadtest", "capacity", "--step-abort-after",
+                        "1s", "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2
+    assert "--step-abort-after 1s: at least 2s (or off)" in p.stderr + p.stdout
+
+
 def _totals(achieved: float, in_flight: float, p95: float) -> dict[str, Any]:
     return {"achieved_rate": achieved, "completed_rate": achieved, "in_flight": in_flight,
             "latency_ms": {"p95": p95}, "schedule_lag_ms": {"p99": 900.0}}

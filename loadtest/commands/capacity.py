@@ -11,6 +11,11 @@ the step fails (the search bisects below it); only a generator short of CPU, or 
 while the target's latency stayed flat, is the generator's limit: inconclusive, add workers or
 users.
 
+While a step runs, the objectives it is judged on are watched as in `loadtest run` (judge/
+monitor.py): one breached at every evaluation for `step_abort_after_s` (its own `abort_after`
+when it has one) ends the step there, failed, so the search spends its time near the knee
+rather than on steps already lost.
+
 The user pool of each step is sized from what it needs: rate x (the previous step's client p99
 x LATENCY_HEADROOM, at least MIN_WAIT_S), within generator.users_ceiling() (10,000 per Locust
 process); a step that needs more says so and runs with the ceiling.
@@ -46,6 +51,7 @@ from loadtest.store.results import write_results
 
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
 DELIVERY_TOLERANCE = 0.05
+STEP_ABORT_AFTER_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,9 @@ class CapacityOptions:
     workers: int = 1
     project: float | None = None  # --project RATE: instances needed for it
     headroom: float = 0.3
+    # a gating objective breached at every live evaluation for this long ends the step
+    # (failed); an objective's own abort_after wins; None: steps always run their course
+    step_abort_after_s: float | None = STEP_ABORT_AFTER_S
 
     def check(self) -> None:
         if not 0 < self.start_rate <= self.max_rate:
@@ -84,6 +93,9 @@ class CapacityOptions:
             raise UsageError(f"--workers {self.workers}: use 1 to 64 local Locust processes")
         if not self.scenario.is_file():
             raise UsageError(f"--scenario {self.scenario}: no such file")
+        if self.step_abort_after_s is not None and self.step_abort_after_s < 2:
+            raise UsageError(f"--step-abort-after {self.step_abort_after_s:g}s: at least 2s "
+                             "(or off)")
 
 
 class _Search:
@@ -93,6 +105,9 @@ class _Search:
         self.opts, self.slo, self.stack, self.run_dir = opts, slo, stack, run_dir
         self.exits, self.progress, self.live = exits, progress, live
         self.steps: list[dict[str, Any]] = []
+        # watched while each step runs: every objective a step is judged on (not throughput)
+        watched = [ob for ob in slo.objectives if not isinstance(ob, ThroughputObjective)]
+        self.watched = slo.model_copy(update={"objectives": watched}) if watched else None
 
     def measure(self, rate: float) -> dict[str, Any]:
         """One step at `rate`: planned, run, judged, recorded."""
@@ -105,9 +120,12 @@ class _Search:
         step = self._judge(n, rate, users, needed, state, step_dir / "locust")
         self.steps.append(step)
         failed = step["failed"]
+        early = (f"; ended at +{step['aborted']['offset_s']:.0f} s"
+                 if step["aborted"] else "")
         self.progress(f"step {n}: {rate:g} req/s offered, {step['achieved_rate']:.1f} sent, "
                       f"{step['completed_rate']:.1f} completed: "
-                      f"{step['status']}{' (' + ', '.join(failed) + ')' if failed else ''}")
+                      f"{step['status']}{' (' + ', '.join(failed) + ')' if failed else ''}"
+                      f"{early}")
         return step
 
     def _users(self, n: int, rate: float) -> tuple[int, int]:
@@ -135,7 +153,9 @@ class _Search:
                         arrivals=self.opts.arrivals, workers=self.opts.workers)
         state = PhaseState()
         self.current = state
-        drive(plan, self.stack, state, self.exits, self.progress, self.live)
+        after = self.opts.step_abort_after_s
+        drive(plan, self.stack, state, self.exits, self.progress, self.live,
+              slo=self.watched, abort=after is not None, abort_after=after)
         return state
 
     def _judge(self, n: int, rate: float, users: int, needed: int, state: PhaseState,
@@ -161,6 +181,10 @@ class _Search:
                      else self._diagnose(rate, client, cpu, users, server_p95))
         failed = ([o["name"] for o in judged if o["status"] == "fail"]
                   + _shortfall_failures(rate, totals, diagnosis))
+        if state.aborted and state.aborted["objective"] not in failed:
+            # breached for its whole abort_after: the step has failed, whatever what ran says
+            failed.append(f"{state.aborted['objective']} breached for "
+                          f"{state.aborted['breached_for_s']:.0f} s (the step ended early)")
         used = resources.measure(self.slo, self.stack.scrapes, self.stack.source,
                                  state.window, self._known_resources())
         return {"step": n, "offered_rate": rate, "achieved_rate": totals["achieved_rate"],
@@ -172,6 +196,7 @@ class _Search:
                 "status": _status(failed, missing, state.problems, delivered),
                 "failed": failed, "no_data": missing, "severe": _severe(judged),
                 "problems": list(state.problems) + busy, "generator_cpu": cpu,
+                "aborted": state.aborted,
                 "window": {"start": state.window.start, "end": state.window.end},
                 "latency_ms": totals["latency_ms"],
                 "corrected_latency_ms": totals["corrected_latency_ms"],

@@ -123,16 +123,21 @@ def _needs_prometheus(obj: Any) -> bool:
 
 class ObjectiveMonitor:
     """Evaluates every objective once a second from `window_start` on, in a thread.
-    `abort`: False ignores `abort_after` (--no-abort); the states are still shown."""
+    `abort`: False ignores `abort_after` (--no-abort); the states are still shown.
+    `abort_after`: for objectives without their own (a capacity step's
+    --step-abort-after)."""
 
     def __init__(self, slo: SloFile, source: MetricsSource, scrapes: Any, locust_dir: Path,
                  window_start: float, run_start: float, profile: Any = None,
-                 abort: bool = True) -> None:
+                 abort: bool = True, abort_after: float | None = None) -> None:
         self.slo, self.source, self.scrapes = slo, source, scrapes
         self.window_start, self.run_start = window_start, run_start
         self.profile = profile
         self.abort_enabled = abort
-        self.tracks = [Track(o, self._window_of(o), o.abort_after) for o in slo.objectives]
+        self.tracks = []
+        for o in slo.objectives:
+            after = o.abort_after or abort_after
+            self.tracks.append(Track(o, float(after or LIVE_WINDOW_S), after))
         longest = max([t.window_s for t in self.tracks]
                       + [o.long_window for o in slo.objectives
                          if isinstance(o, BurnRateObjective)])
@@ -147,10 +152,6 @@ class ObjectiveMonitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-
-    @staticmethod
-    def _window_of(obj: Any) -> float:
-        return float(obj.abort_after or LIVE_WINDOW_S)
 
     # -- the thread --------------------------------------------------------------------------
     def start(self) -> ObjectiveMonitor:

@@ -50,7 +50,11 @@ def capacity_view(results: dict[str, Any]) -> dict[str, Any]:
                      "p99": _ms((s.get("latency_ms") or {}).get("p99")),
                      "server_p95": _ms(s["server_p95_s"] * 1000
                                        if s.get("server_p95_s") is not None else None),
-                     "failed": ", ".join(s.get("failed", [])),
+                     "failed": ", ".join(s.get("failed", []))
+                     + (f"; ended early at +{s['aborted']['offset_s']:.0f} s "
+                        f"({s['aborted']['objective']} breached for "
+                        f"{s['aborted']['breached_for_s']:.0f} s)" if s.get("aborted")
+                        else ""),
                      "objectives": [(o["name"], o["status"], o.get("value"), o.get("unit"))
                                     for o in s.get("objectives", [])]})
     verdict = results.get("verdict", {})
