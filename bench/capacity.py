@@ -55,7 +55,7 @@ def main() -> int:
           f"{p.returncode}")
     print(f"bottleneck: {(cap.get('bottleneck') or {}).get('text', '-')}")
     print(f"{'offered':>8} {'sent':>8} {'completed':>10} {'users':>6} {'flight':>7} "
-          f"{'p95 ms':>8} {'srv p95':>8} {'ran s':>6}  status")
+          f"{'p95 ms':>8} {'srv p95':>8} {'judged':>6}  status")
     for s in r["steps"]:
         lat = s["latency_ms"]
         srv = s.get("server_p95_s")

@@ -1,0 +1,220 @@
+"""The load generator's cost against plain Locust sending the same arrivals, and the highest
+rate it holds, against Debian's nginx on loopback (a small JSON answer: never the limit).
+
+  1. cost: CPU seconds per 1000 requests of one Locust process in its steady state (from /proc,
+     between 7 s after the start and 3 s before the end, over the requests Locust counted in
+     that span: its stats history), at 200 and 1000 req/s, with the same users (the harness's
+     default pool: 3 per req/s, at most 1000):
+       - plain Locust, bunched: `constant_throughput`, users spawned at once (Locust's habit)
+       - plain Locust, even: `constant_pacing`, user i first at i / rate (bench/
+         staggered_locustfile.py): one request every 1 / rate s, as the harness sends them
+       - the harness: PacedUser on the shared schedule, with its recorder and request deadline
+     median of 5 interleaved rounds (this VM's CPU accounting varies 10-20% run to run)
+  2. ceiling: the highest rate `loadtest run` holds within 1% over a 10 s window, one Locust
+     process and --workers 2 (nginx has one worker process; the machine has 2 cores)
+
+    python bench/generator_fair.py [cost] [ceiling] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 8192; }}
+http {{
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location = /metrics {{ default_type text/plain; return 200 "# TYPE up_static gauge\\nup_static 1\\n"; }}
+    location / {{ default_type application/json; return 200 '{{"id":1,"title":"a document"}}'; }}
+  }}
+}}
+"""
+CLIENT_SLO = """version: 1
+objectives:
+  - {name: client_p95, kind: client, metric: latency, quantile: 0.95, threshold: 2s}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Nginx:
+    def __init__(self, base: Path) -> None:
+        if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+            raise SystemExit("nginx is not installed (apt-get install nginx-light)")
+        self.dir = base / "nginx"
+        self.dir.mkdir(parents=True)
+        self.port = free_port()
+        conf = self.dir / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(d=self.dir, port=self.port))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc = subprocess.Popen([nginx, "-p", str(self.dir), "-c", str(conf), "-e",
+                                      str(self.dir / "error.log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit(f"nginx did not start: {(self.dir / 'error.log').read_text()}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def count_at(history: Path, t: float) -> float:
+    """Requests Locust had counted at time `t`, interpolated in its once-a-second history."""
+    rows = [(float(r["Timestamp"]), float(r["Total Request Count"]))
+            for r in csv.DictReader(history.open()) if r["Name"] == "Aggregated"]
+    for (t0, n0), (t1, n1) in zip(rows, rows[1:], strict=False):
+        if t0 <= t <= t1:
+            return n0 + (n1 - n0) * (t - t0) / (t1 - t0)
+    raise SystemExit(f"{history}: no history around {t:.0f}")
+
+
+def steady_cost(locustfile: str, host: str, users: int, seconds: int, env: dict[str, str],
+                tmp: Path) -> tuple[float, float]:
+    """(CPU seconds per 1000 requests, req/s) of one Locust process in its steady state."""
+    prefix = tmp / "stats"
+    proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", locustfile, "--headless",
+                             "--host", host, "-u", str(users), "-r", str(users), "--run-time",
+                             f"{seconds}s", "--csv", str(prefix), "--only-summary",
+                             "--loglevel", "ERROR", "--exit-code-on-error", "0"],
+                            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(7)
+    ta, a = time.time(), cpu_of(proc.pid)
+    time.sleep(seconds - 10)
+    tb, b = time.time(), cpu_of(proc.pid)
+    proc.wait(timeout=seconds + 60)
+    history = Path(f"{prefix}_stats_history.csv")
+    n = count_at(history, tb) - count_at(history, ta)
+    return (b - a) / n * 1000, n / (tb - ta)
+
+
+VARIANTS = (
+    ("plain Locust, bunched", "bench/plain_locustfile.py"),
+    ("plain Locust, even", "bench/staggered_locustfile.py"),
+    ("harness", "bench/paced_locustfile.py"),
+)
+
+
+def cost(base: Path, nginx: Nginx, rounds: int, lines: list[str]) -> None:
+    from loadtest.load.runner import default_users
+
+    seconds = 20
+    lines.append(f"1. CPU s per 1000 requests, one Locust process, steady state ({seconds - 10} "
+                 f"of {seconds} s), nginx on loopback; median of {rounds} rounds (range)")
+    for rate in (200, 1000):
+        users = default_users(rate)
+        env = {"PLAIN_PER_USER_RATE": str(rate / users), "STAGGER_RATE": str(rate),
+               "STAGGER_USERS": str(users), "LOADTEST_LOCUST_RATE": str(rate)}
+        got: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in VARIANTS}
+        for r in range(rounds):
+            for label, lf in VARIANTS:
+                tmp = base / f"cost-{rate}-{r}-{Path(lf).stem}"
+                tmp.mkdir(parents=True)
+                got[label].append(steady_cost(lf, nginx.url, users, seconds,
+                                              {**env, "LOADTEST_LOCUST_OUT": str(tmp)}, tmp))
+        med = {label: median(c for c, _ in v) for label, v in got.items()}
+        lines.append(f"   {rate} req/s, {users} users:")
+        for label, v in got.items():
+            cs = [c for c, _ in v]
+            lines.append(f"     {label:<24} {med[label]:.3f} s ({min(cs):.3f}-{max(cs):.3f}) "
+                         f"at {median(x for _, x in v):.1f} req/s")
+        h = med["harness"]
+        lines.append(f"     harness / plain even {h / med['plain Locust, even'] - 1:+.1%}; "
+                     f"harness / plain bunched {h / med['plain Locust, bunched'] - 1:+.1%}")
+
+
+def held(base: Path, nginx: Nginx, rate: int, workers: int) -> tuple[float, int]:
+    out = base / f"ceiling-{rate}-{workers}"
+    slo = base / "client-slo.yaml"
+    slo.write_text(CLIENT_SLO)
+    p = subprocess.run([sys.executable, "-m", "loadtest", "run", "--target", nginx.url,
+                        "--probe", "none", "--metrics-source", "embedded", "--slo", str(slo),
+                        "--scenario", "bench/paced_locustfile.py", "--rate", str(rate),
+                        "--duration", "10s", "--warmup", "5s", "--workers", str(workers),
+                        "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    try:
+        r = json.loads((out / "latest" / "results.json").read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"no results at {rate} req/s: {p.stderr[-2000:]}") from None
+    return float(r["load"]["achieved_rate"]), p.returncode
+
+
+def ceiling(base: Path, nginx: Nginx, lines: list[str]) -> None:
+    lines.append("2. highest rate held within 1% (`loadtest run`, 10 s window after 5 s), "
+                 "against nginx")
+    for workers in (1, 2):
+        best = None
+        row = []
+        for rate in (1000, 1500, 2000, 2500, 3000):
+            achieved, code = held(base, nginx, rate, workers)
+            row.append(f"{rate}: {achieved:.1f} (exit {code})")
+            if achieved < rate * 0.99:
+                break
+            best = rate
+        lines.append(f"   {workers} process(es): held {best or '< 1000'} req/s; "
+                     + "; ".join(row))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("sections", nargs="*", default=["cost", "ceiling"])
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        nginx = Nginx(base)
+        try:
+            if "cost" in args.sections:
+                cost(base, nginx, args.rounds, lines)
+            if "ceiling" in args.sections:
+                ceiling(base, nginx, lines)
+        finally:
+            nginx.stop()
+    print("\n".join(lines))
+    print("command: python bench/generator_fair.py " + " ".join(args.sections)
+          + f" --rounds {args.rounds}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
