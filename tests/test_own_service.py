@@ -160,10 +160,10 @@ def test_probe_none_still_needs_something_listening(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_service_with_its_own_names_is_judged_from_its_slo_file(
         prometheus_bin: str, service: Service, tmp_path: Path) -> None:
-    common = ["run", "--target", service.url, "--probe", "/-/healthy", "--scenario",
-              str(EXAMPLE / "locustfile.py"), "--rate", "40", "--duration", "8s",
-              "--warmup", "2s"]
-    p = loadtest(*common, "--slo", str(EXAMPLE / "slo.yaml"), "--out", str(tmp_path / "a"))
+    p = loadtest("run", "--target", service.url, "--probe", "/-/healthy", "--scenario",
+                 str(EXAMPLE / "locustfile.py"), "--rate", "40", "--duration", "8s",
+                 "--warmup", "2s", "--slo", str(EXAMPLE / "slo.yaml"), "--out",
+                 str(tmp_path / "a"))
     assert p.returncode == 0, p.stdout + p.stderr
     r = results_of(tmp_path / "a")
     assert r["run"]["metrics_source"]["name"] == "prometheus"
@@ -176,13 +176,15 @@ def test_a_service_with_its_own_names_is_judged_from_its_slo_file(
     assert 0.02 <= latency["value"] <= 0.06  # what it serves: 20 ms of sleep and a little
     sent = r["client"]["totals"]["requests"]
     assert objs["throughput"]["samples"] == pytest.approx(sent, rel=0.03)
-    # the same service, the same run, a threshold below what it serves: only the file changes
+    # the same run judged again with a threshold below what it serves: only the file changes
     strict = tmp_path / "strict.yaml"
     strict.write_text((EXAMPLE / "slo.yaml").read_text().replace("threshold: 100ms",
                                                                  "threshold: 10ms"))
-    p = loadtest(*common, "--slo", str(strict), "--out", str(tmp_path / "b"))
+    run_dir = (tmp_path / "a" / "latest").resolve()
+    p = loadtest("verify", str(run_dir), "--slo", str(strict))
     assert p.returncode == 1, p.stdout + p.stderr
-    objs = by_name(results_of(tmp_path / "b"))
+    [verified] = list((run_dir / "verify").glob("*/results.json"))
+    objs = by_name(json.loads(verified.read_text()))
     assert objs["latency_p95"]["status"] == "fail" and objs["latency_p95"]["value"] > 0.01
     assert objs["error_rate"]["status"] == "pass" and objs["throughput"]["status"] == "pass"
     assert "latency_p95" in p.stdout
@@ -290,11 +292,13 @@ def test_with_metrics_url_none_a_target_killed_mid_run_stops_the_load(
     assert r["run"]["window"]["seconds"] < 15
 
 
-# -- its own Prometheus at the guide's 15 s scrape interval -----------------------------------
+# -- its own Prometheus at a slower scrape interval than the harness's ------------------------
 @pytest.mark.prometheus
 @pytest.mark.slow
-def test_metrics_elsewhere_judged_by_a_prometheus_scraping_every_15s(
+def test_metrics_elsewhere_judged_by_a_prometheus_scraping_every_5s(
         prometheus_bin: str, tmp_path: Path) -> None:
+    """The interval is read from Prometheus, not assumed: the window must hold 4 of them
+    (the guide's 15 s is the same code with 60 s; measured in the README)."""
     metrics_port = free_port()
     target = start_target(tmp_path / "t", extra=["--metrics-port", str(metrics_port),
                                                  "--no-ready"], ready_path="/health")
@@ -302,30 +306,30 @@ def test_metrics_elsewhere_judged_by_a_prometheus_scraping_every_15s(
     assert httpx.get(f"{target.url}/ready", timeout=5).status_code == 404
     prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", target.url,
                            metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
-                           interval_s=15.0)
+                           interval_s=5.0)
     args = ["run", "--target", target.url, "--probe", "/health", "--metrics-url", "none",
             "--prometheus", prom.url, "--warmup", "5s"]
     try:
         prom.wait_ready()
-        # too short a window for a 15 s scrape: refused before any load, both figures named
-        p = loadtest(*args, "--duration", "30s", "--out", str(tmp_path / "short"))
+        # too short a window for a 5 s scrape: refused before any load, both figures named
+        p = loadtest(*args, "--duration", "15s", "--out", str(tmp_path / "short"))
         assert p.returncode == 2, p.stdout + p.stderr
-        assert "--duration 30s" in p.stderr and "(15s)" in p.stderr \
-            and "--duration 60s" in p.stderr, p.stderr
+        assert "--duration 15s" in p.stderr and "(5s)" in p.stderr \
+            and "--duration 20s" in p.stderr, p.stderr
         assert not list((tmp_path / "short").glob("*/locust"))
-        p = loadtest(*args, "--duration", "60s", "--out", str(tmp_path / "out"), timeout=240)
+        p = loadtest(*args, "--duration", "20s", "--out", str(tmp_path / "out"), timeout=240)
     finally:
         target.child.stop()
         prom.stop()
     assert p.returncode == 0, p.stdout + p.stderr
     r = results_of(tmp_path / "out")
-    assert r["run"]["metrics_source"]["scrape_interval_s"] == 15.0
+    assert r["run"]["metrics_source"]["scrape_interval_s"] == 5.0
     assert r["run"]["metrics_source"]["scrape_interval_from"] == "/api/v1/targets"
     objs = by_name(r)
     assert {o["status"] for o in objs.values()} == {"pass"}, objs
     sent = r["client"]["totals"]["requests"]
     counted = objs["throughput"]["samples"]
-    assert sent >= 5900 and abs(counted - sent) <= 0.01 * sent, (counted, sent)
+    assert sent >= 1950 and abs(counted - sent) <= 0.01 * sent, (counted, sent)
     assert os.path.exists(tmp_path / "out" / "latest" / "index.html")
 
 
