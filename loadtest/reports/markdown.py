@@ -12,7 +12,7 @@ def _cell(text: str) -> str:
 
 
 def render_markdown(results: dict[str, Any]) -> str:
-    v = build_view(results)
+    v = build_view(results, with_charts=False)
     run = v["run"]
     lines = [f"## loadtest: {v['verdict_label']} (exit {v['verdict'].get('exit_code')})", "",
              _cell(v["verdict"].get("reason", "")), ""]

@@ -307,7 +307,9 @@ def _history_chart(results: dict[str, Any]) -> str | None:
                               for x, y in pts])]))
 
 
-def build_view(results: dict[str, Any]) -> dict[str, Any]:
+def build_view(results: dict[str, Any], with_charts: bool = True) -> dict[str, Any]:
+    """The report's plain data; `with_charts` False leaves the charts out (summary.md has
+    none, and they are most of the rendering time)."""
     run = results.get("run", {})
     load = results.get("load", {})
     totals = results.get("client", {}).get("totals", {})
@@ -328,7 +330,7 @@ def build_view(results: dict[str, Any]) -> dict[str, Any]:
         "errors": results.get("client", {}).get("errors", []),
         "problems": load.get("problems", []),
         "warnings": results.get("warnings", []),
-        "charts": charts(results),
+        "charts": charts(results) if with_charts else [],
         "latency": {k: _ms(v) for k, v in (totals.get("latency_ms") or {}).items()},
         "corrected": {k: _ms(v) for k, v in (totals.get("corrected_latency_ms") or {}).items()},
         "schema_version": results.get("schema_version"),
