@@ -75,6 +75,16 @@ def test_healthy_run_passes_and_both_sources_agree(prometheus_bin: str, tmp_path
     for name in ("throughput", "error_rate"):
         assert eobjs[name]["samples"] == pytest.approx(objs[name]["samples"], rel=0.02), name
     assert no_process_mentions(str(run_dir)) == []
+    # an SLO file naming a metric the target lacks: no data, exit 3 (the same run judged)
+    slo = tmp_path / "renamed.yaml"
+    slo.write_text((ROOT / "slo" / "opscore.yaml").read_text().replace(
+        "http_duration: http_request_duration_seconds", "http_duration: api_latency_seconds"))
+    v = loadtest("verify", str(run_dir), "--slo", str(slo), "--out", str(tmp_path / "v2"))
+    assert v.returncode == 3, v.stderr + v.stdout
+    lacking = by_name(json.loads(next((tmp_path / "v2").glob("*/results.json")).read_text()))
+    assert lacking["response_time_p95"]["status"] == "no_data"
+    assert "api_latency_seconds_bucket" in lacking["response_time_p95"]["reason"]
+    assert lacking["throughput"]["status"] == "pass"
 
 
 @pytest.mark.prometheus
@@ -138,21 +148,6 @@ def test_injected_errors_fail_the_error_rate_objective(prometheus_bin: str,
     assert 0.03 <= objs["error_rate"]["value"] <= 0.07
     assert objs["response_time_p95"]["status"] == "pass"
     assert r["client"]["errors"] and r["client"]["errors"][0]["status"] == 500
-
-
-@pytest.mark.prometheus
-def test_a_metric_the_target_lacks_is_no_data_and_exit_3(prometheus_bin: str,
-                                                          tmp_path: Path) -> None:
-    slo = tmp_path / "renamed.yaml"
-    slo.write_text((ROOT / "slo" / "opscore.yaml").read_text().replace(
-        "http_duration: http_request_duration_seconds", "http_duration: api_latency_seconds"))
-    p = loadtest("run", "--duration", "6s", "--warmup", "2s", "--slo", str(slo),
-                 "--out", str(tmp_path / "out"))
-    assert p.returncode == 3, p.stderr + p.stdout
-    objs = by_name(results_of(tmp_path / "out"))
-    assert objs["response_time_p95"]["status"] == "no_data"
-    assert "api_latency_seconds_bucket" in objs["response_time_p95"]["reason"]
-    assert objs["throughput"]["status"] == "pass"
 
 
 def test_embedded_source_serves_without_prometheus(tmp_path: Path) -> None:
