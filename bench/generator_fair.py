@@ -10,10 +10,13 @@ rate it holds, against Debian's nginx on loopback (a small JSON answer: never th
          staggered_locustfile.py): one request every 1 / rate s, as the harness sends them
        - the harness: PacedUser on the shared schedule, with its recorder and request deadline
      median of 5 interleaved rounds (this VM's CPU accounting varies 10-20% run to run)
-  2. ceiling: the highest rate `loadtest run` holds within 1% over a 10 s window, one Locust
-     process and --workers 2 (nginx has one worker process; the machine has 2 cores)
+  2. ceiling: the highest rate `loadtest run` holds within 1% over a 10 s window and calls
+     conclusive (exit 0: no Locust process kept 80% of a core busy), one Locust process and
+     --workers 2 (nginx has one worker process; the machine has 2 cores)
 
-    python bench/generator_fair.py [cost] [ceiling] [--rounds 5]
+  3. pool (on request): the harness with its default pool and with a tenth of it
+
+    python bench/generator_fair.py [cost] [ceiling] [pool] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -129,36 +132,47 @@ def steady_cost(locustfile: str, host: str, users: int, seconds: int, env: dict[
 VARIANTS = (
     ("plain Locust, bunched", "bench/plain_locustfile.py"),
     ("plain Locust, even", "bench/staggered_locustfile.py"),
-    ("harness", "bench/paced_locustfile.py"),
+    # with the add-on `loadtest run` loads next to every scenario (task starts, deadlines)
+    ("harness", "bench/paced_locustfile.py,loadtest/locustlib/addon/loadtest_harness.py"),
 )
+# `pool`: the harness with a tenth of the default users (at least 20): does the size of the
+# pool (greenlets sleeping on their slots, one connection each) cost CPU per request?
+POOL = ("harness, 1/10 of the users", VARIANTS[2][1])
 
 
-def cost(base: Path, nginx: Nginx, rounds: int, lines: list[str]) -> None:
+def cost(base: Path, nginx: Nginx, rounds: int, lines: list[str], rates: list[int],
+         variants: tuple[tuple[str, str], ...] = VARIANTS) -> None:
     from loadtest.load.runner import default_users
 
     seconds = 20
     lines.append(f"1. CPU s per 1000 requests, one Locust process, steady state ({seconds - 10} "
                  f"of {seconds} s), nginx on loopback; median of {rounds} rounds (range)")
-    for rate in (200, 1000):
+    for rate in rates:
         users = default_users(rate)
         env = {"PLAIN_PER_USER_RATE": str(rate / users), "STAGGER_RATE": str(rate),
                "STAGGER_USERS": str(users), "LOADTEST_LOCUST_RATE": str(rate)}
-        got: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in VARIANTS}
+        got: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in variants}
         for r in range(rounds):
-            for label, lf in VARIANTS:
-                tmp = base / f"cost-{rate}-{r}-{Path(lf).stem}"
-                tmp.mkdir(parents=True)
-                got[label].append(steady_cost(lf, nginx.url, users, seconds,
+            for i, (label, lf) in enumerate(variants):
+                tmp = Path(tempfile.mkdtemp(prefix=f"cost-{rate}-{r}-{i}-", dir=base))
+                n = max(20, users // 10) if label == POOL[0] else users
+                got[label].append(steady_cost(lf, nginx.url, n, seconds,
                                               {**env, "LOADTEST_LOCUST_OUT": str(tmp)}, tmp))
         med = {label: median(c for c, _ in v) for label, v in got.items()}
         lines.append(f"   {rate} req/s, {users} users:")
+        print(f"   ({rate} req/s: {dict((k, [round(c, 3) for c, _ in v]) for k, v in got.items())})",
+              flush=True)
         for label, v in got.items():
             cs = [c for c, _ in v]
             lines.append(f"     {label:<24} {med[label]:.3f} s ({min(cs):.3f}-{max(cs):.3f}) "
                          f"at {median(x for _, x in v):.1f} req/s")
-        h = med["harness"]
-        lines.append(f"     harness / plain even {h / med['plain Locust, even'] - 1:+.1%}; "
-                     f"harness / plain bunched {h / med['plain Locust, bunched'] - 1:+.1%}")
+        if "harness" in med and "plain Locust, even" in med:
+            h = med["harness"]
+            lines.append(f"     harness / plain even {h / med['plain Locust, even'] - 1:+.1%}; "
+                         f"harness / plain bunched {h / med['plain Locust, bunched'] - 1:+.1%}")
+        if POOL[0] in med and "harness" in med:
+            lines.append(f"     a tenth of the users / the default pool "
+                         f"{med[POOL[0]] / med['harness'] - 1:+.1%}")
 
 
 def held(base: Path, nginx: Nginx, rate: int, workers: int) -> tuple[float, int]:
@@ -184,35 +198,41 @@ def ceiling(base: Path, nginx: Nginx, lines: list[str]) -> None:
     for workers in (1, 2):
         best = None
         row = []
-        for rate in (1000, 1500, 2000, 2500, 3000):
+        for rate in (1000, 1500, 2000, 2500, 3000, 4000):
             achieved, code = held(base, nginx, rate, workers)
             row.append(f"{rate}: {achieved:.1f} (exit {code})")
-            if achieved < rate * 0.99:
+            if achieved < rate * 0.99 or code != 0:  # exit 3: the generator was saturated
                 break
             best = rate
-        lines.append(f"   {workers} process(es): held {best or '< 1000'} req/s; "
-                     + "; ".join(row))
+        lines.append(f"   {workers} process(es): held {best or '< 1000'} req/s within 1% "
+                     "and conclusive; " + "; ".join(row))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("sections", nargs="*", default=["cost", "ceiling"])
+    ap.add_argument("sections", nargs="*", default=["cost", "ceiling"],
+                    help="cost, ceiling, pool (the harness with the default pool and a tenth "
+                         "of it)")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rates", default="200,1000", help="for cost and pool")
     args = ap.parse_args()
     lines: list[str] = []
+    rates = [int(r) for r in args.rates.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         nginx = Nginx(base)
         try:
             if "cost" in args.sections:
-                cost(base, nginx, args.rounds, lines)
+                cost(base, nginx, args.rounds, lines, rates)
+            if "pool" in args.sections:
+                cost(base, nginx, args.rounds, lines, rates, (VARIANTS[2], POOL))
             if "ceiling" in args.sections:
                 ceiling(base, nginx, lines)
         finally:
             nginx.stop()
     print("\n".join(lines))
     print("command: python bench/generator_fair.py " + " ".join(args.sections)
-          + f" --rounds {args.rounds}")
+          + f" --rounds {args.rounds} --rates {args.rates}")
     return 0
 
 
