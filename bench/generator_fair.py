@@ -175,7 +175,7 @@ def cost(base: Path, nginx: Nginx, rounds: int, lines: list[str], rates: list[in
                          f"{med[POOL[0]] / med['harness'] - 1:+.1%}")
 
 
-def held(base: Path, nginx: Nginx, rate: int, workers: int) -> tuple[float, int]:
+def held(base: Path, nginx: Nginx, rate: int, workers: int) -> tuple[float, int, str]:
     out = base / f"ceiling-{rate}-{workers}"
     slo = base / "client-slo.yaml"
     slo.write_text(CLIENT_SLO)
@@ -189,7 +189,7 @@ def held(base: Path, nginx: Nginx, rate: int, workers: int) -> tuple[float, int]
         r = json.loads((out / "latest" / "results.json").read_text())
     except FileNotFoundError:
         raise SystemExit(f"no results at {rate} req/s: {p.stderr[-2000:]}") from None
-    return float(r["load"]["achieved_rate"]), p.returncode
+    return float(r["load"]["achieved_rate"]), p.returncode, r["verdict"]["reason"]
 
 
 def ceiling(base: Path, nginx: Nginx, lines: list[str]) -> None:
@@ -199,8 +199,9 @@ def ceiling(base: Path, nginx: Nginx, lines: list[str]) -> None:
         best = None
         row = []
         for rate in (1000, 1500, 2000, 2500, 3000, 4000):
-            achieved, code = held(base, nginx, rate, workers)
-            row.append(f"{rate}: {achieved:.1f} (exit {code})")
+            achieved, code, why = held(base, nginx, rate, workers)
+            row.append(f"{rate}: {achieved:.1f} (exit {code}"
+                       + (f": {why[:90]}" if code else "") + ")")
             if achieved < rate * 0.99 or code != 0:  # exit 3: the generator was saturated
                 break
             best = rate

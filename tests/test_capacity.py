@@ -81,13 +81,31 @@ def test_a_step_breached_for_its_abort_after_ends_early(tmp_path: Path) -> None:
     (step,) = r["steps"]
     assert step["status"] == "fail"
     ab = step["aborted"]
-    assert ab["objective"] == "response_time_p95" and ab["abort_after_s"] == 2.0
+    # the p95, or the step's own check (completed requests far under the rate offered)
+    assert ab["objective"] in ("response_time_p95", "served") and ab["abort_after_s"] == 2.0
     assert ab["breached_for_s"] >= 2.0
     judged = step["window"]["end"] - step["window"]["start"]
     assert 1.0 <= judged < 9.0, judged   # cut where it ended, not the 12 s planned
-    assert "response_time_p95" in step["failed"]
+    assert any(f.startswith("throughput (completed") for f in step["failed"]) or \
+        "response_time_p95" in step["failed"], step["failed"]
     assert "ended at +" in p.stderr + p.stdout
     assert "ended early at +" in (tmp_path / "latest" / "index.html").read_text()
+
+
+def test_served_counts_completions_in_the_window_against_the_rate() -> None:
+    import pandas as pd
+
+    from loadtest.judge.monitor import Served
+    from loadtest.metrics.base import Window
+
+    # 100 requests started 10 ms apart from t=0, each taking 1.5 s: they complete 1.5-2.5 s
+    df = pd.DataFrame({"start": [i * 0.01 for i in range(100)],
+                       "response_ms": [1500.0] * 100})
+    served = Served(rate=100.0, tolerance=0.05, abort_after=2.0)
+    r = served.judge(df, Window(1.5, 2.5))   # all 100 completed within it: 100 req/s
+    assert (r.status, r.value, r.threshold) == ("pass", 100.0, 95.0)
+    r = served.judge(df, Window(2.0, 3.0))   # half of them: 50 req/s against 100 offered
+    assert r.status == "fail" and r.value == 50.0 and "50 requests completed" in r.detail
 
 
 def test_step_abort_after_below_2s_is_refused(tmp_path: Path) -> None:

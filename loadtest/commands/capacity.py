@@ -13,8 +13,10 @@ users.
 
 While a step runs, the objectives it is judged on are watched as in `loadtest run` (judge/
 monitor.py): one breached at every evaluation for `step_abort_after_s` (its own `abort_after`
-when it has one) ends the step there, failed, so the search spends its time near the knee
-rather than on steps already lost.
+when it has one) ends the step there, failed; so does a step whose completed requests fell
+more than DELIVERY_TOLERANCE short of its rate for as long (monitor.Served: a target that
+queues, or a generator behind), then judged as any step over what ran. The search spends its
+time near the knee rather than on steps already lost.
 
 The user pool of each step is sized from what it needs: rate x (the previous step's client p99
 x LATENCY_HEADROOM, at least MIN_WAIT_S), within generator.users_ceiling() (10,000 per Locust
@@ -32,6 +34,7 @@ from typing import Any
 from loadtest import __version__
 from loadtest.errors import ExitCode, HarnessError, Interrupted, UsageError
 from loadtest.judge import resources
+from loadtest.judge.monitor import Served
 from loadtest.judge.objectives import evaluate, evaluate_client
 from loadtest.judge.resources import REFERENCE_CPU_CORES
 from loadtest.judgement import latency_thresholds
@@ -107,7 +110,7 @@ class _Search:
         self.steps: list[dict[str, Any]] = []
         # watched while each step runs: every objective a step is judged on (not throughput)
         watched = [ob for ob in slo.objectives if not isinstance(ob, ThroughputObjective)]
-        self.watched = slo.model_copy(update={"objectives": watched}) if watched else None
+        self.watched = slo.model_copy(update={"objectives": watched})
 
     def measure(self, rate: float) -> dict[str, Any]:
         """One step at `rate`: planned, run, judged, recorded."""
@@ -154,8 +157,10 @@ class _Search:
         state = PhaseState()
         self.current = state
         after = self.opts.step_abort_after_s
+        served = Served(rate, DELIVERY_TOLERANCE, after) if after is not None else None
         drive(plan, self.stack, state, self.exits, self.progress, self.live,
-              slo=self.watched, abort=after is not None, abort_after=after)
+              slo=self.watched if self.watched.objectives or served else None,
+              abort=after is not None, abort_after=after, served=served)
         return state
 
     def _judge(self, n: int, rate: float, users: int, needed: int, state: PhaseState,
@@ -181,8 +186,9 @@ class _Search:
                      else self._diagnose(rate, client, cpu, users, server_p95))
         failed = ([o["name"] for o in judged if o["status"] == "fail"]
                   + _shortfall_failures(rate, totals, diagnosis))
-        if state.aborted and state.aborted["objective"] not in failed:
-            # breached for its whole abort_after: the step has failed, whatever what ran says
+        if state.aborted and state.aborted["objective"] not in failed + [Served.name]:
+            # an objective breached for its whole abort_after: the step has failed, whatever
+            # what ran says (a step not served is judged by the rules above, over what ran)
             failed.append(f"{state.aborted['objective']} breached for "
                           f"{state.aborted['breached_for_s']:.0f} s (the step ended early)")
         used = resources.measure(self.slo, self.stack.scrapes, self.stack.source,

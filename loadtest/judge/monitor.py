@@ -38,6 +38,7 @@ TICK_S = 1.0
 CLIENT_LAG_S = 1.5     # sample files are flushed about every second: the last one is partial
 MAX_CHANGES = 500      # state changes kept per objective in results.json
 UNKNOWN = "-"
+SERVED_HORIZON_S = 30.0  # requests slower than this are not counted as completed by `served`
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,38 @@ class SampleTail:
         return df
 
 
+@dataclass(frozen=True)
+class Served:
+    """A capacity step's own live check: requests completed per second, over the sliding
+    window, keep up with the rate offered (within `tolerance`). A step whose target queues, or
+    whose generator falls behind, fails it long before the step's end; the step's verdict is
+    still the end-of-step judgement over what ran."""
+    rate: float
+    tolerance: float
+    abort_after: float
+    name: str = "served"
+    severity: str = "fail"
+    kind: str = "served"
+    description: str = "requests completed keep up with the rate offered"
+
+    def judge(self, df: Any, window: Window) -> ObjectiveResult:
+        done = df["start"] + df["response_ms"] / 1000.0
+        n = int(((done >= window.start) & (done < window.end)).sum())
+        value = n / window.seconds
+        floor = self.rate * (1 - self.tolerance)
+        return ObjectiveResult(
+            name=self.name, kind=self.kind, description=self.description,
+            severity=self.severity, source="client", metrics_source="locust",
+            status=PASS if value >= floor else FAIL, value=value, unit="req/s",
+            threshold=floor, comparison=">=", samples=float(n),
+            detail=f"{n} requests completed in {window.seconds:.1f} s against "
+                   f"{self.rate:g} req/s offered")
+
+
 def _counts(obj: Any) -> bool:
     """A throughput: requests are seen as they complete, so a count over a window that has
     not filled yet is all ramp-up (a slow service would look idle)."""
-    return isinstance(obj, ThroughputObjective) or (
+    return isinstance(obj, (ThroughputObjective, Served)) or (
         isinstance(obj, ClientObjective) and obj.metric == "throughput")
 
 
@@ -129,7 +158,8 @@ class ObjectiveMonitor:
 
     def __init__(self, slo: SloFile, source: MetricsSource, scrapes: Any, locust_dir: Path,
                  window_start: float, run_start: float, profile: Any = None,
-                 abort: bool = True, abort_after: float | None = None) -> None:
+                 abort: bool = True, abort_after: float | None = None,
+                 served: Served | None = None) -> None:
         self.slo, self.source, self.scrapes = slo, source, scrapes
         self.window_start, self.run_start = window_start, run_start
         self.profile = profile
@@ -138,10 +168,14 @@ class ObjectiveMonitor:
         for o in slo.objectives:
             after = o.abort_after or abort_after
             self.tracks.append(Track(o, float(after or LIVE_WINDOW_S), after))
+        if served is not None:
+            self.tracks.append(Track(served, served.abort_after, served.abort_after))
         longest = max([t.window_s for t in self.tracks]
                       + [o.long_window for o in slo.objectives
                          if isinstance(o, BurnRateObjective)])
-        self.tail = SampleTail(locust_dir, longest + 5.0)
+        # a completion counted by `served` may come from a request that started long before
+        self.tail = SampleTail(locust_dir, longest + 5.0
+                               + (SERVED_HORIZON_S if served is not None else 0.0))
         if scrapes is not None:
             scrapes.keep_in_memory = max(scrapes.keep_in_memory,
                                          int(longest / scrapes.interval_s) + 10)
@@ -200,12 +234,14 @@ class ObjectiveMonitor:
         obj = track.obj
         burn = isinstance(obj, BurnRateObjective)
         length = obj.long_window if burn else track.window_s
-        if isinstance(obj, ClientObjective):
+        if isinstance(obj, (ClientObjective, Served)):
             end = now - CLIENT_LAG_S
             window = Window(max(self.window_start, end - length), end)
             if df is None or window.seconds < 1.0 or (
                     _counts(obj) and window.seconds < length - 1.5 * TICK_S):
                 return None, None
+            if isinstance(obj, Served):
+                return obj.judge(df, window), window
             return evaluate_client(self.slo, df, window, only=[obj])[0], window
         source: MetricsSource = self.source
         if self.scrapes is not None and not _needs_prometheus(obj):

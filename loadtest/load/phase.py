@@ -101,19 +101,20 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
           progress: Progress, live: Progress | None = None,
           on_window: Callable[[PhaseState], None] | None = None,
           slo: SloFile | None = None, abort: bool = True, record: Path | None = None,
-          abort_after: float | None = None) -> Any:
+          abort_after: float | None = None, served: Any = None) -> Any:
     """One load phase: Locust at the plan's rate, the window marked on both sources, Locust
     awaited, the source settled. `live` shows a status line about once a second, and `record`
     (live.jsonl) gets the same figures as a JSON line a second; `on_window`
     is called once the load started and the window is known. With `slo`, every objective is
     evaluated while the load runs (judge/monitor.py), and one breached for its whole `abort_after`
     stops the load and cuts the window there (unless `abort` is False; `abort_after` applies to
-    objectives without their own). Returns the LocustRun (for interrupting it)."""
+    objectives without their own; `served`, a capacity step's own check, judge/monitor.Served).
+    Returns the LocustRun (for interrupting it)."""
     load = _start_locust(plan, state, exits, progress)
     if on_window is not None:
         on_window(state)
     if slo is not None:
-        _start_monitor(plan, slo, stack, state, exits, abort, abort_after)
+        _start_monitor(plan, slo, stack, state, exits, abort, abort_after, served)
     ticker = _ticker(plan, state, live, record) if live is not None or record else None
     _watch_window(plan, stack, load, state, ticker)
     if state.monitor is not None:
@@ -150,13 +151,13 @@ def _start_locust(plan: Any, state: PhaseState, exits: contextlib.ExitStack,
 
 
 def _start_monitor(plan: Any, slo: SloFile, stack: Stack, state: PhaseState,
-                   exits: contextlib.ExitStack, abort: bool, abort_after: float | None
-                   ) -> None:
+                   exits: contextlib.ExitStack, abort: bool, abort_after: float | None,
+                   served: Any) -> None:
     """Every objective evaluated while the load runs (stopped by `exits`)."""
     assert state.window is not None and state.run_start is not None
     state.monitor = ObjectiveMonitor(slo, stack.source, stack.scrapes, plan.out_dir,
                                      state.window.start, state.run_start, plan.shape,
-                                     abort=abort, abort_after=abort_after)
+                                     abort=abort, abort_after=abort_after, served=served)
     exits.callback(state.monitor.stop)
     state.monitor.start()
 
