@@ -500,9 +500,10 @@ Project = Annotated[float | None, typer.Option(
 Headroom = Annotated[str, typer.Option(envvar="LOADTEST_HEADROOM",
                                        help="Headroom of the projection: 30% or 0.3.")]
 StepAbortAfter = Annotated[str, typer.Option(
-    envvar="LOADTEST_STEP_ABORT_AFTER", help="End a step (failed) when an objective it is "
-    "judged on is breached at every live evaluation for this long (an objective's own "
-    "abort_after wins); off: every step runs its whole duration.")]
+    envvar="LOADTEST_STEP_ABORT_AFTER", help="End a step early when an objective it is "
+    "judged on (its own abort_after wins), or its completed requests keeping up with the "
+    "rate (served), fails at every live evaluation for this long; off: every step runs its "
+    "whole duration.")]
 
 
 @app.command()
