@@ -106,6 +106,9 @@ def test_served_counts_completions_in_the_window_against_the_rate() -> None:
     assert (r.status, r.value, r.threshold) == ("pass", 100.0, 95.0)
     r = served.judge(df, Window(2.0, 3.0))   # half of them: 50 req/s against 100 offered
     assert r.status == "fail" and r.value == 50.0 and "50 requests completed" in r.detail
+    # Poisson arrivals: 3 standard deviations of the count are allowed too (100 -> 70)
+    lenient = Served(rate=100.0, tolerance=0.05, abort_after=2.0, poisson=True)
+    assert lenient.judge(df, Window(1.5, 2.5)).threshold == 70.0
 
 
 def test_step_abort_after_below_2s_is_refused(tmp_path: Path) -> None:

@@ -157,7 +157,8 @@ class _Search:
         state = PhaseState()
         self.current = state
         after = self.opts.step_abort_after_s
-        served = Served(rate, DELIVERY_TOLERANCE, after) if after is not None else None
+        served = (Served(rate, DELIVERY_TOLERANCE, after,
+                         poisson=self.opts.arrivals == "poisson") if after is not None else None)
         drive(plan, self.stack, state, self.exits, self.progress, self.live,
               slo=self.watched if self.watched.objectives or served else None,
               abort=after is not None, abort_after=after, served=served)

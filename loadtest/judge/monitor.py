@@ -14,6 +14,7 @@ is "-", never a breach: the harness's monitoring never stops the load by a fault
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -120,6 +121,7 @@ class Served:
     rate: float
     tolerance: float
     abort_after: float
+    poisson: bool = False  # Poisson arrivals: a count also allowed 3 standard deviations
     name: str = "served"
     severity: str = "fail"
     kind: str = "served"
@@ -129,7 +131,11 @@ class Served:
         done = df["start"] + df["response_ms"] / 1000.0
         n = int(((done >= window.start) & (done < window.end)).sum())
         value = n / window.seconds
-        floor = self.rate * (1 - self.tolerance)
+        expected = self.rate * window.seconds
+        floor_n = expected * (1 - self.tolerance)
+        if self.poisson:
+            floor_n = min(floor_n, expected - 3 * math.sqrt(expected))
+        floor = floor_n / window.seconds
         return ObjectiveResult(
             name=self.name, kind=self.kind, description=self.description,
             severity=self.severity, source="client", metrics_source="locust",
