@@ -52,7 +52,8 @@ def run(out: Path, faults: list[str], args: argparse.Namespace) -> Path:
            str(out)]
     for f in faults:
         cmd += ["--target-fault", f]
-    cmd += ["--target-fault", "endpoints=/api/*"]
+    cmd += ["--target-fault", "endpoints=/api/*", "--http-buckets", args.buckets,
+            "--db-buckets", args.buckets]
     subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     return (out / "latest").resolve()
 
@@ -81,6 +82,9 @@ def main() -> int:
                     help="latency +12%% and +15%% instead of the three regressions")
     ap.add_argument("--heavy", action="store_true",
                     help="heavy-tailed service time (lognormal 150 ms, sigma 0.6) and +20%%")
+    ap.add_argument("--buckets", default="default",
+                    help="the reference target's histogram bounds: default (client_golang's) "
+                         "or kpi (session 2's campaign)")
     args = ap.parse_args()
     variants = HEAVY if args.heavy else SENSITIVITY if args.sensitivity else VARIANTS
     base_latency = HEAVY_LATENCY if args.heavy else BASE_LATENCY
@@ -120,7 +124,8 @@ def main() -> int:
         print(f"command: python bench/regression_campaign.py --pairs {args.pairs} "
               f"--duration {args.duration} --warmup {args.warmup}"
               + (" --sensitivity" if args.sensitivity else "")
-              + (" --heavy" if args.heavy else ""))
+              + (" --heavy" if args.heavy else "")
+              + (f" --buckets {args.buckets}" if args.buckets != "default" else ""))
     return 0
 
 
