@@ -160,8 +160,9 @@ def cost(base: Path, nginx: Nginx, rounds: int, lines: list[str], rates: list[in
                                               {**env, "LOADTEST_LOCUST_OUT": str(tmp)}, tmp))
         med = {label: median(c for c, _ in v) for label, v in got.items()}
         lines.append(f"   {rate} req/s, {users} users:")
-        print(f"   ({rate} req/s: {dict((k, [round(c, 3) for c, _ in v]) for k, v in got.items())})",
-              flush=True)
+        # each round's figure, printed at once: a later section's failure keeps this one's
+        rounds_of = {k: [round(c, 3) for c, _ in v] for k, v in got.items()}
+        print(f"   ({rate} req/s, each round: {rounds_of})", flush=True)
         for label, v in got.items():
             cs = [c for c, _ in v]
             lines.append(f"     {label:<24} {med[label]:.3f} s ({min(cs):.3f}-{max(cs):.3f}) "
