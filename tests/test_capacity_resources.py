@@ -27,7 +27,7 @@ def _capacity(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[s
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_small_pool_is_the_bottleneck(postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    p, r = _capacity(tmp_path, "--start-rate", "40", "--max-rate", "640",
+    p, r = _capacity(tmp_path, "--start-rate", "80", "--max-rate", "640",
                      "--database", postgres.new_database(), "--target-fault", "db_pool_size=2",
                      "--target-fault", "db_latency=10ms", "--project", "1000")
     assert p.returncode in (0, 1), p.stderr + p.stdout
@@ -47,7 +47,7 @@ def test_a_small_pool_is_the_bottleneck(postgres, tmp_path: Path) -> None:  # ty
 
 @pytest.mark.slow
 def test_a_cpu_bound_target_names_cpu(tmp_path: Path) -> None:
-    p, r = _capacity(tmp_path, "--start-rate", "40", "--max-rate", "640",
+    p, r = _capacity(tmp_path, "--start-rate", "80", "--max-rate", "640",
                      "--target-fault", "cpu=8ms", "--target-fault", "endpoints=/api/*")
     assert p.returncode in (0, 1), p.stderr + p.stdout
     assert r["capacity"]["bottleneck"]["name"] == "cpu", r["capacity"]["bottleneck"]

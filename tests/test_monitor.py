@@ -121,18 +121,18 @@ def test_a_slow_target_stops_a_120s_run_early_with_the_reason(tmp_path: Path) ->
 version: 1
 selector: {job: opscore-backend}
 objectives:
-  - {name: response_time_p95, kind: latency, quantile: 0.95, threshold: 2s, abort_after: 10s,
+  - {name: response_time_p95, kind: latency, quantile: 0.95, threshold: 2s, abort_after: 5s,
      min_samples: 20}
   - {name: error_rate, kind: error_rate, max: 0.01, min_samples: 20}
   - {name: client_p95, kind: client, metric: latency, quantile: 0.95, threshold: 2s,
      min_samples: 20}
 """
     p, r, ended = run(tmp_path, slo, "--target-fault", "latency=3s", "--duration", "120s",
-                      "--warmup", "2s", "--rate", "10", "--users", "60")
+                      "--warmup", "2s", "--rate", "20", "--users", "90")
     assert p.returncode == 1, p.stdout + p.stderr
     assert ended - r["run"]["load_started"] < 40
     aborted = r["load"]["aborted"]
-    assert aborted["objective"] == "response_time_p95" and aborted["breached_for_s"] >= 10
+    assert aborted["objective"] == "response_time_p95" and aborted["breached_for_s"] >= 5
     assert aborted["figures"]["value"] > 2 and aborted["figures"]["threshold"] == 2
     assert r["verdict"]["reason"].startswith(f"aborted at +{aborted['offset_s']:.0f} s: "
                                              "response_time_p95 breached for ")

@@ -295,7 +295,7 @@ def test_with_metrics_url_none_a_target_killed_mid_run_stops_the_load(
 # -- its own Prometheus at a slower scrape interval than the harness's ------------------------
 @pytest.mark.prometheus
 @pytest.mark.slow
-def test_metrics_elsewhere_judged_by_a_prometheus_scraping_every_5s(
+def test_metrics_elsewhere_judged_by_a_prometheus_scraping_every_3s(
         prometheus_bin: str, tmp_path: Path) -> None:
     """The interval is read from Prometheus, not assumed: the window must hold 4 of them
     (the guide's 15 s is the same code with 60 s; measured in the README)."""
@@ -306,30 +306,30 @@ def test_metrics_elsewhere_judged_by_a_prometheus_scraping_every_5s(
     assert httpx.get(f"{target.url}/ready", timeout=5).status_code == 404
     prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", target.url,
                            metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
-                           interval_s=5.0)
+                           interval_s=3.0)
     args = ["run", "--target", target.url, "--probe", "/health", "--metrics-url", "none",
-            "--prometheus", prom.url, "--warmup", "5s"]
+            "--prometheus", prom.url, "--warmup", "3s"]
     try:
         prom.wait_ready()
-        # too short a window for a 5 s scrape: refused before any load, both figures named
-        p = loadtest(*args, "--duration", "15s", "--out", str(tmp_path / "short"))
+        # too short a window for a 3 s scrape: refused before any load, both figures named
+        p = loadtest(*args, "--duration", "11s", "--out", str(tmp_path / "short"))
         assert p.returncode == 2, p.stdout + p.stderr
-        assert "--duration 15s" in p.stderr and "(5s)" in p.stderr \
-            and "--duration 20s" in p.stderr, p.stderr
+        assert "--duration 11s" in p.stderr and "(3s)" in p.stderr \
+            and "--duration 12s" in p.stderr, p.stderr
         assert not list((tmp_path / "short").glob("*/locust"))
-        p = loadtest(*args, "--duration", "20s", "--out", str(tmp_path / "out"), timeout=240)
+        p = loadtest(*args, "--duration", "12s", "--out", str(tmp_path / "out"), timeout=240)
     finally:
         target.child.stop()
         prom.stop()
     assert p.returncode == 0, p.stdout + p.stderr
     r = results_of(tmp_path / "out")
-    assert r["run"]["metrics_source"]["scrape_interval_s"] == 5.0
+    assert r["run"]["metrics_source"]["scrape_interval_s"] == 3.0
     assert r["run"]["metrics_source"]["scrape_interval_from"] == "/api/v1/targets"
     objs = by_name(r)
     assert {o["status"] for o in objs.values()} == {"pass"}, objs
     sent = r["client"]["totals"]["requests"]
     counted = objs["throughput"]["samples"]
-    assert sent >= 1950 and abs(counted - sent) <= 0.01 * sent, (counted, sent)
+    assert sent >= 1170 and abs(counted - sent) <= 0.01 * sent, (counted, sent)
     assert os.path.exists(tmp_path / "out" / "latest" / "index.html")
 
 

@@ -3,6 +3,7 @@ Each run is bounded (a few seconds of warm-up and a 10-20 s window at 100 req/s)
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -88,21 +89,28 @@ def test_healthy_run_passes_and_both_sources_agree(prometheus_bin: str, tmp_path
 
 
 @pytest.mark.prometheus
-def test_injected_latency_fails_the_latency_objective(prometheus_bin: str,
-                                                      tmp_path: Path) -> None:
-    p = loadtest("run", "--duration", "8s", "--warmup", "3s", "--users", "450",
+def test_injected_latency_and_errors_fail_their_objectives(prometheus_bin: str,
+                                                           tmp_path: Path) -> None:
+    """~2.4 s per API request and 5% of them 500s, in one run: each caught by its own
+    objective (the thresholds test below has a pass beside a fault)."""
+    p = loadtest("run", "--duration", "10s", "--warmup", "3s", "--users", "450",
                  "--target-fault", "latency=normal:2400ms,100ms",
+                 "--target-fault", "error_ratio=0.05",
                  "--target-fault", "endpoints=/api/*", "--out", str(tmp_path))
     assert p.returncode == 1, p.stderr + p.stdout
-    objs = by_name(results_of(tmp_path))
+    r = results_of(tmp_path)
+    objs = by_name(r)
     assert objs["response_time_p95"]["status"] == "fail"
     assert objs["response_time_p95"]["value"] > 2.0
     # the Go client's default buckets: 2 s lies in (1, 2.5], and fewer than 95% within 2.5 s
     # is a fail whatever lies inside the bucket: exact, the histogram's own verdict
     assert objs["response_time_p95"]["exact"] is True
     assert objs["response_time_p95"]["decided_by"] == "histogram"
-    assert objs["error_rate"]["status"] == "pass"
-    assert "FAIL" in p.stdout and "response_time_p95" in p.stdout
+    assert objs["error_rate"]["status"] == "fail"
+    assert 0.03 <= objs["error_rate"]["value"] <= 0.07
+    assert r["client"]["errors"] and r["client"]["errors"][0]["status"] == 500
+    assert objs["db_query_p95"]["status"] == "pass"
+    assert "FAIL" in p.stdout and "response_time_p95" in p.stdout and "error_rate" in p.stdout
 
 
 @pytest.mark.prometheus
@@ -136,20 +144,6 @@ def test_thresholds_inside_default_buckets_are_decided_honestly(prometheus_bin: 
     assert "db_query_p95" in r["verdict"]["reason"]
 
 
-@pytest.mark.prometheus
-def test_injected_errors_fail_the_error_rate_objective(prometheus_bin: str,
-                                                       tmp_path: Path) -> None:
-    p = loadtest("run", "--duration", "10s", "--warmup", "3s",
-                 "--target-fault", "error_ratio=0.05", "--out", str(tmp_path))
-    assert p.returncode == 1, p.stderr + p.stdout
-    r = results_of(tmp_path)
-    objs = by_name(r)
-    assert objs["error_rate"]["status"] == "fail"
-    assert 0.03 <= objs["error_rate"]["value"] <= 0.07
-    assert objs["response_time_p95"]["status"] == "pass"
-    assert r["client"]["errors"] and r["client"]["errors"][0]["status"] == 500
-
-
 def test_embedded_source_serves_without_prometheus(tmp_path: Path) -> None:
     # Poisson arrivals over 6 s: the count offered varies by +-4% (sd), which the old rule
     # (served / window >= 98 req/s) failed one run in five; judged against what was sent
@@ -166,6 +160,29 @@ def test_embedded_source_serves_without_prometheus(tmp_path: Path) -> None:
     used = {x["name"]: x for x in r["load"]["resources"]}  # the target's, over the window
     assert 0 < used["cpu"]["value"] < 1.5 and used["cpu"]["limit"] == 1.0
     assert used["memory"]["value"] > 10 * 2**20 and used["memory"]["limit"] is None
+    # live.jsonl: a line a second from the load's start to the window's end
+    run_dir = (tmp_path / "latest").resolve()
+    lines = [json.loads(x) for x in (run_dir / "live.jsonl").read_text().splitlines()]
+    window = r["run"]["window"]
+    span = window["end"] - r["run"]["load_started"]
+    assert abs(len(lines) - span) <= 1.5, (len(lines), span)
+    gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(lines)]
+    assert all(0.9 <= g <= 1.5 for g in gaps), gaps
+    keys = {"t", "offset_s", "in_window", "offered_rate", "achieved_rate", "p50_ms", "p95_ms",
+            "p99_ms", "requests", "errors", "error_ratio", "objectives"}
+    assert all(keys <= set(line) for line in lines)
+    assert all(line["offered_rate"] == 100 for line in lines)
+    assert any(line["in_window"] for line in lines)
+    late = lines[-1]
+    assert late["achieved_rate"] is not None and late["p95_ms"] is not None
+    assert set(late["objectives"]) == set(by_name(r))
+    assert all(o["state"] in ("pass", "fail", "-") for o in late["objectives"].values())
+    assert any(o["state"] != "-" for line in lines for o in line["objectives"].values())
+    # the window as a Grafana annotation
+    annotation = json.loads((run_dir / "grafana-annotation.json").read_text())
+    assert annotation["time"] == int(window["start"] * 1000)
+    assert annotation["timeEnd"] == int(window["end"] * 1000)
+    assert "loadtest" in annotation["tags"] and r["run"]["id"] in annotation["text"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

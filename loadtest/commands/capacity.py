@@ -41,7 +41,7 @@ from loadtest.judgement import latency_thresholds
 from loadtest.load.health import Shortfall, diagnose, early_p95_ms, saturation_problems, size_users
 from loadtest.load.phase import PhaseState, Progress, drive
 from loadtest.load.runner import LoadPlan
-from loadtest.reports import render_all
+from loadtest.reports import charts, render_all
 from loadtest.session import git_revision as _git_revision
 from loadtest.session import new_run_dir as _new_run_dir
 from loadtest.session import no_empty_run_dir as _no_empty_run_dir
@@ -370,6 +370,7 @@ def _search(opts: CapacityOptions, slo: Any, meta: dict[str, Any], run_path: Pat
                                window=("--step-duration", opts.step_duration_s))
             meta.update(stack.meta)
             search = _Search(opts, slo, stack, run_path, exits, progress, live)
+            charts.preload()  # for the report, while the steps run
             outcome = search.run()
         except Interrupted:
             interrupted = True

@@ -22,6 +22,7 @@ from loadtest.load.runner import LoadPlan
 from loadtest.load.shapes import Profile, build, describe
 from loadtest.metrics.base import MetricsSource
 from loadtest.options import RunOptions
+from loadtest.reports import charts
 from loadtest.session import (
     Outcome,
     git_revision,
@@ -103,6 +104,7 @@ def _measure(opts: RunOptions, slo: SloFile, baseline: dict[str, Any] | None,
             meta["profile"] = {"points": profile.points, "judge_from": profile.judge_from,
                                "judge_to": profile.judge_to}
             record_phase(run_dir, meta, "stack")
+            charts.preload()  # for the report, while the load runs
             drive(load_plan(opts, stack, run_dir, profile), stack, state, exits, progress,
                   live, on_window=functools.partial(_window_known, run_dir, meta), slo=slo,
                   abort=opts.abort, record=run_dir / LIVE_RECORD)
