@@ -206,3 +206,40 @@ def test_a_db_comparison_writes_as_json(tmp_path: Path) -> None:
     assert db["status"] == "pass" and isinstance(db["underpowered"], bool)
     run["regressions"] = c.checks
     write_results(tmp_path, run)
+
+
+def with_db(result: dict[str, Any], les: list[str], rows: list[list[float]]) -> dict[str, Any]:
+    result["samples"]["server_histograms"] = {"db_query_p95": {
+        "le": les, "t": list(range(len(rows))), "counts": rows}}
+    return result
+
+
+def test_a_db_p95_inside_the_first_bucket_is_said_to_be_unseeable() -> None:
+    """client_golang's default first bound is 5 ms: DB queries of ~1 ms, twice as slow or
+    not, leave every bucket count as it was, and the bootstrap sees "no change". The check
+    says so instead of stating a detectable change it does not have (#19)."""
+    les = ["0.005", "0.01", "+Inf"]
+    base = with_db(run_with(seed=1), les, [[10.0, 10.0, 10.0]] * 30)   # all within 5 ms
+    run = with_db(run_with(seed=2), les, [[10.0, 10.0, 10.0]] * 30)
+    c = compare_runs(base, run, SLO)
+    db = next(x for x in c.checks if x["objective"] == "db_query_p95")
+    assert db["status"] == "pass" and db["limited_by"] == "buckets"
+    assert db["bucket_bracket"] == [0.0, 0.005] and db["underpowered"] is True
+    assert db["detectable_change"] is None and "duration_needed_s" not in db
+    [note] = [w for w in c.warnings if w.startswith("db_query_p95")]
+    assert "first bucket (0, 5 ms]" in note and "add bucket bounds below 5 ms" in note
+    # the p95 above every finite bound: capped there, as blind
+    top = [[0.0, 1.0, 10.0]] * 30
+    c = compare_runs(with_db(run_with(seed=1), les, top), with_db(run_with(seed=2), les, top),
+                     SLO)
+    db = next(x for x in c.checks if x["objective"] == "db_query_p95")
+    assert db["bucket_bracket"] == [0.01, None] and db["underpowered"] is True
+    assert any("last bucket (above 10 ms)" in w for w in c.warnings)
+    # finer bounds around the p95: judged as before, no such note
+    fine = ["0.001", "0.002", "0.005", "+Inf"]
+    rows = [[2.0, 9.0, 10.0, 10.0]] * 30
+    c = compare_runs(with_db(run_with(seed=1), fine, rows), with_db(run_with(seed=2), fine, rows),
+                     SLO)
+    db = next(x for x in c.checks if x["objective"] == "db_query_p95")
+    assert db.get("limited_by") != "buckets" and db["detectable_change"] is not None
+    assert not any(w.startswith("db_query_p95") for w in c.warnings)

@@ -159,11 +159,21 @@ def test_probe_none_still_needs_something_listening(tmp_path: Path) -> None:
 @pytest.mark.prometheus
 @pytest.mark.slow
 def test_a_service_with_its_own_names_is_judged_from_its_slo_file(
-        prometheus_bin: str, service: Service, tmp_path: Path) -> None:
-    p = loadtest("run", "--target", service.url, "--probe", "/-/healthy", "--scenario",
-                 str(EXAMPLE / "locustfile.py"), "--rate", "40", "--duration", "8s",
-                 "--warmup", "2s", "--slo", str(EXAMPLE / "slo.yaml"), "--out",
-                 str(tmp_path / "a"))
+        prometheus_bin: str, tmp_path: Path) -> None:
+    """Its own metric names and job (only the SLO file changes), its metrics on another port
+    (--metrics-url): the local Prometheus and the harness's own scrapes both read them there,
+    so `loadtest verify` can judge the run again from the scrapes the harness kept."""
+    metrics_port = free_port()
+    service = Service(tmp_path / "service", metrics_port=metrics_port)
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    try:
+        assert httpx.get(f"{service.url}/metrics", timeout=5).status_code == 404
+        p = loadtest("run", "--target", service.url, "--probe", "/-/healthy", "--metrics-url",
+                     metrics_url, "--scenario", str(EXAMPLE / "locustfile.py"), "--rate", "40",
+                     "--duration", "8s", "--warmup", "2s", "--slo", str(EXAMPLE / "slo.yaml"),
+                     "--out", str(tmp_path / "a"))
+    finally:
+        service.child.stop()
     assert p.returncode == 0, p.stdout + p.stderr
     r = results_of(tmp_path / "a")
     assert r["run"]["metrics_source"]["name"] == "prometheus"
@@ -176,15 +186,26 @@ def test_a_service_with_its_own_names_is_judged_from_its_slo_file(
     assert 0.02 <= latency["value"] <= 0.06  # what it serves: 20 ms of sleep and a little
     sent = r["client"]["totals"]["requests"]
     assert objs["throughput"]["samples"] == pytest.approx(sent, rel=0.03)
+    # read where --metrics-url said, by both scrapers
+    run_dir = (tmp_path / "a" / "latest").resolve()
+    assert r["run"]["target"]["metrics_url"] == metrics_url
+    assert f"127.0.0.1:{metrics_port}" in (run_dir / "prometheus" / "prometheus.yml").read_text()
+    assert r["run"]["scrape_health"]["failed"] == 0
+    v = loadtest("verify", str(run_dir))  # from the harness's own scrapes of metrics_url
+    assert v.returncode == 0, v.stdout + v.stderr
+    [verified] = list((run_dir / "verify").glob("*/results.json"))  # beside the run's own
+    judged_again = json.loads(verified.read_text())
+    assert judged_again["run"]["metrics_source"]["name"] == "embedded"
+    assert by_name(judged_again)["throughput"]["samples"] == pytest.approx(
+        objs["throughput"]["samples"], rel=0.02)
     # the same run judged again with a threshold below what it serves: only the file changes
     strict = tmp_path / "strict.yaml"
     strict.write_text((EXAMPLE / "slo.yaml").read_text().replace("threshold: 100ms",
                                                                  "threshold: 10ms"))
-    run_dir = (tmp_path / "a" / "latest").resolve()
     p = loadtest("verify", str(run_dir), "--slo", str(strict))
     assert p.returncode == 1, p.stdout + p.stderr
-    [verified] = list((run_dir / "verify").glob("*/results.json"))
-    objs = by_name(json.loads(verified.read_text()))
+    [strictly] = set((run_dir / "verify").glob("*/results.json")) - {verified}
+    objs = by_name(json.loads(strictly.read_text()))
     assert objs["latency_p95"]["status"] == "fail" and objs["latency_p95"]["value"] > 0.01
     assert objs["error_rate"]["status"] == "pass" and objs["throughput"]["status"] == "pass"
     assert "latency_p95" in p.stdout
@@ -331,37 +352,3 @@ def test_metrics_elsewhere_judged_by_a_prometheus_scraping_every_3s(
     counted = objs["throughput"]["samples"]
     assert sent >= 1170 and abs(counted - sent) <= 0.01 * sent, (counted, sent)
     assert os.path.exists(tmp_path / "out" / "latest" / "index.html")
-
-
-@pytest.mark.prometheus
-@pytest.mark.slow
-def test_metrics_on_another_port_are_read_there_by_both_scrapers(
-        prometheus_bin: str, tmp_path: Path) -> None:
-    """--metrics-url URL: the local Prometheus and the harness's own scrapes both read it, so
-    `loadtest verify` can judge the run again from the scrapes the harness kept."""
-    metrics_port = free_port()
-    service = Service(tmp_path / "service", metrics_port=metrics_port)
-    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-    try:
-        assert httpx.get(f"{service.url}/metrics", timeout=5).status_code == 404
-        p = loadtest("run", "--target", service.url, "--probe", "/-/healthy", "--metrics-url",
-                     metrics_url, "--scenario", str(EXAMPLE / "locustfile.py"), "--slo",
-                     str(EXAMPLE / "slo.yaml"), "--rate", "40", "--duration", "8s",
-                     "--warmup", "2s", "--out", str(tmp_path / "out"))
-    finally:
-        service.child.stop()
-    assert p.returncode == 0, p.stdout + p.stderr
-    run_dir = (tmp_path / "out" / "latest").resolve()
-    r = results_of(tmp_path / "out")
-    assert r["run"]["target"]["metrics_url"] == metrics_url
-    assert r["run"]["metrics_source"]["name"] == "prometheus"
-    assert f"127.0.0.1:{metrics_port}" in (run_dir / "prometheus" / "prometheus.yml").read_text()
-    assert r["run"]["scrape_health"]["failed"] == 0
-    v = loadtest("verify", str(run_dir))  # from the harness's own scrapes of metrics_url
-    assert v.returncode == 0, v.stdout + v.stderr
-    [verified] = list((run_dir / "verify").glob("*/results.json"))  # beside the run's own
-    judged_again = json.loads(verified.read_text())
-    again = by_name(judged_again)
-    assert judged_again["run"]["metrics_source"]["name"] == "embedded"
-    assert again["throughput"]["samples"] == pytest.approx(
-        by_name(r)["throughput"]["samples"], rel=0.02)

@@ -288,9 +288,16 @@ class _Checker:
         def q(rows: list[list[float]]) -> float | None:
             return histogram_quantile(obj.quantile, dict(zip(les, map(sum, zip(*rows)))))
 
-        return self._judge(obj, est, tol, worse_up=True, relative=True,
-                           base_value=q(base_rows) or 0.0, run_value=q(run_rows) or 0.0,
-                           what=f"server p{obj.quantile * 100:g}")
+        result = self._judge(obj, est, tol, worse_up=True, relative=True,
+                             base_value=q(base_rows) or 0.0, run_value=q(run_rows) or 0.0,
+                             what=f"server p{obj.quantile * 100:g}")
+        blind = blind_bucket(les, base_rows, run_rows, obj.quantile)
+        if blind is not None:  # the bootstrap saw no change because the buckets could not
+            result.update(limited_by="buckets", bucket_bracket=list(blind), underpowered=True,
+                          detectable_change=None)
+            result.pop("duration_needed_s", None)
+            result.pop("duration_goal", None)
+        return result
 
     def error_rate(self, obj: ErrorRateObjective, tol: float) -> dict[str, Any]:
         b, r = self._client_pair(obj)
@@ -363,7 +370,44 @@ def compare_runs(base: dict[str, Any], run: dict[str, Any], slo: SloFile,
     return out
 
 
+def blind_bucket(les: list[str], base_rows: list[list[float]], run_rows: list[list[float]],
+                 q: float) -> tuple[float, float | None] | None:
+    """The first bucket (0, b] or the last (b, +Inf) when it holds both runs' quantile: there
+    the quantile is interpolated from 0, or capped at b, so a change inside it leaves every
+    bucket count, and so the figure, as it was. None when the quantile lies elsewhere."""
+    from loadtest.metrics.histogram import parse_le
+
+    bounds = [parse_le(le) for le in les]
+    finite = [i for i, b in enumerate(bounds) if math.isfinite(b)]
+    if not finite:
+        return None
+    first, last = finite[0], finite[-1]
+
+    def where(rows: list[list[float]]) -> str | None:
+        cum = [sum(col) for col in zip(*rows)]
+        rank = q * cum[-1]
+        if cum[first] >= rank:
+            return "first"
+        return "last" if cum[last] < rank else None
+
+    spot = where(base_rows)
+    if spot is None or spot != where(run_rows):
+        return None
+    return (0.0, bounds[first]) if spot == "first" else (bounds[last], None)
+
+
 def underpowered_note(check: dict[str, Any]) -> str:
+    if check.get("limited_by") == "buckets":
+        lo, hi = check["bucket_bracket"]
+        share = f"{check['objective']}: in both runs the quantile lies in the histogram's"
+        if hi is not None:
+            return (f"{share} first bucket (0, {hi * 1000:g} ms]: a change below "
+                    f"{hi * 1000:g} ms cannot be seen (the figure is interpolated from 0), so "
+                    "this check could not have declared one; add bucket bounds below "
+                    f"{hi * 1000:g} ms to the service's histogram")
+        return (f"{share} last bucket (above {lo * 1000:g} ms): a change above it cannot be "
+                "seen, so this check could not have declared one; add bucket bounds above "
+                f"{lo * 1000:g} ms to the service's histogram")
     rel = check.get("relative", True)
     fmt = (lambda x: f"{x:.0%}") if rel else (lambda x: f"{x * 100:.2f} pp")
     note = (f"{check['objective']}: this pair could only declare a change of "
