@@ -13,11 +13,15 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from loadtest.metrics.base import Matcher
+from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.stack.processes import free_port
+from loadtest.stack.servers import LocalPrometheus
 from tests.support import (  # noqa: F401 - re-exported for older imports
     IN_CI,
     ROOT,
@@ -48,6 +52,40 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     return cert, key
+
+
+@dataclass
+class ScrapedTarget:
+    """The reference target, scraped every second by a local Prometheus."""
+    target: RunningTarget
+    prometheus: LocalPrometheus
+    source: PrometheusSource
+
+
+@pytest.fixture(scope="session")
+def _scraped(prometheus_bin: str, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[ScrapedTarget]:
+    d = tmp_path_factory.mktemp("scraped")
+    target = start_target(d / "target")
+    prom = LocalPrometheus(d / "prom", "opscore-backend", target.url)
+    try:
+        prom.wait_ready()
+        src = PrometheusSource(prom.url, (Matcher("job", "=", "opscore-backend"),),
+                               scrape_interval_s=1.0, local=True)
+        src.wait_target_up(20)
+        yield ScrapedTarget(target, prom, src)
+    finally:
+        prom.stop()
+        target.child.stop()
+
+
+@pytest.fixture
+def scraped_target(_scraped: ScrapedTarget) -> Iterator[ScrapedTarget]:
+    """Shared by the tests that judge their own traffic's window from Prometheus (a fresh
+    Prometheus scrapes ~5 s after start: paid once); faults cleared before and after."""
+    _scraped.target.set_faults([])
+    yield _scraped
+    _scraped.target.set_faults([])
 
 
 @pytest.fixture

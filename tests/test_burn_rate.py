@@ -13,11 +13,9 @@ import httpx
 import pytest
 
 from loadtest.judge.objectives import evaluate
-from loadtest.metrics.base import Matcher, Window
-from loadtest.metrics.prometheus import PrometheusSource
+from loadtest.metrics.base import Window
 from loadtest.slo import parse_slo
-from loadtest.stack.servers import LocalPrometheus
-from tests.conftest import ROOT, RunningTarget, start_target
+from tests.conftest import ROOT, RunningTarget, ScrapedTarget
 
 BURN = """\
 version: 1
@@ -41,49 +39,37 @@ def traffic(target: RunningTarget, seconds: float) -> Window:
 
 @pytest.mark.prometheus
 def test_burn_rate_fails_with_5_percent_errors_and_passes_without(
-        prometheus_bin: str, sqlite_target: RunningTarget, tmp_path: Path) -> None:
-    prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", sqlite_target.url)
-    try:
-        prom.wait_ready()
-        src = PrometheusSource(prom.url, (Matcher("job", "=", "opscore-backend"),),
-                               scrape_interval_s=1.0, local=True)
-        src.wait_target_up(20)
-        slo = parse_slo(BURN % "", "b.yaml")
-        clean = traffic(sqlite_target, 6)
-        src.settle(clean, 10)
-        ok = evaluate(slo, src, clean)[0]
-        assert ok.status == "pass" and ok.value == 0, ok
-        assert ok.extra["steps"] >= 2 and ok.comparison == "<" and ok.threshold == 14.4
-        sqlite_target.set_faults([{"error_ratio": 0.05}])
-        faulty = traffic(sqlite_target, 6)
-        src.settle(faulty, 10)
-        bad = evaluate(slo, src, faulty)[0]
-        assert bad.status == "fail", bad
-        assert 25 < bad.value < 100  # 5% errors over a 0.1% budget: 50x
-        assert bad.extra["fired_at_offsets_s"] and "burned >= 14.4x" in bad.detail
-    finally:
-        prom.stop()
+        scraped_target: ScrapedTarget) -> None:
+    target, src = scraped_target.target, scraped_target.source
+    slo = parse_slo(BURN % "", "b.yaml")
+    clean = traffic(target, 6)
+    src.settle(clean, 10)
+    ok = evaluate(slo, src, clean)[0]
+    assert ok.status == "pass" and ok.value == 0, ok
+    assert ok.extra["steps"] >= 2 and ok.comparison == "<" and ok.threshold == 14.4
+    target.set_faults([{"error_ratio": 0.05}])
+    faulty = traffic(target, 6)
+    src.settle(faulty, 10)
+    bad = evaluate(slo, src, faulty)[0]
+    assert bad.status == "fail", bad
+    assert 25 < bad.value < 100  # 5% errors over a 0.1% budget: 50x
+    assert bad.extra["fired_at_offsets_s"] and "burned >= 14.4x" in bad.detail
 
 
 @pytest.mark.prometheus
-def test_burn_rate_with_abort_after_stops_a_faulty_run_early(prometheus_bin: str,
+def test_burn_rate_with_abort_after_stops_a_faulty_run_early(scraped_target: ScrapedTarget,
                                                              tmp_path: Path) -> None:
     """Judged live through Prometheus alone (--metrics-url none: no scrapes of its own)."""
-    target = start_target(tmp_path, extra=["--error-ratio", "0.05"])
-    prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", target.url)
-    try:
-        prom.wait_ready()
-        (tmp_path / "slo.yaml").write_text(
-            BURN.replace("long_window: 4s", "long_window: 6s") % ", abort_after: 3s")
-        p = subprocess.run([sys.executable, "-m", "loadtest", "run", "--target", target.url,
-                            "--prometheus", prom.url, "--metrics-url", "none",
-                            "--slo", str(tmp_path / "slo.yaml"), "--duration", "60s",
-                            "--warmup", "2s", "--rate", "40", "--out", str(tmp_path / "out")],
-                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
-        ended = time.time()
-    finally:
-        prom.stop()
-        target.child.stop()
+    target, prom = scraped_target.target, scraped_target.prometheus
+    target.set_faults([{"error_ratio": 0.05}])
+    (tmp_path / "slo.yaml").write_text(
+        BURN.replace("long_window: 4s", "long_window: 6s") % ", abort_after: 3s")
+    p = subprocess.run([sys.executable, "-m", "loadtest", "run", "--target", target.url,
+                        "--prometheus", prom.url, "--metrics-url", "none",
+                        "--slo", str(tmp_path / "slo.yaml"), "--duration", "60s",
+                        "--warmup", "2s", "--rate", "40", "--out", str(tmp_path / "out")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    ended = time.time()
     assert p.returncode == 1 and "aborted at" in p.stdout, p.stdout + p.stderr
     r = json.loads((tmp_path / "out" / "latest" / "results.json").read_text())
     assert r["load"]["aborted"]["objective"] == "budget"

@@ -165,3 +165,18 @@ def test_children_die_with_a_parent_killed_outright(tmp_path: Path) -> None:
     while time.monotonic() < deadline and any(alive(p) for p in children):
         time.sleep(0.05)
     assert not [p for p in children if alive(p)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_and_sigterm_both_become_an_interrupt_and_are_given_back(
+        sig: signal.Signals) -> None:
+    """The run's handler (end to end with SIGTERM in test_run_e2e.py): either signal raises
+    Interrupted where the run is, so its cleanup runs; the old handlers come back after."""
+    from loadtest.errors import Interrupted
+    from loadtest.session import signals_as_interrupt
+
+    before = signal.getsignal(sig)
+    with pytest.raises(Interrupted, match=f"interrupted by {sig.name}"), signals_as_interrupt():
+        os.kill(os.getpid(), sig)
+        time.sleep(5)  # the handler raises at once; this is never reached
+    assert signal.getsignal(sig) is before

@@ -167,7 +167,7 @@ objectives:
   - {name: client, kind: client, metric: latency, quantile: 0.95, threshold: 1s,
      min_samples: 20, abort_after: 3s}
 """
-    p, r, _ = run(tmp_path, slo, "--duration", "10s", "--warmup", "2s", "--rate", "40")
+    p, r, _ = run(tmp_path, slo, "--duration", "6s", "--warmup", "2s", "--rate", "40")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "aborted" not in r["load"]
     live = {o["name"]: o for o in r["live"]["objectives"]}

@@ -13,24 +13,20 @@ from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.histogram import histogram_quantile
 from loadtest.metrics.prometheus import PrometheusSource
-from loadtest.stack.servers import LocalPrometheus
-from tests.support import ROOT, RunningTarget
+from tests.conftest import ScrapedTarget
+from tests.support import ROOT
 
 pytestmark = pytest.mark.prometheus
 JOB = (Matcher("job", "=", "opscore-backend"),)
 
 
-def test_figures_from_prometheus_and_embedded_agree(prometheus_bin: str,
-                                                    sqlite_target: RunningTarget,
+def test_figures_from_prometheus_and_embedded_agree(scraped_target: ScrapedTarget,
                                                     tmp_path: Path) -> None:
-    prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", sqlite_target.url)
+    sqlite_target, src = scraped_target.target, scraped_target.source
     embedded = EmbeddedSource(f"{sqlite_target.url}/metrics",
                               record_path=tmp_path / "snaps.jsonl.gz")
     try:
-        prom.wait_ready()
-        src = PrometheusSource(prom.url, JOB, scrape_interval_s=1.0, local=True)
         assert src.ready()
-        src.wait_target_up(20)
         embedded.start()
         sqlite_target.set_faults([{"latency": "uniform:0ms,10ms",
                                    "endpoints": ["/api/v1/documents/{id}"]}])
@@ -79,7 +75,6 @@ def test_figures_from_prometheus_and_embedded_agree(prometheus_bin: str,
         assert src.quantile(0.95, "no_such_seconds", JOB, window).value is None
     finally:
         embedded.close()
-        prom.stop()
     # the recorded scrapes judge the same window again
     again = EmbeddedSource.from_file(tmp_path / "snaps.jsonl.gz")
     assert again.increase("http_requests_total", JOB + ep, window).value == n
