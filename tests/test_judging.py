@@ -9,7 +9,7 @@ from loadtest.judge.objectives import evaluate
 from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.exposition import Snapshot, parse_exposition
-from loadtest.metrics.histogram import boundary_label, histogram_quantile
+from loadtest.metrics.histogram import boundary_label, histogram_quantile, quantile_bucket
 from loadtest.slo import parse_slo
 from loadtest.store.results import decide
 
@@ -34,6 +34,14 @@ def test_quantile_edge_cases() -> None:
     # non-monotonic counts (extrapolation noise) are forced monotonic
     assert histogram_quantile(0.5, {"1": 6.0, "2": 5.9, "+Inf": 10.0}) == pytest.approx(
         histogram_quantile(0.5, {"1": 6.0, "2": 6.0, "+Inf": 10.0}))
+
+
+def test_the_bucket_a_quantile_is_interpolated_in() -> None:
+    b = {"0.1": 50.0, "0.5": 90.0, "1.0": 100.0, "+Inf": 100.0}
+    assert quantile_bucket(0.95, b) == (0.5, 1.0)   # histogram_quantile: 0.75, in it
+    assert quantile_bucket(0.25, b) == (0.0, 0.1)   # the first bucket, from 0
+    assert quantile_bucket(0.95, {"1": 0.0, "2": 0.0, "+Inf": 10.0}) == (2.0, float("inf"))
+    assert quantile_bucket(0.95, {"1": 0.0, "+Inf": 0.0}) is None
 
 
 def test_boundary_label_keeps_the_services_spelling() -> None:

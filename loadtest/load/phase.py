@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtest.judge.monitor import ObjectiveMonitor
+from loadtest.judge.monitor import ObjectiveMonitor, Served
 from loadtest.load.health import CpuMonitor
 from loadtest.load.live import Ticker
 from loadtest.load.runner import LocustRun
@@ -101,7 +101,7 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
           progress: Progress, live: Progress | None = None,
           on_window: Callable[[PhaseState], None] | None = None,
           slo: SloFile | None = None, abort: bool = True, record: Path | None = None,
-          abort_after: float | None = None, served: Any = None) -> Any:
+          abort_after: float | None = None, served: Served | None = None) -> Any:
     """One load phase: Locust at the plan's rate, the window marked on both sources, Locust
     awaited, the source settled. `live` shows a status line about once a second, and `record`
     (live.jsonl) gets the same figures as a JSON line a second; `on_window`
@@ -152,7 +152,7 @@ def _start_locust(plan: Any, state: PhaseState, exits: contextlib.ExitStack,
 
 def _start_monitor(plan: Any, slo: SloFile, stack: Stack, state: PhaseState,
                    exits: contextlib.ExitStack, abort: bool, abort_after: float | None,
-                   served: Any) -> None:
+                   served: Served | None) -> None:
     """Every objective evaluated while the load runs (stopped by `exits`)."""
     assert state.window is not None and state.run_start is not None
     state.monitor = ObjectiveMonitor(slo, stack.source, stack.scrapes, plan.out_dir,

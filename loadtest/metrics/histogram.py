@@ -49,6 +49,23 @@ def histogram_quantile(q: float, buckets: dict[str, float]) -> float | None:
     return start + (end - start) * (rank / count)
 
 
+def quantile_bucket(q: float, buckets: dict[str, float]) -> tuple[float, float] | None:
+    """The bucket (lower, upper] that histogram_quantile interpolates the q-quantile in (lower
+    0 for the first; upper +Inf for the +Inf bucket, where it answers the highest finite
+    bound). None = no data."""
+    if not buckets:
+        return None
+    pairs = sorted((parse_le(le), c) for le, c in buckets.items())
+    high, fixed = 0.0, []
+    for ub, c in pairs:  # counts forced monotonic, as histogram_quantile does
+        high = max(high, c)
+        fixed.append((ub, high))
+    if not fixed[-1][1]:
+        return None
+    b = next(i for i, (_, c) in enumerate(fixed) if c >= q * fixed[-1][1])
+    return (0.0 if b == 0 else fixed[b - 1][0]), fixed[b][0]
+
+
 def boundary_label(buckets: dict[str, float], threshold: float) -> str | None:
     """The `le` label (as the service spells it: "2" or "2.0") equal to `threshold`."""
     for le in buckets:

@@ -283,18 +283,23 @@ class _Checker:
             return short
         est = stats.histogram_quantile_ratio(les, base_rows, run_rows, obj.quantile,
                                              self.settings.resamples, self.settings.confidence)
-        from loadtest.metrics.histogram import histogram_quantile
+        from loadtest.metrics.histogram import histogram_quantile, quantile_bucket
 
-        def q(rows: list[list[float]]) -> float | None:
-            return histogram_quantile(obj.quantile, dict(zip(les, map(sum, zip(*rows)))))
+        def total(rows: list[list[float]]) -> dict[str, float]:
+            return dict(zip(les, map(sum, zip(*rows))))
 
         result = self._judge(obj, est, tol, worse_up=True, relative=True,
-                             base_value=q(base_rows) or 0.0, run_value=q(run_rows) or 0.0,
+                             base_value=histogram_quantile(obj.quantile, total(base_rows)) or 0.0,
+                             run_value=histogram_quantile(obj.quantile, total(run_rows)) or 0.0,
                              what=f"server p{obj.quantile * 100:g}")
-        blind = blind_bucket(les, base_rows, run_rows, obj.quantile)
-        if blind is not None:  # the bootstrap saw no change because the buckets could not
-            result.update(limited_by="buckets", bucket_bracket=list(blind), underpowered=True,
-                          detectable_change=None)
+        # Both quantiles in the first bucket (interpolated from 0) or the +Inf one (capped at
+        # the last bound): a change there moves no count, and the bootstrap sees "no change"
+        bucket = quantile_bucket(obj.quantile, total(base_rows))
+        if bucket is not None and bucket == quantile_bucket(obj.quantile, total(run_rows)) \
+                and (bucket[0] == 0 or math.isinf(bucket[1])):
+            result.update(limited_by="buckets", underpowered=True, detectable_change=None,
+                          bucket_bracket=[bucket[0], None if math.isinf(bucket[1])
+                                          else bucket[1]])
             result.pop("duration_needed_s", None)
             result.pop("duration_goal", None)
         return result
@@ -368,32 +373,6 @@ def compare_runs(base: dict[str, Any], run: dict[str, Any], slo: SloFile,
                    + "); warm-up excluded"),
     }
     return out
-
-
-def blind_bucket(les: list[str], base_rows: list[list[float]], run_rows: list[list[float]],
-                 q: float) -> tuple[float, float | None] | None:
-    """The first bucket (0, b] or the last (b, +Inf) when it holds both runs' quantile: there
-    the quantile is interpolated from 0, or capped at b, so a change inside it leaves every
-    bucket count, and so the figure, as it was. None when the quantile lies elsewhere."""
-    from loadtest.metrics.histogram import parse_le
-
-    bounds = [parse_le(le) for le in les]
-    finite = [i for i, b in enumerate(bounds) if math.isfinite(b)]
-    if not finite:
-        return None
-    first, last = finite[0], finite[-1]
-
-    def where(rows: list[list[float]]) -> str | None:
-        cum = [sum(col) for col in zip(*rows)]
-        rank = q * cum[-1]
-        if cum[first] >= rank:
-            return "first"
-        return "last" if cum[last] < rank else None
-
-    spot = where(base_rows)
-    if spot is None or spot != where(run_rows):
-        return None
-    return (0.0, bounds[first]) if spot == "first" else (bounds[last], None)
 
 
 def underpowered_note(check: dict[str, Any]) -> str:
