@@ -71,8 +71,13 @@ def test_healthy_run_passes_and_both_sources_agree(prometheus_bin: str, tmp_path
     assert e["run"]["metrics_source"]["name"] == "embedded"
     eobjs = by_name(e)
     assert {o["status"] for o in eobjs.values()} == {"pass"}
+    # the same histogram over the same window: within 5%, or within 1 ms where the p95 sits at
+    # a bucket bound (a p95 of ~5 ms with the Go client's 5 ms bound: Prometheus' edge
+    # extrapolation and the harness's edge scrapes differ by a few requests, and the figure is
+    # interpolated in (0, 5 ms] by one and in (5 ms, 10 ms] by the other: 4.99 vs 5.78 ms seen)
     for name in ("response_time_p95", "db_query_p95"):
-        assert eobjs[name]["value"] == pytest.approx(objs[name]["value"], rel=0.05), name
+        assert eobjs[name]["value"] == pytest.approx(objs[name]["value"], rel=0.05,
+                                                     abs=0.001), name
     for name in ("throughput", "error_rate"):
         assert eobjs[name]["samples"] == pytest.approx(objs[name]["samples"], rel=0.02), name
     assert no_process_mentions(str(run_dir)) == []
