@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -23,6 +22,7 @@ from pydantic import (
 
 from loadtest.durations import parse_duration
 from loadtest.errors import ConfigError
+from loadtest.inputs import MAX_YAML_BYTES, parse_yaml, read_text
 
 SUPPORTED_VERSIONS = (1,)
 
@@ -51,7 +51,8 @@ Duration = Annotated[float, BeforeValidator(_duration)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are no thresholds: refused like any other wrong value
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _no_http_filter(reason: str) -> Any:
@@ -277,31 +278,6 @@ class SloFile(_Model):
         return v
 
 
-def line_index(text: str) -> dict[tuple[Any, ...], int]:
-    """Map every YAML path (keys and list indexes) to its 1-based line."""
-    lines: dict[tuple[Any, ...], int] = {}
-
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
-        lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = path + (k.value,)
-                lines[key] = k.start_mark.line + 1
-                walk(v, key)
-                lines[key] = k.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, path + (i,))
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
 def format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -309,6 +285,8 @@ def format_loc(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
             continue
         name = str(part) if re.fullmatch(r"[\w.$-]+", str(part)) else repr(str(part))
+        if len(name) > 60:
+            name = name[:57] + "..."
         out += f".{name}" if out else name
     return out or "(top level)"
 
@@ -323,14 +301,15 @@ _FIXES = {
 }
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """A value as a message shows it: repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def parse_slo(text: str, source: str) -> SloFile:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{where}: not valid YAML: {problem} (fix the syntax)") from None
+    doc = parse_yaml(text, source)  # bounded: size, aliases expanded, depth
+    data = doc.data
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with version and objectives "
                           "(see slo/opscore.yaml)")
@@ -348,31 +327,29 @@ def parse_slo(text: str, source: str) -> SloFile:
             kind = (err.get("ctx") or {}).get("tag")
             err = {**err, "msg": (f"{kind!r} is not an objective kind" if kind else
                                   "the objective has no kind"), "input": None}
-        line = None
-        for n in range(len(loc), -1, -1):
-            line = line_index(text).get(loc[:n])
-            if line is not None:
-                break
+        line = doc.line(loc)
         where = f"{source}:{line}" if line else source
         msg = err["msg"]
         if err["type"] in _FIXES:
             msg = f"{msg} ({_FIXES[err['type']]})"
         if err["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
+        msg = " ".join(msg.split())[:300]
         value = err.get("input")
         shown = "" if value is None or err["type"] in ("missing", "extra_forbidden") or \
-            isinstance(value, (dict, list)) else f" {value!r}:"
+            isinstance(value, (dict, list)) else f" {_short(value)}:"
         count = e.error_count()
         more = f" (and {count - 1} more)" if count > 1 else ""
         raise ConfigError(f"{where}: {format_loc(loc)}:{shown} {msg}{more}") from None
 
 
-def load_slo(path: Path) -> SloFile:
+def load_slo(path: Path, option: str | None = "--slo") -> SloFile:
+    """The SLO file at `path`, read bounded (loadtest/inputs.py); `option` is the option that
+    named it, for the message when it is missing (None: a command's argument)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, "SLO file", MAX_YAML_BYTES)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such SLO file (pass --slo PATH, e.g. slo/opscore.yaml)") \
-            from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it: {e}") from None
+        fix = f"pass {option} PATH, e.g. slo/opscore.yaml" if option else \
+            "e.g. slo/opscore.yaml"
+        raise ConfigError(f"{path}: no such SLO file ({fix})") from None
     return parse_slo(text, str(path))

@@ -23,8 +23,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from loadtest.errors import ConfigError, UsageError
+from loadtest.inputs import YamlDocument, read_yaml
 from loadtest.load.schedule import interpolate
-from loadtest.slo import Duration, format_loc, line_index
+from loadtest.slo import Duration, format_loc
 
 NAMES = ("constant", "ramp", "step", "spike", "soak")
 MIN_RATE = 0.1
@@ -83,12 +84,13 @@ def build(shape: str, rate: float, warmup_s: float, duration_s: float) -> Profil
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
 
 
 class Stage(_Strict):
-    duration: Duration = Field(gt=0)
-    rate: float = Field(gt=0)
+    duration: Duration = Field(gt=0, le=7 * 86400)
+    rate: float = Field(gt=0, le=1_000_000)
     ramp: bool = False
 
 
@@ -108,12 +110,11 @@ class StageFile(_Strict):
 _KEYS = {(): "stages, judge", "stages": "duration, rate, ramp", "judge": "from, to"}
 
 
-def _stage_error(e: ValidationError, text: str, path: Path) -> ConfigError:
+def _stage_error(e: ValidationError, doc: YamlDocument, path: Path) -> ConfigError:
     # an unknown key first: a typo ("rat:") also makes its field look missing
     err = min(e.errors(), key=lambda x: x["type"] != "extra_forbidden")
     loc = tuple(err["loc"])
-    lines = line_index(text)
-    line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
+    line = doc.line(loc)
     where = f"{path}:{line}" if line else str(path)
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
@@ -131,28 +132,19 @@ def _stage_error(e: ValidationError, text: str, path: Path) -> ConfigError:
 def from_file(path: Path) -> Profile:
     """A shape file, validated like the SLO file: unknown keys refused, errors name the file,
     the line, the field and the fix."""
-    import yaml
-
     try:
-        text = path.read_text(encoding="utf-8")
-        data: Any = yaml.safe_load(text)
+        doc = read_yaml(path, "shape file")  # bounded: size, aliases expanded, depth
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such shape file (--shape takes {', '.join(NAMES)} or a "
                           "YAML file of stages)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it ({e})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e} "
-                          "(fix the syntax)") from None
+    data: Any = doc.data
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with stages: (e.g. stages: "
                           "[{duration: 30s, rate: 50}])")
     try:
         spec = StageFile.model_validate(data)
     except ValidationError as e:
-        raise _stage_error(e, text, path) from None
+        raise _stage_error(e, doc, path) from None
     t = 0.0
     pts: list[tuple[float, float]] = []
     for st in spec.stages:
@@ -163,7 +155,7 @@ def from_file(path: Path) -> Profile:
     a = spec.judge.start
     b = spec.judge.end if spec.judge.end is not None else t
     if not 0 <= a < b <= t:
-        line = line_index(text).get(("judge",))
+        line = doc.lines().get(("judge",))
         raise ConfigError(f"{path}{f':{line}' if line else ''}: judge: from {a:g}s to {b:g}s "
                           f"does not lie inside the {t:g}s of stages (use 0s <= from < to <= "
                           f"{t:g}s)")

@@ -20,7 +20,8 @@ from loadtest.store.results import load_results, require_finished, write_json_at
 
 STORE = "baselines"
 HISTORY = "history.jsonl"
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # not `..`, not hidden
+MAX_HISTORY_BYTES = 64 * 1024 * 1024  # the newest runs of a history.jsonl grown larger
 
 
 def resolve(ref: Path, out: Path = Path("reports")) -> Path:
@@ -28,7 +29,7 @@ def resolve(ref: Path, out: Path = Path("reports")) -> Path:
     if ref.exists():
         return ref
     named = out / STORE / f"{ref.name}.json"
-    if NAME.match(str(ref)) and named.exists():
+    if NAME.fullmatch(str(ref)) and named.exists():
         return named
     raise ConfigError(f"--baseline {ref}: no such run directory, results file or named "
                       f"baseline (promoted baselines are in {out / STORE})")
@@ -46,8 +47,9 @@ def load_baseline(ref: Path, out: Path = Path("reports")) -> dict[str, Any]:
 def promote(run: Path, name: str, out: Path = Path("reports"), force: bool = False) -> Path:
     """Keep a run as the named baseline. Only a run whose final verdict was a pass serves,
     unless `force` (the baseline then records that it was forced, and over which verdict)."""
-    if not NAME.match(name):
-        raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' or '-'")
+    if not NAME.fullmatch(name):
+        raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' or '-', starting "
+                         "with a letter or digit (e.g. main)")
     results = load_results(run)
     require_finished(results, run, "a baseline")
     if results.get("kind") == "capacity":
@@ -111,15 +113,33 @@ def append_history(results: dict[str, Any], out: Path) -> None:
         os.close(fd)
 
 
+def _tail(path: Path, max_bytes: int) -> str:
+    """The last `max_bytes` of a file, from its first whole line: a history grown huge is
+    read in bounded memory (its oldest lines are left out)."""
+    with path.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - max_bytes))
+        data = f.read(max_bytes)
+    if size > max_bytes:
+        data = data.split(b"\n", 1)[-1]
+    return data.decode("utf-8", errors="replace")
+
+
 def read_history(out: Path, limit: int = 200) -> list[dict[str, Any]]:
     """The last `limit` runs of `out`/history.jsonl (or of `out` itself, a history file)."""
     path = out if out.is_file() else out / HISTORY
-    if not path.exists():
+    if not path.is_file():
         return []
+    try:
+        text = _tail(path, MAX_HISTORY_BYTES)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the history ({e.strerror or e})") from None
     rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[-limit:]:
+    for line in text.splitlines()[-limit:]:
         try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a torn line: skip it
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            continue  # a torn line (or not a run's): skip it
+        if isinstance(row, dict):
+            rows.append(row)
     return rows

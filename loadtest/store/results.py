@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.errors import ConfigError, ExitCode, UsageError
+from loadtest.inputs import read_json
 
 _UMASK = os.umask(0)  # read once: files written here get the usual mode (0644), not mkstemp's
 os.umask(_UMASK)
@@ -165,12 +166,10 @@ def load_results(path: Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / "results.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, "results file")  # bounded: size, depth
     except FileNotFoundError:
         raise ConfigError(f"{path}: no results.json here (pass a run directory, e.g. "
                           "reports/latest)") from None
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{path}: not a readable results file ({e})") from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise ConfigError(f"{path}: schema_version is missing (not a loadtest results file)")
     version = data["schema_version"]
@@ -180,7 +179,18 @@ def load_results(path: Path) -> dict[str, Any]:
             f"{path}: schema_version {version} is "
             + ("newer than this harness reads (upgrade opscore-loadtest)" if newer else
                f"not supported (this harness reads {SCHEMA_VERSION}; run it again)"))
-    for key in ("run", "objectives", "verdict"):
+    for key, kind in (("run", dict), ("objectives", list), ("verdict", dict)):
         if key not in data:
             raise ConfigError(f"{path}: {key} is missing (the file is incomplete)")
+        if not isinstance(data[key], kind):
+            raise ConfigError(f"{path}: {key} is not a JSON {kind_name(kind)} (not a loadtest "
+                              "results file)")
+    if not all(isinstance(o, dict) for o in data["objectives"]) or \
+            not isinstance(data["verdict"].get("status"), str):
+        raise ConfigError(f"{path}: objectives or verdict.status malformed (not a loadtest "
+                          "results file)")
     return data
+
+
+def kind_name(kind: type) -> str:
+    return {dict: "object", list: "array"}.get(kind, kind.__name__)
