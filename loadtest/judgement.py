@@ -20,7 +20,7 @@ from loadtest.judge.objectives import (
     matchers_for,
 )
 from loadtest.judge.resources import REFERENCE_CPU_CORES, measure
-from loadtest.load.health import early_p95_ms, saturation_problems, shortfall
+from loadtest.load.health import diagnose, early_p95_ms, saturation_problems
 from loadtest.load.phase import PhaseState, iso
 from loadtest.load.runner import lost_worker_problems, read_workers
 from loadtest.load.shapes import Profile
@@ -32,7 +32,7 @@ from loadtest.slo import DbLatencyObjective, SloFile
 from loadtest.store.baselines import read_history
 from loadtest.store.client_samples import ClientSamples, client_stats
 from loadtest.store.results import decide
-from loadtest.store.samples import MAX_COMPACT_SAMPLES, load_task_starts, task_totals
+from loadtest.store.samples import MAX_COMPACT_SAMPLES, task_totals
 
 
 def assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None,
@@ -58,7 +58,8 @@ def assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None
         client, objectives = client_side(slo, df, window, state, run_dir, meta, objectives,
                                          scrapes, warnings)
         samples["client"] = df.compact(MAX_COMPACT_SAMPLES)
-        judge_delivery(client, requested, cpu, state, meta, objectives, load, warnings)
+        judge_delivery(client, requested, cpu, state, meta, objectives, load, warnings,
+                       slo, df, window)
     load_health(load, state, cpu, run_dir, window)
     if window is not None and source is not None:  # the target's CPU, memory, DB connections
         load["resources"] = target_resources(slo, scrapes, source, window, meta)
@@ -139,7 +140,7 @@ def client_side(slo: SloFile, df: Any, window: Window, state: PhaseState, run_di
     samples (in the SLO file's order)."""
     assert state.run_start is not None
     client = client_stats(df, MAX_COMPACT_SAMPLES)
-    client["totals"].update(task_totals(load_task_starts(run_dir / "locust"), window))
+    client["totals"].update(task_totals(run_dir / "locust", window))
     if meta.get("model") == "closed":  # intended start = actual start: nothing to correct
         client["totals"]["corrected_latency_ms"] = None
         warnings.append(checks.CLOSED_MODEL)
@@ -156,8 +157,10 @@ def client_side(slo: SloFile, df: Any, window: Window, state: PhaseState, run_di
 
 def judge_delivery(client: dict[str, Any], requested: float, cpu: dict[str, Any] | None,
                    state: PhaseState, meta: dict[str, Any], objectives: list[dict[str, Any]],
-                   load: dict[str, Any], warnings: list[str]) -> None:
+                   load: dict[str, Any], warnings: list[str], slo: SloFile | None = None,
+                   df: Any = None, window: Window | None = None) -> None:
     """Achieved vs requested into `load`; a shortfall a problem (and throughput unjudged);
+    a shortfall of the generator's own never charged to the service as corrected latency;
     the client/server agreement warnings."""
     totals = client["totals"]
     # the judged window's length (achieved = requests / seconds)
@@ -168,10 +171,15 @@ def judge_delivery(client: dict[str, Any], requested: float, cpu: dict[str, Any]
     load.update(d.record())
     if not d.delivered and not state.interrupted:
         checks.throughput_not_offered(objectives, d)
-        state.problems.append(shortfall(
-            totals, d.requested, cpu, meta.get("users"),
-            before_p95_ms=early_p95_ms(client["timeseries"]),
-            server_p95_s=checks.server_latency_s(objectives)))
+        why = diagnose(totals, d.requested, cpu, meta.get("users"),
+                       before_p95_ms=early_p95_ms(client["timeseries"]),
+                       server_p95_s=checks.server_latency_s(objectives))
+        state.problems.append(why.reason)
+        load["shortfall"] = {"limit": why.limit, "cause": why.cause}
+        if why.limit == "generator" and slo is not None and window is not None:
+            measured = {o.name: o.to_dict() for o in evaluate_client(
+                slo, df, window, only=checks.corrected_latency(slo.objectives))}
+            checks.lag_not_charged(objectives, measured, why.cause)
     warnings.extend(checks.agreement_warnings(objectives, totals))
 
 
@@ -243,11 +251,10 @@ def offered_requests(requested: float, meta: dict[str, Any], df: Any, run_dir: P
     load was not the harness's schedule (closed model) or nothing was recorded."""
     if df is None or meta.get("model") == "closed" or not requested:
         return None
-    tasks = load_task_starts(run_dir / "locust")
-    if not tasks:
+    totals = task_totals(run_dir / "locust", window)
+    if not totals:
         return requested
-    started = sum(1 for _, start in tasks if window.start <= start < window.end)
-    if not started:
+    if not totals["tasks"]:
         return None
     # a task makes one request or more; the last tasks of a cut window may have none yet
-    return requested * max(1.0, df.count(df.keys()) / started)
+    return requested * max(1.0, df.count(df.keys()) / totals["tasks"])

@@ -52,6 +52,7 @@ class RunOptions:
     model: str = "open"                # open: paced on the schedule; closed: the file's own
     locust_args: tuple[str, ...] = ()  # Locust's own options (after `--`)
     abort: bool = True  # False: --no-abort, objectives' abort_after ignored for this run
+    auto_users: bool = False  # --users not given: the pool may grow in the warm-up
 
     @classmethod
     def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,
@@ -89,7 +90,7 @@ class RunOptions:
                    metrics_source=metrics_source, database=database, target_faults=faults,
                    baseline=baseline, out=out, workers=workers, tags=tag_map,
                    rules=tuple(rules or ()), probes=probe_paths, metrics_url=metrics_url,
-                   model=model, locust_args=passed)
+                   model=model, locust_args=passed, auto_users=users is None)
 
 
 def check_window(rate: float, duration_s: float) -> None:

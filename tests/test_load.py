@@ -111,7 +111,9 @@ def test_a_starved_generator_is_inconclusive_not_a_slow_server(tmp_path: Path) -
                        "--target-fault", "latency=100ms")
     assert code == 3, out
     assert not r["load"]["delivered"]
-    assert "the load generator delivered" in r["verdict"]["reason"]
+    # --rate counts task starts: the units named (one request a task here)
+    assert "the load generator started 1" in r["verdict"]["reason"]
+    assert "of 100.0 tasks/s (" in r["verdict"]["reason"]
     assert "too few users" in r["verdict"]["reason"]  # the target kept up with what was sent
     throughput = next(o for o in r["objectives"] if o["kind"] == "throughput")
     assert throughput["status"] == "no_data" and "cannot be judged" in throughput["reason"]

@@ -18,7 +18,8 @@ from loadtest.errors import HarnessError, Interrupted, UsageError
 from loadtest.judgement import assemble, window_record
 from loadtest.load.live import LIVE_RECORD
 from loadtest.load.phase import PhaseState, cut_window, drive
-from loadtest.load.runner import LoadPlan
+from loadtest.load.health import users_ceiling
+from loadtest.load.runner import LoadPlan, pool_text, read_pool
 from loadtest.load.shapes import Profile, build, describe
 from loadtest.metrics.base import MetricsSource
 from loadtest.options import RunOptions
@@ -114,8 +115,15 @@ def _measure(opts: RunOptions, slo: SloFile, baseline: dict[str, Any] | None,
             if state.run_start is None:
                 raise  # nothing measured yet: a preflight error
             state.problems.append(e.message)
-        return assemble(opts, slo, source, state, run_dir, meta,
-                        scrapes=scrapes, baseline=baseline)
+        pool = read_pool(run_dir / "locust")
+        if pool is not None and pool.get("final") is not None:
+            meta["users"] = pool["final"]
+            progress(pool_text(pool))
+        results = assemble(opts, slo, source, state, run_dir, meta,
+                           scrapes=scrapes, baseline=baseline)
+        if pool is not None:
+            results["load"]["pool"] = pool
+        return results
 
 
 def stack_options(opts: RunOptions) -> StackOptions:
@@ -141,7 +149,17 @@ def load_plan(opts: RunOptions, stack: Stack, run_dir: Path, profile: Profile) -
                     arrivals=opts.arrivals, profile=profile, workers=opts.workers,
                     remote_workers=opts.remote_workers, master_port=opts.master_port,
                     master_bind_host=opts.master_bind_host, model=opts.model,
-                    locust_args=opts.locust_args)
+                    locust_args=opts.locust_args, pool_ceiling=pool_ceiling(opts))
+
+
+def pool_ceiling(opts: RunOptions) -> int:
+    """The largest pool the Locust side may grow to in the warm-up: only when --users was
+    not given, in the open model, with one local Locust process (it sees its own users)."""
+    if not opts.auto_users or opts.model != "open" or opts.workers != 1 or \
+            opts.remote_workers:
+        return 0
+    return users_ceiling(1)
+
 
 
 def _window_known(run_dir: Path, meta: dict[str, Any], state: PhaseState) -> None:

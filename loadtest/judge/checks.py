@@ -31,6 +31,14 @@ class Delivery:
     requested: float           # 0: not gated (the closed model paces itself)
     delivered: bool
     closed: bool
+    unit: str = "req/s"        # of achieved and requested: "tasks/s" when task starts counted
+
+    def offered(self) -> str:
+        """"started 19.5 of 100.0 tasks/s (19.5 requests/s sent)" """
+        if self.unit == "req/s":
+            return f"offered {self.achieved:.1f} of {self.requested:.1f} req/s"
+        return (f"started {self.achieved:.1f} of {self.requested:.1f} tasks/s "
+                f"({self.request_rate:.1f} requests/s sent)")
 
     def record(self) -> dict[str, Any]:
         """Its fields of results.json's `load`, in their order there."""
@@ -50,15 +58,16 @@ def delivery(totals: dict[str, Any], requested: float, closed: bool,
     chance, not the generator."""
     achieved = totals["achieved_rate"]
     request_rate = achieved
+    unit = "req/s"
     if "task_rate" in totals:  # --rate counts task starts
-        achieved = totals["task_rate"]
+        achieved, unit = totals["task_rate"], "tasks/s"
     if closed:
         requested = 0
     tolerance = DELIVERY_TOLERANCE
     if poisson_seconds and requested > 0:
         tolerance = max(tolerance, 3 / math.sqrt(requested * poisson_seconds))
     delivered = requested == 0 or achieved >= requested * (1 - tolerance)
-    return Delivery(request_rate, achieved, requested, delivered, closed)
+    return Delivery(request_rate, achieved, requested, delivered, closed, unit)
 
 
 def throughput_not_offered(objectives: list[dict[str, Any]], d: Delivery) -> None:
@@ -69,8 +78,39 @@ def throughput_not_offered(objectives: list[dict[str, Any]], d: Delivery) -> Non
         if o["kind"] == "throughput" and (o["status"] == "fail" or (
                 o.get("extra") or {}).get("judged_against") == "sent"):
             o["status"] = "no_data"
-            o["reason"] = (f"the load generator offered {d.achieved:.1f} of "
-                           f"{d.requested:.1f} req/s: throughput cannot be judged")
+            o["reason"] = f"the load generator {d.offered()}: throughput cannot be judged"
+
+
+def corrected_latency(objectives: list[Any]) -> list[Any]:
+    """The SLO file's client latency objectives judged from the intended start, as the same
+    objectives judged as measured (what the service itself took)."""
+    return [o.model_copy(update={"corrected": False}) for o in objectives
+            if getattr(o, "kind", None) == "client" and getattr(o, "metric", None) == "latency"
+            and getattr(o, "corrected", False)]
+
+
+def lag_not_charged(objectives: list[dict[str, Any]], measured: dict[str, dict[str, Any]],
+                    cause: str) -> None:
+    """The load generator fell behind its schedule for a reason of its own (too few users
+    for the tasks, short of CPU): the schedule lag is the generator's, and coordinated
+    omission's correction would charge it to the service. A corrected client latency
+    objective that failed while the same requests, as measured, hold is not judged
+    (no_data: the run is inconclusive); one that fails as measured too stays a breach.
+    Changes `objectives` in place."""
+    for o in objectives:
+        m = measured.get(o["name"])
+        if o["status"] != "fail" or m is None or m["status"] != "pass":
+            continue
+        o["status"] = "no_data"
+        o["reason"] = (f"the schedule lag was the load generator's ({CAUSES.get(cause, cause)}"
+                       "), not the service's: corrected for coordinated omission, it would "
+                       f"be charged to the service; as measured the requests hold "
+                       f"({m['value'] * 1000:.0f} ms)")
+        o.setdefault("extra", {})["measured"] = m["value"]
+
+
+CAUSES = {"journeys": "too few users for tasks this long", "users": "too few users",
+          "cpu": "a saturated generator process", "cpu_time": "the generator short of CPU"}
 
 
 def server_latency_s(objectives: list[dict[str, Any]], quantile: float | None = None

@@ -133,7 +133,7 @@ class Shortfall:
     limit: str
     reason: str
     in_flight: float | None = None
-    cause: str = ""  # cpu, queued (target), behind (target), users, cpu_time
+    cause: str = ""  # cpu, queued (target), behind (target), users, journeys, cpu_time
 
 
 def _t(ms: float | None) -> str:
@@ -154,29 +154,78 @@ def early_p95_ms(timeseries: list[dict[str, Any]], seconds: int = 3) -> float | 
     return min(first) if first else None
 
 
+JOURNEY_HEADROOM = 1.25  # users advised for a journey: task starts/s x task time x this
+
+
+def journeys(totals: dict[str, Any]) -> bool:
+    """The tasks are journeys: several requests each, or time inside a task not spent
+    waiting on an answer (think time, task code)."""
+    task_ms, waiting_ms = totals.get("task_ms"), totals.get("task_waiting_ms")
+    if task_ms is None or waiting_ms is None:
+        return False
+    return (totals.get("requests_per_task") or 1.0) > 1.05 or \
+        task_ms - waiting_ms > max(20.0, 0.2 * task_ms)
+
+
+def users_for(rate: float, task_ms: float) -> int:
+    """Users that carry `rate` task starts/s of tasks lasting `task_ms` (Little's law) with
+    JOURNEY_HEADROOM, rounded up to a round number."""
+    needed = rate * task_ms / 1000.0 * JOURNEY_HEADROOM
+    step = 10 if needed <= 200 else 50
+    return max(step, step * math.ceil(needed / step))
+
+
+def journey_reason(totals: dict[str, Any], requested: float, users: int | None) -> str:
+    """"tasks last 9.8 s on average (10.4 requests each); 60 users can start at most 6.1
+    tasks/s; use --users 250 or more, or --model closed"."""
+    task_ms = totals["task_ms"]
+    per_task = totals.get("requests_per_task") or 1.0
+    waiting = totals.get("task_waiting_ms") or 0.0
+    can = f"{users} users can start at most {users * 1000.0 / task_ms:.1f} tasks/s; " \
+        if users else ""
+    return (f"tasks last {_t(task_ms)} on average ({per_task:.1f} requests each, "
+            f"{_t(waiting)} of it waiting on answers); {can}use --users "
+            f"{users_for(requested, task_ms)} or more, or --model closed")
+
+
 def diagnose(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | None,
              users: int | None, *, before_p95_ms: float | None = None,
              server_p95_s: float | None = None,
              before_server_p95_s: float | None = None) -> Shortfall:
-    """Who was the limit when the load generator sent less than `requested`. `before_*`:
-    latency at an earlier, lighter load (an earlier step, or the run's first seconds)."""
+    """Who was the limit when the load generator started fewer tasks than `requested` (task
+    starts/s; a task of one request: requests/s). `before_*`: latency at an earlier, lighter
+    load (an earlier step, or the run's first seconds). A user is busy while it is inside a
+    task, asleep in it included, not only while a request is in flight."""
     achieved = totals.get("achieved_rate") or 0.0
     completed = totals.get("completed_rate") or 0.0
     in_flight = totals.get("in_flight")
     lag = (totals.get("schedule_lag_ms") or {}).get("p99") or 0.0
     p95 = (totals.get("latency_ms") or {}).get("p95")
-    head = (f"the load generator delivered {achieved:.1f} of {requested:.1f} req/s "
-            f"(schedule lag p99 {lag:.0f} ms): ")
+    if "task_rate" in totals:
+        head = (f"the load generator started {totals['task_rate']:.1f} of {requested:.1f} "
+                f"tasks/s ({achieved:.1f} requests/s sent, {completed:.1f} served; schedule "
+                f"lag p99 {lag:.0f} ms): ")
+    else:
+        head = (f"the load generator delivered {achieved:.1f} of {requested:.1f} req/s "
+                f"(schedule lag p99 {lag:.0f} ms): ")
     busiest = max((p["mean_pct"] for p in (cpu or {}).get("processes", [])), default=None)
     if busiest is not None and busiest >= SATURATED_PCT:
         return Shortfall("generator", head + (
             f"its busiest process kept {busiest:.0f}% of a core busy; add --workers or lower "
             "--rate"), in_flight, "cpu")
-    peak = max(in_flight or 0.0, totals.get("in_flight_peak") or 0.0)
+    in_task = totals.get("in_task")
+    peak = max(in_flight or 0.0, totals.get("in_flight_peak") or 0.0, in_task or 0.0)
     waiting = bool(users and peak >= ALL_WAITING * users)
-    busy = f"up to {min(peak, users or peak):.0f} of {users} users in flight" if waiting else ""
+    busy = f"up to {min(peak, users or peak):.0f} of {users} users busy" if waiting else ""
     server_ms = None if server_p95_s is None else server_p95_s * 1000
     server_before_ms = None if before_server_p95_s is None else before_server_p95_s * 1000
+    journey = journeys(totals)
+    if journey and waiting:  # think time or task code kept them, unless the answers did
+        task_ms, waiting_ms = totals["task_ms"], totals.get("task_waiting_ms") or 0.0
+        if users and users * 1000.0 / max(1.0, task_ms - waiting_ms) < requested:
+            return Shortfall("generator", head + (
+                f"every user was busy inside its tasks ({busy}), mostly not waiting on "
+                "answers: " + journey_reason(totals, requested, users)), in_flight, "journeys")
     if waiting and (rose(before_p95_ms, p95) or rose(server_before_ms, server_ms)):
         if server_ms is not None and server_before_ms is not None:
             what = f"server p95 {_t(server_before_ms)} -> {_t(server_ms)}"
@@ -195,6 +244,10 @@ def diagnose(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | Non
                else "not the limit. ")
             + "Raise --users to keep offering the rate, or find the target's "
             "limit with `loadtest capacity`"), in_flight, "behind")
+    if waiting and journey:
+        return Shortfall("generator", head + (
+            f"every user was busy inside its tasks ({busy}): "
+            + journey_reason(totals, requested, users)), in_flight, "journeys")
     if waiting:
         return Shortfall("generator", head + (
             f"every user was busy ({busy}) while the target's latency stayed flat (p95 "

@@ -5,6 +5,7 @@ an objective breached for its `abort_after`), cut short or settled."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,7 +126,7 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     if state.target_down_at is not None:
         _stop_for_dead_target(load, stack, state, progress)
         return load
-    _settle(load, stack, state)
+    _settle(load, stack, state, progress)
     return load
 
 
@@ -216,11 +217,27 @@ def _stop_for_dead_target(load: LocustRun, stack: Stack, state: PhaseState,
         s.at_window_end(time.time())
 
 
-def _settle(load: LocustRun, stack: Stack, state: PhaseState) -> None:
+def read_shape(out_dir: Path) -> dict[str, Any] | None:
+    """How the locustfile's LoadTestShape ended (closed model; locustlib/adopt.py)."""
+    try:
+        data = json.loads((out_dir / "shape.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _settle(load: LocustRun, stack: Stack, state: PhaseState, progress: Progress) -> None:
     """The window ran its course: mark its end, await Locust (a problem if it stopped early or
     failed), and give the judging source the time to store the window's last scrapes."""
     assert state.window is not None
-    if not load.alive() and time.time() < state.window.end:
+    shape = read_shape(load.plan.out_dir)
+    if shape is not None and shape.get("by") == "shape" and \
+            state.window.start + 1 <= float(shape.get("ended", 0)) < state.window.end:
+        state.window = Window(state.window.start, float(shape["ended"]))
+        progress(f"the locustfile's LoadTestShape {shape.get('name')} ended at "
+                 f"{iso(state.window.end)}: the window judged ends there "
+                 f"({state.window.seconds:.1f} s)")
+    elif not load.alive() and time.time() < state.window.end:
         state.problems.append(f"Locust stopped before the window's end: "
                               f"{load.diagnose(during=True).message}")
     for s in stack.sources():

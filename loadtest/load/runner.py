@@ -45,6 +45,8 @@ class LoadPlan:
     master_bind_host: str = "*"
     model: str = "open"              # closed: the file's own wait_time and Locust's spawning
     locust_args: tuple[str, ...] = ()  # Locust's own options, passed through (after `--`)
+    pool_ceiling: int = 0            # > 0: the Locust side grows the pool up to this during
+                                     # the warm-up (locustlib/pool.py); 0: `users` fixed
 
     @property
     def shape(self) -> Profile:
@@ -65,8 +67,36 @@ def worker_argv(scenario: Path, master_host: str, master_port: int) -> list[str]
 
 def default_users(rate: float) -> int:
     """Spare users so a slow target (up to ~3 s per request) does not lower the offered rate;
-    at most 1000 (each holds a connection): beyond that, pass --users."""
+    at most 1000 (each holds a connection) to start with: a run whose tasks need more grows
+    its pool during the warm-up (locustlib/pool.py), or pass --users."""
     return max(20, min(1000, math.ceil(rate * 3)))
+
+
+def read_pool(out_dir: Path) -> dict[str, Any] | None:
+    """What the Locust side chose for the user pool (`pool.json`), or None (a fixed pool)."""
+    try:
+        data = json.loads((out_dir / "pool.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def pool_text(pool: dict[str, Any]) -> str:
+    """"user pool: 20 -> 80 during the warm-up (tasks last 9.9 s; 5 task starts/s need 74
+    with 1.5x headroom)"."""
+    changes = pool.get("changes") or []
+    task_s = pool.get("task_s")
+    if not changes:
+        return (f"user pool: {pool.get('initial')} users, enough for the tasks seen in the "
+                "warm-up" + (f" (tasks last {task_s:.2f} s)" if task_s else ""))
+    last = changes[-1]
+    text = (f"user pool: {pool.get('initial')} -> {pool.get('final')} users during the "
+            f"warm-up (tasks last {(task_s or last['task_s']):.2f} s at {last['rate']:g} task "
+            f"starts/s: {last['rate'] * (task_s or last['task_s']):.0f} users busy by "
+            "Little's law, with headroom)")
+    if pool.get("capped"):
+        text += f"; held at the ceiling of {pool.get('ceiling')} users"
+    return text
 
 
 class LocustRun:
@@ -95,6 +125,9 @@ class LocustRun:
                     "LOADTEST_LOCUST_ARRIVALS": plan.arrivals,
                     "LOADTEST_LOCUST_OUT": str(out),
                     "LOADTEST_LOCUST_MODEL": plan.model,
+                    "LOADTEST_LOCUST_RUN_TIME": str(plan.run_time_s),
+                    "LOADTEST_LOCUST_POOL_MAX": str(plan.pool_ceiling),
+                    "LOADTEST_LOCUST_POOL_UNTIL": f"{max(0.0, plan.shape.judge_from - 1):g}",
                     "PYTHONUNBUFFERED": "1"})
         argv += list(plan.locust_args)
         self.started_at = time.time()

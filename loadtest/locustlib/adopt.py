@@ -2,12 +2,14 @@
 
 Inside the Locust process, at `init`, every User class of the run is adopted:
 - its requests are recorded (recorder.py, Locust's `request` event);
-- every task start is recorded (intended slot, actual start), so the report gives tasks/s
-  next to requests/s;
+- every task is recorded (intended slot, actual start, end, its requests and the time it
+  waited on them), so the report gives tasks/s next to requests/s and the harness knows what
+  kept its users busy;
 - open model (`LOADTEST_LOCUST_MODEL=open`, the default): each task start waits for the next
   slot of the shared schedule (pacing.py) instead of the class's `wait_time` (set to 0, and so
-  is any TaskSet's own). Every request a task makes carries that slot as its intended start, so
-  the coordinated-omission correction holds for tasks of several requests too;
+  is any TaskSet's own). Every request a task makes is charged the lag its task started with
+  (recorder.py), so the coordinated-omission correction holds for journeys too: a later
+  request is not charged the think time or the requests before it;
 - closed model: the file's own `wait_time` and Locust's spawning stay; nothing is paced.
 
 A PacedUser paces itself (its `wait_time` claims the slot): it is recorded, not re-paced.
@@ -23,6 +25,7 @@ reason written to `usage-error.txt` in the run's Locust folder for the harness t
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import time
 from pathlib import Path
@@ -40,7 +43,7 @@ from locust.user.task import (
 )
 
 from loadtest import tls
-from loadtest.locustlib import recorder
+from loadtest.locustlib import pool, recorder  # noqa: F401 - pool registers its listener
 from loadtest.locustlib.pacing import (
     PacedUser,
     RequestTimeout,
@@ -90,11 +93,11 @@ def _paced_execute(original: Any) -> Any:
         else:  # a PacedUser claimed its slot in wait_time; closed model: no slot at all
             slot = getattr(user, "_intended", 0.0) or 0.0
         started = time.time()
-        if recorder.RECORDER is not None:
-            recorder.RECORDER.add_task(slot or started, started)
+        record = recorder.begin_task(slot or started, started)
         try:
             return original(self, task)
         finally:
+            recorder.end_task(record)
             user._loadtest_intended = 0.0
     execute_task._loadtest = True  # type: ignore[attr-defined]
     return execute_task
@@ -174,6 +177,38 @@ def _refuse(environment: Any, message: str) -> None:
     raise RuntimeError(message)  # Locust treats an exception at init as fatal (exit 1)
 
 
+SHAPE_FILE = "shape.json"
+
+
+def _bound_shape(environment: Any, name: str) -> None:
+    """Closed model: the file's LoadTestShape drives the users, as Locust runs it, but only
+    for the run's time (Locust ignores --run-time while a shape runs): at
+    LOADTEST_LOCUST_RUN_TIME after the test starts the shape is stopped, and Locust quits as
+    when a shape ends. `shape.json` tells the harness which of the two ended it, and when."""
+    run_time = float(os.environ.get("LOADTEST_LOCUST_RUN_TIME") or 0)
+    out = os.environ.get("LOADTEST_LOCUST_OUT")
+    ended: dict[str, Any] = {"name": name, "by": "shape"}
+
+    def stop(runner: Any) -> None:
+        if runner.shape_greenlet is not None:
+            ended["by"] = "run_time"
+            runner.shape_greenlet.kill(block=False)
+
+    def on_start(environment: Any, **_kw: Any) -> None:
+        if run_time > 0 and "started" not in ended:
+            ended["started"] = time.time()
+            gevent.spawn_later(run_time, stop, environment.runner)
+
+    def on_stop(environment: Any, **_kw: Any) -> None:
+        if out and "ended" not in ended:
+            ended["ended"] = time.time()
+            Path(out).mkdir(parents=True, exist_ok=True)
+            (Path(out) / SHAPE_FILE).write_text(json.dumps(ended), encoding="utf-8")
+
+    environment.events.test_start.add_listener(on_start)
+    environment.events.test_stop.add_listener(on_stop)
+
+
 @events.init.add_listener
 def _on_init(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
     open_model = model() == "open"
@@ -186,6 +221,8 @@ def _on_init(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
         _refuse(environment, f"{where}: {type(shape).__name__} is a LoadTestShape, which the "
                 "open model cannot run (the harness paces on its own schedule): use --shape "
                 "NAME or a stages file, or --model closed to let Locust run the shape")
+    if shape is not None:
+        _bound_shape(environment, type(shape).__name__)
     for cls in environment.user_classes:
         adopt(cls, open_model)
     for ts_class in (TaskSet, DefaultTaskSet):

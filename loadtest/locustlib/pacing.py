@@ -22,6 +22,7 @@ from loadtest.durations import parse_duration
 from loadtest.load.schedule import Schedule, parse_profile
 
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
+SCHEDULE_DELAY_S = 0.5  # slot 0 this long after test_start: let the first users spawn
 
 SCHEDULE: Schedule | None = None
 
@@ -72,7 +73,7 @@ def _start_schedule(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
         # sent before the spawn messages, so every worker paces its share from the start
         environment.runner.send_message("loadtest_plan", plan_from_env())
         return
-    schedule().start(time.time() + 0.5)  # let the first users spawn before slot 0
+    schedule().start(time.time() + SCHEDULE_DELAY_S)
 
 
 class RequestTimeout(TimeoutError):

@@ -6,8 +6,14 @@ process (or the master) appends them to `samples-<pid>.csv`; a worker (local `--
 on another machine) sends them to the master over Locust's own connection (`loadtest_samples`
 messages), which writes them: every worker's samples reach the run directory. The start
 marker `started-<pid>.json` tells the harness when the schedule began.
-Task starts (intended slot, actual start) go the same way to `tasks-<pid>.csv` (adopt.py
-records them), for tasks/s next to requests/s.
+Tasks go the same way to `tasks-<pid>.csv` (adopt.py opens and closes them): the intended
+slot, the actual start, the end, the requests the task made and the time it spent waiting on
+their answers, for tasks/s next to requests/s, the time a user is busy inside a task, and how
+much of it the target caused (a journey's think time is the generator's, not the target's).
+
+A request made inside a task carries an intended start of its own: its actual start minus the
+lag the task started with. The coordinated-omission correction then charges each request the
+delay of its task's start, never the think time or the earlier requests before it in the task.
 """
 
 from __future__ import annotations
@@ -16,16 +22,18 @@ import csv
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import events
 
 from loadtest.locustlib import pacing
 
 COLUMNS = ["start", "intended", "method", "name", "response_ms", "status", "failed", "error",
            "bytes"]
-TASK_COLUMNS = ["intended", "start"]
+TASK_COLUMNS = ["intended", "start", "end", "requests", "request_ms"]
 FLUSH_EVERY_S = 1.0  # the harness reads them live too (a target that stops answering)
 
 
@@ -50,8 +58,9 @@ class Recorder:
         if time.monotonic() - self.last_flush >= FLUSH_EVERY_S:
             self.flush()
 
-    def add_task(self, intended: float, start: float) -> None:
-        self.tasks.append((f"{intended:.6f}", f"{start:.6f}"))
+    def add_task(self, task: Task, end: float) -> None:
+        self.tasks.append((f"{task.intended:.6f}", f"{task.start:.6f}", f"{end:.6f}",
+                           str(task.requests), f"{task.request_ms:.3f}"))
 
     def flush(self) -> None:
         rows, self.rows = self.rows, []
@@ -77,6 +86,42 @@ class Recorder:
 
 
 RECORDER: Recorder | None = None
+
+
+@dataclass
+class Task:
+    """One task being run by a user: its slot, its actual start, and the requests it made."""
+    intended: float
+    start: float
+    requests: int = 0
+    request_ms: float = 0.0
+
+    @property
+    def lag_s(self) -> float:
+        return max(0.0, self.start - self.intended)
+
+
+# the task each user's greenlet is inside (a request event fires in the greenlet that made it)
+RUNNING: dict[Any, Task] = {}
+
+
+def begin_task(intended: float, start: float) -> Task:
+    task = Task(intended, start)
+    RUNNING[gevent.getcurrent()] = task
+    return task
+
+
+DONE = [0, 0.0]  # tasks finished in this process, and their seconds (the pool sizer reads it)
+
+
+def end_task(task: Task) -> None:
+    if RUNNING.get(gevent.getcurrent()) is task:
+        del RUNNING[gevent.getcurrent()]
+    end = time.time()
+    DONE[0] += 1
+    DONE[1] += end - task.start
+    if RECORDER is not None:
+        RECORDER.add_task(task, end)
 
 
 def write_rows(message: dict[str, Any]) -> None:
@@ -124,7 +169,13 @@ def _on_request(request_type, name, response_time, response_length, response=Non
     error = ""
     if exception is not None:
         error = f"{type(exception).__name__}: {exception}"[:300]
-    intended = (context or {}).get("intended") or start_time or 0.0
+    task = RUNNING.get(gevent.getcurrent())
+    if task is not None and start_time:  # charged its task's start lag, nothing more
+        task.requests += 1
+        task.request_ms += response_time or 0.0
+        intended = start_time - task.lag_s
+    else:
+        intended = (context or {}).get("intended") or start_time or 0.0
     RECORDER.add((f"{start_time or 0.0:.6f}", f"{intended:.6f}", request_type, name,
                   f"{response_time or 0.0:.3f}", status, int(exception is not None), error,
                   response_length or 0))

@@ -7,6 +7,12 @@ from typing import Any
 from loadtest.reports.view import build_view
 
 
+def _load_line(rows: list[tuple[str, str]]) -> list[str]:
+    """The load's figures with their units, one line (none when nothing was measured)."""
+    figures = [f"{label}: {_cell(value)}" for label, value in rows[1:] if label != "user pool"]
+    return ["; ".join(figures) + ".", ""] if figures else []
+
+
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
@@ -31,6 +37,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                    "what ran."), ""]
     lines += [(f"Run `{run.get('id')}`: {v['requested_rate']} requested, "
                f"{v['achieved_rate']} achieved; metrics from {_cell(v['source_text'])}."), "",
+              *_load_line(v["load_rows"]),
               "| objective | status | value | threshold | samples |",
               "| --- | --- | ---: | --- | ---: |"]
     for o in v["objectives"]:

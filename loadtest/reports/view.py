@@ -24,8 +24,8 @@ def fmt_value(value: Any, unit: str) -> str:
         return f"{v * 1000:.1f} ms" if v < 1 else f"{v:.3f} s"
     if unit == "ratio":
         return f"{v:.3%}"
-    if unit == "req/s":
-        return f"{v:.2f} req/s"
+    if unit in ("req/s", "task starts/s", "tasks/s"):
+        return f"{v:.2f} {unit}"
     if unit == "ms":
         return f"{v:.1f} ms"
     return f"{v:g}"
@@ -322,6 +322,7 @@ def build_view(results: dict[str, Any], with_charts: bool = True) -> dict[str, A
                        + (f" {source['url']}" if source.get("url") else ""),
         "requested_rate": _requested_text(run, load),
         "achieved_rate": _achieved_text(totals, load),
+        "load_rows": load_rows(results),
         "generator": _generator_line(load),
         "objectives": objective_rows(results),
         "regressions": regression_rows(results),
@@ -377,7 +378,31 @@ def _requested_text(run: dict[str, Any], load: dict[str, Any]) -> str:
     if run.get("model") == "closed" or load.get("model") == "closed":
         return (f"no rate (closed model: {run.get('users')} users on the file's own wait_time; "
                 "the rate is reported, not gated, and latency is not corrected)")
-    return fmt_value(load.get("requested_rate"), "req/s")
+    return fmt_value(load.get("requested_rate"), "task starts/s")
+
+
+def load_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    """The load table, each figure with its unit: task starts/s offered, tasks/s achieved,
+    requests/s sent and served, requests per task, what a task lasted and the user pool."""
+    run, load = results.get("run", {}), results.get("load", {})
+    totals = results.get("client", {}).get("totals", {})
+    rows = [("task starts/s offered", _requested_text(run, load))]
+    if "task_rate" in totals:
+        rows.append(("tasks/s achieved", f"{totals['task_rate']:.2f} tasks/s "
+                     f"({totals.get('tasks', 0):,} tasks started in the window)"))
+    if totals:
+        rows += [("requests/s sent", fmt_value(totals.get("achieved_rate"), "req/s")),
+                 ("requests/s served", fmt_value(totals.get("completed_rate"), "req/s"))]
+    if totals.get("requests_per_task") is not None:
+        rows += [("requests per task", f"{totals['requests_per_task']:.2f}"),
+                 ("task time (mean)", f"{totals['task_ms'] / 1000:.2f} s, of it "
+                  f"{totals.get('task_waiting_ms', 0) / 1000:.2f} s waiting on answers; "
+                  f"{totals.get('in_task', 0):.1f} users inside a task on average")]
+    pool = load.get("pool")
+    rows.append(("user pool", f"{run.get('users')} users" + (
+        f" (grown from {pool['initial']} in the warm-up)" if pool and pool.get("changes")
+        else "")))
+    return rows
 
 
 def _achieved_text(totals: dict[str, Any], load: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """The load generator's own records in a run folder: per-request samples
 (`locust/samples-<pid>.csv`, read whole for small folders; client_samples.py reads long runs in
-chunks) and task starts (`tasks-<pid>.csv`). Latency is given both as measured and corrected
+chunks) and tasks (`tasks-<pid>.csv`: slot, start, end, requests, time waiting on them). Latency is given both as measured and corrected
 from the intended start (coordinated omission: a request that waited for a free user counts
 the wait).
 """
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,32 +52,69 @@ def load_samples(folder: Path) -> Any:
 MAX_COMPACT_SAMPLES = 200_000  # samples kept in results.json for comparisons (thinned evenly)
 
 
-def load_task_starts(folder: Path) -> list[tuple[float, float]] | None:
-    """(intended slot, actual start) of every task (`tasks-<pid>.csv`, written by the Locust
-    side); None when the run recorded none (an older run, or Locust under the plugin)."""
-    tasks: list[tuple[float, float]] = []
+@dataclass(frozen=True)
+class TaskRow:
+    """One task of the load generator (`tasks-<pid>.csv`): its slot, start and end (None in a
+    file from before ends were recorded, or a task still running when the run stopped), the
+    requests it made and the time it waited on their answers."""
+    intended: float
+    start: float
+    end: float | None = None
+    requests: int | None = None
+    request_ms: float | None = None
+
+
+def task_rows(folder: Path) -> Iterator[TaskRow]:
+    """Every task recorded in a run's Locust folder, streamed; torn lines skipped."""
     for path in sorted(folder.glob("tasks-*.csv")):
         try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[1:]
+            with path.open(encoding="utf-8", errors="replace") as f:
+                next(f, None)  # the header
+                for line in f:
+                    row = _task_row(line.rstrip("\n").split(","))
+                    if row is not None:
+                        yield row
         except OSError:
             continue
-        for line in lines:
-            parts = line.split(",")
-            try:
-                tasks.append((float(parts[0]), float(parts[1])))
-            except (IndexError, ValueError):
-                continue  # a torn last line
-    return tasks or None
 
 
-def task_totals(tasks: list[tuple[float, float]] | None, window: Window) -> dict[str, Any]:
-    """Tasks started in the window, their rate (with `--rate` counting task starts, a task of
-    several requests makes requests/s higher than tasks/s), and the schedule lag of the task
+def _task_row(parts: list[str]) -> TaskRow | None:
+    try:
+        if len(parts) >= 5:
+            return TaskRow(float(parts[0]), float(parts[1]), float(parts[2]), int(parts[3]),
+                           float(parts[4]))
+        return TaskRow(float(parts[0]), float(parts[1]))
+    except (IndexError, ValueError):
+        return None  # a torn last line
+
+
+def task_totals(folder: Path, window: Window) -> dict[str, Any]:
+    """Tasks started in the window and their rate (with `--rate` counting task starts, a task
+    of several requests makes requests/s higher than tasks/s), the schedule lag of the task
     starts themselves (a task's later requests wait for its earlier ones, not for the
-    schedule)."""
-    if tasks is None:
+    schedule), and what the tasks kept the users doing: how long a task lasted, how many
+    requests it made, how much of it was spent waiting on their answers, and how many users
+    were inside a task on average over the window (Little's law on task time). Empty when
+    the run recorded no tasks (an older run, or Locust under the plugin)."""
+    lags: list[float] = []
+    done = requests = 0
+    task_s = waiting_s = busy_s = 0.0
+    seen = False
+    for t in task_rows(folder):
+        seen = True
+        if t.end is not None:  # user-seconds inside a task, within the window
+            busy_s += max(0.0, min(t.end, window.end) - max(t.start, window.start))
+        if not window.start <= t.start < window.end:
+            continue
+        lags.append(max(0.0, (t.start - t.intended) * 1000.0))
+        if t.end is not None and t.requests is not None and t.request_ms is not None:
+            done += 1
+            requests += t.requests
+            task_s += t.end - t.start
+            waiting_s += t.request_ms / 1000.0
+    if not seen:
         return {}
-    lags = sorted(max(0.0, (s - i) * 1000.0) for i, s in tasks if window.start <= s < window.end)
+    lags.sort()
     n = len(lags)
     out: dict[str, Any] = {"tasks": n,
                            "task_rate": n / window.seconds if window.seconds > 0 else 0.0}
@@ -83,6 +122,11 @@ def task_totals(tasks: list[tuple[float, float]] | None, window: Window) -> dict
         def q(f: float) -> float:  # nearest rank, as for the samples
             return lags[rank(n, f)]
         out["schedule_lag_ms"] = {"p50": q(0.5), "p99": q(0.99), "max": lags[-1]}
+    if done:
+        out.update({"tasks_done": done, "task_ms": 1000.0 * task_s / done,
+                    "requests_per_task": requests / done,
+                    "task_waiting_ms": 1000.0 * waiting_s / done,
+                    "in_task": busy_s / window.seconds if window.seconds > 0 else 0.0})
     return out
 
 
