@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from loadtest import __version__
 from loadtest.errors import ExitCode, HarnessError, UsageError
@@ -20,7 +21,48 @@ if TYPE_CHECKING:  # the commands are imported when they run: `loadtest --help` 
 
 R = TypeVar("R")
 
+
+def _one_line(text: str, limit: int = 1000) -> str:
+    """A message as one line (the contract: one line per error), cut to `limit` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+class _OneLineErrors(TyperGroup):
+    """Typer's command group whose usage errors (a bad value, an unknown option or command)
+    are one line, `loadtest: error: ...` and exit 2, like the harness's own errors, instead of
+    a boxed panel; help is still shown when a group is called without a command."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except typer.TyperException as e:  # click's usage errors, as typer carries them
+            code = _usage_error(e)
+        except typer.Abort:
+            code = ExitCode.INTERRUPTED
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _usage_error(e: typer.TyperException) -> int:
+    """One line naming what was wrong and where help is; a group called without a command
+    shows its help. Always exit 2: nothing was run."""
+    ctx = getattr(e, "ctx", None)
+    if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
+        typer.echo(ctx.get_help())
+        return ExitCode.USAGE
+    where = ctx.command_path if ctx is not None else "loadtest"
+    typer.echo(f"loadtest: error: {_one_line(e.format_message())} (see `{where} --help`)",
+               err=True)
+    return ExitCode.USAGE
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="loadtest",
     help="Synthetic load and SLO verification for the OpsCore API: drive real load, judge the "
          "KPIs from Prometheus, write reports, gate CI on the exit code.",
@@ -158,7 +200,7 @@ def _target_buckets(target: str | None, http_buckets: str, db_buckets: str
 
 
 def _fail(err: HarnessError) -> NoReturn:
-    typer.echo(f"loadtest: error: {err.message}", err=True)
+    typer.echo(f"loadtest: error: {_one_line(err.message)}", err=True)
     raise typer.Exit(err.exit_code)
 
 
@@ -285,9 +327,9 @@ def run(
 def _with_remote_workers(opts: RunOptions, remote_workers: int, workers: int,
                          master_port: int, master_bind_host: str) -> RunOptions:
     """A master for other machines' workers: the open model, not with --workers."""
-    if remote_workers < 0 or (remote_workers and workers != 1):
-        raise UsageError("--remote-workers N (N >= 1) runs a master for other machines' "
-                         "workers; do not combine it with --workers")
+    from loadtest.options import check_remote
+
+    check_remote(remote_workers, workers, master_port, master_bind_host)
     if remote_workers and opts.model == "closed":
         raise UsageError("--model closed with --remote-workers: remote workers pace the "
                          "open model; use --workers N on this machine, or the plugin "
@@ -346,8 +388,12 @@ def verify(
     are kept as they are, the new judgement goes beside them (RUN_DIR/verify/<id>/)."""
     from loadtest.commands.verify import reverify
 
+    from loadtest.options import check_url
+
     try:
         _connections(insecure_prometheus=insecure_prometheus)
+        if prometheus:
+            check_url("--prometheus", prometheus, "http://127.0.0.1:9090")
         outcome = reverify(run_dir, slo_path=slo, prometheus=prometheus, out=out)
     except HarnessError as e:
         _fail(e)
@@ -375,7 +421,10 @@ def report(
     from loadtest.reports import render_all
     from loadtest.store.results import load_results
 
+    from loadtest.commands.verify import run_directory
+
     try:
+        run_dir = run_directory(run_dir)
         results = load_results(run_dir / "results.json")
         written = render_all(results, run_dir, step_summary=False)
     except HarnessError as e:
@@ -437,7 +486,8 @@ def history_cmd(
 
     try:
         analysis = history_report(history or [out], metric, since, tag or [],
-                                  Detector(significance, min_size))
+                                  Detector(significance, min_size),
+                                  option="--history" if history else "--out")
         if html is not None:
             from loadtest.reports.history import render_history_html
             from loadtest.store.results import write_text_atomic
@@ -538,8 +588,18 @@ def capacity(
     from loadtest.commands.run import RunOptions
     from loadtest.stack.open import StackOptions
 
+    from loadtest.options import check_capacity
+
     try:
         _connections(insecure_target, insecure_prometheus, request_timeout)
+        step_duration_s = _duration_opt("step-duration", step_duration)
+        step_warmup_s = _duration_opt("step-warmup", step_warmup)
+        step_abort_after_s = None if step_abort_after.strip().lower() == "off" \
+            else _duration_opt("step-abort-after", step_abort_after)
+        check_capacity(start_rate=start_rate, max_rate=max_rate, precision=precision,
+                       require=require, project=project, step_duration_s=step_duration_s,
+                       step_warmup_s=step_warmup_s, step_abort_after_s=step_abort_after_s,
+                       prometheus=prometheus, metrics_source=metrics_source)
         checked = RunOptions.build(
             target=target, scenario=scenario, slo=slo, rate=start_rate, duration_s=10,
             warmup_s=0, shape="constant", arrivals="constant", users=users,
@@ -552,12 +612,10 @@ def capacity(
                                target_faults=checked.target_faults, probes=checked.probes,
                                metrics_url=checked.metrics_url),
             scenario=scenario, slo=slo, start_rate=start_rate, max_rate=max_rate,
-            step_duration_s=_duration_opt("step-duration", step_duration),
-            step_warmup_s=_duration_opt("step-warmup", step_warmup), precision=precision,
-            require=require, out=out, users=users, workers=workers, project=project,
-            headroom=_headroom(headroom),
-            step_abort_after_s=None if step_abort_after.strip().lower() == "off"
-            else _duration_opt("step-abort-after", step_abort_after))
+            step_duration_s=step_duration_s, step_warmup_s=step_warmup_s,
+            precision=precision, require=require, out=out, users=users, workers=workers,
+            project=project, headroom=_headroom(headroom),
+            step_abort_after_s=step_abort_after_s)
         results = _live(find_capacity, opts)
     except HarnessError as e:
         _fail(e)
@@ -602,8 +660,12 @@ def slo_check(
     """Validate an SLO file (exit 2 with the line and field when it is wrong)."""
     from loadtest.commands.slo_check import check_slo, raise_if_failed
 
+    from loadtest.options import check_url
+
     try:
         _connections(insecure_prometheus=insecure_prometheus)
+        if prometheus:
+            check_url("--prometheus", prometheus, "http://127.0.0.1:9090")
         _, checks = check_slo(file, prometheus)
         for c in checks:
             typer.echo(f"{c.label} {c.what}: {c.detail}")
@@ -628,10 +690,15 @@ def worker(
     from loadtest.load.runner import worker_argv
     from loadtest.stack.processes import call_dying_with_us
 
+    from loadtest.load.locust_options import check_scenario
+    from loadtest.options import check_worker
+
     try:
         _connections(insecure_target, request_timeout=request_timeout)
+        check_worker(master_host, master_port)
         if not scenario.is_file():
             raise UsageError(f"--scenario {scenario}: no such file")
+        check_scenario(scenario)
     except HarnessError as e:
         _fail(e)
     raise typer.Exit(call_dying_with_us(worker_argv(scenario, master_host, master_port)))
@@ -706,9 +773,15 @@ def target_cmd(
     db_buckets: DbBuckets = "default",
 ) -> None:
     """Serve the reference OpsCore API (faults also change at run time: PUT /admin/faults)."""
+    from loadtest.options import check_target
     from loadtest.target.server import TargetOptions, serve
 
     try:
+        check_target(port=port, host=host, metrics_port=metrics_port,
+                     seed_documents=seed_documents, error_ratio=error_ratio,
+                     max_concurrency=max_concurrency, db_pool_size=db_pool_size,
+                     database=database, latencies={"--latency": latency,
+                                                   "--db-latency": db_latency, "--cpu": cpu})
         serve(TargetOptions(host=host, port=port, database=database, storage_dir=storage_dir,
                             seed_documents=seed_documents,
                             fault={"latency": latency, "error_ratio": error_ratio,

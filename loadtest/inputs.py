@@ -47,8 +47,8 @@ def read_text(path: Path, what: str, max_bytes: int = MAX_YAML_BYTES) -> str:
             if not stat.S_ISREG(info.st_mode):
                 raise ConfigError(f"{path}: not a regular file (give the path of a {what})")
             if info.st_size > max_bytes:
-                raise ConfigError(f"{path}: {_size(info.st_size)}, larger than a {what} may "
-                                  f"be ({_size(max_bytes)}); is it the right file?")
+                raise ConfigError(f"{path}: {_size(info.st_size)}, over the {_size(max_bytes)} "
+                                  f"limit for {what}s; is it the right file?")
             data = f.read(max_bytes + 1)
     except FileNotFoundError:
         raise
@@ -57,7 +57,7 @@ def read_text(path: Path, what: str, max_bytes: int = MAX_YAML_BYTES) -> str:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read it ({e.strerror or e})") from None
     if len(data) > max_bytes:  # it grew while being read
-        raise ConfigError(f"{path}: larger than a {what} may be ({_size(max_bytes)})")
+        raise ConfigError(f"{path}: over the {_size(max_bytes)} limit for {what}s")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

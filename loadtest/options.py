@@ -3,14 +3,20 @@ message names the option, the value and the fix."""
 
 from __future__ import annotations
 
+import ipaddress
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from loadtest.errors import UsageError
-from loadtest.stack.open import NO_METRICS
-from loadtest.stack.servers import DEFAULT_PROBES
+from loadtest.stack.open import MIN_SCRAPES_PER_WINDOW, NO_METRICS
+from loadtest.stack.open import check_window as check_scrape_window
+from loadtest.stack.servers import DEFAULT_PROBES, LOCAL_SCRAPE_INTERVAL_S, prometheus_binary
+from loadtest.target.faults import FaultSpecError, Latency
 
 ARRIVALS = ("constant", "poisson")
 SOURCES = ("auto", "prometheus", "embedded")
@@ -66,19 +72,21 @@ class RunOptions:
         """`given`: the options set explicitly (command line or environment); a stage file
         sets rate, warm-up and window itself and refuses them. The checks run in this order,
         so the first mistake is the one reported."""
-        from loadtest.load.locustfiles import check_locust_args, check_locustfile
+        from loadtest.load.locust_options import check_pass_through, check_scenario
+        from loadtest.load.locustfiles import check_locust_args
         from loadtest.load.runner import default_users
         from loadtest.load.shapes import build
 
-        check_window(rate, duration_s)
+        check_window(rate, duration_s, warmup_s)
         profile = build(shape, rate, warmup_s, duration_s)  # raises on an unknown shape
         rate, warmup_s, duration_s = stage_file_window(shape, profile, given, rate, warmup_s,
                                                        duration_s)
         check_choices(arrivals, metrics_source, workers, users, scenario)
         check_model(model, shape, users)
-        passed = check_locust_args(locust_args or [])
-        check_locustfile(scenario)
+        facts = check_scenario(scenario)  # parses, imports found, a User class in it
+        passed = check_locust_args(check_pass_through(locust_args or [], facts))
         check_stack(target, rules or [], prometheus, database, target_faults)
+        check_local_window("--duration", duration_s, prometheus, metrics_source)
         faults = parse_faults(target_faults)
         probe_paths = check_probes(probes)
         metrics_url = check_metrics_url(metrics_url, target, prometheus, metrics_source)
@@ -93,13 +101,26 @@ class RunOptions:
                    model=model, locust_args=passed, auto_users=users is None)
 
 
-def check_window(rate: float, duration_s: float) -> None:
-    """--rate and --duration as given (a stage file replaces them afterwards)."""
-    if not rate > 0:
-        raise UsageError(f"--rate {rate}: must be > 0 requests per second")
+def check_window(rate: float, duration_s: float, warmup_s: float = 0.0) -> None:
+    """--rate, --duration and --warmup as given (a stage file replaces them afterwards)."""
+    check_range("--rate", rate, 0, MAX_RATE, "requests per second", above=True)
     if duration_s < 1:
         raise UsageError(f"--duration {duration_s}s: the window must be at least 1s "
                          "(4 x the scrape interval or more is sound)")
+    check_range("--duration", duration_s, 1, MAX_DURATION_S, "seconds (7 days)")
+    check_range("--warmup", warmup_s, 0, MAX_WARMUP_S, "seconds (a day)")
+
+
+def check_local_window(option: str, window_s: float, prometheus: str | None,
+                       metrics_source: str) -> None:
+    """The window against the scrape interval of the local Prometheus the run will start
+    (`prometheus` on PATH, no --prometheus, not --metrics-source embedded): refused now
+    rather than after it started. A Prometheus given is asked for its interval later."""
+    if prometheus or metrics_source == "embedded" or not prometheus_binary():
+        return
+    if window_s < MIN_SCRAPES_PER_WINDOW * LOCAL_SCRAPE_INTERVAL_S:
+        check_scrape_window((option, window_s), LOCAL_SCRAPE_INTERVAL_S,
+                            "the local Prometheus")
 
 
 def stage_file_window(shape: str, profile: Any, given: frozenset[str], rate: float,
@@ -130,6 +151,7 @@ def check_choices(arrivals: str, metrics_source: str, workers: int, users: int |
         raise UsageError(f"--workers {workers}: use 1 to 64 local Locust processes")
     if users is not None and users < 1:
         raise UsageError(f"--users {users}: must be >= 1")
+    check_range("--users", users, 1, MAX_USERS, "Locust users")
     if not scenario.is_file():
         raise UsageError(f"--scenario {scenario}: no such file (e.g. scenarios/opscore.py)")
 
@@ -150,9 +172,15 @@ def check_model(model: str, shape: str, users: int | None) -> None:
 
 def check_stack(target: str | None, rules: list[Path], prometheus: str | None,
                 database: str | None, target_faults: list[str]) -> None:
-    """--target, --rules, --database and --target-fault: what the stack is made of."""
-    if target is not None and not target.startswith(("http://", "https://")):
-        raise UsageError(f"--target {target!r}: give a base URL like http://127.0.0.1:8080")
+    """--target, --prometheus, --rules, --database and --target-fault: what the stack is made
+    of."""
+    if target is not None:
+        check_url("--target", target, secrets="the target's token goes in "
+                  "LOADTEST_TARGET_TOKEN")
+    if prometheus:
+        check_url("--prometheus", prometheus, "http://127.0.0.1:9090",
+                  secrets="use LOADTEST_PROMETHEUS_TOKEN or LOADTEST_PROMETHEUS_USER and "
+                  "LOADTEST_PROMETHEUS_PASSWORD")
     for rule_file in rules:
         if not rule_file.is_file():
             raise UsageError(f"--rules {rule_file}: no such file")
@@ -162,6 +190,7 @@ def check_stack(target: str | None, rules: list[Path], prometheus: str | None,
     if target is not None and (database or target_faults):
         raise UsageError("--database and --target-fault configure the reference target; "
                          "they do not apply with --target")
+    check_database("--database", database)
 
 
 def parse_faults(target_faults: list[str]) -> dict[str, Any]:
@@ -173,11 +202,48 @@ def parse_faults(target_faults: list[str]) -> dict[str, Any]:
         if not sep or key not in FAULT_KEYS:
             raise UsageError(f"--target-fault {item!r}: use KEY=VALUE with KEY one of "
                              f"{', '.join(FAULT_KEYS)}")
+        problem = fault_value_problem(key, value)
+        if problem:
+            raise UsageError(f"--target-fault {item!r}: {problem}")
         if key == "endpoints":
             faults.setdefault("endpoints", []).append(value)
         else:
             faults[key] = value
     return faults
+
+
+FAULT_LIMITS = {"max_concurrency": (0, 100_000), "db_pool_size": (1, 1000)}
+
+
+def fault_value_problem(key: str, value: str) -> str | None:
+    """What is wrong with one fault's value, as the reference target would refuse it at its
+    start (None: it is sound)."""
+    if key in ("latency", "db_latency", "cpu"):
+        try:
+            Latency.parse(value)
+        except FaultSpecError as e:
+            return str(e)
+        return None
+    if key == "error_ratio":
+        try:
+            ratio = float(value)
+        except ValueError:
+            ratio = math.nan
+        if not 0 <= ratio <= 1:  # nan fails too
+            return "error_ratio must be a share from 0 to 1 (e.g. error_ratio=0.05)"
+        return None
+    if key in FAULT_LIMITS:
+        lo, hi = FAULT_LIMITS[key]
+        try:
+            n = int(value)
+        except ValueError:
+            n = lo - 1
+        if not lo <= n <= hi:
+            return f"{key} must be a whole number from {lo} to {hi:,}"
+        return None
+    if key == "endpoints" and (not value.strip() or any(c.isspace() for c in value)):
+        return "endpoints takes a route template or glob such as /api/v1/documents*"
+    return None
 
 
 def parse_tags(tags: Sequence[str]) -> dict[str, str]:
@@ -226,4 +292,188 @@ def check_metrics_url(metrics_url: str | None, target: str | None, prometheus: s
     if not metrics_url.startswith(("http://", "https://")):
         raise UsageError(f"--metrics-url {metrics_url!r}: give a full URL like "
                          "http://127.0.0.1:9100/metrics, or none")
-    return metrics_url
+    return check_url("--metrics-url", metrics_url, "http://127.0.0.1:9100/metrics")
+
+
+# -- numbers, ports, URLs, databases: checked before anything starts (exit 2) ---------------
+MAX_RATE = 1_000_000.0          # req/s offered (the generator's ceiling is far below)
+MAX_DURATION_S = 7 * 86400.0    # a judged window (a soak of a week at most)
+MAX_WARMUP_S = 86400.0
+MAX_USERS = 1_000_000
+MAX_REMOTE_WORKERS = 1000
+
+
+def _shown(value: object) -> str:
+    return str(value)
+
+
+def check_range(option: str, value: float | None, lo: float, hi: float, unit: str = "",
+                above: bool = False, fix: str = "") -> None:
+    """`value` finite and within [lo, hi] ((lo, hi] with `above`); the message names the
+    option, the value and the allowed range (None: not given, nothing to check)."""
+    if value is None:
+        return
+    low_ok = value > lo if above else value >= lo
+    if isinstance(value, bool) or not (math.isfinite(value) and low_ok and value <= hi):
+        low = f"> {lo:g}" if above else f">= {lo:g}"
+        raise UsageError(f"{option} {_shown(value)}: must be {low} and at most {hi:,.10g}"
+                         f"{f' {unit}' if unit else ''}{f' ({fix})' if fix else ''}")
+
+
+def check_port(option: str, port: int | None) -> None:
+    """A TCP port: 1 to 65535 (None: not given)."""
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"{option} {port}: use a TCP port from 1 to 65535")
+
+
+def check_host(option: str, host: str) -> None:
+    """An interface or host name to bind or reach: no scheme, no spaces, not empty."""
+    if not host or any(c.isspace() or ord(c) < 32 for c in host) or "/" in host:
+        raise UsageError(f"{option} {host!r}: give a host name or address such as "
+                         "127.0.0.1 (no scheme, no path)")
+
+
+def redact(url: str) -> str:
+    """`url` as a message may show it: user and password replaced by ***."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def check_url(option: str, url: str, example: str = "http://127.0.0.1:8080",
+              secrets: str = "") -> str:
+    """An http(s) base URL that every client of the harness (httpx, Locust, Prometheus'
+    config) reads the same way: a valid host (an IPv4 address of four numbers up to 255), a
+    port 1-65535, no spaces, no query or fragment, no credentials (`secrets` names where
+    they go instead). Returns it without a trailing slash."""
+    import httpx
+
+    shown = redact(url)
+    base = f"{option} {shown!r}"
+    if not url or any(c.isspace() or ord(c) < 32 for c in url):
+        raise UsageError(f"{base}: give a base URL like {example} (no spaces)")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(f"{base}: give a base URL like {example}")
+    if "@" in parts.netloc:
+        raise UsageError(f"{base}: credentials do not go in the URL (they would be shown in "
+                         f"reports); {secrets or 'pass them in the environment'}")
+    if parts.query or parts.fragment:
+        raise UsageError(f"{base}: give a base URL without ?query or #fragment, like "
+                         f"{example}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"{base}: the port must be a number from 1 to 65535")
+    host = parts.hostname or ""
+    try:
+        if re.fullmatch(r"[0-9.]+", host):
+            ipaddress.IPv4Address(host)
+        elif ":" in host:
+            ipaddress.IPv6Address(host)
+        elif not re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_-]*)(\.[A-Za-z0-9_-]+)*\.?", host):
+            raise ValueError(host)
+    except ValueError:
+        raise UsageError(f"{base}: {host!r} is not a host name or IP address (an IPv4 "
+                         "address is four numbers from 0 to 255)") from None
+    try:
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as e:
+        raise UsageError(f"{base}: not a URL the harness can use ({e})") from None
+    return url
+
+
+def check_database(option: str, database: str | None) -> None:
+    """The reference target's database: sqlite:///PATH (its folder must exist) or
+    postgresql://user@host:port/db."""
+    if database is None:
+        return
+    shown = redact(database)
+    if database.startswith("sqlite:///"):
+        path = Path(database.removeprefix("sqlite:///"))
+        if not str(path) or str(path) == ".":
+            raise UsageError(f"{option} {shown!r}: name the file, e.g. sqlite:///opscore.db")
+        if not path.parent.is_dir():
+            raise UsageError(f"{option} {shown!r}: the folder {path.parent} does not exist "
+                             "(create it, or name a file in an existing folder)")
+        return
+    if database.startswith(("postgresql://", "postgres://")):
+        try:
+            urlsplit(database).port  # noqa: B018 - raises on a port that is not one
+        except ValueError:
+            raise UsageError(f"{option} {shown!r}: the port must be a number from 1 to "
+                             "65535") from None
+        return
+    raise UsageError(f"{option} {shown!r}: use sqlite:///PATH or "
+                     "postgresql://user@host:5432/db")
+
+
+def check_remote(remote_workers: int, workers: int, master_port: int,
+                 master_bind_host: str) -> None:
+    """--remote-workers, --master-port and --master-bind-host of `loadtest run`."""
+    if remote_workers < 0 or (remote_workers and workers != 1):
+        raise UsageError("--remote-workers N (N >= 1) runs a master for other machines' "
+                         "workers; do not combine it with --workers")
+    check_range("--remote-workers", remote_workers, 0, MAX_REMOTE_WORKERS, "workers")
+    check_port("--master-port", master_port)
+    if master_bind_host != "*":
+        check_host("--master-bind-host", master_bind_host)
+
+
+def check_capacity(*, start_rate: float, max_rate: float, precision: float,
+                   require: float | None, project: float | None, step_duration_s: float,
+                   step_warmup_s: float, step_abort_after_s: float | None,
+                   prometheus: str | None, metrics_source: str) -> None:
+    """The numbers of `loadtest capacity`, before anything starts."""
+    check_range("--start-rate", start_rate, 0, MAX_RATE, "requests per second", above=True)
+    check_range("--max-rate", max_rate, 0, MAX_RATE, "requests per second", above=True)
+    if start_rate > max_rate:
+        raise UsageError(f"--start-rate {start_rate:g} / --max-rate {max_rate:g}: need "
+                         "0 < start <= max")
+    if not 0 < precision < 1:  # nan fails too
+        raise UsageError(f"--precision {_shown(precision)}: use a fraction such as 0.1")
+    check_range("--require", require, 0, MAX_RATE, "requests per second", above=True)
+    if project is not None and not (math.isfinite(project) and project > 0):
+        raise UsageError(f"--project {project:g}: give the req/s to plan for (> 0)")
+    check_range("--project", project, 0, 1e12, "requests per second", above=True)
+    if step_duration_s < 2:
+        raise UsageError("--step-duration: at least 2s")
+    check_range("--step-duration", step_duration_s, 2, MAX_DURATION_S, "seconds")
+    check_range("--step-warmup", step_warmup_s, 0, MAX_WARMUP_S, "seconds")
+    if step_abort_after_s is not None and step_abort_after_s < 2:
+        raise UsageError(f"--step-abort-after {step_abort_after_s:g}s: at least 2s (or off)")
+    check_local_window("--step-duration", step_duration_s, prometheus, metrics_source)
+
+
+def check_worker(master_host: str, master_port: int) -> None:
+    """`loadtest worker`: where the master is."""
+    check_host("--master-host", master_host)
+    check_port("--master-port", master_port)
+
+
+def check_target(*, port: int, host: str, metrics_port: int | None, seed_documents: int,
+                 error_ratio: float, max_concurrency: int, db_pool_size: int,
+                 database: str | None, latencies: dict[str, str | None]) -> None:
+    """`loadtest target`: every option, before it opens a database or a port."""
+    check_port("--port", port)
+    check_host("--host", host)
+    check_port("--metrics-port", metrics_port)
+    if metrics_port is not None and metrics_port == port:
+        raise UsageError(f"--metrics-port {metrics_port}: the API listens there already "
+                         "(use another port, or leave --metrics-port out)")
+    check_range("--seed-documents", seed_documents, 0, 1_000_000, "documents")
+    check_range("--error-ratio", error_ratio, 0, 1, fix="a share, e.g. 0.05")
+    lo, hi = FAULT_LIMITS["max_concurrency"]
+    check_range("--max-concurrency", max_concurrency, lo, hi, "requests (0: no limit)")
+    lo, hi = FAULT_LIMITS["db_pool_size"]
+    check_range("--db-pool-size", db_pool_size, lo, hi, "connections")
+    check_database("--database", database)
+    for option, spec in latencies.items():
+        if spec is not None:
+            try:
+                Latency.parse(spec)
+            except FaultSpecError as e:
+                raise UsageError(f"{option}: {e}") from None

@@ -94,17 +94,25 @@ def point_latest(out: Path, run_id: str) -> None:
 @contextlib.contextmanager
 def no_empty_run_dir(run_dir: Path, measured: Callable[[], bool]) -> Iterator[None]:
     """A preflight error (nothing measured) leaves no empty run directory behind; one that
-    holds files (the target's or Prometheus' logs) is kept, and the message says where."""
+    holds files (the target's or Prometheus' logs) is kept, and the message says where. A
+    usage error (exit 2: nothing was run) leaves nothing at all; an unexpected error at
+    least no `running` record of a run that never ran."""
     try:
         yield
     except HarnessError as e:
         if measured():
             raise
         (run_dir / "results.json").unlink(missing_ok=True)  # the `running` record of nothing
-        if not any(p.is_file() for p in run_dir.rglob("*")):
+        if isinstance(e, UsageError) or not any(p.is_file() for p in run_dir.rglob("*")):
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         raise type(e)(f"{e.message} (logs in {run_dir})") from None
+    except Exception:
+        if not measured():
+            (run_dir / "results.json").unlink(missing_ok=True)
+            if not any(p.is_file() for p in run_dir.rglob("*")):
+                shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def record_phase(run_dir: Path, meta: dict[str, Any], phase: str) -> None:

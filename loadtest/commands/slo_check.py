@@ -196,7 +196,7 @@ def _alerts_check(src: Any, name: str) -> Check:
 
 
 def check_slo(path: Path, prometheus: str | None = None) -> tuple[SloFile, list[Check]]:
-    slo = load_slo(path)
+    slo = load_slo(path, option=None)  # the command's argument, not --slo
     checks = [Check("file", True, f"{path}: version {slo.version}, "
                                   f"{len(slo.objectives)} objectives")]
     if prometheus is None:

@@ -34,6 +34,7 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
     verdict; a raw-sample file that no longer matches its recorded digest is a warning."""
     from loadtest.reports import render_all
 
+    run_dir = run_directory(run_dir)
     old, killed = finished_run(run_dir)
     meta = dict(old["run"])
     slo, slo_file, slo_rec = _verify_slo(meta, slo_path)
@@ -68,6 +69,16 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
     return Outcome(run_dir=dest, results=results)
 
 
+def run_directory(path: Path) -> Path:
+    """A run directory, also when given as its results.json (as compare takes it)."""
+    if path.is_file():
+        if path.name != "results.json":
+            raise UsageError(f"{path}: give a run directory (or its results.json), e.g. "
+                             "reports/latest")
+        return path.parent
+    return path
+
+
 def finished_run(run_dir: Path) -> tuple[dict[str, Any], bool]:
     """The run's results.json, and whether it was killed; refused when it is not a run's
     (a capacity search, a verification), still running, or has no window."""
@@ -87,6 +98,12 @@ def finished_run(run_dir: Path) -> tuple[dict[str, Any], bool]:
         raise ConfigError(f"{run_dir}/results.json: the run has no recorded window "
                           "(it stopped before the load started)"
                           + (": it was killed, nothing was measured" if killed else ""))
+    window = old["run"]["window"]
+    if not isinstance(window, dict) or not all(
+            isinstance(window.get(k), (int, float)) and not isinstance(window.get(k), bool)
+            and math.isfinite(window[k]) for k in ("start", "end")):
+        raise ConfigError(f"{run_dir}/results.json: run.window has no start and end times "
+                          "(not a loadtest results file)")
     return old, killed
 
 

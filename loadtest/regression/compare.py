@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadtest.errors import UsageError
 from loadtest.regression import stats
 from loadtest.slo import (
     DEFAULT_MIN_CHANGE_S,
@@ -410,7 +411,11 @@ def compare_files(base_ref: Any, run_ref: Any, slo_path: Any = None,
 
     base = load_baseline(Path(base_ref), Path(out))
     run = load_baseline(Path(run_ref), Path(out))
-    slo = load_slo(Path(slo_path or run["run"].get("slo_file") or "slo/opscore.yaml"))
+    same = base["run"].get("id")
+    if same is not None and same == run["run"].get("id"):
+        raise UsageError(f"{base_ref} and {run_ref} are the same run ({same}): compare two "
+                         "different runs (the baseline first)")
+    slo = load_slo(Path(str(slo_path or run["run"].get("slo_file") or "slo/opscore.yaml")))
     return compare_runs(base, run, slo, read_history(Path(out)))
 
 

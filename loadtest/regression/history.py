@@ -58,17 +58,20 @@ def parse_since(text: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def load_lines(files: Sequence[Path]) -> list[dict[str, Any]]:
+def load_lines(files: Sequence[Path], option: str = "--history") -> list[dict[str, Any]]:
     """The runs of every history file (a file, or a reports folder holding history.jsonl),
-    each run once, oldest first."""
+    each run once, oldest first. `option`: what named the files (--out when --history was
+    not given)."""
     runs: dict[str, dict[str, Any]] = {}
     for f in files:
         path = f / HISTORY if f.is_dir() else f
         if not path.is_file():
-            raise UsageError(f"--history {f}: no history file there (each `loadtest run` "
-                             f"appends to OUT/{HISTORY}; pass that file or its folder)")
+            fix = ("pass that file or its folder" if option == "--history" else
+                   "pass --history FILE, or the --out your runs wrote to")
+            raise UsageError(f"{option} {f}: no history file there (each `loadtest run` "
+                             f"appends to OUT/{HISTORY}; {fix})")
         for line in read_history(path, limit=1_000_000):
-            if isinstance(line, dict) and line.get("id"):
+            if line.get("id") and isinstance(line.get("tags") or {}, dict):
                 runs.setdefault(str(line["id"]), line)
     return sorted(runs.values(), key=lambda h: str(h.get("time") or ""))
 
@@ -227,10 +230,13 @@ def format_text(analysis: dict[str, Any]) -> str:
 
 def history_report(files: Sequence[Path], metric: str | None = None,
                    since: str | None = None, tags: Sequence[str] = (),
-                   detector: Detector = Detector()) -> dict[str, Any]:
-    """`loadtest history`: the merged files, selected, analysed."""
+                   detector: Detector = Detector(), option: str = "--history"
+                   ) -> dict[str, Any]:
+    """`loadtest history`: the merged files, selected, analysed. The options are checked
+    before any file is read, so a wrong one is named first."""
     detector.check()
-    lines = select(load_lines(files), parse_since(since), parse_tags(tags))
+    when, tag_map = parse_since(since), parse_tags(tags)
+    lines = select(load_lines(files, option), when, tag_map)
     return analyse(lines, metric, detector)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from loadtest.durations import parse_duration
 
 PROBES = ("/health", "/ready")
+MAX_FAULT_S = 3600.0  # an added latency or CPU time of more than an hour is a typo
 
 
 class FaultSpecError(ValueError):
@@ -38,6 +39,16 @@ class Latency:
 
     @classmethod
     def parse(cls, spec: str) -> Latency:
+        """`spec` as a latency; every duration at most MAX_FAULT_S, a sigma 0 to 10."""
+        latency = cls._parse(spec)
+        if max(latency.a, latency.b if latency.kind != "lognormal" else 0.0) > MAX_FAULT_S:
+            raise FaultSpecError(f"latency {spec!r}: at most {MAX_FAULT_S:g}s")
+        if latency.kind == "lognormal" and not 0 <= latency.b <= 10:
+            raise FaultSpecError(f"latency {spec!r}: sigma must be from 0 to 10")
+        return latency
+
+    @classmethod
+    def _parse(cls, spec: str) -> Latency:
         kind, _, args = spec.partition(":")
         try:
             if not args:
@@ -72,6 +83,18 @@ class Latency:
         return self.a * math.exp(rng.gauss(0.0, self.b))  # lognormal: median * e^N(0, sigma)
 
 
+def _number(data: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    """data[key] as an int or float (default when absent or empty), else FaultSpecError."""
+    value = data.get(key) or default
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float)
+                                       and not value.is_integer()):
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise FaultSpecError(f"{key} {value!r} is not a number") from None
+
+
 @dataclass(frozen=True)
 class FaultRule:
     endpoints: tuple[str, ...] = ()
@@ -91,15 +114,15 @@ class FaultRule:
         unknown = sorted(set(data) - known)
         if unknown:
             raise FaultSpecError(f"unknown fault field {unknown[0]!r} (known: {sorted(known)})")
-        ratio = float(data.get("error_ratio") or 0.0)
+        ratio = _number(data, "error_ratio", float, 0.0)
         if not 0.0 <= ratio <= 1.0:
             raise FaultSpecError(f"error_ratio {ratio} is outside [0, 1]")
-        status = int(data.get("error_status") or 500)
+        status = _number(data, "error_status", int, 500)
         if not 500 <= status <= 599:
             raise FaultSpecError(f"error_status {status} is not a 5xx status")
         endpoints = data.get("endpoints") or ()
         methods = data.get("methods") or ()
-        max_concurrency = int(data.get("max_concurrency") or 0)
+        max_concurrency = _number(data, "max_concurrency", int, 0)
         if max_concurrency < 0:
             raise FaultSpecError(f"max_concurrency {max_concurrency} is negative")
         if isinstance(endpoints, str):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import signal
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,15 +61,43 @@ def build_faults(fault: dict[str, object]) -> Faults:
     return Faults(rules)
 
 
+@contextlib.contextmanager
+def _scratch(needed: bool) -> Iterator[Path | None]:
+    """A temporary folder for the database and attachments when none were given, removed
+    when the target stops (also when it fails to start)."""
+    if not needed:
+        yield None
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="opscore-target-"))
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def serve(opts: TargetOptions) -> None:
+    # uvicorn re-raises the SIGTERM it caught once it has shut down: as SystemExit here, so
+    # the temporary folder is removed (the default action would end the process at once)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    with _scratch(opts.database is None or opts.storage_dir is None) as workdir:
+        _serve(opts, workdir)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _serve(opts: TargetOptions, workdir: Path | None) -> None:
     import uvicorn
 
     from loadtest.target.app import create_app
     from loadtest.target.state import init_state
 
-    workdir = Path(tempfile.mkdtemp(prefix="opscore-target-"))
-    database = opts.database or f"sqlite:///{workdir / 'opscore.db'}"
-    storage = opts.storage_dir or workdir / "attachments"
+    database, storage = opts.database, opts.storage_dir
+    if database is None or storage is None:
+        assert workdir is not None  # _scratch made one
+        database = database or f"sqlite:///{workdir / 'opscore.db'}"
+        storage = storage or workdir / "attachments"
     faults = build_faults(opts.fault)
     if opts.db_pool_size < 1:
         raise UsageError(f"--db-pool-size {opts.db_pool_size}: use 1 or more connections")
