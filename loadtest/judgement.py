@@ -191,6 +191,8 @@ def load_health(load: dict[str, Any], state: PhaseState, cpu: dict[str, Any] | N
         load["target_died"] = iso(state.target_down_at)
     if state.aborted is not None:
         load["aborted"] = state.aborted
+    if state.locust_shape is not None:
+        load["locust_shape"] = state.locust_shape
     if cpu is not None:
         load["generator_cpu"] = cpu
         state.problems.extend(checks.unseen(saturation_problems(cpu), state.problems))

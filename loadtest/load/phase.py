@@ -41,6 +41,7 @@ class PhaseState:
     cpu_summary: dict[str, Any] | None = None  # from an earlier judging (loadtest verify)
     monitor: Any = None  # the ObjectiveMonitor evaluating objectives while the load runs
     aborted: dict[str, Any] | None = None  # a sustained breach stopped the run (Abort.record)
+    locust_shape: dict[str, Any] | None = None  # the locustfile's LoadTestShape, how it ended
 
 
 def iso(t: float) -> str:
@@ -243,6 +244,11 @@ def _settle(load: LocustRun, stack: Stack, state: PhaseState, progress: Progress
     for s in stack.sources():
         s.at_window_end(time.time())
     state.locust_exit = load.wait()
+    state.locust_shape = ended = read_shape(load.plan.out_dir)
+    if ended is not None and ended.get("by") == "run_time":
+        progress(f"the locustfile's LoadTestShape {ended.get('name')} drove the "
+                 "users and was stopped at the run's end (warm-up + duration; Locust itself "
+                 "ignores the run time while a shape runs)")
     if state.locust_exit != 0 and not any(p.startswith("Locust stopped before")
                                           for p in state.problems):
         state.problems.append(load.diagnose(during=True).message)

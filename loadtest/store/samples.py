@@ -83,9 +83,11 @@ def _task_row(parts: list[str]) -> TaskRow | None:
         if len(parts) >= 5:
             return TaskRow(float(parts[0]), float(parts[1]), float(parts[2]), int(parts[3]),
                            float(parts[4]))
-        return TaskRow(float(parts[0]), float(parts[1]))
+        if len(parts) == 2:
+            return TaskRow(float(parts[0]), float(parts[1]))
     except (IndexError, ValueError):
-        return None  # a torn last line
+        pass
+    return None  # a torn last line
 
 
 def task_totals(folder: Path, window: Window) -> dict[str, Any]:
