@@ -643,7 +643,8 @@ def _headroom(text: str) -> float:
         raise UsageError(str(e)) from None
 
 
-slo_app = typer.Typer(help="SLO files: validate them, check them against a Prometheus.",
+slo_app = typer.Typer(help="SLO files: validate them, check them against a Prometheus, "
+                      "import OpenSLO, write Prometheus rules.",
                       no_args_is_help=True)
 app.add_typer(slo_app, name="slo")
 
@@ -672,6 +673,23 @@ def slo_check(
         raise_if_failed(checks)
     except HarnessError as e:
         _fail(e)
+
+
+@slo_app.command("import")
+def slo_import(
+    file: Annotated[Path, typer.Argument(help="The OpenSLO v1 file.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", envvar="LOADTEST_SLO_OUT", help="Write the native SLO file here (default: "
+        "standard output).")] = None,
+) -> None:
+    """An OpenSLO v1 file as the equivalent native SLO file (`--slo` reads OpenSLO as it is)."""
+    from loadtest.commands.slo_import import write_import
+
+    try:
+        text = write_import(file, out)
+    except HarnessError as e:
+        _fail(e)
+    typer.echo(f"wrote {out}" if out is not None else text.rstrip("\n"))
 
 
 @app.command()

@@ -175,6 +175,28 @@ def parse_yaml(text: str, source: str, budget: int = NODE_BUDGET) -> YamlDocumen
     return YamlDocument(data, root)
 
 
+def parse_yaml_documents(text: str, source: str, budget: int = NODE_BUDGET
+                         ) -> list[YamlDocument]:
+    """Every document of a `---`-separated YAML stream (an OpenSLO file holds several),
+    bounded as parse_yaml bounds one; empty documents are left out."""
+    out = []
+    try:
+        _count(yaml.parse(text, Loader=_Loader), source, budget)
+        loader = _Loader(text)
+        try:
+            while loader.check_node():
+                root = loader.get_node()
+                if root is not None:
+                    out.append(YamlDocument(loader.construct_document(root), root))
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as e:
+        raise _syntax_error(e, source) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply; flatten it") from None
+    return out
+
+
 def read_yaml(path: Path, what: str, max_bytes: int = MAX_YAML_BYTES) -> YamlDocument:
     """A YAML file, size-capped and budgeted (FileNotFoundError left to the caller)."""
     return parse_yaml(read_text(path, what, max_bytes), str(path))

@@ -42,7 +42,7 @@ def assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None
     scrape health to `meta` and the load side's problems to `state.problems`."""
     window = judged_window(state)
     warnings: list[str] = tls.warnings(meta.get("tls", {})) + list(
-        meta.get("preflight_warnings", []))
+        meta.get("preflight_warnings", [])) + [f"SLO file: {n}" for n in slo.notes]
     df = client_samples(slo, state, run_dir, window)
     requested = requested_rate(meta, state, window)
     objectives = server_objectives(slo, source, window, df, requested, meta, run_dir, warnings)

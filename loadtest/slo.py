@@ -23,6 +23,7 @@ from pydantic import (
 from loadtest.durations import parse_duration
 from loadtest.errors import ConfigError
 from loadtest.inputs import MAX_YAML_BYTES, parse_yaml, read_text
+from loadtest.openslo import is_openslo, openslo_to_native
 
 SUPPORTED_VERSIONS = (1,)
 
@@ -243,13 +244,58 @@ class NoAlertsObjective(_Objective):
     alert_severity: Regex | None = None
 
 
+class RatioObjective(_Objective):
+    """An SLI as a ratio of two PromQL queries (as OpenSLO's ratioMetric): `good` or `bad`
+    events over `total`, or a precomputed ratio `raw` (`raw_type` success or failure). The
+    good ratio over the window must be >= `target`. Counter queries (`counter: true`) are
+    judged as their increase over the window, gauges by their mean; a `$window` placeholder
+    in `raw` is the window's range, evaluated once at its end."""
+    kind: Literal["ratio"]
+    good: str | None = Field(default=None, min_length=1)
+    bad: str | None = Field(default=None, min_length=1)
+    total: str | None = Field(default=None, min_length=1)
+    raw: str | None = Field(default=None, min_length=1)
+    raw_type: Literal["success", "failure"] | None = None
+    counter: bool = True
+    target: float = Field(gt=0, lt=1)
+    min_samples: int = Field(default=100, ge=1)
+
+    _no_filter = _no_http_filter("a ratio objective filters in its queries")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> RatioObjective:
+        if self.raw is not None:
+            if self.good or self.bad or self.total:
+                raise ValueError("raw cannot go with good, bad or total (use one form)")
+            if self.raw_type is None:
+                raise ValueError("raw needs raw_type: success or failure")
+        elif self.total is None or (self.good is None) == (self.bad is None):
+            raise ValueError("a ratio needs total with exactly one of good or bad (or raw "
+                             "with raw_type)")
+        return self
+
+
+class ThresholdObjective(_Objective):
+    """An SLI as one PromQL query compared with `value` by `op` (as OpenSLO's
+    thresholdMetric), evaluated at steps through the window: the share of steps where it
+    holds must be >= `target`. `$window` in the query is the window's range."""
+    kind: Literal["threshold"]
+    query: str = Field(min_length=1)
+    op: Literal["<", "<=", ">", ">="]
+    value: float
+    target: float = Field(gt=0, le=1)
+
+    _no_filter = _no_http_filter("a threshold objective filters in its query")
+
+
 Objective = Annotated[
     LatencyObjective | DbLatencyObjective | ThroughputObjective | ErrorRateObjective
-    | PromqlObjective | ClientObjective | NoAlertsObjective | BurnRateObjective,
+    | PromqlObjective | ClientObjective | NoAlertsObjective | BurnRateObjective
+    | RatioObjective | ThresholdObjective,
     Field(discriminator="kind"),
 ]
 KINDS = ("latency", "db_latency", "throughput", "error_rate", "promql", "client", "no_alerts",
-         "burn_rate")
+         "burn_rate", "ratio", "threshold")
 
 
 class SloFile(_Model):
@@ -259,6 +305,9 @@ class SloFile(_Model):
     regression: RegressionSettings = RegressionSettings()
     objectives: list[Objective] = Field(min_length=1)
     resources: list[ResourceSpec] | None = None  # None: resources.DEFAULT_RESOURCES
+    # what the file's source said that a test window cannot use (an OpenSLO file's
+    # timeWindow, Timeslices, alert policies): named among the run's warnings
+    notes: list[str] = Field(default_factory=list)
 
     @field_validator("version")
     @classmethod
@@ -294,10 +343,8 @@ def format_loc(loc: tuple[Any, ...]) -> str:
 _FIXES = {
     "extra_forbidden": "remove it or check its spelling",
     "missing": "add it",
-    "union_tag_invalid": "use one of: latency, db_latency, throughput, error_rate, promql, "
-                         "client, no_alerts, burn_rate",
-    "union_tag_not_found": "add kind: latency | db_latency | throughput | error_rate | promql "
-                           "| client | no_alerts | burn_rate",
+    "union_tag_invalid": "use one of: " + ", ".join(KINDS),
+    "union_tag_not_found": "add kind: " + " | ".join(KINDS),
 }
 
 
@@ -308,6 +355,15 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 def parse_slo(text: str, source: str) -> SloFile:
+    """A native SLO file, or an OpenSLO v1 file as it is (loadtest/openslo.py converts it)."""
+    if is_openslo(text):
+        try:
+            return SloFile.model_validate(openslo_to_native(text, source))
+        except ValidationError as e:  # what the conversion wrote, refused natively
+            err = e.errors()[0]
+            raise ConfigError(f"{source}: {format_loc(err['loc'])}: "
+                              f"{err['msg'].removeprefix('Value error, ')} (in the native "
+                              "equivalent of this OpenSLO file)") from None
     doc = parse_yaml(text, source)  # bounded: size, aliases expanded, depth
     data = doc.data
     if not isinstance(data, dict):

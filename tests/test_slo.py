@@ -53,7 +53,7 @@ def test_good_file_parses() -> None:
      "spelling)"),
     (GOOD.replace("kind: throughput", "kind: thruput"),
      "s.yaml:10: objectives[1].kind: 'thruput' is not an objective kind (use one of: "
-     "latency, db_latency, throughput, error_rate, promql, client, no_alerts, burn_rate)"),
+     "latency, db_latency, throughput, error_rate, promql, client, no_alerts, burn_rate, ratio, threshold)"),
     (GOOD.replace("version: 1", "version: 7"), "s.yaml:1: version: 7: version 7 is not "
      "supported"),
     (GOOD.replace("quantile: 0.95", "quantile: 95"), "s.yaml:7: objectives[0].quantile: 95:"),

@@ -25,7 +25,9 @@ from loadtest.slo import (
     LatencyObjective,
     NoAlertsObjective,
     PromqlObjective,
+    RatioObjective,
     SloFile,
+    ThresholdObjective,
     ThroughputObjective,
 )
 from loadtest.store.client_samples import view
@@ -396,6 +398,92 @@ class _Judge:
                          value=value, samples=None, exact=True,
                          detail=f"{value:g} {obj.op} {obj.threshold:g}", **common)
 
+    def scalar(self, query: str) -> float | None:
+        """An aggregated query's one value at the window's end (None: no data, NaN, inf)."""
+        rows = self.source.instant(query, self.window.end)
+        return _finite(rows[0][1]) if rows else None
+
+    def subquery_range(self) -> str:
+        """`[Dms:Sms]`: the window as a subquery, at steps of at least 1 s and at most 1000
+        steps (a query the user wrote is evaluated through the window as it is)."""
+        ms = self.window.range_ms
+        return f"[{ms}ms:{max(1000, ms // 1000)}ms]"
+
+    def ratio(self, obj: RatioObjective) -> ObjectiveResult:
+        """good (or 1 - bad) over total: counters by their increase over the window (the
+        query as written, through a subquery), gauges by their mean; a raw ratio by its mean
+        (or as written at the window's end when it holds $window)."""
+        common: dict[str, Any] = dict(unit="ratio", threshold=obj.target, comparison=">=")
+        extra: dict[str, Any] = {"target": obj.target, "counter": obj.counter}
+        if obj.raw is not None:
+            raw = obj.raw.replace("$window", f"{self.window.range_ms}ms")
+            q = raw if "$window" in obj.raw else \
+                f"avg_over_time(({raw}){self.subquery_range()})"
+            q = f"sum({q})"
+            value = self.scalar(q)
+            if value is None:
+                return self.base(obj, status=NO_DATA, value=None, samples=None, queries=[q],
+                                 reason="the raw query returned no data in the window",
+                                 extra=extra, **common)
+            good = value if obj.raw_type == "success" else 1.0 - value
+            return self.ratio_result(obj, good, None, [q], extra, common,
+                                     f"raw {obj.raw_type} ratio {value:.4%}")
+        fn = "increase" if obj.counter else "avg_over_time"
+        num_q, total_q = (f"sum({fn}(({obj.good or obj.bad}){self.subquery_range()}))",
+                          f"sum({fn}(({obj.total}){self.subquery_range()}))")
+        n = self.scalar(total_q)
+        queries = [num_q, total_q]
+        if n is None or n <= 0:
+            return self.base(obj, status=NO_DATA, value=None, samples=n, queries=queries,
+                             reason="the total query has no events in the window", extra=extra,
+                             **common)
+        if obj.counter and n < obj.min_samples:
+            return self.base(obj, status=NO_DATA, value=None, samples=n, queries=queries,
+                             reason=f"only {n:.0f} events in the window (fewer than "
+                                    f"min_samples {obj.min_samples})", extra=extra, **common)
+        which = "good" if obj.good is not None else "bad"
+        k = self.scalar(num_q)
+        if k is None and which == "good":  # no series: a wrong label (le?), not zero good
+            return self.base(obj, status=NO_DATA, value=None, samples=n, queries=queries,
+                             reason="the good query matched no series in the window (check "
+                                    "its metric and labels, e.g. the le bucket bound)",
+                             extra=extra, **common)
+        k = k or 0.0  # no bad series at all = no bad events
+        good = k / n if which == "good" else 1.0 - k / n
+        extra.update({f"{which}_events": k, "total_events": n})
+        what = (f"{k:.0f} {which} of {n:.0f} events (increase over the window)" if obj.counter
+                else f"mean {which} {k:.4g} over mean total {n:.4g}")
+        return self.ratio_result(obj, good, n, queries, extra, common, what)
+
+    def ratio_result(self, obj: RatioObjective, good: float, n: float | None,
+                     queries: list[str], extra: dict[str, Any], common: dict[str, Any],
+                     what: str) -> ObjectiveResult:
+        budget = 1.0 - obj.target
+        extra["budget_spent"] = (1.0 - good) / budget  # the burn rate over the window
+        return self.base(obj, status=PASS if good >= obj.target else FAIL, value=good,
+                         samples=n, queries=queries, exact=True, extra=extra,
+                         detail=f"good ratio {good:.4%} (target {obj.target:.4%}): {what}; "
+                                f"{extra['budget_spent']:.2f}x the error budget", **common)
+
+    def threshold_share(self, obj: ThresholdObjective) -> ObjectiveResult:
+        """The share of steps through the window at which `query op value` holds."""
+        query = obj.query.replace("$window", f"{self.window.range_ms}ms")
+        sub = self.subquery_range()
+        share_q = f"avg(avg_over_time((({query}) {obj.op} bool {obj.value!r}){sub}))"
+        steps_q = f"max(count_over_time(({query}){sub}))"
+        common: dict[str, Any] = dict(unit="ratio", threshold=obj.target, comparison=">=",
+                                      queries=[share_q, steps_q])
+        share = self.scalar(share_q)
+        steps = self.scalar(steps_q)
+        if share is None:
+            return self.base(obj, status=NO_DATA, value=None, samples=None,
+                             reason="the query returned no data in the window", **common)
+        return self.base(obj, status=PASS if share >= obj.target else FAIL, value=share,
+                         samples=steps, exact=True,
+                         extra={"target": obj.target, "op": obj.op, "value": obj.value},
+                         detail=f"{query} {obj.op} {obj.value:g} at {share:.2%} of "
+                                f"{steps or 0:.0f} steps (target {obj.target:.2%})", **common)
+
     def no_alerts(self, obj: NoAlertsObjective) -> ObjectiveResult:
         ms = [Matcher("alertstate", "=", "firing")]
         if obj.alertname:
@@ -532,10 +620,15 @@ def evaluate(slo: SloFile, source: MetricsSource, window: Window,
                 out.append(judge.no_alerts(obj))
             elif isinstance(obj, BurnRateObjective):
                 out.append(judge.burn_rate(obj))
+            elif isinstance(obj, RatioObjective):
+                out.append(judge.ratio(obj))
+            elif isinstance(obj, ThresholdObjective):
+                out.append(judge.threshold_share(obj))
         except SourceError as e:
             out.append(judge.base(obj, status=NO_DATA, value=None, unit="", samples=None,
                                   threshold=float(getattr(obj, "threshold", None)
                                                   or getattr(obj, "factor", None)
+                                                  or getattr(obj, "target", None)
                                                   or getattr(obj, "min", None)
                                                   or getattr(obj, "max", 0.0) or 0.0),
                                   comparison="", reason=str(e)))
