@@ -260,6 +260,10 @@ DriftMinSize = Annotated[int, typer.Option(
 NoAbort = Annotated[bool, typer.Option(
     "--no-abort", envvar="LOADTEST_NO_ABORT", help="Ignore the objectives' abort_after "
     "for this run: a sustained breach is shown live but does not stop the load.")]
+Settle = Annotated[bool, typer.Option(
+    "--settle", envvar="LOADTEST_SETTLE", help="End the load as soon as every gating "
+    "objective is decided at 95% confidence (sequential test over time blocks, at least 10 "
+    "of them); --duration is the longest the judged window may run.")]
 
 
 @app.command()

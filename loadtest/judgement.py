@@ -71,6 +71,9 @@ def assemble(opts: RunOptions | None, slo: SloFile, source: MetricsSource | None
                                "samples": samples, "interrupted": state.interrupted}
     if state.monitor is not None:
         results["live"] = state.monitor.record()
+        if state.monitor.settler is not None and window is not None:
+            results["settle"] = state.monitor.settler.record(
+                window.start, float(meta.get("duration_s") or window.seconds), window.seconds)
         warnings.extend(f"live monitor: {e} (that figure was shown as -)"
                         for e in results["live"]["errors"][:3])
     if baseline is not None:

@@ -48,6 +48,7 @@ class RunOptions:
     remote_workers: int = 0
     master_port: int = 5557
     master_bind_host: str = "*"
+    report_url: str | None = None  # --report-url: where CI publishes the report (a link)
     http_buckets: str = "default"  # the reference target's histograms
     db_buckets: str = "default"
     probes: tuple[str, ...] = DEFAULT_PROBES

@@ -127,19 +127,19 @@ def test_every_check_states_the_change_it_could_detect() -> None:
     # p95 about 230 ms, so the 5 ms floor (2%) is not what limits the check
     long = checks(run_with(10, seed=1, n=60, per_second=300),
                   run_with(10, seed=2, n=60, per_second=300))
-    short = checks(run_with(10, seed=1, n=5, per_second=60),
-                   run_with(10, seed=2, n=5, per_second=60))
+    short = checks(run_with(10, seed=1, n=12, per_second=25),
+                   run_with(10, seed=2, n=12, per_second=25))
     for c in (long["response_time_p95"], long["error_rate"], long["throughput"]):
         assert c["detectable_change"] >= c["tolerance"], c
-    # the latency check on long windows sees about the tolerance; 5 s windows of 60 req/s
+    # the latency check on long windows sees about the tolerance; 12 s windows of 25 req/s
     # (300 samples) cannot see +20%, and say which duration would bring it within reach
     p95_long, p95_short = long["response_time_p95"], short["response_time_p95"]
     assert p95_long["underpowered"] is False and p95_long["detectable_change"] < 0.2
     assert p95_short["underpowered"] is True and p95_short["detectable_change"] > 0.2
     assert p95_short["duration_needed_s"] > 5
     assert p95_short["noise_source"].startswith("assumed (10%")
-    comparison = compare_runs(run_with(10, seed=1, n=5, per_second=60),
-                              run_with(10, seed=2, n=5, per_second=60), SLO)
+    comparison = compare_runs(run_with(10, seed=1, n=12, per_second=25),
+                              run_with(10, seed=2, n=12, per_second=25), SLO)
     # on a 23 ms p95 the 5 ms floor, not the samples, sets what could be declared
     floored = checks(run_with(seed=1, n=60, per_second=300),
                      run_with(seed=2, n=60, per_second=300))["response_time_p95"]
@@ -150,6 +150,26 @@ def test_every_check_states_the_change_it_could_detect() -> None:
     from loadtest.regression.compare import format_table
 
     assert "(underpowered)" in format_table(comparison)
+
+
+def test_fewer_than_ten_blocks_are_underpowered_never_a_verdict() -> None:
+    """Four one-second blocks were once declared a +193% regression after one slow second:
+    a block bootstrap needs at least 10 blocks a side."""
+    base, run = run_with(10, seed=1, n=4, per_second=100), run_with(10, seed=2, n=4,
+                                                                    per_second=100)
+    c = run["samples"]["client"]  # one slow second in the run
+    c["ms"] = [v * 5 if t >= 3 else v for t, v in zip(c["t"], c["ms"], strict=True)]
+    comparison = compare_runs(base, run, SLO)
+    p95 = next(c for c in comparison.checks if c["objective"] == "response_time_p95")
+    assert p95["status"] == "no_data" and p95["underpowered"] is True
+    assert p95["limited_by"] == "blocks" and p95["blocks"] == [4, 4]
+    assert p95["duration_needed_s"] == 10
+    assert "windows of 10 s or more" in p95["reason"]
+    assert any("response_time_p95: underpowered: too few time blocks" in w
+               for w in comparison.warnings)
+    ten = checks(run_with(10, seed=1, n=10, per_second=100),
+                 run_with(10, seed=2, n=10, per_second=100))["response_time_p95"]
+    assert ten["status"] in ("pass", "fail") and ten.get("limited_by") != "blocks"
 
 
 def test_noise_comes_from_the_history_of_the_same_load() -> None:

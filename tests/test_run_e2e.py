@@ -227,7 +227,8 @@ def test_a_signal_stops_everything_and_keeps_partial_results(tmp_path: Path) -> 
 
 
 def test_compare_against_a_baseline(tmp_path: Path) -> None:
-    common = ["--duration", "6s", "--warmup", "2s", "--metrics-source", "embedded",
+    # 12 one-second blocks: a block bootstrap needs at least 10 a side (fewer: underpowered)
+    common = ["--duration", "12s", "--warmup", "2s", "--metrics-source", "embedded",
               "--out", str(tmp_path)]
     a = loadtest("run", *common)
     assert a.returncode == 0, a.stderr + a.stdout

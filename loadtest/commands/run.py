@@ -24,6 +24,7 @@ from loadtest.load.shapes import Profile, build, describe
 from loadtest.metrics.base import MetricsSource
 from loadtest.options import RunOptions
 from loadtest.reports import charts
+from loadtest.reports.view import settle_text
 from loadtest.session import (
     Outcome,
     git_revision,
@@ -74,6 +75,7 @@ def run_meta(opts: RunOptions, run_id: str, baseline: dict[str, Any] | None) -> 
         "workers": opts.workers, "remote_workers": opts.remote_workers,
         "slo": slo_record(opts.slo),  # its text and digest, as judged
         "model": opts.model, "locust_args": list(opts.locust_args),
+        "report_url": opts.report_url,
     }
 
 
@@ -108,7 +110,7 @@ def _measure(opts: RunOptions, slo: SloFile, baseline: dict[str, Any] | None,
             charts.preload()  # for the report, while the load runs
             drive(load_plan(opts, stack, run_dir, profile), stack, state, exits, progress,
                   live, on_window=functools.partial(_window_known, run_dir, meta), slo=slo,
-                  abort=opts.abort, record=run_dir / LIVE_RECORD)
+                  abort=opts.abort, record=run_dir / LIVE_RECORD, settle=opts.settle)
         except Interrupted:
             _interrupted(state, stack, progress)
         except HarnessError as e:
@@ -123,6 +125,8 @@ def _measure(opts: RunOptions, slo: SloFile, baseline: dict[str, Any] | None,
                            scrapes=scrapes, baseline=baseline)
         if pool is not None:
             results["load"]["pool"] = pool
+        if "settle" in results:
+            progress(settle_text(results["settle"]))
         return results
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.judge.objectives import FAIL, PASS, ObjectiveResult, evaluate, evaluate_client
+from loadtest.judge.sequential import Settler
 from loadtest.metrics.base import MetricsSource, Window
 from loadtest.slo import (
     BurnRateObjective,
@@ -165,8 +166,10 @@ class ObjectiveMonitor:
     def __init__(self, slo: SloFile, source: MetricsSource, scrapes: Any, locust_dir: Path,
                  window_start: float, run_start: float, profile: Any = None,
                  abort: bool = True, abort_after: float | None = None,
-                 served: Served | None = None) -> None:
+                 served: Served | None = None, settle: bool = False) -> None:
         self.slo, self.source, self.scrapes = slo, source, scrapes
+        # --settle: every gating objective tested sequentially (judge/sequential.py)
+        self.settler = Settler(slo, window_start, scrapes is not None) if settle else None
         self.window_start, self.run_start = window_start, run_start
         self.profile = profile
         self.abort_enabled = abort
@@ -214,7 +217,7 @@ class ObjectiveMonitor:
             self.tick(time.time())
             self.ticks += 1
             self.cpu_s += time.thread_time() - cpu
-            if self.abort is not None:
+            if self.abort is not None or self.settled is not None:
                 return
             next_t = max(next_t + TICK_S, time.time())
 
@@ -234,6 +237,11 @@ class ObjectiveMonitor:
             self._update(track, now, result, window)
             if self.abort is not None:
                 return
+        if self.settler is not None:
+            try:
+                self.settler.update(now, df, self.scrapes, CLIENT_LAG_S)
+            except Exception as e:  # noqa: BLE001 - the monitor never stops the load
+                self._error(f"settle: {type(e).__name__}: {e}")
 
     def _evaluate(self, track: Track, now: float, df: Any
                   ) -> tuple[ObjectiveResult | None, Window | None]:
@@ -343,6 +351,11 @@ class ObjectiveMonitor:
                 self.errors.append(message)
 
     # -- what others read --------------------------------------------------------------------
+    @property
+    def settled(self) -> float | None:
+        """--settle: the moment every gating objective was decided (or one failed)."""
+        return self.settler.settled if self.settler is not None else None
+
     def status_text(self) -> str:
         """`name pass  name FAIL  name -` for the live line."""
         with self._lock:

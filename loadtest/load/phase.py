@@ -94,7 +94,8 @@ def _sleep_until(t: float, load: Any, watches: list[Watch], state: PhaseState,
         if since is not None:
             state.target_down_at = since
             return
-        if state.monitor is not None and state.monitor.abort is not None:
+        if state.monitor is not None and (state.monitor.abort is not None
+                                          or state.monitor.settled is not None):
             return
         time.sleep(min(left, 0.1))
 
@@ -103,7 +104,8 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
           progress: Progress, live: Progress | None = None,
           on_window: Callable[[PhaseState], None] | None = None,
           slo: SloFile | None = None, abort: bool = True, record: Path | None = None,
-          abort_after: float | None = None, served: Served | None = None) -> Any:
+          abort_after: float | None = None, served: Served | None = None,
+          settle: bool = False) -> Any:
     """One load phase: Locust at the plan's rate, the window marked on both sources, Locust
     awaited, the source settled. `live` shows a status line about once a second, and `record`
     (live.jsonl) gets the same figures as a JSON line a second; `on_window`
@@ -111,18 +113,22 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     evaluated while the load runs (judge/monitor.py), and one breached for its whole `abort_after`
     stops the load and cuts the window there (unless `abort` is False; `abort_after` applies to
     objectives without their own; `served`, a capacity step's own check, judge/monitor.Served).
-    Returns the LocustRun (for interrupting it)."""
+    `settle` (with `slo`): the load ends as soon as every gating objective is decided
+    (judge/sequential.py). Returns the LocustRun (for interrupting it)."""
     load = _start_locust(plan, state, exits, progress)
     if on_window is not None:
         on_window(state)
     if slo is not None:
-        _start_monitor(plan, slo, stack, state, exits, abort, abort_after, served)
+        _start_monitor(plan, slo, stack, state, exits, abort, abort_after, served, settle)
     ticker = _ticker(plan, state, live, record) if live is not None or record else None
     _watch_window(plan, stack, load, state, ticker)
     if state.monitor is not None:
         state.monitor.stop()
         if state.monitor.abort is not None and state.target_down_at is None:
             _stop_on_breach(load, stack, state, progress)
+            return load
+        if state.monitor.settled is not None and state.target_down_at is None:
+            _stop_settled(load, stack, state, progress)
             return load
     if state.target_down_at is not None:
         _stop_for_dead_target(load, stack, state, progress)
@@ -154,12 +160,13 @@ def _start_locust(plan: Any, state: PhaseState, exits: contextlib.ExitStack,
 
 def _start_monitor(plan: Any, slo: SloFile, stack: Stack, state: PhaseState,
                    exits: contextlib.ExitStack, abort: bool, abort_after: float | None,
-                   served: Served | None) -> None:
+                   served: Served | None, settle: bool = False) -> None:
     """Every objective evaluated while the load runs (stopped by `exits`)."""
     assert state.window is not None and state.run_start is not None
     state.monitor = ObjectiveMonitor(slo, stack.source, stack.scrapes, plan.out_dir,
                                      state.window.start, state.run_start, plan.shape,
-                                     abort=abort, abort_after=abort_after, served=served)
+                                     abort=abort, abort_after=abort_after, served=served,
+                                     settle=settle)
     exits.callback(state.monitor.stop)
     state.monitor.start()
 
@@ -198,6 +205,21 @@ def _stop_on_breach(load: LocustRun, stack: Stack, state: PhaseState,
     ab = state.monitor.abort
     state.aborted = ab.record(state.run_start)
     progress(f"{ab.reason(state.run_start)}: stopping the load")
+
+    def stop_load() -> None:
+        state.locust_exit = load.interrupt()
+
+    cut_window(state, stack, progress, then=stop_load)
+
+
+def _stop_settled(load: LocustRun, stack: Stack, state: PhaseState,
+                  progress: Progress) -> None:
+    """--settle: every gating objective decided (or one failed): stop the load, judge what
+    ran."""
+    assert state.window is not None
+    at = state.monitor.settled
+    progress(f"settled at {at - state.window.start:.0f} s of the "
+             f"{state.window.seconds:.0f} s window: stopping the load")
 
     def stop_load() -> None:
         state.locust_exit = load.interrupt()

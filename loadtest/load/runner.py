@@ -81,6 +81,10 @@ def read_pool(out_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _secs(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
+
+
 def pool_text(pool: dict[str, Any]) -> str:
     """"user pool: 20 -> 80 during the warm-up (tasks last 9.9 s; 5 task starts/s need 74
     with 1.5x headroom)"."""
@@ -88,10 +92,10 @@ def pool_text(pool: dict[str, Any]) -> str:
     task_s = pool.get("task_s")
     if not changes:
         return (f"user pool: {pool.get('initial')} users, enough for the tasks seen in the "
-                "warm-up" + (f" (tasks last {task_s:.2f} s)" if task_s else ""))
+                "warm-up" + (f" (tasks last {_secs(task_s)})" if task_s else ""))
     last = changes[-1]
     text = (f"user pool: {pool.get('initial')} -> {pool.get('final')} users during the "
-            f"warm-up (tasks last {(task_s or last['task_s']):.2f} s at {last['rate']:g} task "
+            f"warm-up (tasks last {_secs(task_s or last['task_s'])} at {last['rate']:g} task "
             f"starts/s: {last['rate'] * (task_s or last['task_s']):.0f} users busy by "
             "Little's law, with headroom)")
     if pool.get("capped"):

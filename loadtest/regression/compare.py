@@ -77,6 +77,7 @@ def _client(results: dict[str, Any], endpoint: str | None, method: str | None
 
 HISTORY_MIN = 5    # earlier runs of the same load before their spread replaces the assumed noise
 HISTORY_RUNS = 20  # the most recent ones
+MIN_BLOCKS = 10    # time blocks a side before a block bootstrap is an interval (fewer: underpowered)
 
 
 def history_noise(history: list[dict[str, Any]], run: dict[str, Any], obj: Any
@@ -245,9 +246,26 @@ class _Checker:
                                        f"{n_run} run; need {need})")
         return None
 
+    def _blocks(self, obj: Any, tol: float, n_base: int, n_run: int, block_s: float
+                ) -> dict[str, Any] | None:
+        """A block bootstrap treats each time block as one sample: fewer than MIN_BLOCKS on a
+        side is underpowered (no_data: never a regression, never a pass), with the window
+        that would do."""
+        if min(n_base, n_run) >= MIN_BLOCKS:
+            return None
+        needed = MIN_BLOCKS * block_s
+        return self._result(
+            obj, tolerance=tol, underpowered=True, limited_by="blocks",
+            blocks=[n_base, n_run], duration_needed_s=needed,
+            reason=f"too few time blocks to compare ({n_base} baseline, {n_run} run, of "
+                   f"{block_s:g} s; the block bootstrap needs {MIN_BLOCKS} a side: windows of "
+                   f"{needed:.0f} s or more)")
+
     def latency(self, obj: LatencyObjective, tol: float) -> dict[str, Any]:
         b, r = self._client_pair(obj)
-        short = self._enough(obj, len(b[1]), len(r[1]), tol)
+        short = self._enough(obj, len(b[1]), len(r[1]), tol) or self._blocks(
+            obj, tol, len({math.floor(t) for t in b[0]}), len({math.floor(t) for t in r[0]}),
+            1.0)
         if short:
             return short
         est = stats.quantile_ratio([math.floor(t) for t in b[0]], b[1],
@@ -279,7 +297,10 @@ class _Checker:
         base_rows, run_rows = align(b), align(r)
         n_b = int(sum(row[-1] for row in base_rows))
         n_r = int(sum(row[-1] for row in run_rows))
-        short = self._enough(obj, n_b, n_r, tol)
+        short = self._enough(obj, n_b, n_r, tol) or self._blocks(
+            obj, tol, len(base_rows), len(run_rows), float(
+                (self.run.get("run", {}).get("metrics_source") or {}).get("scrape_interval_s")
+                or 1.0))
         if short:
             return short
         est = stats.histogram_quantile_ratio(les, base_rows, run_rows, obj.quantile,
@@ -377,6 +398,8 @@ def compare_runs(base: dict[str, Any], run: dict[str, Any], slo: SloFile,
 
 
 def underpowered_note(check: dict[str, Any]) -> str:
+    if check.get("limited_by") == "blocks":
+        return f"{check['objective']}: underpowered: {check['reason']}"
     if check.get("limited_by") == "buckets":
         lo, hi = check["bucket_bracket"]
         share = f"{check['objective']}: in both runs the quantile lies in the histogram's"

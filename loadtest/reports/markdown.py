@@ -38,6 +38,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines += [(f"Run `{run.get('id')}`: {v['requested_rate']} requested, "
                f"{v['achieved_rate']} achieved; metrics from {_cell(v['source_text'])}."), "",
               *_load_line(v["load_rows"]),
+              *([f"Sequential: {_cell(v['settle'])}.", ""] if v.get("settle") else []),
               "| objective | status | value | threshold | samples |",
               "| --- | --- | ---: | --- | ---: |"]
     for o in v["objectives"]:

@@ -16,6 +16,27 @@ STATUS_LABEL = {"pass": "PASS", "fail": "FAIL", "no_data": "NO DATA",
 COMPARISON = {"<=": "≤", "<": "<", ">=": "≥"}
 
 
+def settle_text(record: dict[str, Any]) -> str:
+    """--settle, in one line: when each objective was decided, on how many blocks, and the
+    time saved."""
+    parts = []
+    for o in record.get("objectives", []):
+        if o["status"] in ("pass", "fail"):
+            parts.append(f"{o['name']} {o['status']} at {o['at_s']:.0f} s ({o['blocks']} "
+                         "blocks)")
+        else:
+            parts.append(f"{o['name']} not settled")
+    parts += [f"{n} judged at the end only" for n in record.get("at_end_only", [])]
+    if record.get("settled_at_s") is None:
+        head = (f"not settled within the {record.get('planned_window_s'):g} s window "
+                f"({record['confidence']:.0%} confidence)")
+    else:
+        head = (f"settled after {record['settled_at_s']:.0f} s of the "
+                f"{record.get('planned_window_s'):g} s window at {record['confidence']:.0%} "
+                f"confidence ({record.get('saved_s') or 0:.0f} s saved)")
+    return head + ": " + "; ".join(parts)
+
+
 def fmt_value(value: Any, unit: str) -> str:
     if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
         return "—"
@@ -323,6 +344,7 @@ def build_view(results: dict[str, Any], with_charts: bool = True) -> dict[str, A
         "requested_rate": _requested_text(run, load),
         "achieved_rate": _achieved_text(totals, load),
         "load_rows": load_rows(results),
+        "settle": settle_text(results["settle"]) if results.get("settle") else None,
         "generator": _generator_line(load),
         "objectives": objective_rows(results),
         "regressions": regression_rows(results),
