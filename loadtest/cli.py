@@ -696,6 +696,56 @@ def slo_import(
     typer.echo(f"wrote {out}" if out is not None else text.rstrip("\n"))
 
 
+@slo_app.command("import")
+def slo_import(
+    file: Annotated[Path, typer.Argument(help="The OpenSLO v1 file.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", envvar="LOADTEST_SLO_OUT", help="Write the native SLO file here (default: "
+        "standard output).")] = None,
+) -> None:
+    """An OpenSLO v1 file as the equivalent native SLO file (`--slo` reads OpenSLO as it is)."""
+    from loadtest.commands.slo_import import write_import
+
+    try:
+        text = write_import(file, out)
+    except HarnessError as e:
+        _fail(e)
+    typer.echo(f"wrote {out}" if out is not None else text.rstrip("\n"))
+
+
+@slo_app.command("rules")
+def slo_rules(
+    file: Annotated[Path, typer.Argument(help="The SLO file (native or OpenSLO).")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", envvar="LOADTEST_RULES_OUT", help="Write the rule file here (default: "
+        "standard output).")] = None,
+    selector: Annotated[list[str] | None, typer.Option(
+        "--selector", envvar="LOADTEST_RULES_SELECTOR", help="KEY=VALUE added to the SLO "
+        "file's selector in every query (e.g. namespace=prod); repeatable.")] = None,
+    label: Annotated[list[str] | None, typer.Option(
+        "--label", envvar="LOADTEST_RULES_LABEL", help="KEY=VALUE put on every rule and "
+        "alert (e.g. team=docs); repeatable.")] = None,
+    buckets: Annotated[str | None, typer.Option(
+        "--buckets", envvar="LOADTEST_RULES_BUCKETS", help="The latency histograms' bucket "
+        "bounds in seconds (0.1,0.25,...): a threshold that is not one is refused.")] = None,
+    prometheus: Annotated[str | None, typer.Option(
+        "--prometheus", envvar="LOADTEST_PROMETHEUS", help="Read the bucket bounds from "
+        "this Prometheus instead of --buckets.")] = None,
+) -> None:
+    """Prometheus recording rules and multi-window burn-rate alerts for each availability
+    and latency objective (promtool-valid)."""
+    from loadtest.commands.slo_rules import write_rules
+
+    try:
+        text, rules = write_rules(file, out, selector or [], label or [], buckets, prometheus)
+    except HarnessError as e:
+        _fail(e)
+    for note in rules.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"wrote {out} ({len(rules.groups)} objectives)" if out is not None
+               else text.rstrip("\n"))
+
+
 @app.command()
 def worker(
     master_host: Annotated[str, typer.Option(envvar="LOADTEST_MASTER_HOST",
