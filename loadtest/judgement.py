@@ -202,8 +202,13 @@ def load_health(load: dict[str, Any], state: PhaseState, cpu: dict[str, Any] | N
     workers = read_workers(run_dir / "locust")
     if workers is not None:
         load["workers"] = workers
-        state.problems.extend(checks.unseen(lost_worker_problems(workers, window),
-                                            state.problems))
+        lost = lost_worker_problems(workers, window)
+        for i, p in enumerate(state.problems):  # a shortfall: the lost share, not the CPU
+            if lost and "shortfall" in load and p.startswith("the load generator ") and \
+                    "): " in p:
+                state.problems[i] = p.split("): ", 1)[0] + "): the share of a lost Locust worker"
+                load["shortfall"]["cause"] = "worker lost"
+        state.problems.extend(checks.unseen(lost, state.problems))
     load["problems"] = list(state.problems)
 
 

@@ -14,7 +14,10 @@ stop]; client objectives come from Locust's own request samples, server objectiv
 Prometheus or the target's /metrics; the run directory (results.json, index.html, junit.xml,
 summary.md) is written by the harness's own functions, the verdict printed, and Locust's exit
 code set by the harness's contract: 0 pass, 1 breach or regression, 2 bad SLO file or option,
-3 inconclusive. Locust's own pacing stays (the closed model), and the report says so.
+3 inconclusive. Locust's own pacing stays (the closed model), and the report says so; with
+the harness's paced users (`scenarios/opscore.py`, any `PacedUser`) the run is the open model
+at `LOADTEST_LOCUST_RATE` (the aggregate: a master splits it over its workers), judged for
+delivery like `loadtest run`.
 
 Everything heavy happens after the load (at `quitting`), on the master or the single local
 process; workers only send their samples to the master.
@@ -38,7 +41,7 @@ from loadtest import __version__, tls
 from loadtest.durations import parse_duration
 from loadtest.errors import ExitCode, HarnessError, UsageError
 from loadtest.load.phase import PhaseState
-from loadtest.locustlib import recorder
+from loadtest.locustlib import pacing, recorder, workers
 from loadtest.metrics.base import MetricsSource, SourceError, Window
 from loadtest.slo import SloFile, load_slo
 from loadtest.stack.open import SNAPSHOTS, up_matchers
@@ -139,6 +142,8 @@ class Gate:
                 self.problems.append(str(e))
         opts = self.environment.parsed_options
         processes = getattr(opts, "processes", None) or 0
+        remote = (getattr(opts, "expect_workers", 0) or 0) if getattr(opts, "master", False) \
+            and not processes else 0
         meta: dict[str, Any] = {
             "id": self.run_id, "harness_version": __version__, "git_revision": _git_revision(),
             "started_at": self.started_at, "scenario": str(getattr(opts, "locustfile", "")),
@@ -147,9 +152,13 @@ class Gate:
             "shape": "locust", "arrivals": "closed model (Locust's own wait_time)",
             "users": getattr(opts, "num_users", None), "warmup_s": self.warmup_s,
             "duration_s": window.seconds if window else 0.0, "tags": {},
-            "baseline": self.baseline_ref, "workers": max(1, processes), "remote_workers": 0,
-            "target": {"url": self.host, "kind": "external"},
+            "baseline": self.baseline_ref, "workers": max(1, processes),
+            "remote_workers": remote, "target": {"url": self.host, "kind": "external"},
         }
+        if paced(self.environment):  # the schedule's rate, not Locust's wait_time
+            plan = pacing.plan_from_env()
+            meta.update({"rate": plan["rate"], "model": "open", "arrivals": plan["arrivals"],
+                         "shape": "constant"})
         if self.source is not None:
             meta["metrics_source"] = self.source.describe()
             meta["tls"] = {"target": tls.describe("target", self.host),
@@ -244,6 +253,14 @@ def _on_init(environment: Any, **_kw: Any) -> None:
         _usage_exit(e.message) if e.exit_code == ExitCode.USAGE else _fail(environment, e)
         return
     recorder.RECORDER = recorder.Recorder(GATE.run_dir / "locust", environment.runner)
+    opts = environment.parsed_options
+    workers.record_to(GATE.run_dir / "locust", int(getattr(opts, "expect_workers", 1) or 1))
+
+
+def paced(environment: Any) -> bool:
+    """The run's users pace the harness's open-model schedule (PacedUser subclasses)."""
+    return any(isinstance(u, type) and issubclass(u, pacing.PacedUser)
+               for u in environment.user_classes or [])
 
 
 def _fail(environment: Any, err: HarnessError) -> None:

@@ -164,6 +164,10 @@ def test_a_dying_worker_marks_the_run_and_the_survivor_is_kept(tmp_path: Path) -
     assert abs(lost[0]["at"] - killed_at) < 3
     assert any("Locust worker" in p and "share of the rate" in p for p in r["load"]["problems"])
     assert "Locust worker" in r["verdict"]["reason"]
-    # the survivor sent its half of the rate over the whole window (500); the dead one at
-    # most 4 s of its half (200), less what it had not flushed (samples go every 5 s)
-    assert 485 <= r["client"]["totals"]["requests"] <= 720
+    # the master split the rate again: the survivor paces the whole 100 req/s from then on
+    split = r["load"]["workers"]["splits"][-1]
+    assert split["workers"] == 1 and split["share"] == 100 and lost[0]["id"] in split["why"]
+    assert 0 < split["at"] - lost[0]["at"] <= 4  # "at" is dated back to the silence
+    # the survivor sent its half of the rate over the whole window (500) and the dead one's
+    # half after the split; the dead one at most 4 s of its half (200) less its last flush
+    assert 600 <= r["client"]["totals"]["requests"] <= 1000

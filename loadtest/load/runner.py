@@ -207,7 +207,11 @@ def lost_worker_problems(workers: dict[str, Any], window: Any) -> list[str]:
         if window is not None and at > window.end:
             continue
         into = f" ({at - window.start:+.0f} s from the window's start)" if window else ""
+        split = next((s for s in workers.get("splits", [])
+                      if w.get("id") in str(s.get("why", "")) and s.get("at", 0) >= at), None)
+        until = (f"until the master split the rate over the {split['workers']} others "
+                 f"({float(split['at']) - at:.0f} s later)") if split else "from then on"
         out.append(f"Locust worker {w.get('id', '?')} {w.get('how', 'was lost')}{into}: its "
-                   "share of the rate was not sent from then on; the other workers' samples "
+                   f"share of the rate was not sent {until}; the other workers' samples "
                    "and its own up to its last flush are kept")
     return out

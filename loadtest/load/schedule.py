@@ -42,9 +42,20 @@ class Schedule:
         self._next: float | None = None
         self.claimed = 0
 
-    def start(self, t0: float) -> None:
+    def start(self, t0: float, first: float | None = None) -> None:
+        """Slot 0 at `t0` (the profile's clock starts there); `first`: the first slot handed
+        out when it is later (a worker that joins a run already going)."""
         self._t0 = t0
-        self._next = t0
+        self._next = max(t0, first) if first is not None else t0
+
+    @property
+    def started(self) -> bool:
+        return self._next is not None
+
+    def resume(self, other: Schedule) -> None:
+        """Go on from `other`'s timeline (a new split of the rate mid-run): the same profile
+        clock and next slot, this schedule's rate from there on."""
+        self._t0, self._next, self.claimed = other._t0, other._next, other.claimed
 
     def rate_at(self, t: float) -> float:
         return interpolate(self.profile, t) if self.profile else self.rate

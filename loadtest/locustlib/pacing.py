@@ -25,10 +25,14 @@ DEFAULT_REQUEST_TIMEOUT_S = 30.0
 SCHEDULE_DELAY_S = 0.5  # slot 0 this long after test_start: let the first users spawn
 
 SCHEDULE: Schedule | None = None
+JOINED_AT_S: float | None = None  # a worker that joined a running test: seconds into the run
 
 
 def plan_from_env() -> dict[str, object]:
-    """The plan the harness passed to this process (the master, or a local process)."""
+    """The plan the harness passed to this process (the master, or a local process); on a
+    plain `locust --master` (compose, a cluster), the master's `LOADTEST_LOCUST_RATE` is the
+    aggregate. `workers` is what the harness asked for: a master sends each worker the plan
+    with the number of workers actually connected (locustlib/workers.py), not this."""
     return {"rate": float(os.environ.get("LOADTEST_LOCUST_RATE", "10")),
             "profile": os.environ.get("LOADTEST_LOCUST_PROFILE") or "",
             "workers": max(1, int(os.environ.get("LOADTEST_LOCUST_WORKERS", "1"))),
@@ -36,8 +40,11 @@ def plan_from_env() -> dict[str, object]:
 
 
 def use_plan(plan: dict[str, object]) -> Schedule:
-    """Pace this process on its share of the plan (a worker paces rate / workers)."""
-    global SCHEDULE
+    """Pace this process on its share of the plan (a worker paces rate / workers). A plan
+    that arrives while this process paces (the master split the rate again: a worker joined
+    or was lost) goes on from the same timeline: the profile's clock and the next slot."""
+    global SCHEDULE, JOINED_AT_S
+    old = SCHEDULE
     rate = float(plan["rate"])  # type: ignore[arg-type]
     workers = max(1, int(plan.get("workers", 1)))  # type: ignore[call-overload]
     profile = parse_profile(str(plan["profile"])) if plan.get("profile") else None
@@ -45,6 +52,10 @@ def use_plan(plan: dict[str, object]) -> Schedule:
         rate /= workers
         profile = [(t, r / workers) for t, r in profile] if profile else None
     SCHEDULE = Schedule(rate, str(plan.get("arrivals", "constant")), profile=profile)
+    if old is not None and old.started:
+        SCHEDULE.resume(old)
+    elif plan.get("elapsed_s"):
+        JOINED_AT_S = float(plan["elapsed_s"])  # type: ignore[arg-type]
     return SCHEDULE
 
 
@@ -70,10 +81,12 @@ def _start_schedule(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
     from locust.runners import MasterRunner
 
     if isinstance(environment.runner, MasterRunner):
-        # sent before the spawn messages, so every worker paces its share from the start
-        environment.runner.send_message("loadtest_plan", plan_from_env())
-        return
-    schedule().start(time.time() + SCHEDULE_DELAY_S)
+        return  # it sends the plan, split over its workers (locustlib/workers.py)
+    now = time.time()
+    if JOINED_AT_S is not None:  # the run's clock: a profile goes on where the others are
+        schedule().start(now - JOINED_AT_S, first=now + SCHEDULE_DELAY_S)
+    else:
+        schedule().start(now + SCHEDULE_DELAY_S)
 
 
 class RequestTimeout(TimeoutError):

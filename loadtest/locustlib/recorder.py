@@ -29,7 +29,7 @@ from typing import Any
 import gevent
 from locust import events
 
-from loadtest.locustlib import pacing
+from loadtest.locustlib import pacing, workers
 
 COLUMNS = ["start", "intended", "method", "name", "response_ms", "status", "failed", "error",
            "bytes"]
@@ -132,6 +132,7 @@ def write_rows(message: dict[str, Any]) -> None:
 
 def _on_worker_samples(environment, msg, **_kw) -> None:  # type: ignore[no-untyped-def]
     write_rows(msg.data)
+    workers.received(msg.node_id, len(msg.data.get("rows", [])))  # each worker's share
 
 
 @events.init.add_listener
