@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loadtest.judge.sequential import CONFIDENCE, Settling  # noqa: E402
+from loadtest.judge.sequential import CONFIDENCE, Settling
 
 FACTORS = (0.5, 0.9, 1.0, 1.1, 2.0)
 Z95 = 1.6448536269514722

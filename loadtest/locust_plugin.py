@@ -117,11 +117,9 @@ class Gate:
     # -- after the run --------------------------------------------------------------------
     def judge(self) -> dict[str, Any]:
         from loadtest.judgement import assemble as _assemble
-        from loadtest.reports import render_all
         from loadtest.session import git_revision as _git_revision
-        from loadtest.session import point_latest as _point_latest
-        from loadtest.store.baselines import append_history, read_history
-        from loadtest.store.results import write_results
+        from loadtest.session import publish
+        from loadtest.store.baselines import read_history
 
         self.close_window()
         window = None
@@ -171,10 +169,7 @@ class Gate:
         results = _assemble(None, self.slo, self.source, state, self.run_dir, meta,
                             scrapes=self.scrapes, baseline=self.baseline)
         results["history"] = read_history(self.out, limit=50)
-        write_results(self.run_dir, results)
-        render_all(results, self.run_dir)
-        _point_latest(self.out, self.run_id)
-        append_history(results, self.out)
+        publish(results, self.run_dir, self.out, self.run_id)
         if self.scrapes is not None:
             self.scrapes.close()
         return results

@@ -1,7 +1,9 @@
 """The lifecycle every load-running command shares (run, capacity, the Locust plugin): a new
 run directory, the `running` record replaced at each phase, signals as `Interrupted` so
-clean-up runs, no empty run directory after a preflight error, and at the end the results
-written, the reports rendered, `latest` pointed at the run and the history appended."""
+clean-up runs, no empty run directory after a preflight error, and at the end (`publish`,
+the one ending all three use) the raw samples' digests, the results written, the reports
+rendered, the window as a Grafana annotation, `latest` pointed at the run and the history
+appended."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Any
 from loadtest.errors import HarnessError, Interrupted, UsageError
 from loadtest.reports.grafana import ANNOTATION, render_annotation
 from loadtest.store.baselines import append_history
+from loadtest.store.digests import sample_digests
 from loadtest.store.results import running_results, write_results, write_text_atomic
 
 
@@ -122,10 +125,12 @@ def record_phase(run_dir: Path, meta: dict[str, Any], phase: str) -> None:
 
 
 def publish(results: dict[str, Any], run_dir: Path, out: Path, run_id: str) -> None:
-    """The end of a run: results.json written, the reports rendered, the window as a Grafana
+    """The end of a run, a capacity search or a plugin run: the raw samples' digests (checked
+    by `loadtest verify`), results.json written, the reports rendered, the window as a Grafana
     annotation, `latest` pointed at the run, the run appended to the history."""
     from loadtest.reports import render_all  # jinja2 and matplotlib: deferred to the end
 
+    results.setdefault("inputs", {})["samples"] = sample_digests(run_dir)
     write_results(run_dir, results)
     render_all(results, run_dir)
     annotation = render_annotation(results)

@@ -288,3 +288,23 @@ def whole_frame_compact(df: Any, window: Window) -> dict[str, Any]:
     }
 
 
+PUBLISHED = ("results.json", "index.html", "junit.xml", "summary.md",
+             "grafana-annotation.json")
+
+
+def assert_published(out: Path, run_dir: Path) -> dict[str, Any]:
+    """What the session leaves of every judged run, capacity search and plugin run alike
+    (loadtest/session.py `publish`): the reports, the Grafana annotation, the raw samples'
+    digests in results.json, `latest` pointing at it, and its line in the history."""
+    run_dir = run_dir.resolve()
+    missing = [name for name in PUBLISHED if not (run_dir / name).is_file()]
+    assert not missing, f"{run_dir}: {missing} missing"
+    results = json.loads((run_dir / "results.json").read_text())
+    digests = (results.get("inputs") or {}).get("samples") or {}
+    assert digests and all(len(d) == 64 for d in digests.values()), results.get("inputs")
+    assert all((run_dir / name).is_file() for name in digests)
+    assert (out / "latest").resolve() == run_dir
+    ids = [json.loads(line).get("id") for line in
+           (out / "history.jsonl").read_text().splitlines() if line.strip()]
+    assert results["run"]["id"] in ids
+    return results

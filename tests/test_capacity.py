@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from loadtest.load.health import USERS_CEILING, diagnose, shortfall, size_users, users_ceiling
-from tests.support import ROOT
+from tests.support import ROOT, assert_published
 
 
 def _capacity(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str],
@@ -58,6 +58,12 @@ def test_capacity_finds_an_injected_limit(tmp_path: Path) -> None:
                0.95 * min(s["offered_rate"], s["achieved_rate"]) for s in passing)
     html = (tmp_path / "latest" / "index.html").read_text()
     assert "Latency vs achieved throughput" in html and "capacity" in html
+    # the session's ending, as a run's: digests of every step's samples, the annotation
+    # over the search, its own series in the history (the capacity found)
+    assert_published(tmp_path, tmp_path / "latest")
+    assert any(k.startswith("steps/") for k in r["inputs"]["samples"])
+    line = json.loads((tmp_path / "history.jsonl").read_text().splitlines()[-1])
+    assert line["kind"] == "capacity" and line["figures"] == {"capacity": cap["rate"]}
     assert "broke first at" in p.stdout or "req/s the target queued" in p.stdout
 
 

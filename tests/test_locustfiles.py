@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from loadtest.cli import app
 from loadtest.load.locustfiles import check_locust_args
-from tests.support import ROOT, RunningTarget, loadtest
+from tests.support import ROOT, RunningTarget, assert_published, loadtest
 
 FILES = ROOT / "tests" / "locustfiles"
 SLO = ROOT / "tests" / "slo_rate50.yaml"
@@ -229,8 +229,7 @@ def test_the_plugin_gates_a_locust_headless_run(prometheus_bin: str,
     assert r["load"]["request_rate"] == pytest.approx(120, rel=0.1)  # reported, not gated
     assert {o["status"] for o in r["objectives"]} == {"pass"}
     assert "closed model" in (tmp_path / "a" / "latest" / "summary.md").read_text()
-    for name in ("index.html", "junit.xml"):
-        assert (tmp_path / "a" / "latest" / name).exists()
+    assert_published(tmp_path / "a", tmp_path / "a" / "latest")  # as a run's, digests too
 
     # a 3 s latency fault: breached, Locust's exit code 1; judged from the target's /metrics
     sqlite_target.set_faults([{"latency": "3s", "endpoints": ["/api/*", "/health"]}])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, by_name, loadtest, results_of
+from tests.support import ROOT, assert_published, by_name, loadtest, results_of
 
 pytestmark = [pytest.mark.slow]
 
@@ -58,6 +58,7 @@ def test_healthy_run_passes_and_both_sources_agree(prometheus_bin: str, tmp_path
     assert re.search(r"\d\d:\d\d / 00:15  +[\d.]+ / 100 req/s  p95 \d+ ms  errors", p.stderr), \
         p.stderr
     run_dir = (tmp_path / "latest").resolve()
+    assert_published(tmp_path, run_dir)
     for name in ("index.html", "junit.xml", "summary.md", "locust/stats.json",
                  "locust/report.html"):
         assert (run_dir / name).exists(), name

@@ -41,16 +41,15 @@ from loadtest.judgement import latency_thresholds
 from loadtest.load.health import Shortfall, diagnose, early_p95_ms, saturation_problems, size_users
 from loadtest.load.phase import PhaseState, Progress, drive
 from loadtest.load.runner import LoadPlan
-from loadtest.reports import charts, render_all
+from loadtest.reports import charts
 from loadtest.session import git_revision as _git_revision
 from loadtest.session import new_run_dir as _new_run_dir
 from loadtest.session import no_empty_run_dir as _no_empty_run_dir
-from loadtest.session import point_latest as _point_latest
+from loadtest.session import publish, record_phase
 from loadtest.session import signals_as_interrupt as _signals_as_interrupt
 from loadtest.slo import ThroughputObjective, load_slo
 from loadtest.stack.open import StackOptions, open_stack
 from loadtest.store.client_samples import ClientSamples, client_stats
-from loadtest.store.results import write_results
 
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
 DELIVERY_TOLERANCE = 0.05
@@ -333,11 +332,10 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
     meta = _run_meta(opts, run_id, require)
     progress(f"capacity {run_id}: from {opts.start_rate:g} req/s up to {opts.max_rate:g}, "
              f"steps of {opts.step_duration_s:g}s -> {run_path}")
+    record_phase(run_path, meta, "started")  # replaced at each phase, as a run's
     steps, outcome, interrupted = _search(opts, slo, meta, run_path, progress, live)
     results = _write_up(opts, meta, steps, outcome, require, interrupted)
-    write_results(run_path, results)
-    render_all(results, run_path)
-    _point_latest(opts.out, run_id)
+    publish(results, run_path, opts.out, run_id)
     results["run_dir"] = str(run_path)
     return results
 
@@ -369,6 +367,7 @@ def _search(opts: CapacityOptions, slo: Any, meta: dict[str, Any], run_path: Pat
             stack = open_stack(opts.stack, slo, run_path, exits, progress,
                                window=("--step-duration", opts.step_duration_s))
             meta.update(stack.meta)
+            record_phase(run_path, meta, "stack")
             search = _Search(opts, slo, stack, run_path, exits, progress, live)
             charts.preload()  # for the report, while the steps run
             outcome = search.run()

@@ -38,7 +38,7 @@ from loadtest.slo import SloFile, load_slo
 from loadtest.stack.open import Stack, StackOptions, open_stack
 from loadtest.stack.servers import prometheus_binary
 from loadtest.store.baselines import load_baseline, read_history
-from loadtest.store.digests import sample_digests, slo_record
+from loadtest.store.digests import slo_record
 
 __all__ = ["Outcome", "Progress", "RunOptions", "run_gate"]
 
@@ -189,5 +189,4 @@ def _finish(opts: RunOptions, results: dict[str, Any], run_dir: Path, run_id: st
     results["history"] = read_history(opts.out, limit=50)
     drift_check(results, opts.out, opts.fail_on_drift,
                 Detector(opts.drift_significance, opts.drift_min_size))
-    results["inputs"] = {"samples": sample_digests(run_dir)}
     publish(results, run_dir, opts.out, run_id)

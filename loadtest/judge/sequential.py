@@ -236,7 +236,7 @@ class Settler:
         if not r.samples:
             return
         n = float(r.samples)
-        if track.kind == "throughput":
+        if isinstance(obj, ThroughputObjective):
             asked = obj.min * block.seconds
             track.low.add(min(1.0, n / asked), n)
             track.high.add(min(1.0, n / asked), n)

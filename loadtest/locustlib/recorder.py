@@ -42,7 +42,7 @@ class Recorder:
         self.out = out
         self.runner = runner
         self.rows: list[tuple[Any, ...]] = []
-        self.tasks: list[tuple[str, str]] = []
+        self.tasks: list[tuple[str, ...]] = []
         self.last_flush = time.monotonic()
         self.path = out / f"samples-{os.getpid()}.csv" if out else None
         self.task_path = out / f"tasks-{os.getpid()}.csv" if out else None

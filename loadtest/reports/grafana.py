@@ -6,9 +6,14 @@ dashboard). Grafana's own format, so no `schema_version`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 ANNOTATION = "grafana-annotation.json"
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 def render_annotation(results: dict[str, Any]) -> dict[str, Any] | None:
@@ -16,6 +21,11 @@ def render_annotation(results: dict[str, Any]) -> dict[str, Any] | None:
     before the load)."""
     run = results.get("run") or {}
     window = run.get("window") or {}
+    steps = [s.get("window") or {} for s in results.get("steps") or []]
+    starts = [float(w["start"]) for w in steps if w.get("start")]
+    ends = [float(w["end"]) for w in steps if w.get("end")]
+    if results.get("kind") == "capacity" and starts and ends:  # a search: first step to last
+        window = {"start": min(starts), "end": max(ends)}
     start, end = window.get("start"), window.get("end")
     if not isinstance(start, (int, float)) or not isinstance(end, (int, float)):
         return None
@@ -23,7 +33,8 @@ def render_annotation(results: dict[str, Any]) -> dict[str, Any] | None:
     status = str(verdict.get("status", "unknown"))
     tags = ["loadtest", f"run:{run.get('id', '')}", f"verdict:{status}"]
     tags += [f"{k}:{v}" for k, v in sorted((run.get("tags") or {}).items())]
-    text = (f"loadtest run {run.get('id', '')}: {status.upper()} (exit "
+    what = "capacity search" if results.get("kind") == "capacity" else "run"
+    text = (f"loadtest {what} {run.get('id', '')}: {status.upper()} (exit "
             f"{verdict.get('exit_code')}): {verdict.get('reason', '')}; judged window "
-            f"{window.get('start_iso', '')} .. {window.get('end_iso', '')}")
+            f"{window.get('start_iso', iso(start))} .. {window.get('end_iso', iso(end))}")
     return {"time": int(start * 1000), "timeEnd": int(end * 1000), "tags": tags, "text": text}

@@ -72,6 +72,15 @@ def promote(run: Path, name: str, out: Path = Path("reports"), force: bool = Fal
 
 def history_line(results: dict[str, Any]) -> dict[str, Any]:
     run = results["run"]
+    if results.get("kind") == "capacity":  # a series of its own: the capacity found
+        capacity = results.get("capacity") or {}
+        return {"time": run.get("started_at"), "id": run.get("id"), "kind": "capacity",
+                "git_revision": run.get("git_revision"), "tags": run.get("tags", {}),
+                "scenario": run.get("scenario"), "rate": None, "shape": "capacity",
+                "verdict": results["verdict"]["status"],
+                "figures": {"capacity": capacity.get("rate")}, "client_figures": {},
+                "achieved_rate": None, "client": {}, "units": {"capacity": "req/s"},
+                "better": {"capacity": "higher"}}
     return {
         "time": run.get("started_at"), "id": run.get("id"),
         "git_revision": run.get("git_revision"), "tags": run.get("tags", {}),

@@ -8,7 +8,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-SAMPLE_GLOBS = ("locust/samples-*.csv", "metrics/*.jsonl.gz")
+SAMPLE_GLOBS = ("locust/samples-*.csv", "metrics/*.jsonl.gz",  # a run, the plugin
+                "steps/*/locust/samples-*.csv")                 # a capacity search
 MAX_SLO_TEXT = 256 * 1024  # the SLO file is small; a huge one is recorded by digest only
 
 
