@@ -303,6 +303,7 @@ def run(
     drift_significance: DriftSignificance = 0.01,
     drift_min_size: DriftMinSize = 3,
     no_abort: NoAbort = False,
+    settle: Settle = False,
 ) -> None:
     """Drive load, judge every objective, write the reports, exit 0/1/2/3/130."""
     from loadtest.commands.run import RunOptions, run_gate
@@ -322,7 +323,7 @@ def run(
                                     master_bind_host)
         opts = _with_buckets(opts, target, http_buckets, db_buckets)
         opts = _with_drift(opts, fail_on_drift, drift_significance, drift_min_size)
-        outcome = _live(run_gate, replace(opts, abort=not no_abort))
+        outcome = _live(run_gate, replace(opts, abort=not no_abort, settle=settle))
     except HarnessError as e:
         _fail(e)
     _gate_exit(outcome)

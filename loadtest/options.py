@@ -60,6 +60,7 @@ class RunOptions:
     locust_args: tuple[str, ...] = ()  # Locust's own options (after `--`)
     abort: bool = True  # False: --no-abort, objectives' abort_after ignored for this run
     auto_users: bool = False  # --users not given: the pool may grow in the warm-up
+    settle: bool = False  # --settle: end the load once every gating objective is decided
 
     @classmethod
     def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,
