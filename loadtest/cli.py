@@ -361,7 +361,7 @@ def _with_drift(opts: RunOptions, fail_on_drift: bool, significance: float,
 
 def _live(start: Callable[..., R], opts: Any) -> R:
     """A load command's library call with its progress and live status on stderr."""
-    from loadtest.load.live import terminal
+    from loadtest.console import terminal
 
     with terminal(sys.stderr) as term:
         return start(opts, progress=term.message, live=term.status)

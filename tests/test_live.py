@@ -10,7 +10,8 @@ from pathlib import Path
 
 
 from loadtest.load.health import CpuMonitor, saturation_problems, shortfall
-from loadtest.load.live import Terminal, latest, status_line
+from loadtest.console import Terminal
+from loadtest.load.live import ObjectiveState, SearchStatus, latest, status_line
 
 
 def monitored(code: str, seconds: float = 2.6) -> dict[str, object]:
@@ -86,11 +87,19 @@ def test_status_line_reads_locusts_history(tmp_path: Path) -> None:
         "2,20,,Aggregated,99.5,0,3,4,4,5,6,7,8,9,10,10,10,200,3\n")
     row = latest(tmp_path)
     assert row is not None
-    line = status_line(row, 75, 130, 100, 42.4)
+    line = status_line(row, 75, 130, 100, 42.4,
+                       (ObjectiveState("response_time_p95", "pass", 0.0048, "s"),
+                        ObjectiveState("error_rate", "fail", 0.015, "ratio"),
+                        ObjectiveState("db_query_p95", "-")))
     assert line.startswith("01:15 / 02:10")
-    assert "99.5 / 100 req/s" in line and "p95 7 ms" in line and "errors 1.50%" in line
+    # --rate counts task starts (a task may make several requests): offered in tasks/s
+    assert "offered 100 tasks/s  achieved 99.5 req/s" in line
+    assert "p95 7 ms" in line and "errors 1.50%" in line
     assert "generator CPU 42%" in line
+    assert line.endswith("| response_time_p95 pass 4.8 ms  error_rate FAIL 1.50%  "
+                         "db_query_p95 -")
     assert status_line(None, 1, 130, 100, None).endswith("starting")
+    assert "closed model" in status_line(row, 75, 130, None, None)
     assert latest(tmp_path / "nowhere") is None
 
 
@@ -100,18 +109,65 @@ class FakeTty(io.StringIO):
 
 
 def test_terminal_redraws_in_place_on_a_tty_and_throttles_plain_lines() -> None:
+    """On a terminal the view is drawn by rich within the width and redrawn in place (the
+    cursor moved back over it, not a carriage return over a wrapped line); elsewhere plain
+    lines only, the status once per `plain_every_s`, never an escape code."""
+    from loadtest.load.live import LiveStatus
+
+    objectives = tuple(ObjectiveState(f"objective_number_{i}", "pass", 0.004 * i, "s")
+                       for i in range(1, 7))
     tty = FakeTty()
     term = Terminal(tty)
-    term.status("a")
-    term.status("b")
+    term.console.width = 60  # type: ignore[union-attr]
+    for t in (1.0, 2.0):
+        term.status(LiveStatus(t, 70, 100, 99.5, 7.0, 200, 3, 42.0, objectives))
     term.message("judging")
-    assert tty.getvalue() == "\r\x1b[Ka\r\x1b[Kb\njudging\n"
+    out = tty.getvalue()
+    assert "\x1b[" in out and "\r\x1b[K" not in out  # cursor movements of rich's Live
+    plain = _visible(out)
+    assert all(len(line) <= 60 for line in plain.splitlines()), plain
+    assert "offered 100 tasks/s" in plain and "objective_number_6 pass 24.0 ms" in plain
+    assert plain.rstrip().endswith("judging")
     log = io.StringIO()
     term = Terminal(log, plain_every_s=60)
-    for text in ("a", "b", "c"):
-        term.status(text)
+    for t in (1.0, 2.0, 3.0):
+        term.status(LiveStatus(t, 70, 100, 99.5, 7.0, 200, 3, 42.0, objectives))
+    term.message("judging")
     term.done()
-    assert log.getvalue() == "a\n"  # CI logs get a line now and then, never escapes
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("00:01 / 01:10  offered 100 tasks/s")
+    assert lines[1] == "judging" and "\x1b" not in log.getvalue()
+
+
+def _visible(out: str) -> str:
+    """What the terminal shows of rich's output, escape sequences removed."""
+    import re
+
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out).replace("\r", "\n")
+
+
+def test_a_capacity_search_shows_a_bar_over_its_steps_with_the_time_left() -> None:
+    from loadtest.load.live import LiveStatus
+
+    search = SearchStatus(step=2, steps_most=5, rate=100, step_s=30)
+    assert search.left_s() == 30 + 3 * 30 and search.left_s(10) == 20 + 90
+    tty = FakeTty()
+    term = Terminal(tty)
+    term.console.width = 80  # type: ignore[union-attr]
+    term.status(search)
+    term.status(LiveStatus(15, 30, 100, 99.0, 5.0, 100, 0, 20.0))
+    term.done()
+    plain = _visible(tty.getvalue())
+    assert "step 2 of at most 5" in plain and "at most 01:45 left" in plain
+    assert "━" in plain  # the bar
+    log = io.StringIO()
+    term = Terminal(log)
+    term.status(search)
+    term.status(LiveStatus(15, 30, 100, 99.0, 5.0, 100, 0, 20.0))
+    assert log.getvalue().splitlines() == [
+        "capacity step 2 of at most 5: 100 tasks/s, at most 02:00 left",
+        "step 2/5  00:15 / 00:30  offered 100 tasks/s  achieved 99.0 req/s  p95 5 ms  "
+        "errors 0.00%  generator CPU 20%"]
 
 
 def test_a_shortfall_names_its_likely_cause() -> None:

@@ -363,10 +363,11 @@ class ObjectiveMonitor:
                              for t in self.tracks)
 
     def states(self) -> dict[str, dict[str, Any]]:
-        """Each objective's live state and figure (None where it cannot be computed yet), for
-        the run's live.jsonl."""
+        """Each objective's live state and figure (None where it cannot be computed yet) and
+        the figure's unit, for the run's live.jsonl and the live view."""
         with self._lock:
-            return {t.obj.name: {"state": t.state, "value": t.value} for t in self.tracks}
+            return {t.obj.name: {"state": t.state, "value": t.value,
+                                 "unit": (t.last or {}).get("unit", "")} for t in self.tracks}
 
     def record(self) -> dict[str, Any]:
         """results.json's `live`: each objective's sliding window, first breach and changes."""

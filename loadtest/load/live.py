@@ -1,8 +1,10 @@
-"""The status of a run while it goes: elapsed and remaining time, achieved vs requested rate,
-p95 and errors so far, and the generator's CPU. Read from Locust's own per-second history file
-(`stats_stats_history.csv`, aggregated row); the CLI decides how to show it (one line updated
-in place on a terminal, a plain line every few seconds otherwise). The same figures, with each
-objective's live state, go to a machine-readable stream (`live.jsonl`, one JSON line a second)."""
+"""The status of a run while it goes: elapsed and remaining time, the rate offered (task
+starts/s: a task may make several requests) and the requests/s achieved, p95 and errors so far,
+the generator's CPU and each objective's live state and figure. Read from Locust's own
+per-second history file (`stats_stats_history.csv`, aggregated row) into a LiveStatus; the CLI
+decides how to show it (console.py: a view redrawn in place on a terminal, a plain line every
+10 s otherwise). The same figures go to a machine-readable stream (`live.jsonl`, one JSON line
+a second). A capacity search adds a SearchStatus before each step (its place in the search)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,7 @@ import io
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,25 +47,113 @@ def _num(value: str | None) -> float | None:
         return None
 
 
-def status_line(row: dict[str, str] | None, elapsed: float, total: float,
-                requested: float | None, cpu_pct: float | None, objectives: str = "") -> str:
-    """`objectives`: each objective's state over its sliding window (judge/monitor.py)."""
-    clock = f"{_mmss(elapsed)} / {_mmss(total)}"
+@dataclass(frozen=True)
+class ObjectiveState:
+    """One objective's live state (`pass`, `fail`, `-`) and figure (None until computable)."""
+    name: str
+    state: str
+    value: float | None = None
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    """What a person watching the run sees, about once a second. `offered` counts task starts
+    per second (None: closed model, no rate is offered); `achieved` is Locust's requests/s."""
+    elapsed_s: float
+    total_s: float
+    offered: float | None
+    achieved: float | None = None
+    p95_ms: float | None = None
+    requests: int | None = None
+    errors: int | None = None
+    cpu_pct: float | None = None
+    objectives: tuple[ObjectiveState, ...] = ()
+    started: bool = True  # False until Locust wrote its first figures
+
+    @property
+    def error_ratio(self) -> float | None:
+        return self.errors / self.requests if self.requests and self.errors is not None \
+            else None
+
+    def __str__(self) -> str:
+        return plain_line(self)
+
+
+@dataclass(frozen=True)
+class SearchStatus:
+    """A capacity search about to run a step: its number, the most steps the search can still
+    take (doubling up to --max-rate, then bisecting to --precision), the step's rate and the
+    seconds a step takes (planned, or as measured so far)."""
+    step: int
+    steps_most: int
+    rate: float
+    step_s: float
+    elapsed_s: float = 0.0  # since the search started
+
+    def left_s(self, step_elapsed_s: float = 0.0) -> float:
+        """The most time left: this step's rest and every step the search may still take."""
+        return max(0.0, self.step_s - step_elapsed_s) + \
+            (self.steps_most - self.step) * self.step_s
+
+    def __str__(self) -> str:
+        return (f"step {self.step} of at most {self.steps_most}: {self.rate:g} tasks/s, at "
+                f"most {_mmss(self.left_s())} left")
+
+
+def fmt_figure(value: float | None, unit: str) -> str:
+    """An objective's live figure, short: `4.8 ms`, `0.12%`, `99.5 req/s`."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if unit == "s":
+        return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    if unit:
+        return f"{value:.1f} {unit}"
+    return f"{value:g}"
+
+
+def plain_line(s: LiveStatus) -> str:
+    """The status as one plain line (CI logs): clock, rates, p95, errors, CPU, objectives."""
+    clock = f"{_mmss(s.elapsed_s)} / {_mmss(s.total_s)}"
+    objectives = "  ".join(f"{o.name} {'FAIL' if o.state == 'fail' else o.state}"
+                           + (f" {fmt_figure(o.value, o.unit)}" if o.value is not None else "")
+                           for o in s.objectives)
+    tail = f"  | {objectives}" if objectives else ""
+    if not s.started:
+        return f"{clock}  starting{tail}"
+    offered = ("closed model" if s.offered is None
+               else f"offered {s.offered:g} tasks/s")
+    parts = [clock, offered, f"achieved {s.achieved or 0.0:.1f} req/s",
+             f"p95 {s.p95_ms:.0f} ms" if s.p95_ms is not None else "p95 -",
+             f"errors {s.error_ratio:.2%}" if s.error_ratio is not None else "errors -"]
+    if s.cpu_pct is not None:
+        parts.append(f"generator CPU {s.cpu_pct:.0f}%")
+    return "  ".join(parts) + tail
+
+
+def live_status(row: dict[str, str] | None, elapsed: float, total: float,
+                offered: float | None, cpu_pct: float | None,
+                objectives: tuple[ObjectiveState, ...] = ()) -> LiveStatus:
+    """The status from Locust's last aggregated row (None before the first)."""
     if row is None:
-        return f"{clock}  starting" + (f"  | {objectives}" if objectives else "")
-    rate = _num(row.get("Requests/s")) or 0.0
-    p95 = _num(row.get("95%"))
-    done = _num(row.get("Total Request Count")) or 0.0
-    failed = _num(row.get("Total Failure Count")) or 0.0
-    parts = [clock, f"{rate:6.1f} / {requested:g} req/s" if requested is not None
-             else f"{rate:6.1f} req/s (closed model)",
-             f"p95 {p95:.0f} ms" if p95 is not None else "p95 -",
-             f"errors {failed / done:.2%}" if done else "errors -"]
-    if cpu_pct is not None:
-        parts.append(f"generator CPU {cpu_pct:.0f}%")
-    if objectives:
-        parts.append(f"| {objectives}")
-    return "  ".join(parts)
+        return LiveStatus(elapsed, total, offered, cpu_pct=cpu_pct, objectives=objectives,
+                          started=False)
+    done = _num(row.get("Total Request Count"))
+    failed = _num(row.get("Total Failure Count"))
+    return LiveStatus(elapsed, total, offered, achieved=_num(row.get("Requests/s")) or 0.0,
+                      p95_ms=_num(row.get("95%")),
+                      requests=None if done is None else int(done),
+                      errors=None if failed is None else int(failed),
+                      cpu_pct=cpu_pct, objectives=objectives)
+
+
+def status_line(row: dict[str, str] | None, elapsed: float, total: float,
+                requested: float | None, cpu_pct: float | None,
+                objectives: tuple[ObjectiveState, ...] = ()) -> str:
+    """The plain status line from Locust's last row (`requested`: task starts/s offered)."""
+    return plain_line(live_status(row, elapsed, total, requested, cpu_pct, objectives))
 
 
 def live_line(row: dict[str, str] | None, now: float, started: float,
@@ -107,9 +196,9 @@ def _mmss(seconds: float) -> str:
 
 @dataclass
 class Ticker:
-    """Called often by the load loop; about once a second shows a status line (when `show` is
-    given) and appends a line to `record` (live.jsonl, when given)."""
-    show: Callable[[str], None] | None
+    """Called often by the load loop; about once a second shows a LiveStatus (when `show` is
+    given: str() of it is the plain line) and appends a line to `record` (live.jsonl)."""
+    show: Callable[[Any], None] | None
     locust_dir: Path
     started: float
     total_s: float
@@ -120,6 +209,7 @@ class Ticker:
     record: Path | None = None  # live.jsonl
     profile: Any = None  # the load's Profile: the rate offered at each moment (open model)
     window: tuple[float, float] | None = None
+    export: Any = None  # an Exporter (loadtest/export): the same figures as Prometheus series
     _last: float = 0.0
 
     def tick(self, now: float | None = None) -> None:
@@ -130,16 +220,27 @@ class Ticker:
         cpu = self.cpu.current_pct() if self.cpu is not None else None
         row = latest(self.locust_dir)
         if self.show is not None:
-            objectives = self.monitor.status_text() if self.monitor is not None else ""
-            self.show(status_line(row, now - self.started, self.total_s, self.requested, cpu,
-                                  objectives))
+            self.show(live_status(row, now - self.started, self.total_s, self._offered(now),
+                                  cpu, self._objectives()))
         if self.record is not None:
             self._append(row, now, cpu)
+        if self.export is not None:
+            self.export.tick(self, now, row)
+
+    def _offered(self, now: float) -> float | None:
+        """Task starts/s the plan offers now (None: the closed model)."""
+        if self.profile is not None and self.requested is not None:
+            return float(self.profile.rate_at(now - self.started))
+        return self.requested
+
+    def _objectives(self) -> tuple[ObjectiveState, ...]:
+        if self.monitor is None:
+            return ()
+        return tuple(ObjectiveState(name, f["state"], f.get("value"), f.get("unit", ""))
+                     for name, f in self.monitor.states().items())
 
     def _append(self, row: dict[str, str] | None, now: float, cpu: float | None) -> None:
-        offered = self.requested
-        if self.profile is not None and self.requested is not None:
-            offered = self.profile.rate_at(now - self.started)
+        offered = self._offered(now)
         states = self.monitor.states() if self.monitor is not None else None
         line = live_line(row, now, self.started, self.window, offered, cpu, states)
         path = self.record
@@ -150,51 +251,3 @@ class Ticker:
                 f.write(json.dumps(_finite(line), allow_nan=False) + "\n")
         except OSError:
             self.record = None  # a stream that cannot be written never stops the load
-
-
-class Terminal:
-    """Progress messages and the live status on one stream: the status is one line redrawn in
-    place on a terminal; elsewhere (CI logs) a plain line every `plain_every_s`."""
-
-    def __init__(self, stream: Any, plain_every_s: float = 10.0) -> None:
-        self.stream = stream
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.plain_every_s = plain_every_s
-        self._drawn = False
-        self._last_plain = 0.0
-
-    def message(self, text: str) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self._drawn = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def done(self) -> None:
-        """End a status line left drawn."""
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
-
-    def status(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[K" + text)
-            self._drawn = True
-        else:
-            now = time.monotonic()
-            if now - self._last_plain < self.plain_every_s:
-                return
-            self._last_plain = now
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-
-@contextmanager
-def terminal(stream: Any) -> Iterator[Terminal]:
-    """A Terminal whose status line is ended however the block ends."""
-    term = Terminal(stream)
-    try:
-        yield term
-    finally:
-        term.done()
