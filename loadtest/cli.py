@@ -632,7 +632,7 @@ def _capacity_exit(results: dict[str, Any]) -> NoReturn:
     cap = results["capacity"]
     if cap.get("bottleneck"):
         typer.echo(f"bottleneck: {cap['bottleneck']['text']}")
-    if cap.get("projection"):
+    if cap.get("projection") and not quiet:
         typer.echo(f"projection: {cap['projection']['text']}")
     typer.echo(f"{v['status'].upper()}: {v['reason']} -> {results['run_dir']}/index.html")
     raise typer.Exit(v["exit_code"])

@@ -29,6 +29,7 @@ MAX_YAML_BYTES = 1024 * 1024         # an SLO or stage file is a few KB
 MAX_JSON_BYTES = 128 * 1024 * 1024   # results.json keeps up to 200,000 compact samples
 NODE_BUDGET = 100_000                # YAML nodes with every alias expanded
 MAX_DEPTH = 64                       # nesting levels of a YAML document
+TOO_DEEP = f"nested too deeply (at most {MAX_DEPTH} levels); flatten it"
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
 
@@ -42,10 +43,14 @@ def read_text(path: Path, what: str, max_bytes: int = MAX_YAML_BYTES) -> str:
     regular file, larger than `max_bytes` or not UTF-8. FileNotFoundError is left to the
     caller, whose message names the option and the fix."""
     try:
-        with open(path, "rb") as f:  # noqa: PTH123 - fstat on the handle opened
+        # non-blocking: opening a FIFO (or a terminal) must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
             info = os.fstat(f.fileno())
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError
             if not stat.S_ISREG(info.st_mode):
-                raise ConfigError(f"{path}: not a regular file (give the path of a {what})")
+                raise ConfigError(f"{path}: not a regular file (give the {what}'s path)")
             if info.st_size > max_bytes:
                 raise ConfigError(f"{path}: {_size(info.st_size)}, over the {_size(max_bytes)} "
                                   f"limit for {what}s; is it the right file?")
@@ -53,7 +58,7 @@ def read_text(path: Path, what: str, max_bytes: int = MAX_YAML_BYTES) -> str:
     except FileNotFoundError:
         raise
     except IsADirectoryError:
-        raise ConfigError(f"{path}: a directory, not a {what}") from None
+        raise ConfigError(f"{path}: is a directory (give the {what}'s path)") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read it ({e.strerror or e})") from None
     if len(data) > max_bytes:  # it grew while being read
@@ -112,6 +117,8 @@ def _syntax_error(e: yaml.YAMLError, source: str) -> ConfigError:
     mark = getattr(e, "problem_mark", None)
     where = f"{source}:{mark.line + 1}" if mark else source
     problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    if "nesting depth" in problem:  # libyaml's own limit, met while scanning ahead
+        return ConfigError(f"{where}: {TOO_DEEP}")
     return ConfigError(f"{where}: not valid YAML: {problem} (fix the syntax)")
 
 
@@ -143,8 +150,7 @@ def _count(events: Iterator[yaml.Event], source: str, budget: int) -> None:
                 open_anchors.add(ev.anchor)
             total += 1
             if len(open_) > MAX_DEPTH:
-                raise ConfigError(f"{source}:{line}: nested more than {MAX_DEPTH} levels "
-                                  "deep; flatten it")
+                raise ConfigError(f"{source}:{line}: {TOO_DEEP}")
         elif isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             anchor, before = open_.pop()
             if anchor:
@@ -171,7 +177,7 @@ def parse_yaml(text: str, source: str, budget: int = NODE_BUDGET) -> YamlDocumen
     except yaml.YAMLError as e:
         raise _syntax_error(e, source) from None
     except RecursionError:  # belt and braces: the depth is checked first
-        raise ConfigError(f"{source}: nested too deeply; flatten it") from None
+        raise ConfigError(f"{source}: {TOO_DEEP}") from None
     return YamlDocument(data, root)
 
 

@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit
 
 from loadtest.errors import UsageError
 from loadtest.stack.open import MIN_SCRAPES_PER_WINDOW, NO_METRICS
 from loadtest.stack.open import check_window as check_scrape_window
 from loadtest.stack.servers import DEFAULT_PROBES, LOCAL_SCRAPE_INTERVAL_S, prometheus_binary
 from loadtest.target.faults import FaultSpecError, Latency
+from loadtest.target.server import build_metrics
 
 ARRIVALS = ("constant", "poisson")
 SOURCES = ("auto", "prometheus", "embedded")
@@ -337,10 +338,21 @@ def check_host(option: str, host: str) -> None:
 
 def redact(url: str) -> str:
     """`url` as a message may show it: user and password replaced by ***."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    netloc = rest.split("/", 1)[0]
+    if "@" not in netloc:
         return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    return f"{scheme}{sep}***@{netloc.rsplit('@', 1)[1]}{rest[len(netloc):]}"
+
+
+def _split(option: str, url: str) -> SplitResult:
+    """urlsplit, whose ValueError (an unclosed [IPv6 bracket) is a usage error."""
+    try:
+        return urlsplit(url)
+    except ValueError as e:
+        raise UsageError(f"{option} {redact(url)!r}: not a URL ({e})") from None
 
 
 def check_url(option: str, url: str, example: str = "http://127.0.0.1:8080",
@@ -355,7 +367,7 @@ def check_url(option: str, url: str, example: str = "http://127.0.0.1:8080",
     base = f"{option} {shown!r}"
     if not url or any(c.isspace() or ord(c) < 32 for c in url):
         raise UsageError(f"{base}: give a base URL like {example} (no spaces)")
-    parts = urlsplit(url)
+    parts = _split(option, url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(f"{base}: give a base URL like {example}")
     if "@" in parts.netloc:
@@ -404,7 +416,7 @@ def check_database(option: str, database: str | None) -> None:
         return
     if database.startswith(("postgresql://", "postgres://")):
         try:
-            urlsplit(database).port  # noqa: B018 - raises on a port that is not one
+            _split(option, database).port  # noqa: B018 - raises on a port that is not one
         except ValueError:
             raise UsageError(f"{option} {shown!r}: the port must be a number from 1 to "
                              "65535") from None
@@ -458,10 +470,18 @@ def check_worker(master_host: str, master_port: int) -> None:
 
 def check_target(*, port: int, host: str, metrics_port: int | None, seed_documents: int,
                  error_ratio: float, max_concurrency: int, db_pool_size: int,
-                 database: str | None, latencies: dict[str, str | None]) -> None:
+                 database: str | None, latencies: dict[str, str | None],
+                 buckets: tuple[str, str] = ("default", "default"),
+                 tls: tuple[Path | None, Path | None] = (None, None)) -> None:
     """`loadtest target`: every option, before it opens a database or a port."""
     check_port("--port", port)
     check_host("--host", host)
+    build_metrics(*buckets)  # --http-buckets, --db-buckets
+    if (tls[0] is None) != (tls[1] is None):
+        raise UsageError("--tls-cert and --tls-key go together (PEM certificate and key)")
+    for option, path in zip(("--tls-cert", "--tls-key"), tls, strict=True):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{option} {path}: no such file (a PEM certificate or key)")
     check_port("--metrics-port", metrics_port)
     if metrics_port is not None and metrics_port == port:
         raise UsageError(f"--metrics-port {metrics_port}: the API listens there already "
