@@ -632,7 +632,7 @@ def _capacity_exit(results: dict[str, Any]) -> NoReturn:
     cap = results["capacity"]
     if cap.get("bottleneck"):
         typer.echo(f"bottleneck: {cap['bottleneck']['text']}")
-    if cap.get("projection") and not quiet:
+    if cap.get("projection"):
         typer.echo(f"projection: {cap['projection']['text']}")
     typer.echo(f"{v['status'].upper()}: {v['reason']} -> {results['run_dir']}/index.html")
     raise typer.Exit(v["exit_code"])
@@ -854,7 +854,8 @@ def target_cmd(
                      seed_documents=seed_documents, error_ratio=error_ratio,
                      max_concurrency=max_concurrency, db_pool_size=db_pool_size,
                      database=database, latencies={"--latency": latency,
-                                                   "--db-latency": db_latency, "--cpu": cpu})
+                                                   "--db-latency": db_latency, "--cpu": cpu},
+                     buckets=(http_buckets, db_buckets), tls=(tls_cert, tls_key))
         serve(TargetOptions(host=host, port=port, database=database, storage_dir=storage_dir,
                             seed_documents=seed_documents,
                             fault={"latency": latency, "error_ratio": error_ratio,
