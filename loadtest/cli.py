@@ -784,7 +784,7 @@ Host = Annotated[str, typer.Option(envvar=["LOADTEST_HOST", "LOADTEST_TARGET_HOS
                                    help="Address to bind.")]
 TargetDatabase = Annotated[str | None, typer.Option(
     envvar="LOADTEST_DATABASE", help="sqlite:///PATH or postgresql://user@host:port/db. "
-    "Default: a SQLite file in a fresh temporary folder.")]
+    "Default: a SQLite file in a fresh temporary folder, removed when it stops.")]
 StorageDir = Annotated[Path | None, typer.Option(
     envvar="LOADTEST_STORAGE_DIR", help="Where attachments are stored.")]
 SeedDocuments = Annotated[int, typer.Option(
