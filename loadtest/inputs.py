@@ -199,7 +199,7 @@ def parse_yaml_documents(text: str, source: str, budget: int = NODE_BUDGET
     except yaml.YAMLError as e:
         raise _syntax_error(e, source) from None
     except RecursionError:
-        raise ConfigError(f"{source}: nested too deeply; flatten it") from None
+        raise ConfigError(f"{source}: {TOO_DEEP}") from None
     return out
 
 

@@ -86,6 +86,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     put("merge_bomb.yaml", "version: 1\nobjectives: []\n" + "\n".join(
         [f"m0: &m0 {{a: 1, b: 2}}"] + [f"m{i}: &m{i} {{<<: [" + ", ".join([f"*m{i - 1}"] * 9)
                                        + "]}" for i in range(1, 9)]) + "\n")
+    put("openslo_bomb.yaml", "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: x}\n"
+        + alias_bomb().split("\n", 3)[3].replace("a: &a", "spec: &a", 1))
     put("big.yaml", b"# padding\n" * (5 * 1024 * 1024))  # 50 MB
     put("deep.yaml", "version: " + "[" * 5000 + "]" * 5000 + "\n")
     put("recursive.yaml", "version: 1\nobjectives: &o [*o]\n")
@@ -241,6 +243,11 @@ TABLE: list[tuple[list[str], str]] = [
     (["run", "--slo", "{adir}"], "is a directory (give the SLO file's path)"),
     (["run", "--slo", "{inf}"], "objectives[0].threshold"),
     (["slo", "check", "{bomb}"], "an alias bomb?"),
+    (["slo", "rules", "{bomb}"], "an alias bomb?"),
+    (["slo", "import", "{openslo_bomb}"], "an alias bomb?"),
+    (["run", "--slo", "{openslo_bomb}"], "an alias bomb?"),
+    (["slo", "import", "{big}"], "over the 1 MB limit for SLO files"),
+    (["slo", "rules", "missing.yaml"], "missing.yaml: no such SLO file (e.g. slo/opscore"),
     (["slo", "check", "missing.yaml"], "missing.yaml: no such SLO file (e.g. slo/opscore"),
     (["slo", "check", "slo/opscore.yaml", "--prometheus", "not-a-url"],
      "--prometheus 'not-a-url'"),
