@@ -260,6 +260,19 @@ DriftMinSize = Annotated[int, typer.Option(
 NoAbort = Annotated[bool, typer.Option(
     "--no-abort", envvar="LOADTEST_NO_ABORT", help="Ignore the objectives' abort_after "
     "for this run: a sustained breach is shown live but does not stop the load.")]
+RemoteWrite = Annotated[str | None, typer.Option(
+    "--remote-write", envvar="LOADTEST_REMOTE_WRITE", help="Push the load generator's figures "
+    "(requests, client latency histogram, offered rate, objective states, verdict) to this "
+    "Prometheus remote-write URL (e.g. http://127.0.0.1:9090/api/v1/write) once a second. "
+    "Credentials: LOADTEST_REMOTE_WRITE_TOKEN, or _USER and _PASSWORD; a private CA: "
+    "LOADTEST_REMOTE_WRITE_CA_FILE. A failed push is a warning, never the verdict.")]
+InsecureRemoteWrite = Annotated[bool, typer.Option(
+    "--insecure-remote-write", envvar="LOADTEST_REMOTE_WRITE_INSECURE",
+    help="Do not verify the remote-write receiver's TLS certificate (the report warns).")]
+GrafanaUrl = Annotated[str | None, typer.Option(
+    "--grafana-url", envvar="LOADTEST_GRAFANA_URL", help="Post the run's annotation "
+    "(grafana-annotation.json) to this Grafana at the end, with the token in "
+    "LOADTEST_GRAFANA_TOKEN; a failed post is a warning.")]
 Settle = Annotated[bool, typer.Option(
     "--settle", envvar="LOADTEST_SETTLE", help="End the load as soon as every gating "
     "objective is decided at 95% confidence (sequential test over time blocks, at least 10 "
@@ -304,6 +317,9 @@ def run(
     drift_min_size: DriftMinSize = 3,
     no_abort: NoAbort = False,
     settle: Settle = False,
+    remote_write: RemoteWrite = None,
+    insecure_remote_write: InsecureRemoteWrite = False,
+    grafana_url: GrafanaUrl = None,
 ) -> None:
     """Drive load, judge every objective, write the reports, exit 0/1/2/3/130."""
     from loadtest.commands.run import RunOptions, run_gate
@@ -323,6 +339,7 @@ def run(
                                     master_bind_host)
         opts = _with_buckets(opts, target, http_buckets, db_buckets)
         opts = _with_drift(opts, fail_on_drift, drift_significance, drift_min_size)
+        opts = _with_export(opts, remote_write, insecure_remote_write, grafana_url)
         outcome = _live(run_gate, replace(opts, abort=not no_abort, settle=settle))
     except HarnessError as e:
         _fail(e)
@@ -347,6 +364,25 @@ def _with_buckets(opts: RunOptions, target: str | None, http_buckets: str,
                   db_buckets: str) -> RunOptions:
     http_buckets, db_buckets = _target_buckets(target, http_buckets, db_buckets)
     return replace(opts, http_buckets=http_buckets, db_buckets=db_buckets)
+
+
+def _with_export(opts: RunOptions, remote_write: str | None, insecure: bool,
+                 grafana_url: str | None) -> RunOptions:
+    """Where the generator's figures are pushed and the annotation posted, checked now."""
+    from loadtest import tls
+    from loadtest.options import check_url
+
+    if remote_write is not None:
+        remote_write = check_url("--remote-write", remote_write,
+                                 "http://127.0.0.1:9090/api/v1/write",
+                                 "pass them in LOADTEST_REMOTE_WRITE_TOKEN or "
+                                 "LOADTEST_REMOTE_WRITE_USER/_PASSWORD")
+    if insecure:
+        tls.skip("remote_write")
+    if grafana_url is not None:
+        grafana_url = check_url("--grafana-url", grafana_url, "http://127.0.0.1:3000",
+                                "pass the token in LOADTEST_GRAFANA_TOKEN")
+    return replace(opts, remote_write=remote_write, grafana_url=grafana_url)
 
 
 def _with_drift(opts: RunOptions, fail_on_drift: bool, significance: float,

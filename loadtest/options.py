@@ -61,6 +61,8 @@ class RunOptions:
     locust_args: tuple[str, ...] = ()  # Locust's own options (after `--`)
     abort: bool = True  # False: --no-abort, objectives' abort_after ignored for this run
     auto_users: bool = False  # --users not given: the pool may grow in the warm-up
+    remote_write: str | None = None  # --remote-write: the generator's figures pushed there
+    grafana_url: str | None = None  # --grafana-url: the run's annotation posted there
     settle: bool = False  # --settle: end the load once every gating objective is decided
 
     @classmethod

@@ -1,11 +1,14 @@
-"""TLS policy for the two servers the harness talks to: the target and Prometheus.
+"""TLS policy for the servers the harness talks to: the target, Prometheus and a remote-write
+receiver (--remote-write).
 
 Certificates are verified by default. Like credentials, the policy lives in the environment so
 the Locust processes (which send the target's traffic) read the same one as the harness:
 
     LOADTEST_TARGET_CA_FILE / LOADTEST_PROMETHEUS_CA_FILE    a private CA bundle (PEM)
-    LOADTEST_TARGET_INSECURE=1 / LOADTEST_PROMETHEUS_INSECURE=1
-        skip verification (`--insecure-target`, `--insecure-prometheus`); the report says so
+    LOADTEST_REMOTE_WRITE_CA_FILE
+    LOADTEST_TARGET_INSECURE=1 / LOADTEST_PROMETHEUS_INSECURE=1 / LOADTEST_REMOTE_WRITE_INSECURE=1
+        skip verification (`--insecure-target`, `--insecure-prometheus`,
+        `--insecure-remote-write`); the report says so
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import os
 import ssl
 from typing import Literal
 
-Server = Literal["target", "prometheus"]
-_ENV = {"target": "LOADTEST_TARGET", "prometheus": "LOADTEST_PROMETHEUS"}
+Server = Literal["target", "prometheus", "remote_write"]
+_ENV = {"target": "LOADTEST_TARGET", "prometheus": "LOADTEST_PROMETHEUS",
+        "remote_write": "LOADTEST_REMOTE_WRITE"}
 
 
 def skipped(server: Server) -> bool:

@@ -15,7 +15,8 @@ from typing import Any
 from loadtest import __version__
 from loadtest.commands.slo_check import bucket_warnings
 from loadtest.errors import HarnessError, Interrupted, UsageError
-from loadtest.judgement import assemble, window_record
+from loadtest.export.exporter import Exporter
+from loadtest.judgement import assemble, latency_thresholds, window_record
 from loadtest.load.live import LIVE_RECORD
 from loadtest.load.phase import PhaseState, cut_window, drive
 from loadtest.load.health import users_ceiling
@@ -57,8 +58,15 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     meta = run_meta(opts, run_id, baseline)
     progress(f"run {run_id}: {offered(opts)} -> {run_dir}")
     record_phase(run_dir, meta, "started")  # replaced at each phase
-    results = _measure(opts, slo, baseline, state, run_dir, meta, progress, live)
-    _finish(opts, results, run_dir, run_id)
+    # the generator's figures as Prometheus series: scraped by a local Prometheus, pushed
+    # with --remote-write (loadtest/export)
+    export = Exporter(run_id, opts.scenario.stem, run_dir / "locust", latency_thresholds(slo),
+                      remote_write=opts.remote_write)
+    try:
+        results = _measure(opts, slo, baseline, state, run_dir, meta, progress, live, export)
+        _finish(opts, results, run_dir, run_id, export)
+    finally:
+        export.close()
     return Outcome(run_dir=run_dir, results=results)
 
 
@@ -88,7 +96,7 @@ def offered(opts: RunOptions) -> str:
 
 def _measure(opts: RunOptions, slo: SloFile, baseline: dict[str, Any] | None,
              state: PhaseState, run_dir: Path, meta: dict[str, Any], progress: Progress,
-             live: Progress | None) -> dict[str, Any]:
+             live: Progress | None, export: Exporter | None = None) -> dict[str, Any]:
     """Inside the session: the stack up, the load driven, the results assembled (still
     inside the stack: the source may be needed); a signal cuts the window, an error after
     the load started becomes a problem of the run."""
@@ -99,7 +107,7 @@ def _measure(opts: RunOptions, slo: SloFile, baseline: dict[str, Any] | None,
             contextlib.ExitStack() as exits, \
             signals_as_interrupt():
         try:
-            stack = open_stack(stack_options(opts), slo, run_dir, exits, progress,
+            stack = open_stack(stack_options(opts, export), slo, run_dir, exits, progress,
                                window=("--duration", opts.duration_s))
             preflight(stack, slo, meta, progress)
             source, scrapes = stack.source, stack.scrapes
@@ -110,7 +118,8 @@ def _measure(opts: RunOptions, slo: SloFile, baseline: dict[str, Any] | None,
             charts.preload()  # for the report, while the load runs
             drive(load_plan(opts, stack, run_dir, profile), stack, state, exits, progress,
                   live, on_window=functools.partial(_window_known, run_dir, meta), slo=slo,
-                  abort=opts.abort, record=run_dir / LIVE_RECORD, settle=opts.settle)
+                  abort=opts.abort, record=run_dir / LIVE_RECORD, settle=opts.settle,
+                  export=export)
         except Interrupted:
             _interrupted(state, stack, progress)
         except HarnessError as e:
@@ -130,12 +139,13 @@ def _measure(opts: RunOptions, slo: SloFile, baseline: dict[str, Any] | None,
         return results
 
 
-def stack_options(opts: RunOptions) -> StackOptions:
+def stack_options(opts: RunOptions, export: Exporter | None = None) -> StackOptions:
     return StackOptions(target=opts.target, prometheus=opts.prometheus,
                         metrics_source=opts.metrics_source, database=opts.database,
                         target_faults=opts.target_faults, rules=opts.rules,
                         http_buckets=opts.http_buckets, db_buckets=opts.db_buckets,
-                        probes=opts.probes, metrics_url=opts.metrics_url)
+                        probes=opts.probes, metrics_url=opts.metrics_url,
+                        serve_metrics=export.serve if export is not None else None)
 
 
 def preflight(stack: Stack, slo: SloFile, meta: dict[str, Any], progress: Progress) -> None:
@@ -181,12 +191,16 @@ def _interrupted(state: PhaseState, stack: Stack | None, progress: Progress) -> 
     cut_window(state, stack, progress)
 
 
-def _finish(opts: RunOptions, results: dict[str, Any], run_dir: Path, run_id: str) -> None:
-    """The history (and drift, as if this run's line were appended), the samples' digests
-    (checked by `loadtest verify`), then the session's end."""
+def _finish(opts: RunOptions, results: dict[str, Any], run_dir: Path, run_id: str,
+            export: Exporter | None = None) -> None:
+    """The history (and drift, as if this run's line were appended), the verdict exported
+    (its delivery recorded), the samples' digests (checked by `loadtest verify`), then the
+    session's end."""
     from loadtest.regression.history import Detector, drift_check
 
     results["history"] = read_history(opts.out, limit=50)
     drift_check(results, opts.out, opts.fail_on_drift,
                 Detector(opts.drift_significance, opts.drift_min_size))
+    if export is not None:
+        export.finish(results)
     publish(results, run_dir, opts.out, run_id)

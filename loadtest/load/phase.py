@@ -105,7 +105,7 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
           on_window: Callable[[PhaseState], None] | None = None,
           slo: SloFile | None = None, abort: bool = True, record: Path | None = None,
           abort_after: float | None = None, served: Served | None = None,
-          settle: bool = False) -> Any:
+          settle: bool = False, export: Any = None) -> Any:
     """One load phase: Locust at the plan's rate, the window marked on both sources, Locust
     awaited, the source settled. `live` shows a status line about once a second, and `record`
     (live.jsonl) gets the same figures as a JSON line a second; `on_window`
@@ -114,13 +114,15 @@ def drive(plan: Any, stack: Stack, state: PhaseState, exits: contextlib.ExitStac
     stops the load and cuts the window there (unless `abort` is False; `abort_after` applies to
     objectives without their own; `served`, a capacity step's own check, judge/monitor.Served).
     `settle` (with `slo`): the load ends as soon as every gating objective is decided
-    (judge/sequential.py). Returns the LocustRun (for interrupting it)."""
+    (judge/sequential.py). `export` (loadtest/export Exporter) gets the live figures once a
+    second. Returns the LocustRun (for interrupting it)."""
     load = _start_locust(plan, state, exits, progress)
     if on_window is not None:
         on_window(state)
     if slo is not None:
         _start_monitor(plan, slo, stack, state, exits, abort, abort_after, served, settle)
-    ticker = _ticker(plan, state, live, record) if live is not None or record else None
+    ticker = _ticker(plan, state, live, record, export) \
+        if live is not None or record or export is not None else None
     _watch_window(plan, stack, load, state, ticker)
     if state.monitor is not None:
         state.monitor.stop()
@@ -172,7 +174,7 @@ def _start_monitor(plan: Any, slo: SloFile, stack: Stack, state: PhaseState,
 
 
 def _ticker(plan: Any, state: PhaseState, live: Progress | None,
-            record: Path | None) -> Ticker:
+            record: Path | None, export: Any = None) -> Ticker:
     """The live status line and the live.jsonl stream."""
     assert state.window is not None and state.run_start is not None
     return Ticker(live, plan.out_dir, started=state.run_start,
@@ -180,7 +182,7 @@ def _ticker(plan: Any, state: PhaseState, live: Progress | None,
                   requested=None if _closed(plan) else plan.rate, cpu=state.cpu,
                   monitor=state.monitor, record=record,
                   profile=None if _closed(plan) else plan.shape,
-                  window=(state.window.start, state.window.end))
+                  window=(state.window.start, state.window.end), export=export)
 
 
 def _watch_window(plan: Any, stack: Stack, load: LocustRun, state: PhaseState,

@@ -46,6 +46,7 @@ class StackOptions:
     db_buckets: str = "default"
     probes: tuple[str, ...] = DEFAULT_PROBES  # () = --probe none
     metrics_url: str | None = None  # None: {target}/metrics; NO_METRICS: none
+    serve_metrics: Callable[[], str] | None = None  # starts the harness's /metrics: host:port
 
 
 @dataclass
@@ -149,8 +150,9 @@ def _choose_prometheus(opts: StackOptions, slo: SloFile, job: str, target_url: s
         return PrometheusSource(opts.prometheus, up_matchers(slo)), None
     if opts.metrics_source == "embedded" or not prometheus_binary():
         return None, None
+    harness = opts.serve_metrics() if opts.serve_metrics is not None else None
     local_prom = LocalPrometheus(run_dir / "prometheus", job, target_url, list(opts.rules),
-                                 metrics_url=metrics_url)
+                                 metrics_url=metrics_url, harness_hostport=harness)
     exits.callback(local_prom.stop)
     return PrometheusSource(local_prom.url, up_matchers(slo),
                             scrape_interval_s=local_prom.interval_s, local=True), local_prom

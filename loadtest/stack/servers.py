@@ -77,9 +77,11 @@ def prometheus_binary() -> str | None:
 def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
                       interval_s: float = LOCAL_SCRAPE_INTERVAL_S,
                       rule_files: list[str] | None = None, self_hostport: str | None = None,
-                      metrics_path: str = "/metrics") -> str:
+                      metrics_path: str = "/metrics",
+                      harness_hostport: str | None = None) -> str:
     """The throwaway Prometheus' config, built as data and written by yaml.safe_dump (a job,
-    path or rule file name holding a quote or a colon stays one value)."""
+    path or rule file name holding a quote or a colon stays one value). `harness_hostport`:
+    the harness's own /metrics (loadtest/export), scraped as job `loadtest`."""
     iv = f"{int(interval_s * 1000)}ms"
     config: dict[str, Any] = {
         "global": {"scrape_interval": iv, "evaluation_interval": iv, "scrape_timeout": iv}}
@@ -90,6 +92,9 @@ def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
     if self_hostport:
         scrape.append({"job_name": "prometheus",
                        "static_configs": [{"targets": [self_hostport]}]})
+    if harness_hostport:
+        scrape.append({"job_name": "loadtest", "honor_labels": True,
+                       "static_configs": [{"targets": [harness_hostport]}]})
     config["scrape_configs"] = scrape
     return ("# written by loadtest: a throwaway Prometheus scraping the target under test\n"
             + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
@@ -97,11 +102,13 @@ def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
 
 class LocalPrometheus:
     """Debian's `prometheus`, on a free loopback port, temp storage, 1 s scrapes (unless
-    told otherwise). It scrapes `{target_url}/metrics`, or `metrics_url` when given."""
+    told otherwise). It scrapes `{target_url}/metrics`, or `metrics_url` when given, and the
+    harness's own figures at `harness_hostport` when given."""
 
     def __init__(self, workdir: Path, job: str, target_url: str,
                  rule_files: list[Path] | None = None, metrics_url: str | None = None,
-                 interval_s: float = LOCAL_SCRAPE_INTERVAL_S) -> None:
+                 interval_s: float = LOCAL_SCRAPE_INTERVAL_S,
+                 harness_hostport: str | None = None) -> None:
         from urllib.parse import urlsplit
 
         binary = prometheus_binary()
@@ -127,7 +134,8 @@ class LocalPrometheus:
         config.write_text(prometheus_config(job, parts.netloc, parts.scheme or "http",
                                             interval_s=interval_s, rule_files=rules,
                                             self_hostport=f"127.0.0.1:{self.port}",
-                                            metrics_path=parts.path or "/metrics"),
+                                            metrics_path=parts.path or "/metrics",
+                                            harness_hostport=harness_hostport),
                           encoding="utf-8")
         self.data_dir = workdir / "tsdb"
         argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",

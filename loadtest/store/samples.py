@@ -134,15 +134,17 @@ def task_totals(folder: Path, window: Window) -> dict[str, Any]:
 
 class NewRows:
     """The complete sample rows written since the last call, file by file (a row still being
-    written waits for the next call): what watches the samples while the load runs read."""
+    written waits for the next call): what watches the samples while the load runs read.
+    `pattern`: `tasks-*.csv` reads the tasks the same way."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, pattern: str = "samples-*.csv") -> None:
         self.folder = folder
+        self.pattern = pattern
         self._offsets: dict[Path, int] = {}
 
     def __call__(self) -> list[list[str]]:
         rows: list[list[str]] = []
-        for path in sorted(self.folder.glob("samples-*.csv")):
+        for path in sorted(self.folder.glob(self.pattern)):
             offset = self._offsets.get(path, 0)
             try:
                 with path.open("rb") as f:
