@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -132,6 +133,12 @@ MetricsSource = Annotated[str, typer.Option(
 Out = Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder.")]
 Workers = Annotated[int, typer.Option(envvar="LOADTEST_WORKERS", help="Locust worker "
                                       "processes (1 = a single local process).")]
+Quiet = Annotated[bool, typer.Option(
+    "--quiet", "-q", envvar="LOADTEST_QUIET", help="Print only the verdict line (and "
+    "errors): no progress, live status or warnings.")]
+JsonOut = Annotated[bool, typer.Option(
+    "--json", envvar="LOADTEST_JSON", help="Print the result as JSON on stdout (the exit "
+    "code is unchanged).")]
 # options run and capacity both take, with help of their own
 RunTarget = Annotated[str | None, typer.Option(
     envvar="LOADTEST_TARGET", help="Base URL of the API under test. Default: "
@@ -230,6 +237,9 @@ Baseline = Annotated[Path | None, typer.Option(
     "baseline name: a regression against it fails the gate.")]
 Tag = Annotated[list[str] | None, typer.Option(
     "--tag", envvar="LOADTEST_TAG", help="KEY=VALUE recorded in the results; repeatable.")]
+ReportUrl = Annotated[str | None, typer.Option(
+    envvar="LOADTEST_REPORT_URL", help="Where the report will be published (a CI job's "
+    "artifact page): recorded in the results and linked from summary.md and pr-comment.md.")]
 RemoteWorkers = Annotated[int, typer.Option(
     envvar="LOADTEST_REMOTE_WORKERS", help="Run Locust as a master awaiting this many "
     "workers from other machines (`loadtest worker --master-host ...`).")]
@@ -299,6 +309,8 @@ def run(
     out: Out = Path("reports"),
     workers: Workers = 1,
     tag: Tag = None,
+    report_url: ReportUrl = None,
+    quiet: Quiet = False,
     remote_workers: RemoteWorkers = 0,
     master_port: MasterPort = 5557,
     master_bind_host: MasterBindHost = "*",
@@ -324,6 +336,7 @@ def run(
     """Drive load, judge every objective, write the reports, exit 0/1/2/3/130."""
     from loadtest.commands.run import RunOptions, run_gate
 
+    _QUIET.set(quiet)
     try:
         _connections(insecure_target, insecure_prometheus, request_timeout)
         opts = RunOptions.build(
@@ -337,13 +350,14 @@ def run(
             model=model, locust_args=locust_args or [])
         opts = _with_remote_workers(opts, remote_workers, workers, master_port,
                                     master_bind_host)
+        opts = replace(opts, report_url=report_url)
         opts = _with_buckets(opts, target, http_buckets, db_buckets)
         opts = _with_drift(opts, fail_on_drift, drift_significance, drift_min_size)
         opts = _with_export(opts, remote_write, insecure_remote_write, grafana_url)
         outcome = _live(run_gate, replace(opts, abort=not no_abort, settle=settle))
     except HarnessError as e:
         _fail(e)
-    _gate_exit(outcome)
+    _gate_exit(outcome, quiet)
 
 
 def _with_remote_workers(opts: RunOptions, remote_workers: int, workers: int,
@@ -395,16 +409,23 @@ def _with_drift(opts: RunOptions, fail_on_drift: bool, significance: float,
                    drift_min_size=min_size)
 
 
+_QUIET: ContextVar[bool] = ContextVar("quiet", default=False)  # the command's --quiet
+
+
 def _live(start: Callable[..., R], opts: Any) -> R:
-    """A load command's library call with its progress and live status on stderr."""
+    """A load command's library call with its progress and live status on stderr (none with
+    the command's --quiet)."""
     from loadtest.console import terminal
 
+    if _QUIET.get():
+        _QUIET.set(False)  # for this command only (tests invoke several in one process)
+        return start(opts, progress=lambda _m: None, live=None)
     with terminal(sys.stderr) as term:
         return start(opts, progress=term.message, live=term.status)
 
 
-def _gate_exit(outcome: Outcome) -> NoReturn:
-    for w in outcome.results.get("warnings", []):
+def _gate_exit(outcome: Outcome, quiet: bool = False) -> NoReturn:
+    for w in [] if quiet else outcome.results.get("warnings", []):
         if w.startswith("drift: "):
             typer.echo(f"loadtest: warning: {w}", err=True)
     typer.echo(outcome.summary_line)
@@ -424,6 +445,7 @@ def verify(
         envvar="LOADTEST_OUT", help="Write the judgement to DIR/<verify-id>/ instead of "
         "RUN_DIR/verify/<verify-id>/.")] = None,
     insecure_prometheus: InsecurePrometheus = False,
+    quiet: Quiet = False,
 ) -> None:
     """Judge a finished run again over its recorded window; the run's own results and reports
     are kept as they are, the new judgement goes beside them (RUN_DIR/verify/<id>/)."""
@@ -438,6 +460,9 @@ def verify(
         outcome = reverify(run_dir, slo_path=slo, prometheus=prometheus, out=out)
     except HarnessError as e:
         _fail(e)
+    if quiet:
+        typer.echo(outcome.summary_line)
+        raise typer.Exit(outcome.exit_code)
     for w in outcome.results.get("verification", {}).get("sample_warnings", []):
         typer.echo(f"loadtest: warning: {w}", err=True)
     original = outcome.results["verification"]["original_verdict"]
@@ -484,16 +509,36 @@ def compare(
         = None,
     out: Annotated[Path, typer.Option(envvar="LOADTEST_OUT", help="Reports folder (where "
                                       "promoted baselines are looked up).")] = Path("reports"),
+    quiet: Quiet = False,
+    as_json: JsonOut = False,
 ) -> None:
     """The regression verdict between two finished runs: a table, exit 0/1/2/3."""
-    from loadtest.regression.compare import compare_files, exit_code, format_table
+    from loadtest.regression.compare import (
+        compare_files,
+        comparison_json,
+        exit_code,
+        format_table,
+        verdict_line,
+    )
 
     try:
         comparison = compare_files(baseline, run_dir, slo, out)
     except HarnessError as e:
         _fail(e)
-    typer.echo(format_table(comparison))
+    if as_json:
+        _echo_json(comparison_json(comparison))
+    else:
+        typer.echo(verdict_line(comparison) if quiet else format_table(comparison))
     raise typer.Exit(exit_code(comparison))
+
+
+def _echo_json(data: Any) -> None:
+    import json
+
+    def plain(v: Any) -> Any:  # numpy numbers and the like
+        return float(v) if hasattr(v, "__float__") else str(v)
+
+    typer.echo(json.dumps(data, indent=2, default=plain))
 
 
 @app.command("history")
@@ -520,6 +565,7 @@ def history_cmd(
         "(E-divisive, permutations).")] = 0.01,
     min_size: Annotated[int, typer.Option(
         envvar="LOADTEST_MIN_SIZE", help="Fewest runs on each side of a change point.")] = 3,
+    as_json: JsonOut = False,
 ) -> None:
     """The series of each key figure over the runs of one load (scenario, rate, shape, tags),
     with the change points found in it, each with its run, git revision and time."""
@@ -539,6 +585,9 @@ def history_cmd(
                 raise UsageError(f"--html {html}: cannot write there ({e.strerror})") from None
     except HarnessError as e:
         _fail(e)
+    if as_json:
+        _echo_json(analysis)
+        return
     typer.echo(format_text(analysis))
     if html is not None:
         typer.echo(str(html))
@@ -623,6 +672,7 @@ def capacity(
     request_timeout: RequestTimeout = "30s",
     insecure_target: InsecureTarget = False,
     insecure_prometheus: InsecurePrometheus = False,
+    quiet: Quiet = False,
 ) -> None:
     """Find the highest rate at which every objective holds; the latency/throughput curve."""
     from loadtest.commands.capacity import CapacityOptions, find_capacity
@@ -631,6 +681,7 @@ def capacity(
 
     from loadtest.options import check_capacity
 
+    _QUIET.set(quiet)
     try:
         _connections(insecure_target, insecure_prometheus, request_timeout)
         step_duration_s = _duration_opt("step-duration", step_duration)
@@ -660,15 +711,15 @@ def capacity(
         results = _live(find_capacity, opts)
     except HarnessError as e:
         _fail(e)
-    _capacity_exit(results)
+    _capacity_exit(results, quiet)
 
 
-def _capacity_exit(results: dict[str, Any]) -> NoReturn:
+def _capacity_exit(results: dict[str, Any], quiet: bool = False) -> NoReturn:
     v = results["verdict"]
     cap = results["capacity"]
-    if cap.get("bottleneck"):
+    if cap.get("bottleneck") and not quiet:
         typer.echo(f"bottleneck: {cap['bottleneck']['text']}")
-    if cap.get("projection"):
+    if cap.get("projection") and not quiet:
         typer.echo(f"projection: {cap['projection']['text']}")
     typer.echo(f"{v['status'].upper()}: {v['reason']} -> {results['run_dir']}/index.html")
     raise typer.Exit(v["exit_code"])

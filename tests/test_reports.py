@@ -18,7 +18,9 @@ def test_all_formats_render_and_escape_target_strings(tmp_path: Path) -> None:
     results = made_up_results()
     write_results(tmp_path, results)
     written = render_all(load_results(tmp_path), tmp_path)
-    assert {p.name for p in written} == {"index.html", "junit.xml", "summary.md"}
+    assert {p.name for p in written} == {"index.html", "junit.xml", "summary.md",
+                                         "load-performance.json", "pr-comment.md"}
+    assert EVIL not in (tmp_path / "pr-comment.md").read_text()
     html = (tmp_path / "index.html").read_text()
     assert EVIL not in html and "&lt;script&gt;" in html
     assert html.index("FAIL") < html.index("Objectives")  # the verdict comes first

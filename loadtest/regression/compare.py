@@ -490,4 +490,30 @@ def format_table(comparison: Comparison) -> str:
     if comparison.inconclusive:
         lines.append(f"INCONCLUSIVE: {comparison.inconclusive}")
     lines.append(f"method: {comparison.summary.get('method', '')}")
+    lines.append(verdict_line(comparison))
     return "\n".join(lines)
+
+
+def verdict_line(comparison: Comparison) -> str:
+    """The comparison's verdict in one line, as `loadtest compare` ends (and, with --quiet,
+    all it prints): PASS, FAIL with each regression, or INCONCLUSIVE with the reason."""
+    base = comparison.summary.get("baseline")
+    against = f" against baseline {base}" if base else ""
+    if comparison.inconclusive:
+        return f"INCONCLUSIVE: {comparison.inconclusive}"
+    failed = [c for c in comparison.checks if c["status"] == FAIL]
+    if failed:
+        return "FAIL: regression" + against + ": " + "; ".join(c["message"] for c in failed)
+    missing = [c for c in comparison.checks if c["status"] == NO_DATA]
+    if missing or not comparison.checks:
+        return ("INCONCLUSIVE: " + ("; ".join(f"{c['objective']}: {c['reason']}" for c in missing)
+                                    or "no objective could be compared"))
+    return f"PASS: no regression in {len(comparison.checks)} checks{against}"
+
+
+def comparison_json(comparison: Comparison) -> dict[str, Any]:
+    """`loadtest compare --json`: the comparison as plain data, with its exit code."""
+    return {"schema_version": 1, "exit_code": int(exit_code(comparison)),
+            "verdict": verdict_line(comparison), "inconclusive": comparison.inconclusive,
+            "summary": comparison.summary, "checks": comparison.checks,
+            "warnings": comparison.warnings}

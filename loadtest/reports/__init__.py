@@ -6,6 +6,8 @@
     junit.py     junit.xml (one test case per objective)
     markdown.py  summary.md (and $GITHUB_STEP_SUMMARY)
     grafana.py   grafana-annotation.json (the judged window; written at the end of a run)
+    load_performance.py  load-performance.json (GitLab's load-performance widget: k6's format)
+    pr_comment.py        pr-comment.md (one pull/merge-request comment)
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 
 def render_all(results: dict[str, Any], run_dir: Path, step_summary: bool = True) -> list[Path]:
-    """Write index.html, junit.xml and summary.md into run_dir; the summary is also appended to
+    """Write index.html, junit.xml and summary.md (and for a run, load-performance.json and
+    pr-comment.md) into run_dir; the summary is also appended to
     $GITHUB_STEP_SUMMARY unless step_summary is False (`loadtest report`, a re-render of a
     run whose summary was appended when it ran)."""
     from loadtest.reports.html import render_html
@@ -24,6 +27,7 @@ def render_all(results: dict[str, Any], run_dir: Path, step_summary: bool = True
     from loadtest.reports.markdown import render_markdown
     from loadtest.store.results import write_text_atomic
 
+    outputs: tuple[tuple[str, str], ...]
     if results.get("kind") == "capacity":
         from loadtest.reports.capacity import (
             render_capacity_html,
@@ -35,9 +39,14 @@ def render_all(results: dict[str, Any], run_dir: Path, step_summary: bool = True
                    ("junit.xml", render_capacity_junit(results)),
                    ("summary.md", render_capacity_markdown(results)))
     else:
+        from loadtest.reports.load_performance import render_load_performance
+        from loadtest.reports.pr_comment import render_pr_comment
+
         outputs = (("index.html", render_html(results)),
                    ("junit.xml", render_junit(results)),
-                   ("summary.md", render_markdown(results)))
+                   ("summary.md", render_markdown(results)),
+                   ("load-performance.json", render_load_performance(results)),
+                   ("pr-comment.md", render_pr_comment(results)))
     written = []
     for name, text in outputs:
         path = run_dir / name

@@ -59,5 +59,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     notes += [f"- warning: {_cell(w)}" for w in v["warnings"]]
     if notes:
         lines += [""] + notes
-    lines += ["", "Full report: `index.html` in the run directory."]
+    url = run.get("report_url")
+    lines += ["", f"[Full report]({_cell(str(url))})" if url else
+              "Full report: `index.html` in the run directory."]
     return "\n".join(lines) + "\n"

@@ -427,6 +427,7 @@ def client_stats(cs: ClientSamples, compact_limit: int | None = None) -> dict[st
 def _asks(everything: tuple[Key, ...]) -> list[tuple[tuple[Key, ...], str, float]]:
     """The quantiles the statistics show: of all requests, then of each endpoint."""
     asks = [(everything, c, q) for c in ("response_ms", "corrected_ms") for q in QUANTILES]
+    asks += [(everything, "response_ms", 0.9)]  # p90: GitLab's load-performance widget
     asks += [(everything, "lag_ms", q) for q in (0.5, 0.99)]
     for key in everything:
         asks += [((key,), "response_ms", q) for q in QUANTILES] + \
@@ -452,7 +453,8 @@ def _totals(cs: ClientSamples, everything: tuple[Key, ...], q: Quantiles) -> dic
         # window shows here before it shows in the mean)
         "in_flight_peak": max(cs.busy_ms.values(), default=0.0) / 1000.0,
         "latency_ms": {f"p{int(x * 100)}": q[(everything, "response_ms", x)]
-                       for x in QUANTILES},
+                       for x in sorted((*QUANTILES, 0.9))},
+        "mean_ms": sum(e.total_ms for e in eps) / n if n else None,
         "corrected_latency_ms": {f"p{int(x * 100)}": q[(everything, "corrected_ms", x)]
                                  for x in QUANTILES},
         "max_ms": max((e.max_ms for e in eps), default=None) if n else None,
