@@ -168,7 +168,8 @@ CapacityTargetFault = Annotated[list[str] | None, typer.Option(
     help="Reference target fault KEY=VALUE (e.g. max_concurrency=4); repeatable.")]
 RunUsers = Annotated[int | None, typer.Option(
     envvar="LOADTEST_USERS", help="Locust users (spare capacity for the schedule). "
-    "Default: 3 x rate, between 20 and 1000.")]
+    "Default: 3 x rate, between 20 and 1000, grown in the warm-up when the tasks need "
+    "more (one local Locust process).")]
 CapacityUsers = Annotated[int | None, typer.Option(
     envvar="LOADTEST_USERS", help="Locust users of every step. Default: sized per step, "
     "rate x 4 x the previous step's p99 (at least 0.5 s; 3 s for the first step), up to "

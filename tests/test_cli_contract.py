@@ -57,10 +57,12 @@ def test_renamed_variables_keep_their_old_names() -> None:
 def test_users_and_target_help_agree_with_the_code_and_readme() -> None:
     out = runner.invoke(app, ["run", "--help"], terminal_width=200).output
     text = re.sub(r"[\s│]+", " ", out)
-    assert "Default: 3 x rate, between 20 and 1000." in text
+    assert "Default: 3 x rate, between 20 and 1000, grown in the warm-up when the tasks " \
+        "need more (one local Locust process)." in text
     assert (default_users(1), default_users(100), default_users(10_000)) == (20, 300, 1000)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "| `--users N` | 3 x rate (20 to 1000) |" in readme
+    assert "| `--users N` | 3 x rate (20 to 1000), grown in the warm-up for long tasks |" \
+        in readme
     assert "loopback" not in text.split("--target", 1)[1].split("--scenario", 1)[0]
 
 

@@ -61,7 +61,9 @@ def test_compare_finds_a_baseline_promoted_under_out(tmp_path: Path,
     monkeypatch.chdir(tmp_path)  # ./reports holds no baseline named main
     out = tmp_path / "elsewhere"
     write_results(tmp_path / "base", run_with(seed=1))
-    write_results(tmp_path / "run", run_with(seed=2))
+    other = run_with(seed=2)
+    other["run"]["id"] = "r2"  # another run (compare refuses a run against itself)
+    write_results(tmp_path / "run", other)
     promote(tmp_path / "base", "main", out, force=True)  # the made-up run failed
     missing = runner.invoke(app, ["compare", "main", str(tmp_path / "run")])
     assert missing.exit_code == 2 and "no such run directory" in missing.output
