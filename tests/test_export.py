@@ -183,3 +183,29 @@ def test_the_endpoint_serves_the_figures(tmp_path: Path) -> None:
         ep.close()
     assert 'loadtest_client_requests_total{endpoint="/a",method="GET",run_id="r2",' \
         'scenario="opscore"} 1.0' in text
+
+
+def test_the_dashboards_load_test_row_queries_only_exported_series_of_the_chosen_run() -> None:
+    import json
+    import re
+
+    from tests.support import ROOT
+
+    d = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "opscore-loadtest.json")
+                   .read_text())
+    f = ClientFigures("r3", "opscore", [2.0])
+    f.add_samples(rows(("GET", "/a", 5.0, 200, 0)))
+    f.add_tasks([["1.0", "1.001"]])
+    f.set_load(10.0, 5, 1.0, 0.1)
+    f.set_objectives({"p95": {"state": "pass", "value": 0.1}})
+    f.set_end("pass", 0)
+    exported = {s.name for m in text_string_to_metric_families(exposition(f)) for s in m.samples}
+    used = set()
+    for panel in d["panels"]:
+        for t in panel.get("targets", []):
+            for name in re.findall(r"\b(loadtest_[a-z0-9_]*)(?=\{|\[)", t["expr"]):
+                used.add(name)
+                assert re.search(name + r'\{[^}]*run_id=~"\$run_id"', t["expr"]), t["expr"]
+    assert used and used <= exported, used - exported
+    [var] = d["templating"]["list"]
+    assert var["name"] == "run_id" and "loadtest_client_requests_total" in var["query"]

@@ -74,6 +74,7 @@ def test_gate_against_the_native_stack(prometheus_bin: str, postgres, tmp_path: 
         prom = Child("prometheus", [prometheus_bin, f"--config.file={prom_dir / 'prometheus.yml'}",
                                     f"--storage.tsdb.path={prom_dir / 'data'}",
                                     f"--web.listen-address=127.0.0.1:{prom_port}",
+                                    "--web.enable-remote-write-receiver",
                                     "--log.level=warn"], tmp_path / "prom.log")
         children.append(prom)
         prom_url = f"http://127.0.0.1:{prom_port}"
@@ -82,6 +83,7 @@ def test_gate_against_the_native_stack(prometheus_bin: str, postgres, tmp_path: 
             wait_ok(f"http://127.0.0.1:{port}/metrics", c)
         p = subprocess.run([sys.executable, "-m", "loadtest", "run", "--target", target.url,
                             "--prometheus", prom_url, "--duration", "8s", "--warmup", "3s",
+                            "--remote-write", f"{prom_url}/api/v1/write",
                             "--out", str(tmp_path / "reports")], cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr + p.stdout
@@ -93,7 +95,8 @@ def test_gate_against_the_native_stack(prometheus_bin: str, postgres, tmp_path: 
         assert jobs == {"opscore-backend": "1", "postgres": "1", "node": "1"}
         rules = httpx.get(f"{prom_url}/api/v1/rules").json()["data"]["groups"]
         assert sum(len(g["rules"]) for g in rules) == 5
-        # every metric a dashboard queries is really exposed by the target or an exporter
+        # every metric a dashboard queries is really exposed by the target or an exporter, or
+        # pushed by the harness (its load-test row: --remote-write)
         names = set(httpx.get(f"{prom_url}/api/v1/label/__name__/values").json()["data"])
         for f in (ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"):
             for panel in json.loads(f.read_text())["panels"]:

@@ -61,7 +61,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     # the generator's figures as Prometheus series: scraped by a local Prometheus, pushed
     # with --remote-write (loadtest/export)
     export = Exporter(run_id, opts.scenario.stem, run_dir / "locust", latency_thresholds(slo),
-                      remote_write=opts.remote_write)
+                      remote_write=opts.remote_write, grafana_url=opts.grafana_url)
     try:
         results = _measure(opts, slo, baseline, state, run_dir, meta, progress, live, export)
         _finish(opts, results, run_dir, run_id, export)

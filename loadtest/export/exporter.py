@@ -2,8 +2,9 @@
 hook: the new sample and task rows, Locust's history row, the load processes' CPU, the
 objectives' live states), served for the local Prometheus to scrape (pull) and queued for a
 remote-write receiver (push); at the end the verdict and exit code are added, the last points
-sent (a few seconds at most) and what became of them recorded in results.json's `export`.
-Nothing here can change the verdict: a receiver that is down or refuses is a warning."""
+sent (a few seconds at most), the run's annotation posted to Grafana (--grafana-url), and what
+became of them recorded in results.json's `export`. Nothing here can change the verdict: a
+receiver that is down or refuses is a warning."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import tls
+from loadtest.export.annotation import post_annotation
 from loadtest.export.endpoint import MetricsEndpoint
 from loadtest.export.figures import ClientFigures
 from loadtest.export.remote_write import RemoteWriter
+from loadtest.reports.grafana import render_annotation
 from loadtest.store.samples import NewRows
 
 FINAL_SEND_S = 5.0  # the longest the end of a run waits for the receiver
@@ -36,11 +39,13 @@ def remote_auth() -> tuple[dict[str, str] | None, tuple[str, str] | None]:
 class Exporter:
     def __init__(self, run_id: str, scenario: str, locust_dir: Path,
                  thresholds_s: list[float] | None = None,
-                 remote_write: str | None = None, final_send_s: float = FINAL_SEND_S) -> None:
+                 remote_write: str | None = None, final_send_s: float = FINAL_SEND_S,
+                 grafana_url: str | None = None) -> None:
         self.figures = ClientFigures(run_id, scenario, thresholds_s or [])
         self._samples = NewRows(locust_dir)
         self._tasks = NewRows(locust_dir, "tasks-*.csv")
         self.final_send_s = final_send_s
+        self.grafana_url = grafana_url
         self.endpoint: MetricsEndpoint | None = None
         self.writer: RemoteWriter | None = None
         if remote_write:
@@ -108,6 +113,13 @@ class Exporter:
                 results.setdefault("warnings", []).append(
                     "TLS certificate verification of the remote-write receiver was skipped "
                     "(--insecure-remote-write): its identity was not checked")
+        annotation = render_annotation(results) if self.grafana_url else None
+        if self.grafana_url and annotation is not None:
+            record["grafana"] = posted = post_annotation(self.grafana_url, annotation)
+            if "error" in posted:
+                results.setdefault("warnings", []).append(
+                    f"the Grafana annotation was not posted to {posted['url']} "
+                    f"({posted['error']}); it is in grafana-annotation.json")
         results["export"] = record
 
     def close(self) -> None:
