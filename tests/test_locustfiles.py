@@ -165,13 +165,14 @@ def test_what_locust_refuses_is_exit_2_with_its_reason(sqlite_target: RunningTar
     common = ["run", "--target", sqlite_target.url, "--metrics-source", "embedded",
               "--rate", "5", "--duration", "2s", "--warmup", "1s", "--out", str(tmp_path)]
     # refused before Locust starts (#41): no User class, an option Locust does not have
+    before = set(tmp_path.iterdir())
     p = loadtest(*common, "--scenario", str(FILES / "no_user.py"))
     assert p.returncode == 2, p.stderr
     assert f"{FILES / 'no_user.py'}: no User class found" in p.stderr
     p = loadtest(*common, "--scenario", str(FILES / "plain_http.py"), "--", "--no-such-opt")
     assert p.returncode == 2, p.stderr
     assert "Locust option --no-such-opt after --: Locust has no such option" in p.stderr
-    assert not [d for d in tmp_path.iterdir() if d.is_dir()]
+    assert set(tmp_path.iterdir()) == before  # no run folder
     p = loadtest(*common, "--scenario", str(FILES / "plain_http.py"), "--", "Writer")
     assert p.returncode == 2, p.stderr
     assert f"user class Writer (after --) is not in {FILES / 'plain_http.py'}" in p.stderr
