@@ -386,6 +386,10 @@ def check_url(option: str, url: str, example: str = "http://127.0.0.1:8080",
         raise UsageError(f"{base}: the port must be a number from 1 to 65535")
     host = parts.hostname or ""
     try:
+        host = host.encode("idna").decode("ascii")  # an internationalised name as DNS has it
+    except UnicodeError:
+        pass  # left as it is: refused below
+    try:
         if re.fullmatch(r"[0-9.]+", host):
             ipaddress.IPv4Address(host)
         elif ":" in host:

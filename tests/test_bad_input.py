@@ -675,6 +675,24 @@ def test_the_reference_target_removes_its_temporary_folder(tmp_path: Path) -> No
         assert not list(tmp_path.glob("opscore-target-*")), sig
 
 
+def test_the_reference_target_a_run_starts_leaves_no_temporary_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness gives its target a database and an attachments folder in the run
+    directory: nothing goes to the temporary folder."""
+    from loadtest.stack.servers import ReferenceTarget
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    ref = ReferenceTarget(tmp_path / "run" / "target")
+    try:
+        ref.wait_ready()
+    finally:
+        ref.stop()
+    assert list(scratch.iterdir()) == []
+    assert (tmp_path / "run" / "target" / "opscore.db").exists()
+
+
 def test_a_usage_error_through_the_entry_point_is_one_line() -> None:
     exe = shutil.which("loadtest", path=str(Path(sys.executable).parent))
     assert exe is not None
