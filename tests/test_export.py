@@ -4,8 +4,10 @@ own parser, and a remote write to a loopback receiver that is down or answers 50
 
 from __future__ import annotations
 
+import base64
 import http.server
 import math
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +17,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadtest import tls
 from loadtest.export.endpoint import MetricsEndpoint, exposition
-from loadtest.export.exporter import Exporter
+from loadtest.export.exporter import Exporter, remote_auth
 from loadtest.export.figures import ClientFigures, duration_bounds
 from loadtest.export.remote_write import (
     HEADERS,
@@ -90,7 +93,7 @@ def test_figures_count_rows_into_histograms_with_the_thresholds_as_bounds() -> N
 class Receiver:
     """A loopback remote-write receiver recording what it got, answering `status`."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, tls: tuple[Path, Path] | None = None) -> None:
         received: list[tuple[dict[str, str], bytes]] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -106,7 +109,13 @@ class Receiver:
 
         self.received = received
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/api/v1/write"
+        scheme = "http"
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_port}/api/v1/write"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -209,3 +218,33 @@ def test_the_dashboards_load_test_row_queries_only_exported_series_of_the_chosen
     assert used and used <= exported, used - exported
     [var] = d["templating"]["list"]
     assert var["name"] == "run_id" and "loadtest_client_requests_total" in var["query"]
+
+
+def test_remote_write_credentials_and_certificates_as_for_prometheus(
+        self_signed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Basic auth from LOADTEST_REMOTE_WRITE_USER/_PASSWORD; the receiver's certificate checked
+    (refused: undelivered), trusted with LOADTEST_REMOTE_WRITE_CA_FILE, or skipped."""
+    r = Receiver(204, tls=self_signed)
+    labels = labels_of("x_total", {"run_id": "r"})
+    monkeypatch.setenv("LOADTEST_REMOTE_WRITE_USER", "rw")
+    monkeypatch.setenv("LOADTEST_REMOTE_WRITE_PASSWORD", "pw")
+    try:
+        headers, auth = remote_auth()
+        refused = RemoteWriter(r.url, headers, auth, tls.httpx_verify("remote_write"))
+        refused.put([(labels, 1000, 1.0)])
+        d = refused.close(0.1)
+        assert d.delivered == 0 and d.undelivered == 1
+        assert "CERTIFICATE_VERIFY_FAILED" in d.errors[0] and not r.received
+        monkeypatch.setenv("LOADTEST_REMOTE_WRITE_CA_FILE", str(self_signed[0]))
+        trusted = RemoteWriter(r.url, headers, auth, tls.httpx_verify("remote_write"))
+        trusted.put([(labels, 2000, 1.0)])
+        assert trusted.close(2.0).delivered == 1
+        monkeypatch.delenv("LOADTEST_REMOTE_WRITE_CA_FILE")
+        monkeypatch.setenv("LOADTEST_REMOTE_WRITE_INSECURE", "1")
+        skipped = RemoteWriter(r.url, headers, auth, tls.httpx_verify("remote_write"))
+        skipped.put([(labels, 3000, 1.0)])
+        assert skipped.close(2.0).delivered == 1
+    finally:
+        r.close()
+    assert [h["Authorization"] for h, _ in r.received] == [
+        "Basic " + base64.b64encode(b"rw:pw").decode()] * 2
