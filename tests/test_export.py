@@ -248,3 +248,23 @@ def test_remote_write_credentials_and_certificates_as_for_prometheus(
         r.close()
     assert [h["Authorization"] for h, _ in r.received] == [
         "Basic " + base64.b64encode(b"rw:pw").decode()] * 2
+
+
+def test_a_fault_of_the_export_never_reaches_the_load_loop(tmp_path: Path) -> None:
+    class Broken:
+        cpu = None
+        requested = None
+
+        def states(self) -> dict:  # type: ignore[type-arg]
+            raise RuntimeError("monitor gone")
+
+    class Ticker:
+        monitor = Broken()
+
+    e = Exporter("r", "s", tmp_path / "locust")
+    e.tick(Ticker(), 1.0e9)
+    results: dict = {"verdict": {"status": "pass", "exit_code": 0}}  # type: ignore[type-arg]
+    e.finish(results)
+    e.close()
+    assert results["export"]["errors"] == ["RuntimeError: monitor gone"]
+    assert results["export"]["ticks"] == 1 and results["verdict"]["exit_code"] == 0

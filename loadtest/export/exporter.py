@@ -55,6 +55,7 @@ class Exporter:
         self.ticks = 0
         self.cpu_s = 0.0  # the harness's own CPU spent on the export (its cost)
         self.rows = 0
+        self.errors: list[str] = []  # of the export itself (its figures then stand still)
 
     def serve(self) -> str:
         """Start /metrics on a free loopback port; its host:port (for a scrape job)."""
@@ -67,16 +68,23 @@ class Exporter:
         """Once a second, from the load loop (load/live.py Ticker): its CpuMonitor, its
         ObjectiveMonitor and its plan's offered rate."""
         spent = time.thread_time()
-        self._read()
-        cpu, monitor = getattr(ticker, "cpu", None), getattr(ticker, "monitor", None)
-        pct = cpu.current_pct() if cpu is not None else None
-        self.figures.set_load(offered_rate(ticker, now), _num((row or {}).get("User Count")),
-                              cpu_seconds(cpu), None if pct is None else pct / 100.0)
-        if monitor is not None:
-            self.figures.set_objectives(monitor.states())
-        self._push(now)
+        try:
+            self._read()
+            cpu, monitor = getattr(ticker, "cpu", None), getattr(ticker, "monitor", None)
+            pct = cpu.current_pct() if cpu is not None else None
+            self.figures.set_load(offered_rate(ticker, now), _num((row or {}).get("User Count")),
+                                  cpu_seconds(cpu), None if pct is None else pct / 100.0)
+            if monitor is not None:
+                self.figures.set_objectives(monitor.states())
+            self._push(now)
+        except Exception as e:  # noqa: BLE001 - the export never stops the load
+            self._error(f"{type(e).__name__}: {e}")
         self.ticks += 1
         self.cpu_s += time.thread_time() - spent
+
+    def _error(self, message: str) -> None:
+        if len(self.errors) < 5 and message not in self.errors:
+            self.errors.append(message)
 
     def _read(self) -> None:
         self.rows += self.figures.add_samples(self._samples())
@@ -90,7 +98,10 @@ class Exporter:
     def finish(self, results: dict[str, Any]) -> None:
         """The rows written since the last tick, the verdict and exit code; the last points
         sent; results' `export` and, when samples were not delivered, a warning."""
-        self._read()
+        try:
+            self._read()
+        except Exception as e:  # noqa: BLE001 - the export never changes the run's end
+            self._error(f"{type(e).__name__}: {e}")
         verdict = results.get("verdict") or {}
         self.figures.set_end(str(verdict.get("status", "unknown")), verdict.get("exit_code"))
         self._push(time.time())
@@ -98,7 +109,7 @@ class Exporter:
             "series": len(self.figures.points(0)), "ticks": self.ticks, "rows": self.rows,
             "cpu_ms_per_tick": round(1000 * self.cpu_s / self.ticks, 2) if self.ticks else None,
             "pull": None if self.endpoint is None else {"url": self.endpoint.url},
-            "remote_write": None}
+            "remote_write": None, "errors": self.errors}
         if self.writer is not None:
             delivery = self.writer.close(self.final_send_s)
             self.writer = None
