@@ -62,6 +62,7 @@ class WorkerWatch:
         self.watching = True
         self.t0 = time.time() + pacing.SCHEDULE_DELAY_S
         self.split(self.active(), "test start")
+        self.write()
 
     def split(self, ids: list[str], why: str) -> None:
         """Send each worker in `ids` the plan with rate / len(ids)."""
