@@ -172,7 +172,7 @@ def test_remote_write_leaves_the_run_in_the_users_prometheus(
 class Recorder:
     """A loopback Grafana: records each POST to /api/annotations."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 200) -> None:
         import http.server
 
         got: list[tuple[str, dict[str, str], bytes]] = []
@@ -181,7 +181,7 @@ class Recorder:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 got.append((self.path, dict(self.headers), body))
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(b'{"id": 7, "message": "Annotation added"}')
@@ -197,11 +197,15 @@ class Recorder:
 
 def test_the_local_prometheus_scrapes_the_harness_and_grafana_gets_the_annotation(
         prometheus_bin: str, tmp_path: Path) -> None:
+    """Also: a remote-write receiver answering 500 is a warning in the report with the count
+    of samples not delivered; the verdict and the run's files are there as ever."""
     grafana = Recorder()
+    refusing = Recorder(status=500)
     out = tmp_path / "reports"
     p = subprocess.Popen(
         [sys.executable, "-m", "loadtest", "run", "--duration", "5s", "--warmup", "2s",
-         "--rate", "30", "--grafana-url", grafana.url, "--out", str(out)],
+         "--rate", "30", "--grafana-url", grafana.url, "--out", str(out),
+         "--remote-write", f"{refusing.url}/api/v1/write"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**__import__("os").environ, "LOADTEST_GRAFANA_TOKEN": "glsa_test"})
     seen: dict[str, Any] = {}
@@ -226,6 +230,7 @@ def test_the_local_prometheus_scrapes_the_harness_and_grafana_gets_the_annotatio
         if p.poll() is None:
             p.kill()
         grafana.server.shutdown()
+        refusing.server.shutdown()
     assert p.returncode in (0, 1), stderr + stdout  # 30 req/s: the throughput KPI fails
     assert set(seen) == {"loadtest_client_requests_total", "loadtest_users",
                          "loadtest_offered_task_rate"}, (seen, stderr)
@@ -233,7 +238,15 @@ def test_the_local_prometheus_scrapes_the_harness_and_grafana_gets_the_annotatio
     run_dir = next(out.glob(f"{run_id}*"))
     r = json.loads((run_dir / "results.json").read_text())
     assert r["export"]["pull"]["url"].startswith("http://127.0.0.1:")
-    assert r["export"]["remote_write"] is None
+    rw = r["export"]["remote_write"]
+    assert rw["delivered_samples"] == 0 and rw["undelivered_samples"] > 0 and refusing.got
+    [warning] = [w for w in r["warnings"] if w.startswith("remote write")]
+    assert f"{rw['undelivered_samples']} of {rw['undelivered_samples']} samples not " \
+        "delivered (HTTP 500" in warning
+    assert p.returncode == r["verdict"]["exit_code"]
+    assert "samples not delivered" in (run_dir / "index.html").read_text()
+    for name in ("junit.xml", "summary.md", "live.jsonl", "grafana-annotation.json"):
+        assert (run_dir / name).stat().st_size > 0, name
     config = (run_dir / "prometheus" / "prometheus.yml").read_text()
     assert re.search(r"job_name: loadtest\n", config)
     # the annotation, as written beside the run, posted once with the token
