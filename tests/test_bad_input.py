@@ -256,6 +256,8 @@ TABLE: list[tuple[list[str], str]] = [
     (["run", "--baseline", "{deepjson}"], "nested too deeply"),
     (["verify", "{run}", "--prometheus", "not-a-url"], "--prometheus 'not-a-url'"),
     (["verify", "{plain}"], "give a run directory (or its results.json)"),
+    # RUN/results.json is taken as the run (made-up results judged by a Prometheus long gone)
+    (["verify", "{run}/results.json"], "{run}: the run was judged by Prometheus"),
     (["verify", "{adir}"], "no results.json here"),
     (["report", "{adir}/nope"], "no results.json here"),
     (["compare", "{run}", "{run}"], "are the same run (r1)"),
