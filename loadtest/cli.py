@@ -340,6 +340,7 @@ def run(
     _QUIET.set(quiet)
     try:
         _connections(insecure_target, insecure_prometheus, request_timeout)
+        scenario, slo = _defaults(ctx, scenario, slo)
         opts = RunOptions.build(
             target=target, scenario=scenario, slo=slo, rate=rate,
             duration_s=_duration_opt("duration", duration),
@@ -359,6 +360,18 @@ def run(
     except HarnessError as e:
         _fail(e)
     _gate_exit(outcome, quiet)
+
+
+def _defaults(ctx: typer.Context, scenario: Path, slo: Path) -> tuple[Path, Path]:
+    """--scenario/--slo not given and their relative defaults not here: the packaged ones,
+    said on stderr (not with --quiet)."""
+    from loadtest.console import note
+    from loadtest.defaults import resolve
+
+    scenario, slo, notes = resolve(scenario, slo, _given(ctx, "scenario", "slo"))
+    for text in [] if _QUIET.get() else notes:
+        note(sys.stderr, f"loadtest: {text}")
+    return scenario, slo
 
 
 def _with_remote_workers(opts: RunOptions, remote_workers: int, workers: int,
@@ -429,7 +442,9 @@ def _gate_exit(outcome: Outcome, quiet: bool = False) -> NoReturn:
     for w in [] if quiet else outcome.results.get("warnings", []):
         if w.startswith("drift: "):
             typer.echo(f"loadtest: warning: {w}", err=True)
-    typer.echo(outcome.summary_line)
+    if not quiet:
+        _summary(outcome.results)
+    _verdict(outcome.summary_line)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -443,7 +458,7 @@ def verify(
         envvar="LOADTEST_PROMETHEUS", help="Query this Prometheus instead of the run's saved "
         "embedded scrapes.")] = None,
     out: Annotated[Path | None, typer.Option(
-        envvar="LOADTEST_OUT", help="Write the judgement to DIR/<verify-id>/ instead of "
+        envvar="LOADTEST_VERIFY_OUT", help="Write the judgement to DIR/<verify-id>/ instead of "
         "RUN_DIR/verify/<verify-id>/.")] = None,
     insecure_prometheus: InsecurePrometheus = False,
     quiet: Quiet = False,
@@ -466,6 +481,7 @@ def verify(
         raise typer.Exit(outcome.exit_code)
     for w in outcome.results.get("verification", {}).get("sample_warnings", []):
         typer.echo(f"loadtest: warning: {w}", err=True)
+    _summary(outcome.results)
     original = outcome.results["verification"]["original_verdict"]
     killed = outcome.results.get("killed")
     if killed:
@@ -474,7 +490,7 @@ def verify(
     else:
         typer.echo(f"(the run's own verdict stays {original['status'].upper()}: "
                    f"{original.get('reason', '')})")
-    typer.echo(outcome.summary_line)
+    _verdict(outcome.summary_line)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -649,6 +665,7 @@ StepAbortAfter = Annotated[str, typer.Option(
 
 @app.command()
 def capacity(
+    ctx: typer.Context,
     target: CapacityTarget = None,
     scenario: CapacityScenario = Path("scenarios/opscore.py"),
     slo: Slo = Path("slo/opscore.yaml"),
@@ -685,6 +702,7 @@ def capacity(
     _QUIET.set(quiet)
     try:
         _connections(insecure_target, insecure_prometheus, request_timeout)
+        scenario, slo = _defaults(ctx, scenario, slo)
         step_duration_s = _duration_opt("step-duration", step_duration)
         step_warmup_s = _duration_opt("step-warmup", step_warmup)
         step_abort_after_s = None if step_abort_after.strip().lower() == "off" \
@@ -718,13 +736,38 @@ def capacity(
 def _capacity_exit(results: dict[str, Any], quiet: bool = False) -> NoReturn:
     v = results["verdict"]
     cap = results["capacity"]
+    if not quiet:
+        _summary(results)
     if cap.get("bottleneck") and not quiet:
         typer.echo(f"bottleneck: {cap['bottleneck']['text']}")
     if cap.get("projection") and not quiet:
         typer.echo(f"projection: {cap['projection']['text']}")
-    typer.echo(f"{v['status'].upper()}: {v['reason']} -> {results['run_dir']}/index.html")
+    _verdict(f"{v['status'].upper()}: {v['reason']} -> {results['run_dir']}/index.html")
     raise typer.Exit(v["exit_code"])
 
+
+
+def _summary(results: dict[str, Any]) -> None:
+    """The tables a load command ends with, on stdout before its verdict line (the last)."""
+    import os
+
+    from rich.console import Console
+
+    from loadtest.reports.terminal import summary_tables
+
+    # a CI log is no terminal: wide enough that names are not folded (unless COLUMNS says)
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    console = Console(file=sys.stdout, width=120 if wide else None, highlight=False)
+    for table in summary_tables(results):
+        console.print(table)
+
+
+def _verdict(line: str) -> None:
+    """The verdict line, last on stdout: as it is for scripts; wrapped within the width on a
+    terminal (a person's)."""
+    from loadtest.console import note
+
+    note(sys.stdout, line)
 
 
 def _headroom(text: str) -> float:
@@ -957,6 +1000,28 @@ def target_cmd(
     except HarnessError as e:
         _fail(e)
 
+
+
+@app.command("init")
+def init_cmd(
+    folder: Annotated[Path, typer.Argument(help="Where to write (default: here).")]
+        = Path("."),
+    ci: Annotated[str, typer.Option(
+        envvar="LOADTEST_CI", help="The CI file to write too: github "
+        "(.github/workflows/loadtest.yml), gitlab (.gitlab-ci.yml) or none.")] = "github",
+    force: Annotated[bool, typer.Option(
+        "--force", envvar="LOADTEST_FORCE", help="Overwrite files that exist.")] = False,
+) -> None:
+    """Write editable copies of the packaged defaults: scenarios/opscore.py, slo/opscore.yaml
+    and a CI file (then `loadtest run` uses them)."""
+    from loadtest.commands.init import write_defaults
+
+    try:
+        written = write_defaults(folder, ci, force)
+    except HarnessError as e:
+        _fail(e)
+    for path in written:
+        typer.echo(str(path))
 
 
 def main() -> None:

@@ -156,6 +156,15 @@ class Terminal:
             self._live = None
 
 
+def note(stream: Any, text: str) -> None:
+    """A line outside a Terminal's life: wrapped to the width on a terminal, plain elsewhere."""
+    if getattr(stream, "isatty", lambda: False)():
+        Console(file=stream, highlight=False).print(text, markup=False, emoji=False)
+    else:
+        stream.write(text + "\n")
+        stream.flush()
+
+
 @contextmanager
 def terminal(stream: Any) -> Iterator[Terminal]:
     """A Terminal whose view is ended however the block ends."""

@@ -1,4 +1,4 @@
-"""The harness's one error tree. Each class carries the exit code of DESIGN.md.
+"""The harness's one error tree. Each class carries its exit code (README, "Exit codes").
 
     HarnessError                      (base; never raised itself)
     +-- UsageError             2      bad option or value: nothing was run

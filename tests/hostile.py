@@ -2,7 +2,9 @@
 
 Modes: `json:TEXT` (200, that body), `nonutf8` (200, bytes that are not UTF-8), `huge:N` (200,
 N MiB of one byte), `endless` (200, a chunked body trickled forever: every read succeeds, so
-no read timeout ever fires), `slow:S` (sleeps S seconds, then answers `{}`), `status:N`.
+no read timeout ever fires), `slow:S` (sleeps S seconds, then answers `{}`), `status:N`,
+`flaky:N:MODE` (the first N requests answer 500, the rest as MODE). Each request is counted
+per path prefix (`hits`).
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     routes: dict[str, str] = {}
     stop = threading.Event()
+    hits: dict[str, int] = {}
+    lock = threading.Lock()
 
-    def _mode(self) -> str:
+    def _route(self) -> tuple[str, str]:
+        """The longest route prefix of the path, and its mode."""
         path = self.path.split("?")[0]
         best = ""
         for prefix in self.routes:
             if path.startswith(prefix) and len(prefix) > len(best):
                 best = prefix
-        return self.routes.get(best, "status:404")
+        return best, self.routes.get(best, "status:404")
 
     def do_GET(self) -> None:  # noqa: N802
         self._answer()
@@ -43,7 +48,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_DELETE = do_GET
 
     def _answer(self) -> None:
-        kind, _, arg = self._mode().partition(":")
+        prefix, mode = self._route()
+        with self.lock:
+            self.hits[prefix] = self.hits.get(prefix, 0) + 1
+            seen = self.hits[prefix]
+        kind, _, arg = mode.partition(":")
+        if kind == "flaky":
+            failing, _, rest = arg.partition(":")
+            kind, _, arg = ("status", "", "500") if seen <= int(failing) else \
+                rest.partition(":")
         try:
             if kind == "endless":
                 self.send_response(200)
@@ -79,12 +92,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class HostileUrl(str):
+    """The server's base URL, with the requests it answered per path prefix (`hits`)."""
+
+    def __new__(cls, url: str, hits: dict[str, int]) -> HostileUrl:
+        self = super().__new__(cls, url)
+        self.hits = hits
+        return self
+
+    hits: dict[str, int]
+
+
 @contextmanager
 def hostile_server(routes: dict[str, str],
-                   tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+                   tls: tuple[Path, Path] | None = None) -> Iterator[HostileUrl]:
     """Serve `routes` (path prefix -> mode), over https with `tls` = (certificate, key);
     yields the base URL."""
-    handler = type("Handler", (_Handler,), {"routes": routes, "stop": threading.Event()})
+    handler = type("Handler", (_Handler,), {"routes": routes, "stop": threading.Event(),
+                                            "hits": {}, "lock": threading.Lock()})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     if tls:
@@ -93,7 +118,8 @@ def hostile_server(routes: dict[str, str],
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
+        yield HostileUrl(f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}",
+                         handler.hits)
     finally:
         handler.stop.set()
         server.shutdown()

@@ -26,6 +26,8 @@ process); a step that needs more says so and runs with the ceiling.
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +41,7 @@ from loadtest.judge.objectives import evaluate, evaluate_client
 from loadtest.judge.resources import REFERENCE_CPU_CORES
 from loadtest.judgement import latency_thresholds
 from loadtest.load.health import Shortfall, diagnose, early_p95_ms, saturation_problems, size_users
+from loadtest.load.live import SearchStatus
 from loadtest.load.phase import PhaseState, Progress, drive
 from loadtest.load.runner import LoadPlan
 from loadtest.reports import charts
@@ -54,6 +57,7 @@ from loadtest.store.client_samples import ClientSamples, client_stats
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
 DELIVERY_TOLERANCE = 0.05
 STEP_ABORT_AFTER_S = 5.0
+STEP_START_S = 3.0  # a step's start-up and judging beyond its warm-up and duration (estimate)
 
 
 @dataclass(frozen=True)
@@ -103,10 +107,13 @@ class CapacityOptions:
 class _Search:
     def __init__(self, opts: CapacityOptions, slo: Any, stack: Any, run_dir: Path,
                  exits: contextlib.ExitStack, progress: Progress,
-                 live: Progress | None = None) -> None:
+                 live: Callable[[Any], None] | None = None) -> None:
         self.opts, self.slo, self.stack, self.run_dir = opts, slo, stack, run_dir
+        # `live` gets each step's LiveStatus and, before each step, the search's SearchStatus
         self.exits, self.progress, self.live = exits, progress, live
         self.steps: list[dict[str, Any]] = []
+        self.step_times: list[float] = []  # wall seconds of each step, start-up included
+        self.started = time.monotonic()
         # watched while each step runs: every objective a step is judged on (not throughput)
         watched = [ob for ob in slo.objectives if not isinstance(ob, ThroughputObjective)]
         self.watched = slo.model_copy(update={"objectives": watched})
@@ -117,10 +124,14 @@ class _Search:
             raise UsageError(f"the search took more than {self.opts.max_steps} steps")
         n = len(self.steps) + 1
         step_dir = self.run_dir / "steps" / f"{n:02d}-{rate:g}"
+        if self.live is not None:
+            self.live(self._status(n, rate))
+        t0 = time.monotonic()
         users, needed = self._users(n, rate)
         state = self._run(rate, users, step_dir)
         step = self._judge(n, rate, users, needed, state, step_dir / "locust")
         self.steps.append(step)
+        self.step_times.append(time.monotonic() - t0)
         failed = step["failed"]
         early = (f"; ended at +{step['aborted']['offset_s']:.0f} s"
                  if step["aborted"] else "")
@@ -129,6 +140,19 @@ class _Search:
                       f"{step['status']}{' (' + ', '.join(failed) + ')' if failed else ''}"
                       f"{early}")
         return step
+
+    def _status(self, n: int, rate: float) -> SearchStatus:
+        """Where the search stands as step `n` starts: the most steps it can take and the
+        seconds a step takes (as measured so far; planned, plus start-up, before the first)."""
+        o = self.opts
+        passed = [s["offered_rate"] for s in self.steps if s["status"] == "pass"]
+        failed = [s["offered_rate"] for s in self.steps if s["status"] == "fail"]
+        left = steps_at_most(rate, o.max_rate, o.precision, max(passed, default=None),
+                             min(failed, default=None))
+        step_s = (sum(self.step_times) / len(self.step_times) if self.step_times
+                  else o.step_warmup_s + o.step_duration_s + STEP_START_S)
+        return SearchStatus(step=n, steps_most=min(o.max_steps, n - 1 + left), rate=rate,
+                            step_s=step_s, elapsed_s=time.monotonic() - self.started)
 
     def _users(self, n: int, rate: float) -> tuple[int, int]:
         """The step's user pool and the users it needs: --users, else sized from the client
@@ -194,7 +218,9 @@ class _Search:
         used = resources.measure(self.slo, self.stack.scrapes, self.stack.source,
                                  state.window, self._known_resources())
         return {"step": n, "offered_rate": rate, "achieved_rate": totals["achieved_rate"],
-                "completed_rate": totals["completed_rate"], "users": users,
+                "completed_rate": totals["completed_rate"],
+                "error_ratio": totals["failures"] / totals["requests"] if totals["requests"]
+                else None, "users": users,
                 "users_needed": needed, "in_flight": totals.get("in_flight"),
                 "shortfall": None if diagnosis is None else {
                     "limit": diagnosis.limit, "cause": diagnosis.cause,
@@ -258,6 +284,28 @@ class _Search:
             else:
                 stop_reason = _why(step)
         return {"last_pass": last_pass, "first_fail": first_fail, "stop_reason": stop_reason}
+
+
+def steps_at_most(rate: float, max_rate: float, precision: float,
+                  last_pass: float | None, first_fail: float | None) -> int:
+    """The most steps the search can still take, the one about to run at `rate` included:
+    while it doubles, the doublings up to `max_rate` and then the bisection of a bracket one
+    doubling wide; while it bisects (`rate` the middle of last_pass..first_fail), the halvings
+    of that bracket down to `precision`. A search that stops early takes fewer."""
+    def halvings(width: float) -> int:
+        n = 0
+        while width > precision:
+            width /= 2
+            n += 1
+        return n
+
+    if first_fail is None or last_pass is None:
+        n, r = 1, rate
+        while r < max_rate:
+            r = min(r * 2, max_rate)
+            n += 1
+        return n + halvings(1.0)
+    return max(1, halvings((first_fail - last_pass) / last_pass))
 
 
 def _shortfall_failures(rate: float, totals: dict[str, Any], diagnosis: Shortfall | None

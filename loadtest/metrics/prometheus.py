@@ -1,9 +1,10 @@
 """A Prometheus server as the metrics source, through prometheus-api-client.
 
-Pitfalls handled here (see NOTES-prometheus-locust.md): ranges in whole milliseconds, one
-instant query at the window's end, a timeout on every request, no data stays no data (NaN or
-empty is None), and `settle()` waits until a scrape at or after the window's end is stored,
-because Prometheus answers queries about the future without complaint.
+Pitfalls handled here: ranges in whole milliseconds, one instant query at the window's end, a
+timeout on every request, refused connections and 5xx answers asked again with a bounded
+backoff, no data stays no data (NaN or empty is None), and `settle()` waits until a scrape at
+or after the window's end is stored, because Prometheus answers queries about the future
+without complaint.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from loadtest.metrics.base import (
 DEFAULT_TIMEOUT_S = 10.0
 MAX_ANSWER = 256 * 1024 * 1024  # a query answer larger than this is refused, not parsed
 SILENT_GIVE_UP_S = 3.0  # settle() stops waiting on a Prometheus that answers nothing this long
+RETRIES = 3  # a query refused, or answered 5xx/408/429, is asked again this many times
+BACKOFF_MAX_S = 2.0
+RETRY_STATUSES = [408, 429, 500, 502, 503, 504]
 
 
 def auth_from_env() -> tuple[dict[str, str] | None, tuple[str, str] | None]:
@@ -59,8 +63,14 @@ class PrometheusSource(MetricsSource):
             import urllib3
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        retry = Retry(total=1, backoff_factor=0.2, status_forcelist=[408, 429, 502, 503, 504],
-                      allowed_methods=["GET"])
+        # a refused connection and a 5xx (or 408/429) are asked again, RETRIES times with
+        # backoff (0, 0.5, 1 s: at most BACKOFF_MAX_S each, Retry-After not obeyed); a read that
+        # timed out is not (a slow Prometheus is not helped by asking again: the wait stays
+        # one timeout); the last answer's status is then the error
+        retry = Retry(total=RETRIES, connect=RETRIES, status=RETRIES, read=0, other=0,
+                      backoff_factor=0.25, backoff_max=BACKOFF_MAX_S,
+                      status_forcelist=RETRY_STATUSES, allowed_methods=["GET", "POST"],
+                      raise_on_status=False, respect_retry_after_header=False)
         # every answer is read under a deadline and a size cap: a trickling or endless body
         # never trips requests' per-read timeout
         session = bounded_session(timeout_s, tls.requests_verify("prometheus"), MAX_ANSWER)

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from loadtest.errors import ConfigError, ExitCode, UsageError
 from loadtest.inputs import read_json
 
@@ -150,16 +152,13 @@ def still_running(results: dict[str, Any]) -> bool:
     if not isinstance(pid, int) or host != socket.gethostname() or pid == os.getpid():
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        cmd = " ".join(proc.cmdline())  # a reused pid is not the run
+    except psutil.NoSuchProcess:  # gone (a zombie too: it has ended)
         return False
-    except PermissionError:
-        return True
-    try:  # a reused pid is not the run
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
-    return b"loadtest" in cmd
+    except psutil.AccessDenied:
+        return True  # alive, and not ours to look into
+    return "loadtest" in cmd
 
 
 def load_results(path: Path) -> dict[str, Any]:

@@ -29,7 +29,8 @@ KPI_HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 
 KPI_DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
                   2.5, 5.0)
 # Statuses whose series are created at start (zero) for every route, so that a status first
-# seen mid-window is not undercounted by increase() (see NOTES-prometheus-locust.md).
+# seen mid-window is not undercounted by increase() (which counts from a series' first sample:
+# a series born with the value 1 loses that first request).
 KNOWN_STATUSES = ("200", "201", "204", "400", "404", "422", "500", "503")
 
 ACTIVE_USER_WINDOW_S = 300.0
