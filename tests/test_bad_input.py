@@ -264,7 +264,7 @@ TABLE: list[tuple[list[str], str]] = [
     (["compare", "{run}", "{run}/results.json"], "are the same run (r1)"),
     (["compare", "{wrongtypes}", "{run}"], "run is not a JSON object"),
     (["compare", "{newer}", "{run}"], "newer than this harness reads"),
-    (["verify", "{nowindow}"], "run.window has no start and end times"),
+    (["verify", "{nowindow}"], "run.window.start: Input should be a valid number"),
     # history and baselines
     (["history", "--since", "notadate", "--out", "{adir}"], "--since 'notadate': not a date"),
     (["history", "--out", "{adir}"], "--out {adir}: no history file there"),

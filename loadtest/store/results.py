@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from pydantic import ValidationError
 
 from loadtest.errors import ConfigError, ExitCode, UsageError
 from loadtest.inputs import read_json
+from loadtest.store.model import Results
 
 _UMASK = os.umask(0)  # read once: files written here get the usual mode (0644), not mkstemp's
 os.umask(_UMASK)
@@ -188,6 +190,13 @@ def load_results(path: Path) -> dict[str, Any]:
             not isinstance(data["verdict"].get("status"), str):
         raise ConfigError(f"{path}: objectives or verdict.status malformed (not a loadtest "
                           "results file)")
+    try:  # every section the model names, typed (store/model.py, results.schema.json)
+        Results.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where.replace('.[', '[')}: {first['msg']} (not a "
+                          f"loadtest results file of schema_version {SCHEMA_VERSION})") from None
     return data
 
 
