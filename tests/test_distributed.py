@@ -86,6 +86,27 @@ def test_every_kubernetes_manifest_passes_kubernetes_validate() -> None:
         kubernetes_validate.validate(bad, version, strict=True)
 
 
+def test_a_worker_elsewhere_that_reports_a_busy_core_marks_the_run() -> None:
+    from loadtest.load.runner import busy_worker_problems, lost_worker_problems
+    from loadtest.metrics.base import Window
+
+    window = Window(100.0, 160.0)
+    workers = {"connected": [
+        {"id": "a", "cpu": [[90.0, 100.0], [110.0, 85.0], [150.0, 81.0]]},   # warm-up not judged
+        {"id": "b", "cpu": [[110.0, 79.0], [150.0, 60.0]]},
+        {"id": "c", "cpu": []}],
+        "lost": [{"id": "b", "at": 130.0, "how": "stopped sending heartbeats"}],
+        "splits": [{"at": 100.0, "why": "test start", "workers": 3},
+                   {"at": 133.0, "why": "lost b", "workers": 2}]}
+    busy = busy_worker_problems(workers, window, 80.0)
+    assert len(busy) == 1 and busy[0].startswith("Locust worker a reported 83% of a core")
+    lost = lost_worker_problems(workers, window)
+    assert lost == ["Locust worker b stopped sending heartbeats (+30 s from the window's start): "
+                    "its share of the rate was not sent until the master split the rate over "
+                    "the 2 others (3 s later); the other workers' samples and its own up to "
+                    "its last flush are kept"]
+
+
 # -- the image, mapped onto this checkout ---------------------------------------------------------
 def image_layout(tmp: Path) -> tuple[list[str], Path, Path]:
     """(ENTRYPOINT, WORKDIR, bin dir) of the Dockerfile's image, built from its own lines: the
