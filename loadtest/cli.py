@@ -770,6 +770,53 @@ def _verdict(line: str) -> None:
     note(sys.stdout, line)
 
 
+@app.command()
+def judge(
+    prometheus: Annotated[str, typer.Option(
+        envvar="LOADTEST_PROMETHEUS", help="The Prometheus holding the traffic's metrics.")],
+    slo: Slo = Path("slo/opscore.yaml"),
+    last: Annotated[str | None, typer.Option(
+        envvar="LOADTEST_LAST", help="Judge the window ending now, this long (e.g. 10m).")]
+        = None,
+    from_: Annotated[str | None, typer.Option(
+        "--from", envvar="LOADTEST_FROM", help="Start of the window: ISO 8601 (UTC unless "
+        "an offset is given) or epoch seconds.")] = None,
+    to: Annotated[str | None, typer.Option(
+        envvar="LOADTEST_TO", help="End of the window (same forms; not in the future).")]
+        = None,
+    selector: Annotated[list[str] | None, typer.Option(
+        "--selector", envvar="LOADTEST_SELECTOR", help="KEY=VALUE added to every query "
+        "(the canary's labels, e.g. version=canary); repeatable.")] = None,
+    baseline_selector: Annotated[list[str] | None, typer.Option(
+        "--baseline-selector", envvar="LOADTEST_BASELINE_SELECTOR", help="KEY=VALUE of the "
+        "stable version to compare the --selector traffic with over the same window "
+        "(e.g. version=stable); repeatable.")] = None,
+    out: Out = Path("reports"),
+    tag: Tag = None,
+    insecure_prometheus: InsecurePrometheus = False,
+) -> None:
+    """Judge a window of traffic the harness did not make (no load, no stack): same
+    objectives, verdicts, run directory, reports and exit codes as `run`."""
+    from loadtest.commands.judge import JudgeOptions, judge_window, resolve_window
+    from loadtest.options import check_url
+    from loadtest.rules import parse_pairs
+
+    try:
+        _connections(insecure_prometheus=insecure_prometheus)
+        check_url("--prometheus", prometheus, "http://127.0.0.1:9090")
+        opts = JudgeOptions(
+            prometheus=prometheus, slo=slo, window=resolve_window(last, from_, to), out=out,
+            selector=parse_pairs(selector or [], "--selector"),
+            baseline_selector=(parse_pairs(baseline_selector, "--baseline-selector")
+                               if baseline_selector else None),
+            tags=parse_pairs(tag or [], "--tag"))
+        outcome = judge_window(opts)
+    except HarnessError as e:
+        _fail(e)
+    typer.echo(outcome.summary_line)
+    raise typer.Exit(outcome.exit_code)
+
+
 def _headroom(text: str) -> float:
     from loadtest.judge.resources import parse_headroom
 

@@ -20,9 +20,9 @@ from loadtest.judge.objectives import (
     matchers_for,
 )
 from loadtest.judge.resources import REFERENCE_CPU_CORES, measure
-from loadtest.load.health import diagnose, early_p95_ms, saturation_problems
+from loadtest.load.health import SATURATED_PCT, diagnose, early_p95_ms, saturation_problems
 from loadtest.load.phase import PhaseState, iso
-from loadtest.load.runner import lost_worker_problems, read_workers
+from loadtest.load.runner import busy_worker_problems, lost_worker_problems, read_workers
 from loadtest.load.shapes import Profile
 from loadtest.metrics.base import MetricsSource, Window
 from loadtest.metrics.server_series import server_timeseries
@@ -209,6 +209,10 @@ def load_health(load: dict[str, Any], state: PhaseState, cpu: dict[str, Any] | N
                 state.problems[i] = p.split("): ", 1)[0] + "): the share of a lost Locust worker"
                 load["shortfall"]["cause"] = "worker lost"
         state.problems.extend(checks.unseen(lost, state.problems))
+        sampled = any(p.get("role") == "worker" for p in (cpu or {}).get("processes", []))
+        if not sampled:  # workers elsewhere: only their own heartbeats say how busy they were
+            state.problems.extend(checks.unseen(
+                busy_worker_problems(workers, window, SATURATED_PCT), state.problems))
     load["problems"] = list(state.problems)
 
 

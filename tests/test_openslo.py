@@ -171,7 +171,9 @@ def test_bad_openslo_exits_2_from_every_command_that_takes_an_slo_file(tmp_path:
     bad = tmp_path / "bad.yaml"
     bad.write_text(FILE.replace("kind: SLI", "kind: Sli"))
     for argv in (["slo", "check", str(bad)], ["slo", "import", str(bad)],
-                 ["run", "--slo", str(bad), "--out", str(tmp_path / "out")]):
+                 ["run", "--slo", str(bad), "--out", str(tmp_path / "out")],
+                 ["judge", "--slo", str(bad), "--prometheus", "http://127.0.0.1:9",
+                  "--last", "1m", "--out", str(tmp_path / "out")]):
         r = runner.invoke(app, argv)
         assert r.exit_code == 2, (argv, r.output)
         lines = [x for x in r.output.splitlines() if x.strip()]

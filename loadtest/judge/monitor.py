@@ -30,7 +30,9 @@ from loadtest.slo import (
     ClientObjective,
     NoAlertsObjective,
     PromqlObjective,
+    RatioObjective,
     SloFile,
+    ThresholdObjective,
     ThroughputObjective,
 )
 from loadtest.store.samples import NewRows
@@ -154,7 +156,8 @@ def _counts(obj: Any) -> bool:
 
 
 def _needs_prometheus(obj: Any) -> bool:
-    return isinstance(obj, (PromqlObjective, NoAlertsObjective))
+    return isinstance(obj, (PromqlObjective, NoAlertsObjective, RatioObjective,
+                            ThresholdObjective))  # the file's own PromQL
 
 
 class ObjectiveMonitor:

@@ -409,6 +409,19 @@ class _Judge:
         ms = self.window.range_ms
         return f"[{ms}ms:{max(1000, ms // 1000)}ms]"
 
+    def counter_range(self) -> str:
+        """The subquery range over which a counter query's increase matches the native
+        `increase(x[window])`: that counts from the first scrape inside the window to the
+        last; a subquery's first point takes the scrape before the window (the last value at
+        or before it), so its range starts one scrape interval later, at fine steps (1/200 of
+        the interval, at most 20,000 points) so its points see each scrape as it lands."""
+        ms = self.window.range_ms
+        interval = getattr(self.source, "scrape_interval_s", None)
+        if not interval or ms <= 4 * interval * 1000:
+            return self.subquery_range()
+        i_ms = round(interval * 1000)
+        return f"[{ms - i_ms}ms:{max(1, i_ms // 200, ms // 20000)}ms]"
+
     def ratio(self, obj: RatioObjective) -> ObjectiveResult:
         """good (or 1 - bad) over total: counters by their increase over the window (the
         query as written, through a subquery), gauges by their mean; a raw ratio by its mean
@@ -428,9 +441,10 @@ class _Judge:
             good = value if obj.raw_type == "success" else 1.0 - value
             return self.ratio_result(obj, good, None, [q], extra, common,
                                      f"raw {obj.raw_type} ratio {value:.4%}")
-        fn = "increase" if obj.counter else "avg_over_time"
-        num_q, total_q = (f"sum({fn}(({obj.good or obj.bad}){self.subquery_range()}))",
-                          f"sum({fn}(({obj.total}){self.subquery_range()}))")
+        fn, rng = ("increase", self.counter_range()) if obj.counter else \
+            ("avg_over_time", self.subquery_range())
+        num_q, total_q = (f"sum({fn}(({obj.good or obj.bad}){rng}))",
+                          f"sum({fn}(({obj.total}){rng}))")
         n = self.scalar(total_q)
         queries = [num_q, total_q]
         if n is None or n <= 0:

@@ -198,6 +198,22 @@ def read_workers(out_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def busy_worker_problems(workers: dict[str, Any], window: Any,
+                         saturated_pct: float) -> list[str]:
+    """A worker (on another machine: the harness cannot sample it) that reported a core
+    busy over the window sent requests late, and timed them with its own queueing."""
+    out = []
+    for w in workers.get("connected", []):
+        cpu = [pct for t, pct in w.get("cpu", [])
+               if window is None or window.start <= t <= window.end]
+        if cpu and sum(cpu) / len(cpu) >= saturated_pct:
+            out.append(f"Locust worker {w.get('id', '?')} reported {sum(cpu) / len(cpu):.0f}% "
+                       f"of a core busy over the window (>= {saturated_pct:.0f}%): it is "
+                       "saturated and its latencies include its own queueing; add workers or "
+                       "lower the rate")
+    return out
+
+
 def lost_worker_problems(workers: dict[str, Any], window: Any) -> list[str]:
     """A worker lost before the window's end took its share of the rate with it: the run
     did not send what was asked and cannot be judged as if it had."""

@@ -10,7 +10,8 @@ plain `locust --master` with the harness's scenario or `import loadtest.locust_p
   has then: each goes on at its new share from the same timeline;
 - with a run folder (`LOADTEST_LOCUST_OUT`, or the plugin's run directory) every split and
   every worker is recorded in `workers.json`: when it connected, its share, the samples it
-  sent, and when and how it was lost. The harness marks the run from a loss (its share was not
+  sent, the CPU it reported (% of a core, Locust measures it every 10 s), and when and how it
+  was lost. The harness marks the run from a loss (its share was not
   sent from the loss until the master noticed, and its last unflushed samples never arrived);
   the samples the other workers sent stay, and so do the lost worker's up to its last flush.
 """
@@ -50,7 +51,7 @@ class WorkerWatch:
 
     def connect(self, client_id: str) -> None:
         self.connected.setdefault(client_id, {"id": client_id, "at": time.time(),
-                                              "share": None, "samples": 0})
+                                              "share": None, "samples": 0, "cpu": []})
         self.lost.pop(client_id, None)  # back after a loss: Locust takes it again
         if self.watching:  # a worker joins a running test: split the rate again
             # Locust adds it to its clients after this event; it gets its spawn after it
@@ -89,6 +90,10 @@ class WorkerWatch:
         if not self.watching:
             return
         clients = self.runner.clients
+        now = round(time.time(), 1)
+        for cid in self.active():  # the CPU a worker reports with its heartbeat (every 10 s)
+            if cid in self.connected and clients.get(cid) is not None:
+                self.connected[cid]["cpu"].append([now, clients[cid].cpu_usage])
         gone = []
         for cid in self.connected:
             if cid in self.lost:

@@ -1,0 +1,202 @@
+"""One SLO file from the load test to the canary (#35), against the shared Prometheus scraping
+the reference target: an OpenSLO file gates `loadtest run` as its native equivalent does
+(same figures within 0.1 percentage point, exit 0 healthy, exit 1 with 5% errors);
+`loadtest judge` judges the run's traffic afterwards with the run's verdict; a canary
+selector with 5% errors fails against a clean stable one and two clean ones pass. The canary
+and stable versions are told apart by a label the reference target has (`endpoint`), as a
+rollout's would be by `version`."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, ScrapedTarget
+
+OPENSLO = """\
+apiVersion: openslo/v1
+kind: DataSource
+metadata: {name: prometheus}
+spec: {type: Prometheus, connectionDetails: {url: "http://prometheus:9090"}}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: availability}
+spec:
+  service: opscore
+  budgetingMethod: Occurrences
+  timeWindow: [{duration: 28d, isRolling: true}]
+  indicator:
+    metadata: {name: non-5xx}
+    spec:
+      ratioMetric:
+        counter: true
+        good:
+          metricSource:
+            metricSourceRef: prometheus
+            spec: {query: 'sum(http_requests_total{job="opscore-backend",status!~"5.."})'}
+        total:
+          metricSource:
+            metricSourceRef: prometheus
+            spec: {query: 'sum(http_requests_total{job="opscore-backend"})'}
+  objectives: [{target: 0.99}]
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: latency}
+spec:
+  service: opscore
+  budgetingMethod: Occurrences
+  indicator:
+    metadata: {name: within-250ms}
+    spec:
+      ratioMetric:
+        counter: true
+        good:
+          metricSource:
+            type: Prometheus
+            spec: {query: 'sum(http_request_duration_seconds_bucket{job="opscore-backend",le="0.25"})'}
+        total:
+          metricSource:
+            type: Prometheus
+            spec: {query: 'sum(http_request_duration_seconds_count{job="opscore-backend"})'}
+  objectives: [{targetPercent: 95}]
+"""
+
+NATIVE = """\
+version: 1
+selector: {job: opscore-backend}
+objectives:
+  - {name: p95, kind: latency, quantile: 0.95, threshold: 250ms}
+  - {name: errors, kind: error_rate, max: 0.01}
+"""
+
+
+def loadtest(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "loadtest", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def results(out: Path) -> dict[str, Any]:
+    return json.loads((out / "latest" / "results.json").read_text())
+
+
+def by_name(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {o["name"]: o for o in r["objectives"]}
+
+
+def gate(scraped: ScrapedTarget, tmp: Path, name: str, warmup: str = "2s"
+         ) -> tuple[int, dict[str, Any]]:
+    """`loadtest run --slo openslo.yaml` against the shared target and Prometheus, then the
+    same window judged by the native file (`verify`): the two judgements' figures."""
+    out = tmp / name
+    p = loadtest("run", "--target", scraped.target.url, "--prometheus",
+                 scraped.prometheus.url, "--slo", str(tmp / "openslo.yaml"), "--rate", "60",
+                 "--duration", "6s", "--warmup", warmup, "--out", str(out))
+    assert (out / "latest").exists(), p.stdout + p.stderr
+    run = results(out)
+    v = loadtest("verify", str(out / "latest"), "--slo", str(tmp / "native.yaml"),
+                 "--prometheus", scraped.prometheus.url)
+    assert v.returncode == p.returncode, p.stdout + p.stderr + v.stdout + v.stderr
+    verify_dir = next((out / "latest" / "verify").iterdir())
+    native = by_name(json.loads((verify_dir / "results.json").read_text()))
+    o = by_name(run)
+    assert o["availability"]["kind"] == "ratio" and o["availability"]["samples"] > 200
+    # the same figures as the native objectives, within 0.1 percentage point
+    assert math.isclose(1 - o["availability"]["value"], native["errors"]["value"],
+                        abs_tol=0.001), (o["availability"], native["errors"])
+    assert math.isclose(o["latency"]["value"],
+                        native["p95"]["extra"]["ratio_within_threshold"], abs_tol=0.001)
+    assert native["p95"]["exact"] is True  # 250 ms is a bucket bound: the ratio decides
+    return p.returncode, run
+
+
+@pytest.mark.slow
+@pytest.mark.prometheus
+def test_openslo_gates_a_run_as_its_native_equivalent_and_judge_agrees(
+        scraped_target: ScrapedTarget, tmp_path: Path) -> None:
+    (tmp_path / "openslo.yaml").write_text(OPENSLO)
+    (tmp_path / "native.yaml").write_text(NATIVE)
+    code, run = gate(scraped_target, tmp_path, "healthy")
+    assert code == 0, run["verdict"]
+    assert any("timeWindow 28d (rolling) not used" in w for w in run["warnings"])
+    assert any("DataSource prometheus: url http://prometheus:9090 recorded" in w
+               for w in run["warnings"])
+    # the run's traffic judged afterwards, by a command that made no load
+    since = math.ceil(time.time() - run["run"]["window"]["start"])
+    out = tmp_path / "judged"
+    p = loadtest("judge", "--prometheus", scraped_target.prometheus.url, "--slo",
+                 str(tmp_path / "openslo.yaml"), "--last", f"{since}s", "--out", str(out))
+    assert p.returncode == 0 and p.stdout.startswith("PASS"), p.stdout + p.stderr
+    judged = results(out)
+    assert judged["kind"] == "judge" and judged["run"]["made_load"] is False
+    assert judged["judged"]["made_load"] is False and judged["client"] == {}
+    assert (out / "latest" / "index.html").is_file() and (out / "latest" / "junit.xml").is_file()
+    assert math.isclose(by_name(judged)["availability"]["value"],
+                        by_name(run)["availability"]["value"], abs_tol=0.001)
+
+    # errors from the warm-up on: Prometheus' increase() never extrapolates a counter below
+    # zero, so a route's 5xx series that starts the window at 0 is undercounted by the native
+    # figure by up to a scrape interval (up to 0.5 pp in a 6 s window); the OpenSLO figure,
+    # the increase of one summed series, is not
+    scraped_target.target.set_faults([{"error_ratio": 0.05}])
+    code, run = gate(scraped_target, tmp_path, "faulty", warmup="6s")
+    assert code == 1 and "availability" in run["verdict"]["reason"], run["verdict"]
+    assert 0.90 < by_name(run)["availability"]["value"] < 0.99
+    assert by_name(run)["latency"]["status"] == "pass"
+    w = run["run"]["window"]
+    p = loadtest("judge", "--prometheus", scraped_target.prometheus.url, "--slo",
+                 str(tmp_path / "openslo.yaml"), "--from", str(w["start"]), "--to",
+                 str(w["end"]), "--out", str(out))
+    assert p.returncode == 1 and "availability" in p.stdout, p.stdout + p.stderr
+
+
+FAULTY, STABLE, CLEAN = ("/api/v1/documents/{id}", "/api/v1/documents/{id}/execution-records",
+                         "/api/v1/documents/{id}/attachments")
+
+
+@pytest.mark.prometheus
+def test_a_canary_with_5_percent_errors_fails_against_stable_and_a_clean_one_passes(
+        scraped_target: ScrapedTarget, tmp_path: Path) -> None:
+    target = scraped_target.target
+    target.set_faults([{"error_ratio": 0.05, "endpoints": [FAULTY]}])
+    start = time.time()
+    with httpx.Client(base_url=target.url, timeout=10) as c:
+        i = 0
+        while time.time() < start + 22:  # bounded: 22 s, three requests a turn
+            doc = 1 + i % 5
+            for path in ("", "/execution-records", "/attachments"):
+                c.get(f"/api/v1/documents/{doc}{path}")
+            i += 1
+            time.sleep(0.01)
+    end = time.time()
+    (tmp_path / "native.yaml").write_text(NATIVE)
+
+    def judge(canary: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+        out = tmp_path / canary.strip("/").replace("/", "_")
+        p = loadtest("judge", "--prometheus", scraped_target.prometheus.url, "--slo",
+                     str(tmp_path / "native.yaml"), "--from", str(start), "--to", str(end),
+                     "--selector", f"endpoint={canary}", "--baseline-selector",
+                     f"endpoint={STABLE}", "--out", str(out))
+        return p, results(out)
+
+    p, bad = judge(FAULTY)
+    assert p.returncode == 1, p.stdout + p.stderr
+    checks = {c["objective"]: c for c in bad["regressions"]}
+    assert checks["errors"]["status"] == "fail" and checks["errors"]["significant"]
+    assert 0.02 < checks["errors"]["run_value"] < 0.09 and checks["errors"]["base_value"] == 0
+    assert "detectable_change" in checks["errors"] and "underpowered" in checks["errors"]
+    assert bad["comparison"]["intervals"] >= 10
+    assert by_name(bad)["errors"]["status"] == "fail"  # the canary's own SLO, too
+    p, good = judge(CLEAN)
+    assert p.returncode == 0, p.stdout + p.stderr + json.dumps(good["regressions"])
+    assert {c["status"] for c in good["regressions"]} == {"pass"}
+    assert {c["objective"] for c in good["regressions"]} == {"p95", "errors"}
