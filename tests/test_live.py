@@ -183,3 +183,22 @@ def test_a_shortfall_names_its_likely_cause() -> None:
                                          "schedule_lag_ms": lag}, 800, busy, 1000)
     assert "too few users" in shortfall({"achieved_rate": 20, "completed_rate": 20,
                                          "schedule_lag_ms": lag}, 100, cpu, 2)
+
+
+def test_the_live_view_reads_the_rate_from_the_running_count(tmp_path: Path) -> None:
+    """Locust's own Requests/s leaves out the last 2 s (0 in a run's first seconds): the view
+    shows the requests completed over the last seconds, from the running count."""
+    from loadtest.load.live import Ticker
+
+    head = ("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,"
+            "99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count\n")
+    shown: list[object] = []
+    ticker = Ticker(shown.append, tmp_path, started=100.0, total_s=10, requested=50)
+    for i, count in enumerate((0, 40, 90, 140, 190)):
+        (tmp_path / "stats_stats_history.csv").write_text(
+            head + f"{i},20,,Aggregated,0.000000,0,3,4,4,5,6,7,8,9,10,10,10,{count},0\n")
+        ticker.tick(now=100.0 + i)
+    achieved = [getattr(s, "achieved") for s in shown]
+    assert achieved[0] == 0.0  # one count: Locust's figure
+    assert achieved[1:] == [40.0, 45.0, 140 / 3, 50.0]
+    assert "achieved 50.0 req/s" in str(shown[-1])

@@ -3,7 +3,9 @@ attachments now and then, /health rarely. One request per task, named by route t
 statistics stay per endpoint.
 
 Run by the harness (`loadtest run --scenario scenarios/opscore.py`), which sets the rate; it
-also runs under plain Locust: `LOADTEST_LOCUST_RATE=50 locust -f scenarios/opscore.py`.
+also runs under plain Locust: `LOADTEST_LOCUST_RATE=50 locust -f scenarios/opscore.py`, judged
+with `--slo slo/opscore.yaml` (the plugin below). Under `locust --master` the master's
+LOADTEST_LOCUST_RATE is the aggregate, split over the workers connected (workers.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import random
 
 from locust import task
 
+import loadtest.locust_plugin  # noqa: F401 - `--slo` and friends on a plain `locust` run
 from loadtest.locustlib import PacedUser
 
 DOC = "/api/v1/documents/{id}"

@@ -14,11 +14,12 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 HISTORY = "stats_stats_history.csv"
+RATE_WINDOW_S = 3.0  # the live view's achieved rate: requests completed over this long
 LIVE_RECORD = "live.jsonl"  # in the run directory: one JSON line a second while the load runs
 
 
@@ -211,6 +212,7 @@ class Ticker:
     window: tuple[float, float] | None = None
     export: Any = None  # an Exporter (loadtest/export): the same figures as Prometheus series
     _last: float = 0.0
+    _counts: list[tuple[float, float]] = field(default_factory=list)  # (t, requests so far)
 
     def tick(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -220,12 +222,27 @@ class Ticker:
         cpu = self.cpu.current_pct() if self.cpu is not None else None
         row = latest(self.locust_dir)
         if self.show is not None:
-            self.show(live_status(row, now - self.started, self.total_s, self._offered(now),
-                                  cpu, self._objectives()))
+            status = live_status(row, now - self.started, self.total_s, self._offered(now),
+                                 cpu, self._objectives())
+            achieved = self._achieved(row, now)
+            self.show(status if achieved is None else replace(status, achieved=achieved))
         if self.record is not None:
             self._append(row, now, cpu)
         if self.export is not None:
             self.export.tick(self, now, row)
+
+    def _achieved(self, row: dict[str, str] | None, now: float) -> float | None:
+        """Requests/s completed over the last RATE_WINDOW_S, from Locust's running count (its
+        own Requests/s leaves out the last 2 s and reads 0 for a run's first seconds); None
+        until two counts a second apart."""
+        done = _num(row.get("Total Request Count")) if row else None
+        if done is None:
+            return None
+        self._counts.append((now, done))
+        while len(self._counts) > 2 and now - self._counts[1][0] >= RATE_WINDOW_S:
+            del self._counts[0]
+        (t0, n0), (t1, n1) = self._counts[0], self._counts[-1]
+        return (n1 - n0) / (t1 - t0) if t1 - t0 >= 1.0 else None
 
     def _offered(self, now: float) -> float | None:
         """Task starts/s the plan offers now (None: the closed model)."""
