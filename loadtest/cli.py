@@ -220,8 +220,8 @@ def _given(ctx: typer.Context, *names: str) -> frozenset[str]:
 
 
 # -- run ---------------------------------------------------------------------------------------
-Rate = Annotated[float, typer.Option(envvar="LOADTEST_RATE", help="Requests per second "
-                                     "to offer (aggregate).")]
+Rate = Annotated[float, typer.Option(envvar="LOADTEST_RATE", help="Task starts per second "
+                                     "to offer (aggregate; a task may make several requests).")]
 Duration = Annotated[str, typer.Option(envvar="LOADTEST_DURATION",
                                        help="Judged window length (e.g. 60s, 5m).")]
 Warmup = Annotated[str, typer.Option(envvar="LOADTEST_WARMUP",

@@ -141,7 +141,8 @@ def test_six_gate_runs_with_a_latency_fault_from_the_fourth(tmp_path: Path) -> N
         if i < 5:
             assert p.returncode == 0, p.stderr + p.stdout
     ids = [json.loads(h)["id"] for h in (tmp_path / "history.jsonl").read_text().splitlines()]
-    assert p.returncode == 1 and p.stdout.startswith("FAIL: drift: "), p.stderr + p.stdout
+    verdict = p.stdout.splitlines()[-1]  # last, after the summary table
+    assert p.returncode == 1 and verdict.startswith("FAIL: drift: "), p.stderr + p.stdout
     assert "response_time_p95 +" in p.stdout and f"from run {ids[3]}" in p.stdout
     assert "loadtest: warning: drift: response_time_p95 worse" in p.stderr
     h = loadtest("history", "--out", str(tmp_path), "--metric", "response_time_p95",
