@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 
-from loadtest.load.health import CpuMonitor, saturation_problems, shortfall
 from loadtest.console import Terminal
+from loadtest.load.health import CpuMonitor, saturation_problems, shortfall
 from loadtest.load.live import ObjectiveState, SearchStatus, latest, status_line
 
 
@@ -166,8 +168,8 @@ def test_a_capacity_search_shows_a_bar_over_its_steps_with_the_time_left() -> No
     term.status(LiveStatus(15, 30, 100, 99.0, 5.0, 100, 0, 20.0))
     assert log.getvalue().splitlines() == [
         "capacity step 2 of at most 5: 100 tasks/s, at most 02:00 left",
-        "step 2/5  00:15 / 00:30  offered 100 tasks/s  achieved 99.0 req/s  p95 5 ms  "
-        "errors 0.00%  generator CPU 20%"]
+        ("step 2/5  00:15 / 00:30  offered 100 tasks/s  achieved 99.0 req/s  p95 5 ms  "
+         "errors 0.00%  generator CPU 20%")]
 
 
 def test_a_shortfall_names_its_likely_cause() -> None:
@@ -198,7 +200,26 @@ def test_the_live_view_reads_the_rate_from_the_running_count(tmp_path: Path) -> 
         (tmp_path / "stats_stats_history.csv").write_text(
             head + f"{i},20,,Aggregated,0.000000,0,3,4,4,5,6,7,8,9,10,10,10,{count},0\n")
         ticker.tick(now=100.0 + i)
-    achieved = [getattr(s, "achieved") for s in shown]
+    achieved = [s.achieved for s in shown]  # type: ignore[attr-defined]
     assert achieved[0] == 0.0  # one count: Locust's figure
     assert achieved[1:] == [40.0, 45.0, 140 / 3, 50.0]
     assert "achieved 50.0 req/s" in str(shown[-1])
+
+
+def test_colour_only_where_no_color_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadtest.load.live import LiveStatus
+
+    status = LiveStatus(5, 70, 100, 99.5, 7.0, 200, 3, 42.0,
+                        (ObjectiveState("error_rate", "fail", 0.015, "ratio"),))
+    for no_color, coloured in ((None, True), ("1", False)):
+        if no_color is None:
+            monkeypatch.delenv("NO_COLOR", raising=False)
+        else:
+            monkeypatch.setenv("NO_COLOR", no_color)
+        tty = FakeTty()
+        term = Terminal(tty)
+        term.status(status)
+        term.done()
+        out = tty.getvalue()
+        assert "error_rate" in out and "FAIL" in out
+        assert bool(re.search(r"\x1b\[[0-9;]*3[1-7]m", out)) is coloured, repr(out)
