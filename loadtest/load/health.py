@@ -216,10 +216,11 @@ def diagnose(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | Non
     in_task = totals.get("in_task")
     peak = max(in_flight or 0.0, totals.get("in_flight_peak") or 0.0, in_task or 0.0)
     waiting = bool(users and peak >= ALL_WAITING * users)
-    busy = f"up to {min(peak, users or peak):.0f} of {users} users busy" if waiting else ""
+    journey = journeys(totals)
+    busy = (f"up to {min(peak, users or peak):.0f} of {users} users "
+            + ("busy" if journey else "in flight")) if waiting else ""
     server_ms = None if server_p95_s is None else server_p95_s * 1000
     server_before_ms = None if before_server_p95_s is None else before_server_p95_s * 1000
-    journey = journeys(totals)
     if journey and waiting:  # think time or task code kept them, unless the answers did
         task_ms, waiting_ms = totals["task_ms"], totals.get("task_waiting_ms") or 0.0
         if users and users * 1000.0 / max(1.0, task_ms - waiting_ms) < requested:
