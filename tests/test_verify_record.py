@@ -60,7 +60,8 @@ def test_verify_keeps_the_record_and_promote_takes_only_a_pass(
     assert v.exit_code == 0, v.output
     assert digests(run_dir) == before
     [vdir] = (run_dir / "verify").iterdir()
-    assert {f.name for f in vdir.iterdir()} == set(REPORTS)
+    assert {f.name for f in vdir.iterdir()} == set(REPORTS) | {"load-performance.json",
+                                                     "pr-comment.md"}
     r = json.loads((vdir / "results.json").read_text())
     assert r["verdict"]["status"] == "pass"
     ver = r["verification"]
