@@ -43,10 +43,10 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import sys
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import urllib.parse
 import xml.etree.ElementTree as ET
