@@ -154,7 +154,8 @@ def _start_locust(plan: Any, state: PhaseState, exits: contextlib.ExitStack,
     state.run_start = load.wait_started()
     shape = plan.shape
     state.window = Window(state.run_start + shape.judge_from, state.run_start + shape.judge_to)
-    offered = f"{plan.users} users (closed model)" if _closed(plan) else f"{plan.rate:g} req/s"
+    offered = (f"{plan.users} users (closed model)" if _closed(plan)
+               else f"{plan.rate:g} task starts/s")
     progress(f"load started: {offered}; window {iso(state.window.start)} .. "
              f"{iso(state.window.end)}")
     return load
