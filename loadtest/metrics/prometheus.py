@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import time
 from typing import Any
 
@@ -86,6 +87,10 @@ class PrometheusSource(MetricsSource):
         try:
             result = self._client.custom_query(promql, params=params)
         except PrometheusApiClientException as e:
+            status = re.match(r"HTTP Status Code (5\d\d)", str(e))
+            if status:  # still failing after the retries: unavailable, not a bad query
+                raise SourceError(f"Prometheus at {self.url} did not answer: HTTP "
+                                  f"{status.group(1)} (asked {RETRIES + 1} times)") from None
             raise SourceError(f"Prometheus rejected the query {promql!r}: "
                               f"{str(e).splitlines()[0][:300]}") from None
         except ValueError as e:  # a body that is not JSON (requests' JSONDecodeError too)
