@@ -24,7 +24,7 @@ from loadtest.errors import ConfigError
 from loadtest.inputs import YamlDocument, parse_yaml_documents
 
 API_VERSION = "openslo/v1"
-_DETECT = re.compile(r"^[ \t-]*apiVersion:[ \t]*['\"]?openslo/", re.M)
+_DETECT = re.compile(r"^[ \t-]*apiVersion:[ \t]*['\"]?openslo/", re.MULTILINE)
 _WINDOW = re.compile(r"\{\{\s*\.window\s*\}\}")  # OpenSLO's examples spell the window so
 OPS = {"lte": "<=", "gte": ">=", "lt": "<", "gt": ">"}
 # kinds of the v1 spec the harness has no use for in a test window: named in the notes

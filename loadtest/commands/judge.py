@@ -57,7 +57,7 @@ def parse_time(text: str, option: str) -> float:
     except ValueError:
         pass
     try:
-        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        t = datetime.fromisoformat(text.strip())  # `Z` read as UTC (Python 3.11)
     except ValueError:
         raise UsageError(f"{option} {text!r}: not a time (use ISO 8601 like "
                          "2026-12-05T10:00:00Z, or epoch seconds)") from None
@@ -183,8 +183,8 @@ def not_judged(slo: SloFile) -> list[str]:
     names = [o.name for o in slo.objectives if isinstance(o, ClientObjective)]
     if not names:
         return []
-    return [f"not judged: {', '.join(names)} (client-side objectives need the load "
-            "generator's samples; `loadtest judge` made no load)"]
+    return [(f"not judged: {', '.join(names)} (client-side objectives need the load "
+             "generator's samples; `loadtest judge` made no load)")]
 
 
 def publish_judgement(results: dict[str, Any], run_dir: Path, out: Path, run_id: str) -> None:
