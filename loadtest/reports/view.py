@@ -410,16 +410,16 @@ def load_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
     totals = results.get("client", {}).get("totals", {})
     rows = [("task starts/s offered", _requested_text(run, load))]
     if "task_rate" in totals:
-        rows.append(("tasks/s achieved", f"{totals['task_rate']:.2f} tasks/s "
-                     f"({totals.get('tasks', 0):,} tasks started in the window)"))
+        rows.append(("tasks/s achieved", (f"{totals['task_rate']:.2f} tasks/s "
+                     f"({totals.get('tasks', 0):,} tasks started in the window)")))
     if totals:
         rows += [("requests/s sent", fmt_value(totals.get("achieved_rate"), "req/s")),
                  ("requests/s served", fmt_value(totals.get("completed_rate"), "req/s"))]
     if totals.get("requests_per_task") is not None:
         rows += [("requests per task", f"{totals['requests_per_task']:.2f}"),
-                 ("task time (mean)", f"{totals['task_ms'] / 1000:.2f} s, of it "
+                 ("task time (mean)", (f"{totals['task_ms'] / 1000:.2f} s, of it "
                   f"{totals.get('task_waiting_ms', 0) / 1000:.2f} s waiting on answers; "
-                  f"{totals.get('in_task', 0):.1f} users inside a task on average")]
+                  f"{totals.get('in_task', 0):.1f} users inside a task on average"))]
     pool = load.get("pool")
     rows.append(("user pool", f"{run.get('users')} users" + (
         f" (grown from {pool['initial']} in the warm-up)" if pool and pool.get("changes")
