@@ -875,23 +875,6 @@ def slo_import(
     typer.echo(f"wrote {out}" if out is not None else text.rstrip("\n"))
 
 
-@slo_app.command("import")
-def slo_import(
-    file: Annotated[Path, typer.Argument(help="The OpenSLO v1 file.")],
-    out: Annotated[Path | None, typer.Option(
-        "--out", envvar="LOADTEST_SLO_OUT", help="Write the native SLO file here (default: "
-        "standard output).")] = None,
-) -> None:
-    """An OpenSLO v1 file as the equivalent native SLO file (`--slo` reads OpenSLO as it is)."""
-    from loadtest.commands.slo_import import write_import
-
-    try:
-        text = write_import(file, out)
-    except HarnessError as e:
-        _fail(e)
-    typer.echo(f"wrote {out}" if out is not None else text.rstrip("\n"))
-
-
 @slo_app.command("rules")
 def slo_rules(
     file: Annotated[Path, typer.Argument(help="The SLO file (native or OpenSLO).")],
