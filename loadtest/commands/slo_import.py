@@ -11,7 +11,7 @@ from loadtest.errors import ConfigError, UsageError
 from loadtest.inputs import MAX_YAML_BYTES, read_text
 from loadtest.openslo import is_openslo, openslo_to_native
 from loadtest.slo import parse_slo
-from loadtest.store.results import write_text_atomic
+from loadtest.store.results import write_out_option
 
 
 def import_openslo(path: Path) -> str:
@@ -39,9 +39,5 @@ def write_import(path: Path, out: Path | None) -> str:
     """Write the native file to `out` (None: return it for stdout)."""
     text = import_openslo(path)
     if out is not None:
-        try:
-            write_text_atomic(out, text)
-        except OSError as e:
-            raise UsageError(f"--out {out}: cannot write it ({e.strerror}); pass a writable "
-                             "path") from None
+        write_out_option(out, text)
     return text

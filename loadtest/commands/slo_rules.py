@@ -12,7 +12,7 @@ from loadtest.errors import PrometheusUnavailable, UsageError
 from loadtest.metrics.base import Matcher, SourceError
 from loadtest.rules import Rules, build_rules, parse_pairs
 from loadtest.slo import DbLatencyObjective, LatencyObjective, SloFile, load_slo
-from loadtest.store.results import write_text_atomic
+from loadtest.store.results import write_out_option
 
 
 class _Dumper(yaml.SafeDumper):
@@ -74,9 +74,5 @@ def write_rules(slo_path: Path, out: Path | None, selector: list[str], labels: l
               "alerts (page 14.4x 1h/5m, 6x 6h/30m;\n# ticket 3x 1d/2h, 1x 3d/6h).\n")
     text = header + yaml.dump(rules.document(), Dumper=_Dumper, sort_keys=False, width=100)
     if out is not None:
-        try:
-            write_text_atomic(out, text)
-        except OSError as e:
-            raise UsageError(f"--out {out}: cannot write it ({e.strerror}); pass a writable "
-                             "path") from None
+        write_out_option(out, text)
     return text, rules

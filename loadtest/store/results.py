@@ -100,6 +100,15 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
+def write_out_option(out: Path, text: str) -> None:
+    """A command's `--out FILE`, written atomically; an unwritable path is a usage error."""
+    try:
+        write_text_atomic(out, text)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write it ({e.strerror}); pass a writable "
+                         "path") from None
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
