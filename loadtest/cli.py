@@ -4,6 +4,8 @@ calls one library function and turns a HarnessError into a one-line message and 
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -12,9 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from rich.console import Console
 from typer.core import TyperGroup
 
-from loadtest import __version__
+from loadtest import __version__, tls
+from loadtest.commands.init import write_defaults
+from loadtest.console import note, terminal
+from loadtest.defaults import resolve
+from loadtest.durations import parse_duration
 from loadtest.errors import ExitCode, HarnessError, UsageError
 
 if TYPE_CHECKING:  # the commands are imported when they run: `loadtest --help` stays fast
@@ -89,8 +96,6 @@ def _root(
 
 
 def _duration_opt(name: str, value: str) -> float:
-    from loadtest.durations import parse_duration
-
     try:
         return parse_duration(value)
     except ValueError as e:
@@ -179,10 +184,6 @@ CapacityUsers = Annotated[int | None, typer.Option(
 def _connections(insecure_target: bool = False, insecure_prometheus: bool = False,
                  request_timeout: str | None = None) -> None:
     """TLS and timeout policy, handed to the Locust processes through the environment."""
-    import os
-
-    from loadtest import tls
-
     if insecure_target:
         tls.skip("target")
     if insecure_prometheus:
@@ -198,7 +199,7 @@ def _connections(insecure_target: bool = False, insecure_prometheus: bool = Fals
 def _target_buckets(target: str | None, http_buckets: str, db_buckets: str
                     ) -> tuple[str, str]:
     """Validated now (exit 2 before anything starts); they shape the reference target only."""
-    from loadtest.target.server import build_metrics
+    from loadtest.target.metrics import build_metrics
 
     if target is not None and (http_buckets, db_buckets) != ("default", "default"):
         raise UsageError("--http-buckets and --db-buckets shape the reference target's "
@@ -365,9 +366,6 @@ def run(
 def _defaults(ctx: typer.Context, scenario: Path, slo: Path) -> tuple[Path, Path]:
     """--scenario/--slo not given and their relative defaults not here: the packaged ones,
     said on stderr (not with --quiet)."""
-    from loadtest.console import note
-    from loadtest.defaults import resolve
-
     scenario, slo, notes = resolve(scenario, slo, _given(ctx, "scenario", "slo"))
     for text in [] if _QUIET.get() else notes:
         note(sys.stderr, f"loadtest: {text}")
@@ -397,7 +395,6 @@ def _with_buckets(opts: RunOptions, target: str | None, http_buckets: str,
 def _with_export(opts: RunOptions, remote_write: str | None, insecure: bool,
                  grafana_url: str | None) -> RunOptions:
     """Where the generator's figures are pushed and the annotation posted, checked now."""
-    from loadtest import tls
     from loadtest.options import check_url
 
     if remote_write is not None:
@@ -429,8 +426,6 @@ _QUIET: ContextVar[bool] = ContextVar("quiet", default=False)  # the command's -
 def _live(start: Callable[..., R], opts: Any) -> R:
     """A load command's library call with its progress and live status on stderr (none with
     the command's --quiet)."""
-    from loadtest.console import terminal
-
     if _QUIET.get():
         _QUIET.set(False)  # for this command only (tests invoke several in one process)
         return start(opts, progress=lambda _m: None, live=None)
@@ -466,7 +461,6 @@ def verify(
     """Judge a finished run again over its recorded window; the run's own results and reports
     are kept as they are, the new judgement goes beside them (RUN_DIR/verify/<id>/)."""
     from loadtest.commands.verify import reverify
-
     from loadtest.options import check_url
 
     try:
@@ -501,10 +495,9 @@ def report(
     """Render index.html, junit.xml and summary.md again from results.json.
 
     summary.md is not appended to $GITHUB_STEP_SUMMARY again: the run did that."""
+    from loadtest.commands.verify import run_directory
     from loadtest.reports import render_all
     from loadtest.store.results import load_results
-
-    from loadtest.commands.verify import run_directory
 
     try:
         run_dir = run_directory(run_dir)
@@ -550,8 +543,6 @@ def compare(
 
 
 def _echo_json(data: Any) -> None:
-    import json
-
     def plain(v: Any) -> Any:  # numpy numbers and the like
         return float(v) if hasattr(v, "__float__") else str(v)
 
@@ -695,9 +686,8 @@ def capacity(
     """Find the highest rate at which every objective holds; the latency/throughput curve."""
     from loadtest.commands.capacity import CapacityOptions, find_capacity
     from loadtest.commands.run import RunOptions
-    from loadtest.stack.open import StackOptions
-
     from loadtest.options import check_capacity
+    from loadtest.stack.open import StackOptions
 
     _QUIET.set(quiet)
     try:
@@ -749,10 +739,6 @@ def _capacity_exit(results: dict[str, Any], quiet: bool = False) -> NoReturn:
 
 def _summary(results: dict[str, Any]) -> None:
     """The tables a load command ends with, on stdout before its verdict line (the last)."""
-    import os
-
-    from rich.console import Console
-
     from loadtest.reports.terminal import summary_tables
 
     # a CI log is no terminal: wide enough that names are not folded (unless COLUMNS says)
@@ -765,8 +751,6 @@ def _summary(results: dict[str, Any]) -> None:
 def _verdict(line: str) -> None:
     """The verdict line, last on stdout: as it is for scripts; wrapped within the width on a
     terminal (a person's)."""
-    from loadtest.console import note
-
     note(sys.stdout, line)
 
 
@@ -843,7 +827,6 @@ def slo_check(
 ) -> None:
     """Validate an SLO file (exit 2 with the line and field when it is wrong)."""
     from loadtest.commands.slo_check import check_slo, raise_if_failed
-
     from loadtest.options import check_url
 
     try:
@@ -921,11 +904,10 @@ def worker(
     insecure_target: InsecureTarget = False,
 ) -> None:
     """A Locust worker on this machine for a `loadtest run --remote-workers N` master."""
-    from loadtest.load.runner import worker_argv
-    from loadtest.stack.processes import call_dying_with_us
-
     from loadtest.load.locust_options import check_scenario
+    from loadtest.load.runner import worker_argv
     from loadtest.options import check_worker
+    from loadtest.stack.processes import call_dying_with_us
 
     try:
         _connections(insecure_target, request_timeout=request_timeout)
@@ -1044,8 +1026,6 @@ def init_cmd(
 ) -> None:
     """Write editable copies of the packaged defaults: scenarios/opscore.py, slo/opscore.yaml
     and a CI file (then `loadtest run` uses them)."""
-    from loadtest.commands.init import write_defaults
-
     try:
         written = write_defaults(folder, ci, force)
     except HarnessError as e:

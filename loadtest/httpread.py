@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+import requests
+
 MAX_BYTES = 64 * 1024 * 1024
 
 
@@ -60,8 +63,6 @@ def read_bounded(chunks: Iterable[bytes], started: float, deadline_s: float, max
 def get(url: str, *, deadline_s: float, verify: Any = True,
         max_bytes: int = MAX_BYTES, **kwargs: Any) -> Answer:
     """One bounded GET with its own client (per-read timeout = deadline_s)."""
-    import httpx
-
     with httpx.Client(timeout=deadline_s, trust_env=False, verify=verify) as client:
         return bounded_get(client, url, deadline_s=deadline_s, max_bytes=max_bytes, **kwargs)
 
@@ -70,8 +71,6 @@ def bounded_session(deadline_s: float, verify: bool | str = True,
                     max_bytes: int = MAX_BYTES) -> Any:
     """A requests.Session (for prometheus-api-client) whose every answer is read under the
     same bounds; raises BodyRefused."""
-    import requests
-
     class BoundedSession(requests.Session):
         def request(self, method: str, url: str,  # type: ignore[override]
                     *args: Any, **kwargs: Any) -> requests.Response:

@@ -40,11 +40,9 @@ from locust.runners import WorkerRunner
 from loadtest import __version__, tls
 from loadtest.durations import parse_duration
 from loadtest.errors import ExitCode, HarnessError, UsageError
-from loadtest.load.phase import PhaseState
 from loadtest.locustlib import pacing, recorder, workers
 from loadtest.metrics.base import MetricsSource, SourceError, Window
 from loadtest.slo import SloFile, load_slo
-from loadtest.stack.open import SNAPSHOTS, up_matchers
 
 log = logging.getLogger("loadtest")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per scrape otherwise
@@ -76,6 +74,7 @@ class Gate:
     def open_sources(self) -> None:
         from loadtest.metrics.embedded import EmbeddedSource
         from loadtest.metrics.prometheus import PrometheusSource
+        from loadtest.stack.open import SNAPSHOTS, up_matchers
 
         job = self.slo.selector.get("job", "opscore-backend")
         if self.host:
@@ -117,6 +116,7 @@ class Gate:
     # -- after the run --------------------------------------------------------------------
     def judge(self) -> dict[str, Any]:
         from loadtest.judgement import assemble as _assemble
+        from loadtest.load.phase import PhaseState
         from loadtest.session import git_revision as _git_revision
         from loadtest.session import publish
         from loadtest.store.baselines import read_history

@@ -12,12 +12,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+import httpx
+
 from loadtest.errors import UsageError
+from loadtest.load.locust_options import check_pass_through, check_scenario
+from loadtest.load.locustfiles import check_locust_args
+from loadtest.load.runner import default_users
+from loadtest.load.shapes import build, is_file
 from loadtest.stack.open import MIN_SCRAPES_PER_WINDOW, NO_METRICS
 from loadtest.stack.open import check_window as check_scrape_window
 from loadtest.stack.servers import DEFAULT_PROBES, LOCAL_SCRAPE_INTERVAL_S, prometheus_binary
 from loadtest.target.faults import FaultSpecError, Latency
-from loadtest.target.server import build_metrics
+from loadtest.target.metrics import build_metrics
 
 ARRIVALS = ("constant", "poisson")
 SOURCES = ("auto", "prometheus", "embedded")
@@ -77,11 +83,6 @@ class RunOptions:
         """`given`: the options set explicitly (command line or environment); a stage file
         sets rate, warm-up and window itself and refuses them. The checks run in this order,
         so the first mistake is the one reported."""
-        from loadtest.load.locust_options import check_pass_through, check_scenario
-        from loadtest.load.locustfiles import check_locust_args
-        from loadtest.load.runner import default_users
-        from loadtest.load.shapes import build
-
         check_window(rate, duration_s, warmup_s)
         profile = build(shape, rate, warmup_s, duration_s)  # raises on an unknown shape
         rate, warmup_s, duration_s = stage_file_window(shape, profile, given, rate, warmup_s,
@@ -132,8 +133,6 @@ def stage_file_window(shape: str, profile: Any, given: frozenset[str], rate: flo
                       warmup_s: float, duration_s: float) -> tuple[float, float, float]:
     """(rate, warm-up, window): a stage file sets these itself, refuses them when they were
     given, and the run records what the file runs."""
-    from loadtest.load.shapes import is_file
-
     if not is_file(shape):
         return rate, warmup_s, duration_s
     clash = [n for n in ("rate", "duration", "warmup") if n in given]
@@ -363,8 +362,6 @@ def check_url(option: str, url: str, example: str = "http://127.0.0.1:8080",
     config) reads the same way: a valid host (an IPv4 address of four numbers up to 255), a
     port 1-65535, no spaces, no query or fragment, no credentials (`secrets` names where
     they go instead). Returns it without a trailing slash."""
-    import httpx
-
     shown = redact(url)
     base = f"{option} {shown!r}"
     if not url or any(c.isspace() or ord(c) < 32 for c in url):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.errors import HarnessError, Interrupted, UsageError
+from loadtest.reports import render_all  # jinja2 and matplotlib: deferred to the end
 from loadtest.reports.grafana import ANNOTATION, render_annotation
 from loadtest.store.baselines import append_history
 from loadtest.store.digests import sample_digests
@@ -128,8 +129,6 @@ def publish(results: dict[str, Any], run_dir: Path, out: Path, run_id: str) -> N
     """The end of a run, a capacity search or a plugin run: the raw samples' digests (checked
     by `loadtest verify`), results.json written, the reports rendered, the window as a Grafana
     annotation, `latest` pointed at the run, the run appended to the history."""
-    from loadtest.reports import render_all  # jinja2 and matplotlib: deferred to the end
-
     results.setdefault("inputs", {})["samples"] = sample_digests(run_dir)
     write_results(run_dir, results)
     render_all(results, run_dir)

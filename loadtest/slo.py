@@ -29,8 +29,6 @@ SUPPORTED_VERSIONS = (1,)
 
 
 def _regex(v: Any) -> Any:
-    import re
-
     if isinstance(v, str):
         try:
             re.compile(v)

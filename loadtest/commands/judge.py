@@ -20,6 +20,7 @@ from loadtest.load.phase import PhaseState
 from loadtest.metrics.base import SourceError, Window
 from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.regression.canary import compare_canary
+from loadtest.reports import render_all
 from loadtest.reports.grafana import ANNOTATION, render_annotation
 from loadtest.session import Outcome, git_revision, new_run_dir, no_empty_run_dir, point_latest
 from loadtest.slo import (
@@ -190,8 +191,6 @@ def not_judged(slo: SloFile) -> list[str]:
 def publish_judgement(results: dict[str, Any], run_dir: Path, out: Path, run_id: str) -> None:
     """results.json, the reports, the window as a Grafana annotation and `latest`; not the
     run history (whose figures are of the harness's own loads)."""
-    from loadtest.reports import render_all
-
     write_results(run_dir, results)
     render_all(results, run_dir)
     annotation = render_annotation(results)

@@ -17,13 +17,14 @@ from loadtest.commands.slo_check import bucket_warnings
 from loadtest.errors import HarnessError, Interrupted, UsageError
 from loadtest.export.exporter import Exporter
 from loadtest.judgement import assemble, latency_thresholds, window_record
+from loadtest.load.health import users_ceiling
 from loadtest.load.live import LIVE_RECORD
 from loadtest.load.phase import PhaseState, cut_window, drive
-from loadtest.load.health import users_ceiling
 from loadtest.load.runner import LoadPlan, pool_text, read_pool
 from loadtest.load.shapes import Profile, build, describe
 from loadtest.metrics.base import MetricsSource
 from loadtest.options import RunOptions
+from loadtest.regression.history import Detector, drift_check
 from loadtest.reports import charts
 from loadtest.reports.view import settle_text
 from loadtest.session import (
@@ -196,8 +197,6 @@ def _finish(opts: RunOptions, results: dict[str, Any], run_dir: Path, run_id: st
     """The history (and drift, as if this run's line were appended), the verdict exported
     (its delivery recorded), the samples' digests (checked by `loadtest verify`), then the
     session's end."""
-    from loadtest.regression.history import Detector, drift_check
-
     results["history"] = read_history(opts.out, limit=50)
     drift_check(results, opts.out, opts.fail_on_drift,
                 Detector(opts.drift_significance, opts.drift_min_size))

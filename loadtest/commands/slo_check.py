@@ -20,6 +20,7 @@ from loadtest.errors import ConfigError, PrometheusUnavailable
 from loadtest.judge.objectives import matchers_for
 from loadtest.metrics.base import Matcher, SourceError, render_selector
 from loadtest.metrics.histogram import parse_le, threshold_bracket
+from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.slo import (
     BurnRateObjective,
     ClientObjective,
@@ -201,7 +202,6 @@ def check_slo(path: Path, prometheus: str | None = None) -> tuple[SloFile, list[
                                   f"{len(slo.objectives)} objectives")]
     if prometheus is None:
         return slo, checks
-    from loadtest.metrics.prometheus import PrometheusSource
 
     src = PrometheusSource(prometheus, timeout_s=10)
     if not src.ready():

@@ -10,6 +10,7 @@ import yaml
 
 from loadtest.errors import PrometheusUnavailable, UsageError
 from loadtest.metrics.base import Matcher, SourceError
+from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.rules import Rules, build_rules, parse_pairs
 from loadtest.slo import DbLatencyObjective, LatencyObjective, SloFile, load_slo
 from loadtest.store.results import write_out_option
@@ -45,7 +46,6 @@ def bucket_bounds(slo: SloFile, buckets: str | None, prometheus: str | None
         return {name: les for name in names}
     if prometheus is None:
         return None
-    from loadtest.metrics.prometheus import PrometheusSource
 
     source = PrometheusSource(prometheus)
     if not source.ready():

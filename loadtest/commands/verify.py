@@ -17,6 +17,7 @@ from loadtest.load.phase import PhaseState, iso
 from loadtest.metrics.base import MetricsSource, SourceError, Window
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.prometheus import PrometheusSource
+from loadtest.reports import render_all
 from loadtest.session import Outcome
 from loadtest.slo import SloFile, load_slo, parse_slo
 from loadtest.stack.open import SNAPSHOTS, up_matchers
@@ -32,8 +33,6 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
     record and are never replaced: the judgement goes to `RUN_DIR/verify/<verify-id>/` (or
     `out/<verify-id>/`), naming the run, the SLO file, the metrics source and the original
     verdict; a raw-sample file that no longer matches its recorded digest is a warning."""
-    from loadtest.reports import render_all
-
     run_dir = run_directory(run_dir)
     old, killed = finished_run(run_dir)
     meta = dict(old["run"])

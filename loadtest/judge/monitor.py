@@ -22,9 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas  # noqa: F401 - imported now, in the warm-up, not at the first tick
+import pandas as pd
+
 from loadtest.judge.objectives import FAIL, PASS, ObjectiveResult, evaluate, evaluate_client
 from loadtest.judge.sequential import Settler
 from loadtest.metrics.base import MetricsSource, Window
+from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.slo import (
     BurnRateObjective,
     ClientObjective,
@@ -96,8 +100,6 @@ class SampleTail:
 
     def read(self, now: float) -> Any:
         """The frame of the rows started within `horizon_s` of `now`, as load_samples gives."""
-        import pandas as pd
-
         new = []
         for row in self._rows():
             try:
@@ -201,8 +203,6 @@ class ObjectiveMonitor:
 
     # -- the thread --------------------------------------------------------------------------
     def start(self) -> ObjectiveMonitor:
-        import pandas  # noqa: F401 - imported now, in the warm-up, not at the first tick
-
         self._thread = threading.Thread(target=self._loop, name="objective-monitor",
                                         daemon=True)
         self._thread.start()
@@ -284,8 +284,6 @@ class ObjectiveMonitor:
         """The harness's own scrapes from `since` on, as a source over a window between two
         real scrapes. Counters need only the scrapes at the window's edges (and at a burn
         rate's short window), unless the target restarted in between."""
-        from loadtest.metrics.embedded import EmbeddedSource
-
         snaps = [s for s in self.scrapes.recent(since - self.scrapes.interval_s)
                  if s.ok and s.t <= now]
         if len(snaps) < 2:

@@ -30,6 +30,7 @@ from typing import Any
 
 from loadtest.judge.objectives import FAIL, NO_DATA, PASS, evaluate, evaluate_client
 from loadtest.metrics.base import Window
+from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.slo import (
     ClientObjective,
     DbLatencyObjective,
@@ -209,8 +210,6 @@ class Settler:
 
     # -- server blocks: intervals between two scrapes -------------------------------------
     def server_blocks(self, scrapes: Any) -> None:
-        from loadtest.metrics.embedded import EmbeddedSource
-
         server = [t for t in self.tracks.values() if t.source == "server"]
         if not server or scrapes is None:
             return

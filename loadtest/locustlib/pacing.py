@@ -15,7 +15,10 @@ import time
 from typing import Any
 
 import gevent
+import gevent.ssl
+from gevent import sleep
 from locust import FastHttpUser, events
+from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest import tls
 from loadtest.durations import parse_duration
@@ -70,7 +73,6 @@ def _on_plan(environment, msg, **_kw) -> None:  # type: ignore[no-untyped-def]
 
 @events.init.add_listener
 def _register(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
-    from locust.runners import WorkerRunner
 
     if isinstance(environment.runner, WorkerRunner):
         environment.runner.register_message("loadtest_plan", _on_plan)
@@ -78,7 +80,6 @@ def _register(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
 
 @events.test_start.add_listener
 def _start_schedule(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
-    from locust.runners import MasterRunner
 
     if isinstance(environment.runner, MasterRunner):
         return  # it sends the plan, split over its workers (locustlib/workers.py)
@@ -103,7 +104,6 @@ def request_timeout_from_env() -> float:
 
 
 def _target_ssl_context():  # type: ignore[no-untyped-def]
-    import gevent.ssl
 
     return gevent.ssl.create_default_context(cafile=tls.ca_file("target"))
 
@@ -155,8 +155,6 @@ class PacedUser(FastHttpUser):
         return max(0.0, self._intended - time.time())
 
     def on_start(self) -> None:
-        from gevent import sleep
-
         sleep(self._wait_for_slot())
 
     def wait_time(self) -> float:

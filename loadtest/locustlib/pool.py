@@ -25,6 +25,7 @@ from typing import Any
 
 import gevent
 from locust import events
+from locust.runners import LocalRunner
 
 from loadtest.locustlib import pacing, recorder
 
@@ -112,7 +113,6 @@ class PoolSizer:
 
 @events.test_start.add_listener
 def _start(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
-    from locust.runners import LocalRunner
 
     chosen = settings()
     if chosen is None or not isinstance(environment.runner, LocalRunner) or \

@@ -28,6 +28,7 @@ from typing import Any
 
 import gevent
 from locust import events
+from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest.locustlib import pacing, workers
 
@@ -68,7 +69,6 @@ class Recorder:
         self.last_flush = time.monotonic()
         if not rows and not tasks:
             return
-        from locust.runners import WorkerRunner
 
         if isinstance(self.runner, WorkerRunner):
             self.runner.send_message("loadtest_samples", {"rows": [list(r) for r in rows],
@@ -138,7 +138,6 @@ def _on_worker_samples(environment, msg, **_kw) -> None:  # type: ignore[no-unty
 @events.init.add_listener
 def _on_init(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
     global RECORDER
-    from locust.runners import MasterRunner, WorkerRunner
 
     if isinstance(environment.runner, MasterRunner):  # the workers' samples reach it
         environment.runner.register_message("loadtest_samples", _on_worker_samples)

@@ -26,6 +26,7 @@ from typing import Any
 
 import gevent
 from locust import events
+from locust.runners import MasterRunner
 
 from loadtest.locustlib import pacing
 
@@ -148,7 +149,6 @@ def received(client_id: str, samples: int) -> None:
 @events.init.add_listener
 def _on_init(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
     global WATCH
-    from locust.runners import MasterRunner
 
     if isinstance(environment.runner, MasterRunner):
         out = os.environ.get("LOADTEST_LOCUST_OUT")

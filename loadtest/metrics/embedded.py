@@ -16,6 +16,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
 
 from loadtest import tls
 from loadtest.httpread import bounded_get
@@ -76,8 +79,6 @@ class EmbeddedSource(MetricsSource):
     def open(self) -> None:
         """Ready to scrape, without the periodic loop: scrapes happen at the window's edges
         only (the Locust plugin, inside Locust's process)."""
-        import httpx
-
         if self.metrics_url is None:
             raise SourceError("embedded source has no /metrics URL to scrape")
         self._client = httpx.Client(timeout=httpx.Timeout(self.deadline_s), trust_env=False,
@@ -98,8 +99,6 @@ class EmbeddedSource(MetricsSource):
             self._stop.wait(max(0.0, next_t - time.time()))
 
     def scrape_now(self) -> Snapshot:
-        from urllib.parse import urlsplit
-
         t = time.time()
         instance = urlsplit(self.metrics_url or "").netloc
         try:

@@ -16,7 +16,14 @@ import re
 import time
 from typing import Any
 
+import httpx
+import urllib3
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from requests import RequestException
+from urllib3.util.retry import Retry
+
 from loadtest import httpread, tls
+from loadtest.durations import parse_duration
 from loadtest.httpread import BodyRefused, bounded_session
 from loadtest.metrics.base import (
     Figure,
@@ -50,9 +57,6 @@ class PrometheusSource(MetricsSource):
     def __init__(self, url: str, up_matchers: tuple[Matcher, ...] = (),
                  timeout_s: float = DEFAULT_TIMEOUT_S, scrape_interval_s: float | None = None,
                  local: bool = False) -> None:
-        from prometheus_api_client import PrometheusConnect
-        from urllib3.util.retry import Retry
-
         self.url = url.rstrip("/")
         self.up_matchers = up_matchers
         self.timeout_s = timeout_s
@@ -61,7 +65,6 @@ class PrometheusSource(MetricsSource):
         self._headers, self._auth = auth_from_env()
         self._verify = tls.httpx_verify("prometheus")  # see loadtest/tls.py
         if tls.skipped("prometheus"):  # said once in the report, not on every query
-            import urllib3
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         # a refused connection and a 5xx (or 408/429) are asked again, RETRIES times with
@@ -80,9 +83,6 @@ class PrometheusSource(MetricsSource):
 
     # -- plumbing ---------------------------------------------------------------------------
     def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
-        from prometheus_api_client import PrometheusApiClientException
-        from requests import RequestException
-
         params = {"time": f"{at:.3f}"} if at is not None else None
         try:
             result = self._client.custom_query(promql, params=params)
@@ -132,8 +132,6 @@ class PrometheusSource(MetricsSource):
         return sorted({labels["le"] for labels, _ in rows if "le" in labels})
 
     def alert_rules(self) -> int:
-        import httpx
-
         try:
             r = httpread.get(f"{self.url}/api/v1/rules", deadline_s=self.timeout_s,
                              verify=self._verify, max_bytes=MAX_ANSWER,
@@ -149,10 +147,6 @@ class PrometheusSource(MetricsSource):
         of the active targets matching the selector's job/instance in `/api/v1/targets` (the
         longest, if several match). A server without that API (a Thanos or Mimir querier):
         estimated from the spacing of the last `up` samples. None: no matching target."""
-        import httpx
-
-        from loadtest.durations import parse_duration
-
         try:
             r = httpread.get(f"{self.url}/api/v1/targets", deadline_s=self.timeout_s,
                              verify=self._verify, max_bytes=MAX_ANSWER,
@@ -193,8 +187,6 @@ class PrometheusSource(MetricsSource):
         return round(gaps[len(gaps) // 2], 3)
 
     def ready(self) -> bool:
-        import httpx
-
         try:
             r = httpx.get(f"{self.url}/-/ready", headers=self._headers, auth=self._auth,
                           timeout=2.0, trust_env=False, verify=self._verify)

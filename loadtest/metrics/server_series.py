@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from loadtest.metrics.base import Matcher, Window
+from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.histogram import histogram_quantile
 from loadtest.slo import SloFile
 
@@ -15,8 +16,6 @@ MAX_POINTS = 600
 
 def server_timeseries(scrapes: Any, slo: SloFile, run_start: float,
                       end: float) -> list[dict[str, Any]]:
-    from loadtest.metrics.embedded import EmbeddedSource
-
     snaps = [s for s in scrapes.snapshots() if s.ok and run_start - 1 <= s.t <= end + 1]
     if len(snaps) < 2:
         return []

@@ -11,9 +11,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from loadtest.errors import UsageError
+import numpy as np
+
+from loadtest.errors import ExitCode, UsageError
+from loadtest.metrics.histogram import histogram_quantile, quantile_bucket
 from loadtest.regression import stats
 from loadtest.slo import (
     DEFAULT_MIN_CHANGE_S,
@@ -23,7 +27,9 @@ from loadtest.slo import (
     LatencyObjective,
     SloFile,
     ThroughputObjective,
+    load_slo,
 )
+from loadtest.store.baselines import load_baseline, read_history
 
 PASS, FAIL, NO_DATA = "pass", "fail", "no_data"
 
@@ -262,8 +268,6 @@ class _Checker:
                    f"{needed:.0f} s or more)")
 
     def latency(self, obj: LatencyObjective, tol: float) -> dict[str, Any]:
-        import numpy as np
-
         b, r = self._client_pair(obj)
         short = self._enough(obj, len(b[1]), len(r[1]), tol)
         if short:
@@ -307,7 +311,6 @@ class _Checker:
             return short
         est = stats.histogram_quantile_ratio(les, base_rows, run_rows, obj.quantile,
                                              self.settings.resamples, self.settings.confidence)
-        from loadtest.metrics.histogram import histogram_quantile, quantile_bucket
 
         def total(rows: list[list[float]]) -> dict[str, float]:
             return dict(zip(les, map(sum, zip(*rows))))
@@ -429,11 +432,6 @@ def compare_files(base_ref: Any, run_ref: Any, slo_path: Any = None,
     """`loadtest compare BASELINE RUN`: both finished runs, judged with the run's SLO file
     (or `slo_path`); a promoted baseline's name, and the history that gives the run-to-run
     noise, are looked up under `out`."""
-    from pathlib import Path
-
-    from loadtest.slo import load_slo
-    from loadtest.store.baselines import load_baseline, read_history
-
     base = load_baseline(Path(base_ref), Path(out))
     run = load_baseline(Path(run_ref), Path(out))
     same = base["run"].get("id")
@@ -445,8 +443,6 @@ def compare_files(base_ref: Any, run_ref: Any, slo_path: Any = None,
 
 
 def exit_code(comparison: Comparison) -> int:
-    from loadtest.errors import ExitCode
-
     statuses = {c["status"] for c in comparison.checks}
     if comparison.inconclusive:
         return ExitCode.INCONCLUSIVE

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
+
+import numpy as np
+
+from loadtest.metrics.histogram import histogram_quantile
 
 Z95 = 1.959963984540054
 
@@ -26,8 +31,6 @@ class Estimate:
 
 
 def _groups(seconds: Any, values: Any) -> list[Any]:
-    import numpy as np
-
     seconds = np.asarray(seconds, dtype=np.int64)
     values = np.asarray(values, dtype=float)
     order = np.argsort(seconds, kind="stable")
@@ -46,8 +49,6 @@ def _bins(flat: Any, q: float) -> Any:
     """The values a resampled q-quantile can take: every distinct value when there are few;
     else 2048 quantile-spaced bounds over ranks q +- 5% (each bin 0.005% of the ranks), with
     one catch-all bin below and above (a resample's quantile never strays 5% of the ranks)."""
-    import numpy as np
-
     distinct = np.unique(flat)
     if len(distinct) <= EXACT_BINS:
         return distinct
@@ -60,8 +61,6 @@ def _boot_quantiles(blocks: list[Any], q: float, resamples: int, rng: Any) -> An
     """The q-quantile of `resamples` block-bootstrap resamples, all at once: each block as a
     histogram over `_bins`, a resample as the block multiplicities times those histograms,
     its quantile as the first bin whose cumulative count reaches q (numpy's inverted_cdf)."""
-    import numpy as np
-
     k = len(blocks)
     sizes = np.array([len(b) for b in blocks])
     flat = np.concatenate(blocks)
@@ -88,8 +87,6 @@ def quantile_ratio(base_seconds: Any, base_values: Any, run_seconds: Any, run_va
                    q: float, resamples: int = 1000, confidence: float = 0.95,
                    seed: int = 0) -> Estimate:
     """Ratio run/base of the q-quantile, with a block-bootstrap percentile interval."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     bb = _groups(base_seconds, base_values)
     rb = _groups(run_seconds, run_values)
@@ -149,7 +146,6 @@ def rate_ratio(count_base: float, seconds_base: float, count_run: float, seconds
 def _z(confidence: float) -> float:
     if math.isclose(confidence, 0.95):
         return Z95
-    from statistics import NormalDist
 
     return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
 
@@ -159,10 +155,6 @@ def histogram_quantile_ratio(les: list[str], base_rows: list[list[float]],
                              confidence: float = 0.95, seed: int = 0) -> Estimate:
     """Ratio run/base of a histogram quantile; each row is one scrape interval's bucket
     increases (cumulative by `le`), resampled as a block."""
-    import numpy as np
-
-    from loadtest.metrics.histogram import histogram_quantile
-
     b = np.asarray(base_rows, dtype=float)
     r = np.asarray(run_rows, dtype=float)
     if b.size == 0 or r.size == 0:

@@ -16,32 +16,30 @@ import os
 from pathlib import Path
 from typing import Any
 
+from loadtest.reports.capacity import (
+    render_capacity_html,
+    render_capacity_junit,
+    render_capacity_markdown,
+)
+from loadtest.reports.html import render_html
+from loadtest.reports.junit import render_junit
+from loadtest.reports.load_performance import render_load_performance
+from loadtest.reports.markdown import render_markdown
+from loadtest.reports.pr_comment import render_pr_comment
+from loadtest.store.results import write_text_atomic
+
 
 def render_all(results: dict[str, Any], run_dir: Path, step_summary: bool = True) -> list[Path]:
     """Write index.html, junit.xml and summary.md (and for a run, load-performance.json and
     pr-comment.md) into run_dir; the summary is also appended to
     $GITHUB_STEP_SUMMARY unless step_summary is False (`loadtest report`, a re-render of a
     run whose summary was appended when it ran)."""
-    from loadtest.reports.html import render_html
-    from loadtest.reports.junit import render_junit
-    from loadtest.reports.markdown import render_markdown
-    from loadtest.store.results import write_text_atomic
-
     outputs: tuple[tuple[str, str], ...]
     if results.get("kind") == "capacity":
-        from loadtest.reports.capacity import (
-            render_capacity_html,
-            render_capacity_junit,
-            render_capacity_markdown,
-        )
-
         outputs = (("index.html", render_capacity_html(results)),
                    ("junit.xml", render_capacity_junit(results)),
                    ("summary.md", render_capacity_markdown(results)))
     else:
-        from loadtest.reports.load_performance import render_load_performance
-        from loadtest.reports.pr_comment import render_pr_comment
-
         outputs = (("index.html", render_html(results)),
                    ("junit.xml", render_junit(results)),
                    ("summary.md", render_markdown(results)),

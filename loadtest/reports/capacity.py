@@ -5,6 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import jinja2
+from markupsafe import Markup
+
 from loadtest.reports.charts import Chart, Series, render_svg
 from loadtest.reports.view import STATUS_LABEL
 
@@ -106,9 +109,6 @@ def _ms(v: Any) -> str:
 
 
 def render_capacity_html(results: dict[str, Any]) -> str:
-    import jinja2
-    from markupsafe import Markup
-
     env = jinja2.Environment(loader=jinja2.PackageLoader("loadtest.reports", "templates"),
                              autoescape=True, undefined=jinja2.ChainableUndefined,
                              trim_blocks=True, lstrip_blocks=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import jinja2
+from markupsafe import Markup
+
 from loadtest.regression.history import describe, fmt
 from loadtest.reports.charts import Chart, Series, render_svg
 
@@ -44,9 +47,6 @@ def history_view(analysis: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_history_html(analysis: dict[str, Any]) -> str:
-    import jinja2
-    from markupsafe import Markup
-
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("loadtest.reports", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,

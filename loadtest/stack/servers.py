@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import yaml
 
 from loadtest import httpread, tls
@@ -21,8 +24,6 @@ PROBE_MAX_BYTES = 1024 * 1024  # /health, /ready
 
 
 def wait_http_ok(url: str, timeout_s: float, child: Child | None = None) -> None:
-    import httpx
-
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
@@ -109,8 +110,6 @@ class LocalPrometheus:
                  rule_files: list[Path] | None = None, metrics_url: str | None = None,
                  interval_s: float = LOCAL_SCRAPE_INTERVAL_S,
                  harness_hostport: str | None = None) -> None:
-        from urllib.parse import urlsplit
-
         binary = prometheus_binary()
         if binary is None:
             raise PrometheusUnavailable("`prometheus` is not on PATH (apt-get install -y "
@@ -162,8 +161,6 @@ def preflight_target(url: str, probes: tuple[str, ...] = DEFAULT_PROBES,
     """GET each probe path (the guide's /health and /ready unless told otherwise); each must
     answer 2xx. A degraded or silent target stops the run before any load. Returns the body
     of a probe in the guide's /health JSON shape (`status`, `checks`), else {}."""
-    import httpx
-
     base = url.rstrip("/")
     verify = tls.httpx_verify("target")
     health: dict[str, object] = {}
@@ -197,9 +194,6 @@ def preflight_target(url: str, probes: tuple[str, ...] = DEFAULT_PROBES,
 
 
 def _connect(base: str, timeout_s: float) -> None:
-    import socket
-    from urllib.parse import urlsplit
-
     parts = urlsplit(base)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:

@@ -16,12 +16,16 @@ Memory grows with the number of endpoints and seconds of the run, never with the
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from loadtest.metrics.base import Window
 
@@ -49,8 +53,6 @@ def sample_files(folder: Path) -> list[Path]:
 def file_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Any]:
     """One file's samples in chunks (pandas' C parser: Arrow's streaming reader was about 20%
     faster here but its memory grew with every pass over a long run)."""
-    import pandas as pd
-
     try:
         reader = pd.read_csv(
             path, keep_default_na=False, on_bad_lines="skip", chunksize=rows,
@@ -66,8 +68,6 @@ def file_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Any]:
 def in_time_order(folder: Path, rows: int) -> Iterator[tuple[Any, float]]:
     """Chunks of every file, always from the file read least far in time (each file is in
     time order: one per process), each with the time every file has been read up to."""
-    import heapq
-
     streams = [file_chunks(p, rows) for p in sample_files(folder)]
     heap = [(-math.inf, i) for i in range(len(streams))]
     while heap:
@@ -81,8 +81,6 @@ def in_time_order(folder: Path, rows: int) -> Iterator[tuple[Any, float]]:
 
 
 def _derive(df: Any) -> Any:
-    import pandas as pd
-
     for c in ("start", "intended", "response_ms"):
         df[c] = pd.to_numeric(df[c], errors="coerce")
     df["status"] = pd.to_numeric(df["status"], errors="coerce").fillna(0).astype(int)
@@ -100,16 +98,12 @@ class Bins:
     LOW, HIGH, STEP = 1e-3, 1e8, 1.002
 
     def __init__(self, thresholds_ms: Iterable[float] = ()) -> None:
-        import numpy as np
-
         self.grid = int(math.log(self.HIGH / self.LOW) / math.log(self.STEP)) + 1
         self.log_step = math.log(self.STEP)
         self.thresholds = np.unique(np.asarray(list(thresholds_ms), dtype=float))
         self.size = self.grid + len(self.thresholds) + 2
 
     def index(self, values: Any) -> Any:
-        import numpy as np
-
         v = np.asarray(values, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             grid = np.ceil(np.log(np.maximum(v, 1e-300) / self.LOW) / self.log_step)
@@ -117,14 +111,10 @@ class Bins:
         return grid + np.searchsorted(self.thresholds, v, side="left")
 
     def count(self, values: Any) -> Any:
-        import numpy as np
-
         return np.bincount(self.index(values), minlength=self.size)
 
     def at_or_below(self, counts: Any, threshold_ms: float) -> int:
         """Values <= a threshold: the bins below the first value above it."""
-        import numpy as np
-
         above = int(self.index(np.nextafter(threshold_ms, math.inf)))
         return int(counts[:above].sum())
 
@@ -230,8 +220,6 @@ class ClientSamples:
     def _close_seconds(self, read_to: float = math.inf) -> None:
         """Per-second quantiles of the seconds every file has been read past (with a margin
         for rows written a little out of order)."""
-        import pandas as pd
-
         if not self._open:
             return
         final = read_to == math.inf
@@ -263,8 +251,6 @@ class ClientSamples:
 
     def _keep(self, inw: Any, seen: int, thinning: tuple[float, dict[str, int],
               dict[str, Any]]) -> None:
-        import numpy as np
-
         step, index, kept = thinning
         first = math.ceil(seen / step - 1e-9)
         picks = (np.arange(first, math.ceil((seen + len(inw)) / step - 1e-9)) * step
@@ -286,8 +272,6 @@ class ClientSamples:
         return sum(self.endpoints[k].count for k in keys)
 
     def histogram(self, keys: list[Key], column: str) -> Any:
-        import numpy as np
-
         total = np.zeros(self.bins.size, dtype=np.int64)
         for k in keys:
             if self.endpoints[k].hist[column] is not None:
@@ -334,8 +318,6 @@ class ClientSamples:
 
     def _second_pass(self, asks: list[tuple[tuple[Key, ...], str, float]],
                      compact_limit: int | None) -> None:
-        import numpy as np
-
         targets: dict[tuple[tuple[Key, ...], str, float], tuple[int, int]] = {}
         for ask in asks:
             keys, column, q = ask
@@ -382,8 +364,6 @@ class ClientSamples:
 def _quantiles_by_second(secs: Any, values: Any) -> Iterator[tuple[int, list[float | None]]]:
     """Each second's QUANTILES (nearest rank, as `rank`), all seconds at once: sorted by
     (second, value), each rank is an offset from its second's first row."""
-    import numpy as np
-
     if not len(secs):
         return
     order = np.lexsort((values, secs))
@@ -398,8 +378,6 @@ def _quantiles_by_second(secs: Any, values: Any) -> Iterator[tuple[int, list[flo
 
 def _nearest_rank(series: Any, q: float) -> float | None:
     """The q-quantile of a pandas Series as `rank` defines it (missing values left out)."""
-    import numpy as np
-
     values = series.dropna().to_numpy(dtype=float)
     if len(values) == 0:
         return None

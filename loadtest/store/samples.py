@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from loadtest.metrics.base import Window
 from loadtest.store.client_samples import rank
 
 
 def load_samples(folder: Path) -> Any:
-    import pandas as pd
-
     frames = []
     for path in sorted(folder.glob("samples-*.csv")):
         try:

@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
+
 from loadtest.target.faults import Decision, Faults
 from loadtest.target.metrics import TargetMetrics
 
@@ -180,8 +182,6 @@ class PostgresDatabase(Database):
         metrics.db_connections_max.set(pool_size)
 
     def _connect(self) -> Any:
-        import psycopg
-
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
         except psycopg.Error as e:
@@ -200,8 +200,6 @@ class PostgresDatabase(Database):
             self._slots.release()
 
     def _run_held(self, sql: str, params: Sequence[Any]) -> list[Row]:
-        import psycopg
-
         conn = None
         try:
             try:

@@ -13,6 +13,7 @@ Latency specs: `300ms` (constant), `uniform:1s,3s`, `normal:2s,300ms` (mean, sd,
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import math
 import random
@@ -192,8 +193,6 @@ class Faults:
 
     def semaphore(self, rule: FaultRule) -> Any:
         """The asyncio semaphore of a concurrency-capped rule (made in the event loop)."""
-        import asyncio
-
         key = id(rule)
         if key not in self._semaphores:
             self._semaphores[key] = asyncio.Semaphore(rule.max_concurrency)

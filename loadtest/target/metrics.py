@@ -22,6 +22,8 @@ from prometheus_client import (
     ProcessCollector,
 )
 
+from loadtest.errors import UsageError
+
 # prometheus.DefBuckets of client_golang: what the guide's backend exposes.
 GO_DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 KPI_HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 1.75, 2.0,
@@ -128,3 +130,15 @@ class TargetMetrics:
     def observe_request(self, method: str, endpoint: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method, endpoint, str(status)).inc()
         self.http_duration.labels(method, endpoint).observe(seconds)
+
+
+def build_metrics(http_buckets: str, db_buckets: str) -> TargetMetrics:
+    try:
+        http = parse_buckets(http_buckets, KPI_HTTP_BUCKETS)
+    except BucketSpecError as e:
+        raise UsageError(f"--http-buckets {e}") from None
+    try:
+        db = parse_buckets(db_buckets, KPI_DB_BUCKETS)
+    except BucketSpecError as e:
+        raise UsageError(f"--db-buckets {e}") from None
+    return TargetMetrics(http, db)

@@ -10,16 +10,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import uvicorn
+from prometheus_client import start_http_server
+
 from loadtest.errors import UsageError
 from loadtest.stack.processes import guard_orphan
+from loadtest.target.app import create_app
 from loadtest.target.faults import FaultRule, Faults, FaultSpecError
-from loadtest.target.metrics import (
-    KPI_DB_BUCKETS,
-    KPI_HTTP_BUCKETS,
-    BucketSpecError,
-    TargetMetrics,
-    parse_buckets,
-)
+from loadtest.target.metrics import build_metrics
+from loadtest.target.state import init_state
 
 
 @dataclass
@@ -37,18 +36,6 @@ class TargetOptions:
     metrics_port: int | None = None  # serve /metrics there (plain http), not on `port`
     ready: bool = True  # False: no /ready route (a service with /health only)
     db_pool_size: int = 10  # PostgreSQL: at most this many connections
-
-
-def build_metrics(http_buckets: str, db_buckets: str) -> TargetMetrics:
-    try:
-        http = parse_buckets(http_buckets, KPI_HTTP_BUCKETS)
-    except BucketSpecError as e:
-        raise UsageError(f"--http-buckets {e}") from None
-    try:
-        db = parse_buckets(db_buckets, KPI_DB_BUCKETS)
-    except BucketSpecError as e:
-        raise UsageError(f"--db-buckets {e}") from None
-    return TargetMetrics(http, db)
 
 
 def build_faults(fault: dict[str, object]) -> Faults:
@@ -88,11 +75,6 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def _serve(opts: TargetOptions, workdir: Path | None) -> None:
-    import uvicorn
-
-    from loadtest.target.app import create_app
-    from loadtest.target.state import init_state
-
     database, storage = opts.database, opts.storage_dir
     if database is None or storage is None:
         assert workdir is not None  # _scratch made one
@@ -118,8 +100,6 @@ def _serve(opts: TargetOptions, workdir: Path | None) -> None:
         (("/metrics",) if opts.metrics_port else ())
     app = create_app(state, without=without)
     if opts.metrics_port:
-        from prometheus_client import start_http_server
-
         try:
             start_http_server(opts.metrics_port, addr=opts.host,
                               registry=state.metrics.registry)

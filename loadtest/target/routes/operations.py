@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from loadtest import __version__
 from loadtest.target.db import DatabaseUnavailable
@@ -46,6 +47,4 @@ def ready(state: Target) -> JSONResponse:
 
 
 def prometheus_metrics(state: Target) -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
