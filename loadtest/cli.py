@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from loadtest import __version__, tls
 from loadtest.commands.init import write_defaults
+from loadtest.connections import Connections
 from loadtest.console import note, terminal
 from loadtest.defaults import resolve
 from loadtest.durations import parse_duration
@@ -182,18 +183,21 @@ CapacityUsers = Annotated[int | None, typer.Option(
 
 
 def _connections(insecure_target: bool = False, insecure_prometheus: bool = False,
-                 request_timeout: str | None = None) -> None:
-    """TLS and timeout policy, handed to the Locust processes through the environment."""
-    if insecure_target:
-        tls.skip("target")
-    if insecure_prometheus:
-        tls.skip("prometheus")
+                 request_timeout: str | None = None) -> Connections:
+    """TLS and timeout choices, passed to the harness's clients and (in their environment,
+    load/runner.locust_env) to the Locust processes."""
+    seconds = None
     if request_timeout is not None:
         seconds = _duration_opt("request-timeout", request_timeout)
         if not 0 < seconds <= 600:
             raise UsageError(f"--request-timeout {request_timeout}: use more than 0s and at "
                              "most 10m")
-        os.environ["LOADTEST_REQUEST_TIMEOUT"] = f"{seconds}s"
+    insecure: set[tls.Server] = set()
+    if insecure_target:
+        insecure.add("target")
+    if insecure_prometheus:
+        insecure.add("prometheus")
+    return Connections(request_timeout_s=seconds, insecure=frozenset(insecure))
 
 
 def _target_buckets(target: str | None, http_buckets: str, db_buckets: str
@@ -340,7 +344,7 @@ def run(
 
     _QUIET.set(quiet)
     try:
-        _connections(insecure_target, insecure_prometheus, request_timeout)
+        connections = _connections(insecure_target, insecure_prometheus, request_timeout)
         scenario, slo = _defaults(ctx, scenario, slo)
         opts = RunOptions.build(
             target=target, scenario=scenario, slo=slo, rate=rate,
@@ -353,7 +357,7 @@ def run(
             model=model, locust_args=locust_args or [])
         opts = _with_remote_workers(opts, remote_workers, workers, master_port,
                                     master_bind_host)
-        opts = replace(opts, report_url=report_url)
+        opts = replace(opts, report_url=report_url, connections=connections)
         opts = _with_buckets(opts, target, http_buckets, db_buckets)
         opts = _with_drift(opts, fail_on_drift, drift_significance, drift_min_size)
         opts = _with_export(opts, remote_write, insecure_remote_write, grafana_url)
@@ -402,12 +406,14 @@ def _with_export(opts: RunOptions, remote_write: str | None, insecure: bool,
                                  "http://127.0.0.1:9090/api/v1/write",
                                  "pass them in LOADTEST_REMOTE_WRITE_TOKEN or "
                                  "LOADTEST_REMOTE_WRITE_USER/_PASSWORD")
-    if insecure:
-        tls.skip("remote_write")
     if grafana_url is not None:
         grafana_url = check_url("--grafana-url", grafana_url, "http://127.0.0.1:3000",
                                 "pass the token in LOADTEST_GRAFANA_TOKEN")
-    return replace(opts, remote_write=remote_write, grafana_url=grafana_url)
+    connections = opts.connections
+    if insecure:
+        connections = replace(connections, insecure=connections.insecure | {"remote_write"})
+    return replace(opts, remote_write=remote_write, grafana_url=grafana_url,
+                   connections=connections)
 
 
 def _with_drift(opts: RunOptions, fail_on_drift: bool, significance: float,
@@ -464,10 +470,11 @@ def verify(
     from loadtest.options import check_url
 
     try:
-        _connections(insecure_prometheus=insecure_prometheus)
+        connections = _connections(insecure_prometheus=insecure_prometheus)
         if prometheus:
             check_url("--prometheus", prometheus, "http://127.0.0.1:9090")
-        outcome = reverify(run_dir, slo_path=slo, prometheus=prometheus, out=out)
+        outcome = reverify(run_dir, slo_path=slo, prometheus=prometheus, out=out,
+                           insecure_prometheus="prometheus" in connections.insecure)
     except HarnessError as e:
         _fail(e)
     if quiet:
@@ -691,7 +698,7 @@ def capacity(
 
     _QUIET.set(quiet)
     try:
-        _connections(insecure_target, insecure_prometheus, request_timeout)
+        connections = _connections(insecure_target, insecure_prometheus, request_timeout)
         scenario, slo = _defaults(ctx, scenario, slo)
         step_duration_s = _duration_opt("step-duration", step_duration)
         step_warmup_s = _duration_opt("step-warmup", step_warmup)
@@ -711,12 +718,13 @@ def capacity(
             stack=StackOptions(target=checked.target, prometheus=prometheus,
                                metrics_source=metrics_source, database=database,
                                target_faults=checked.target_faults, probes=checked.probes,
-                               metrics_url=checked.metrics_url),
+                               metrics_url=checked.metrics_url,
+                               insecure=connections.insecure),
             scenario=scenario, slo=slo, start_rate=start_rate, max_rate=max_rate,
             step_duration_s=step_duration_s, step_warmup_s=step_warmup_s,
             precision=precision, require=require, out=out, users=users, workers=workers,
             project=project, headroom=_headroom(headroom),
-            step_abort_after_s=step_abort_after_s)
+            step_abort_after_s=step_abort_after_s, connections=connections)
         results = _live(find_capacity, opts)
     except HarnessError as e:
         _fail(e)
@@ -786,14 +794,15 @@ def judge(
     from loadtest.rules import parse_pairs
 
     try:
-        _connections(insecure_prometheus=insecure_prometheus)
+        connections = _connections(insecure_prometheus=insecure_prometheus)
         check_url("--prometheus", prometheus, "http://127.0.0.1:9090")
         opts = JudgeOptions(
             prometheus=prometheus, slo=slo, window=resolve_window(last, from_, to), out=out,
             selector=parse_pairs(selector or [], "--selector"),
             baseline_selector=(parse_pairs(baseline_selector, "--baseline-selector")
                                if baseline_selector else None),
-            tags=parse_pairs(tag or [], "--tag"))
+            tags=parse_pairs(tag or [], "--tag"),
+            insecure_prometheus="prometheus" in connections.insecure)
         outcome = judge_window(opts)
     except HarnessError as e:
         _fail(e)
@@ -830,10 +839,10 @@ def slo_check(
     from loadtest.options import check_url
 
     try:
-        _connections(insecure_prometheus=insecure_prometheus)
+        connections = _connections(insecure_prometheus=insecure_prometheus)
         if prometheus:
             check_url("--prometheus", prometheus, "http://127.0.0.1:9090")
-        _, checks = check_slo(file, prometheus)
+        _, checks = check_slo(file, prometheus, "prometheus" in connections.insecure)
         for c in checks:
             typer.echo(f"{c.label} {c.what}: {c.detail}")
         raise_if_failed(checks)
@@ -885,8 +894,8 @@ def slo_rules(
         text, rules = write_rules(file, out, selector or [], label or [], buckets, prometheus)
     except HarnessError as e:
         _fail(e)
-    for note in rules.notes:
-        typer.echo(f"note: {note}", err=True)
+    for line in rules.notes:
+        typer.echo(f"note: {line}", err=True)
     typer.echo(f"wrote {out} ({len(rules.groups)} objectives)" if out is not None
                else text.rstrip("\n"))
 
@@ -905,19 +914,20 @@ def worker(
 ) -> None:
     """A Locust worker on this machine for a `loadtest run --remote-workers N` master."""
     from loadtest.load.locust_options import check_scenario
-    from loadtest.load.runner import worker_argv
+    from loadtest.load.runner import locust_env, worker_argv
     from loadtest.options import check_worker
     from loadtest.stack.processes import call_dying_with_us
 
     try:
-        _connections(insecure_target, request_timeout=request_timeout)
+        connections = _connections(insecure_target, request_timeout=request_timeout)
         check_worker(master_host, master_port)
         if not scenario.is_file():
             raise UsageError(f"--scenario {scenario}: no such file")
         check_scenario(scenario)
     except HarnessError as e:
         _fail(e)
-    raise typer.Exit(call_dying_with_us(worker_argv(scenario, master_host, master_port)))
+    raise typer.Exit(call_dying_with_us(worker_argv(scenario, master_host, master_port),
+                                        locust_env(connections)))
 
 
 # -- target ------------------------------------------------------------------------------------

@@ -7,13 +7,14 @@ import ipaddress
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
 
+from loadtest.connections import Connections
 from loadtest.errors import UsageError
 from loadtest.load.locust_options import check_pass_through, check_scenario
 from loadtest.load.locustfiles import check_locust_args
@@ -70,6 +71,7 @@ class RunOptions:
     remote_write: str | None = None  # --remote-write: the generator's figures pushed there
     grafana_url: str | None = None  # --grafana-url: the run's annotation posted there
     settle: bool = False  # --settle: end the load once every gating objective is decided
+    connections: Connections = field(default_factory=Connections)  # --request-timeout, --insecure-* (tls.py)
 
     @classmethod
     def build(cls, *, target: str | None, scenario: Path, slo: Path, rate: float,

@@ -28,12 +28,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from loadtest import __version__
+from loadtest.connections import Connections
 from loadtest.errors import ExitCode, HarnessError, Interrupted, UsageError
 from loadtest.judge import resources
 from loadtest.judge.monitor import Served
@@ -81,6 +82,7 @@ class CapacityOptions:
     # a gating objective breached at every live evaluation for this long ends the step
     # (failed); an objective's own abort_after wins; None: steps always run their course
     step_abort_after_s: float | None = STEP_ABORT_AFTER_S
+    connections: Connections = field(default_factory=Connections)  # --request-timeout, --insecure-* (tls.py)
 
     def check(self) -> None:
         if not 0 < self.start_rate <= self.max_rate:
@@ -176,7 +178,8 @@ class _Search:
         plan = LoadPlan(scenario=self.opts.scenario, host=self.stack.target_url, rate=rate,
                         users=users, warmup_s=self.opts.step_warmup_s,
                         duration_s=self.opts.step_duration_s, out_dir=step_dir / "locust",
-                        arrivals=self.opts.arrivals, workers=self.opts.workers)
+                        arrivals=self.opts.arrivals, workers=self.opts.workers,
+                        connections=self.opts.connections)
         state = PhaseState()
         self.current = state
         after = self.opts.step_abort_after_s

@@ -49,6 +49,7 @@ class JudgeOptions:
     selector: dict[str, str] = field(default_factory=dict)
     baseline_selector: dict[str, str] | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    insecure_prometheus: bool = False  # --insecure-prometheus (loadtest/tls.py)
 
 
 def parse_time(text: str, option: str) -> float:
@@ -99,7 +100,8 @@ def judge_window(opts: JudgeOptions) -> Outcome:
     canary = opts.baseline_selector is not None
     check_selectable(slo, opts.selector, opts.baseline_selector)
     judged = slo.model_copy(update={"selector": {**slo.selector, **opts.selector}})
-    source = PrometheusSource(opts.prometheus, up_matchers(judged))
+    source = PrometheusSource(opts.prometheus, up_matchers(judged),
+                              insecure=opts.insecure_prometheus)
     if not source.ready():
         raise PrometheusUnavailable(f"Prometheus at {opts.prometheus} is not ready (GET "
                                     "/-/ready failed)")
@@ -162,7 +164,8 @@ def judge_meta(opts: JudgeOptions, run_id: str, source: PrometheusSource) -> dic
         "selector": opts.selector, "baseline_selector": opts.baseline_selector,
         "tags": opts.tags, "metrics_source": described,
         "target": {"kind": "external", "url": None},
-        "tls": {"prometheus": tls.describe("prometheus", opts.prometheus)},
+        "tls": {"prometheus": tls.describe("prometheus", opts.prometheus,
+                                           opts.insecure_prometheus)},
     }
 
 

@@ -62,7 +62,8 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     # the generator's figures as Prometheus series: scraped by a local Prometheus, pushed
     # with --remote-write (loadtest/export)
     export = Exporter(run_id, opts.scenario.stem, run_dir / "locust", latency_thresholds(slo),
-                      remote_write=opts.remote_write, grafana_url=opts.grafana_url)
+                      remote_write=opts.remote_write, grafana_url=opts.grafana_url,
+                      insecure="remote_write" in opts.connections.insecure)
     try:
         results = _measure(opts, slo, baseline, state, run_dir, meta, progress, live, export)
         _finish(opts, results, run_dir, run_id, export)
@@ -146,7 +147,8 @@ def stack_options(opts: RunOptions, export: Exporter | None = None) -> StackOpti
                         target_faults=opts.target_faults, rules=opts.rules,
                         http_buckets=opts.http_buckets, db_buckets=opts.db_buckets,
                         probes=opts.probes, metrics_url=opts.metrics_url,
-                        serve_metrics=export.serve if export is not None else None)
+                        serve_metrics=export.serve if export is not None else None,
+                        insecure=opts.connections.insecure)
 
 
 def preflight(stack: Stack, slo: SloFile, meta: dict[str, Any], progress: Progress) -> None:
@@ -164,7 +166,8 @@ def load_plan(opts: RunOptions, stack: Stack, run_dir: Path, profile: Profile) -
                     arrivals=opts.arrivals, profile=profile, workers=opts.workers,
                     remote_workers=opts.remote_workers, master_port=opts.master_port,
                     master_bind_host=opts.master_bind_host, model=opts.model,
-                    locust_args=opts.locust_args, pool_ceiling=pool_ceiling(opts))
+                    locust_args=opts.locust_args, pool_ceiling=pool_ceiling(opts),
+                    connections=opts.connections)
 
 
 def pool_ceiling(opts: RunOptions) -> int:

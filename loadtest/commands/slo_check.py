@@ -196,14 +196,15 @@ def _alerts_check(src: Any, name: str) -> Check:
     return Check(f"{name}: alert rules", True, f"{rules} alerting rules evaluated")
 
 
-def check_slo(path: Path, prometheus: str | None = None) -> tuple[SloFile, list[Check]]:
+def check_slo(path: Path, prometheus: str | None = None,
+              insecure_prometheus: bool = False) -> tuple[SloFile, list[Check]]:
     slo = load_slo(path, option=None)  # the command's argument, not --slo
     checks = [Check("file", True, f"{path}: version {slo.version}, "
                                   f"{len(slo.objectives)} objectives")]
     if prometheus is None:
         return slo, checks
 
-    src = PrometheusSource(prometheus, timeout_s=10)
+    src = PrometheusSource(prometheus, timeout_s=10, insecure=insecure_prometheus)
     if not src.ready():
         raise PrometheusUnavailable(f"Prometheus at {prometheus} is not ready (GET /-/ready)")
     selector = tuple(Matcher(k, "=", v) for k, v in sorted(slo.selector.items()))

@@ -27,7 +27,8 @@ from loadtest.store.results import decide, is_running, load_results, still_runni
 
 
 def reverify(run_dir: Path, slo_path: Path | None = None,
-             prometheus: str | None = None, out: Path | None = None) -> Outcome:
+             prometheus: str | None = None, out: Path | None = None,
+             insecure_prometheus: bool = False) -> Outcome:
     """Judge a finished run again from its recorded window (another SLO file, another
     Prometheus, or the run's saved embedded scrapes). The run's own results and reports are a
     record and are never replaced: the judgement goes to `RUN_DIR/verify/<verify-id>/` (or
@@ -42,7 +43,7 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
     killed_at = None
     if killed:  # judged over what it recorded before it died
         killed_at, window = killed_window(run_dir, window, snapshots)
-    source = verify_source(run_dir, meta, slo, prometheus, snapshots)
+    source = verify_source(run_dir, meta, slo, prometheus, snapshots, insecure_prometheus)
     sample_warnings = [] if killed else changed_samples(  # a killed run recorded no digests
         run_dir, (old.get("inputs") or {}).get("samples"))
     verify_id, dest = verify_dir(run_dir, out)
@@ -51,7 +52,8 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
     meta["slo"] = slo_rec
     meta["metrics_source"] = source.describe()
     meta["tls"] = {**meta.get("tls", {}),
-                   "prometheus": tls.describe("prometheus", meta["metrics_source"].get("url"))}
+                   "prometheus": tls.describe("prometheus", meta["metrics_source"].get("url"),
+                                              insecure_prometheus)}
     scrapes = EmbeddedSource.from_file(snapshots) if snapshots.exists() else None
     results = assemble(None, slo, source, recorded_state(old, meta, window), run_dir, meta,
                        scrapes=scrapes)
@@ -122,10 +124,10 @@ def _verify_slo(meta: dict[str, Any], slo_path: Path | None
 
 
 def verify_source(run_dir: Path, meta: dict[str, Any], slo: SloFile, prometheus: str | None,
-                  snapshots: Path) -> MetricsSource:
+                  snapshots: Path, insecure: bool = False) -> MetricsSource:
     """--prometheus URL, else the run's saved embedded scrapes."""
     if prometheus:
-        source = PrometheusSource(prometheus, up_matchers(slo))
+        source = PrometheusSource(prometheus, up_matchers(slo), insecure=insecure)
         if not source.ready():
             raise PrometheusUnavailable(f"Prometheus at {prometheus} is not ready")
         return source

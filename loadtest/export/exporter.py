@@ -40,7 +40,9 @@ class Exporter:
     def __init__(self, run_id: str, scenario: str, locust_dir: Path,
                  thresholds_s: list[float] | None = None,
                  remote_write: str | None = None, final_send_s: float = FINAL_SEND_S,
-                 grafana_url: str | None = None) -> None:
+                 grafana_url: str | None = None, insecure: bool = False) -> None:
+        """`insecure`: --insecure-remote-write (see loadtest/tls.py)."""
+        self.insecure = insecure
         self.figures = ClientFigures(run_id, scenario, thresholds_s or [])
         self._samples = NewRows(locust_dir)
         self._tasks = NewRows(locust_dir, "tasks-*.csv")
@@ -51,7 +53,7 @@ class Exporter:
         if remote_write:
             headers, auth = remote_auth()
             self.writer = RemoteWriter(remote_write, headers, auth,
-                                       tls.httpx_verify("remote_write")).start()
+                                       tls.httpx_verify("remote_write", insecure)).start()
         self.ticks = 0
         self.cpu_s = 0.0  # the harness's own CPU spent on the export (its cost)
         self.rows = 0
@@ -120,7 +122,7 @@ class Exporter:
                     f"remote write to {delivery.url}: {delivery.undelivered} of "
                     f"{delivery.undelivered + delivery.delivered} samples not delivered{why}; "
                     "the verdict and the run's files do not depend on it")
-            if tls.describe("remote_write", delivery.url) == tls.SKIPPED:
+            if tls.describe("remote_write", delivery.url, self.insecure) == tls.SKIPPED:
                 results.setdefault("warnings", []).append(
                     "TLS certificate verification of the remote-write receiver was skipped "
                     "(--insecure-remote-write): its identity was not checked")

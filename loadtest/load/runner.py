@@ -13,10 +13,12 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest import tls
+from loadtest.connections import Connections
 from loadtest.errors import LoadGeneratorError
 from loadtest.load.locustfiles import ADDON, diagnose
 from loadtest.load.shapes import Profile, build
@@ -26,6 +28,19 @@ SCHEDULE_DELAY_S = 0.5   # the Locust side starts slot 0 this long after test_st
 TAIL_S = 1.0             # keep the load on a little past the window's end
 STOP_TIMEOUT_S = 5       # let in-flight requests finish
 REMOTE_WAIT_S = 60       # how long a master waits for its remote workers
+
+
+def locust_env(connections: Connections, entries: dict[str, str] | None = None
+               ) -> dict[str, str]:
+    """The environment of a Locust process the harness starts, built here only: this
+    process's, the command line's connection choices (read by locustlib/pacing.py and
+    tls.py inside Locust), and `entries`."""
+    env = dict(os.environ)
+    if connections.request_timeout_s is not None:
+        env["LOADTEST_REQUEST_TIMEOUT"] = f"{connections.request_timeout_s}s"
+    env.update(tls.child_env(sorted(connections.insecure)))
+    env.update(entries or {})
+    return env
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,7 @@ class LoadPlan:
     locust_args: tuple[str, ...] = ()  # Locust's own options, passed through (after `--`)
     pool_ceiling: int = 0            # > 0: the Locust side grows the pool up to this during
                                      # the warm-up (locustlib/pool.py); 0: `users` fixed
+    connections: Connections = field(default_factory=Connections)  # --request-timeout, --insecure-*
 
     @property
     def shape(self) -> Profile:
@@ -122,8 +138,8 @@ class LocustRun:
                      "--master-bind-port", str(plan.master_port)]
         elif plan.workers > 1:  # master + N local worker processes (Locust's distributed mode)
             argv += ["--processes", str(plan.workers)]
-        env = dict(os.environ)
-        env.update({"LOADTEST_LOCUST_RATE": repr(plan.rate),
+        env = locust_env(plan.connections, {
+                    "LOADTEST_LOCUST_RATE": repr(plan.rate),
                     "LOADTEST_LOCUST_PROFILE": plan.shape.to_env(),
                     "LOADTEST_LOCUST_WORKERS": str(plan.remote_workers or plan.workers),
                     "LOADTEST_LOCUST_ARRIVALS": plan.arrivals,

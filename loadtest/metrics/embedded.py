@@ -44,8 +44,10 @@ class EmbeddedSource(MetricsSource):
     def __init__(self, metrics_url: str | None, job: str = "opscore-backend",
                  interval_s: float = 1.0, record_path: Path | None = None,
                  snapshots: list[Snapshot] | None = None,
-                 deadline_s: float = SCRAPE_DEADLINE_S) -> None:
+                 deadline_s: float = SCRAPE_DEADLINE_S, insecure: bool = False) -> None:
+        """`insecure`: --insecure-target (see loadtest/tls.py)."""
         self.metrics_url = metrics_url
+        self.insecure = insecure
         self.deadline_s = deadline_s  # a whole scrape, however slowly the body arrives
         self.job = job
         self.interval_s = interval_s
@@ -82,7 +84,7 @@ class EmbeddedSource(MetricsSource):
         if self.metrics_url is None:
             raise SourceError("embedded source has no /metrics URL to scrape")
         self._client = httpx.Client(timeout=httpx.Timeout(self.deadline_s), trust_env=False,
-                                    verify=tls.httpx_verify("target"))
+                                    verify=tls.httpx_verify("target", self.insecure))
         if self.record_path:
             self.record_path.parent.mkdir(parents=True, exist_ok=True)
 

@@ -56,15 +56,17 @@ class PrometheusSource(MetricsSource):
 
     def __init__(self, url: str, up_matchers: tuple[Matcher, ...] = (),
                  timeout_s: float = DEFAULT_TIMEOUT_S, scrape_interval_s: float | None = None,
-                 local: bool = False) -> None:
+                 local: bool = False, insecure: bool = False) -> None:
+        """`insecure`: --insecure-prometheus (see loadtest/tls.py)."""
         self.url = url.rstrip("/")
         self.up_matchers = up_matchers
         self.timeout_s = timeout_s
         self.scrape_interval_s = scrape_interval_s
         self.local = local
         self._headers, self._auth = auth_from_env()
-        self._verify = tls.httpx_verify("prometheus")  # see loadtest/tls.py
-        if tls.skipped("prometheus"):  # said once in the report, not on every query
+        self.insecure = insecure
+        self._verify = tls.httpx_verify("prometheus", insecure)  # see loadtest/tls.py
+        if tls.skipped("prometheus", insecure):  # said once in the report, not on every query
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         # a refused connection and a 5xx (or 408/429) are asked again, RETRIES times with
@@ -77,7 +79,8 @@ class PrometheusSource(MetricsSource):
                       raise_on_status=False, respect_retry_after_header=False)
         # every answer is read under a deadline and a size cap: a trickling or endless body
         # never trips requests' per-read timeout
-        session = bounded_session(timeout_s, tls.requests_verify("prometheus"), MAX_ANSWER)
+        session = bounded_session(timeout_s, tls.requests_verify("prometheus", insecure),
+                                  MAX_ANSWER)
         self._client = PrometheusConnect(url=self.url, headers=self._headers, auth=self._auth,
                                          retry=retry, timeout=timeout_s, session=session)
 

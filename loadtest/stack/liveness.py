@@ -76,8 +76,9 @@ class UpWatch:
     """Polls Prometheus' `up{selector}` in a thread (a query never blocks the load loop). A
     Prometheus that does not answer says nothing about the target: None."""
 
-    def __init__(self, url: str, matchers: tuple[Matcher, ...], interval_s: float) -> None:
-        self.source = PrometheusSource(url, matchers, timeout_s=3.0)
+    def __init__(self, url: str, matchers: tuple[Matcher, ...], interval_s: float,
+                 insecure: bool = False) -> None:
+        self.source = PrometheusSource(url, matchers, timeout_s=3.0, insecure=insecure)
         self.interval_s = interval_s
         self._since: float | None = None
         self._stop = threading.Event()

@@ -47,6 +47,7 @@ class StackOptions:
     probes: tuple[str, ...] = DEFAULT_PROBES  # () = --probe none
     metrics_url: str | None = None  # None: {target}/metrics; NO_METRICS: none
     serve_metrics: Callable[[], str] | None = None  # starts the harness's /metrics: host:port
+    insecure: frozenset[tls.Server] = frozenset()  # --insecure-target/-prometheus (tls.py)
 
 
 @dataclass
@@ -103,10 +104,12 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
                                           exits)
     if ref is not None:
         ref.wait_ready()
-    target["health"] = preflight_target(target_url, opts.probes)
+    target["health"] = preflight_target(target_url, opts.probes,
+                                        insecure="target" in opts.insecure)
     # The harness keeps its own scrapes of the target: the embedded source when no
     # Prometheus serves, else a second opinion `loadtest verify` can judge from.
-    scrapes = _own_scrapes(metrics_url, job, run_dir, exits) if own_metrics else None
+    scrapes = (_own_scrapes(metrics_url, job, run_dir, exits, "target" in opts.insecure)
+               if own_metrics else None)
     watches: list[Watch] = [scrapes] if scrapes is not None else []
     source: MetricsSource
     if prom is None:
@@ -116,13 +119,14 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
         source = prom
         interval, interval_from = _prometheus_ready(prom, local_prom, window)
         if not own_metrics:
-            up = UpWatch(prom.url, prom.up_matchers, interval).start()
+            up = UpWatch(prom.url, prom.up_matchers, interval, prom.insecure).start()
             exits.callback(up.close)
             watches.append(up)
     meta: dict[str, Any] = {"target": target, "metrics_source": source.describe()}
     meta["metrics_source"]["scrape_interval_from"] = interval_from
-    meta["tls"] = {"target": tls.describe("target", target_url),
-                   "prometheus": tls.describe("prometheus", meta["metrics_source"].get("url"))}
+    meta["tls"] = {"target": tls.describe("target", target_url, "target" in opts.insecure),
+                   "prometheus": tls.describe("prometheus", meta["metrics_source"].get("url"),
+                                              "prometheus" in opts.insecure)}
     progress(_ready_line(target_url, source, meta["metrics_source"].get("url"), interval))
     return Stack(target_url=target_url, source=source, scrapes=scrapes, meta=meta,
                  watches=watches, scrape_interval_s=interval)
@@ -147,7 +151,8 @@ def _choose_prometheus(opts: StackOptions, slo: SloFile, job: str, target_url: s
     """The Prometheus given (--prometheus), else a local one scraping the target when one is
     installed and not --metrics-source embedded, else none: the harness's own scrapes judge."""
     if opts.prometheus:
-        return PrometheusSource(opts.prometheus, up_matchers(slo)), None
+        return PrometheusSource(opts.prometheus, up_matchers(slo),
+                                insecure="prometheus" in opts.insecure), None
     if opts.metrics_source == "embedded" or not prometheus_binary():
         return None, None
     harness = opts.serve_metrics() if opts.serve_metrics is not None else None
@@ -155,14 +160,16 @@ def _choose_prometheus(opts: StackOptions, slo: SloFile, job: str, target_url: s
                                  metrics_url=metrics_url, harness_hostport=harness)
     exits.callback(local_prom.stop)
     return PrometheusSource(local_prom.url, up_matchers(slo),
-                            scrape_interval_s=local_prom.interval_s, local=True), local_prom
+                            scrape_interval_s=local_prom.interval_s, local=True,
+                            insecure="prometheus" in opts.insecure), local_prom
 
 
 def _own_scrapes(metrics_url: str, job: str, run_dir: Path,
-                 exits: contextlib.ExitStack) -> EmbeddedSource:
+                 exits: contextlib.ExitStack, insecure: bool = False) -> EmbeddedSource:
     """The harness's own scrapes of the target's metrics, recorded in the run directory; the
     first one must succeed."""
-    scrapes = EmbeddedSource(metrics_url, job=job, record_path=run_dir / "metrics" / SNAPSHOTS)
+    scrapes = EmbeddedSource(metrics_url, job=job, record_path=run_dir / "metrics" / SNAPSHOTS,
+                             insecure=insecure)
     scrapes.start()
     exits.callback(scrapes.close)
     first = scrapes.scrape_now()

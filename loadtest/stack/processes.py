@@ -78,11 +78,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def call_dying_with_us(argv: list[str]) -> int:
+def call_dying_with_us(argv: list[str], env: dict[str, str] | None = None) -> int:
     """Run `argv` in the foreground to its end (`loadtest worker`); it ends with this process,
-    however this process ends."""
+    however this process ends. `env`: its environment (default: this process's)."""
     parent = os.getpid()
-    return subprocess.call(argv, env={**os.environ, PARENT_ENV: str(parent)},
+    return subprocess.call(argv, env={**(os.environ if env is None else env),
+                                      PARENT_ENV: str(parent)},
                            preexec_fn=(  # only prctl, as in Child
                                lambda: die_with_parent(_signal.SIGTERM, parent))
                            if _PRCTL is not None else None)

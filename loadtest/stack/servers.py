@@ -157,12 +157,12 @@ DEFAULT_PROBES = ("/health", "/ready")
 
 
 def preflight_target(url: str, probes: tuple[str, ...] = DEFAULT_PROBES,
-                     timeout_s: float = 5.0) -> dict[str, object]:
+                     timeout_s: float = 5.0, insecure: bool = False) -> dict[str, object]:
     """GET each probe path (the guide's /health and /ready unless told otherwise); each must
     answer 2xx. A degraded or silent target stops the run before any load. Returns the body
     of a probe in the guide's /health JSON shape (`status`, `checks`), else {}."""
     base = url.rstrip("/")
-    verify = tls.httpx_verify("target")
+    verify = tls.httpx_verify("target", insecure)  # insecure: --insecure-target
     health: dict[str, object] = {}
     if not probes:  # --probe none: still, something must listen there
         _connect(base, timeout_s)
