@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, ScrapedTarget
+from tests.support import ROOT, ScrapedTarget
 
 OPENSLO = """\
 apiVersion: openslo/v1

@@ -13,7 +13,7 @@ from loadtest.judge.monitor import ObjectiveMonitor
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.exposition import Snapshot, parse_exposition
 from loadtest.slo import parse_slo
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 T0 = 1_800_000_000.0
 SLO = """\
