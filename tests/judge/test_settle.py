@@ -66,17 +66,16 @@ def settled(tmp_path_factory: pytest.TempPathFactory
     healthy = start_target(tmp_path_factory.mktemp("settle-healthy-target"))
     slow = start_target(tmp_path_factory.mktemp("settle-slow-target"))
 
-    def settle_run(target: RunningTarget, name: str
+    def settle_run(target: RunningTarget, out: Path
                    ) -> tuple[subprocess.CompletedProcess[str], Path]:
-        out = tmp_path_factory.mktemp(name)
         return loadtest("run", "--settle", "--target", target.url, "--warmup", "2s",
                         "--metrics-source", "embedded", "--out", str(out)), out
 
     try:
         slow.set_faults([{"latency": "3s", "endpoints": ["/api/*"]}])
         with ThreadPoolExecutor(2) as pool:
-            yield {"healthy": pool.submit(settle_run, healthy, "healthy"),
-                   "slow": pool.submit(settle_run, slow, "slow")}
+            yield {"healthy": pool.submit(settle_run, healthy, tmp_path_factory.mktemp("healthy")),
+                   "slow": pool.submit(settle_run, slow, tmp_path_factory.mktemp("slow"))}
     finally:
         healthy.child.stop()
         slow.child.stop()
