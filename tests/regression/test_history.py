@@ -17,7 +17,7 @@ from loadtest.regression.changepoints import e_divisive, min_p_value
 from loadtest.regression.history import Detector, drift_check, history_report
 from loadtest.reports.html import render_html
 from loadtest.reports.junit import render_junit
-from tests.support import EVIL, loadtest, made_up_results, start_target
+from tests.support import EVIL, loadtest, made_up_results
 
 runner = CliRunner()
 
@@ -132,30 +132,21 @@ def test_a_run_that_completes_a_change_point_warns_and_can_fail(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_six_gate_runs_with_a_latency_fault_from_the_fourth(tmp_path: Path) -> None:
-    """With 6 runs split 3 / 3 a change can reach p = 0.1 at best: the test asks for 0.1.
-    One reference target serves the six runs (not one started per run); its 150 ms latency
-    is set through its admin API from the fourth run on."""
-    target = start_target(tmp_path / "target")
-    reports = tmp_path / "reports"
-    common = ["run", "--target", target.url, "--duration", "2s", "--warmup", "1s",
-              "--metrics-source", "embedded", "--out", str(reports),
-              "--drift-significance", "0.1"]
-    try:
-        for i in range(6):
-            if i == 3:
-                target.set_faults([{"latency": "150ms"}])
-            p = loadtest(*common, *(["--fail-on-drift"] if i == 5 else []))
-            if i < 5:
-                assert p.returncode == 0, p.stderr + p.stdout
-    finally:
-        target.child.stop()
-    ids = [json.loads(h)["id"] for h in (reports / "history.jsonl").read_text().splitlines()]
+    """With 6 runs split 3 / 3 a change can reach p = 0.1 at best: the test asks for 0.1."""
+    common = ["run", "--duration", "2s", "--warmup", "1s", "--metrics-source", "embedded",
+              "--out", str(tmp_path), "--drift-significance", "0.1"]
+    for i in range(6):
+        fault = ["--target-fault", "latency=150ms"] if i >= 3 else []
+        p = loadtest(*common, *fault, *(["--fail-on-drift"] if i == 5 else []))
+        if i < 5:
+            assert p.returncode == 0, p.stderr + p.stdout
+    ids = [json.loads(h)["id"] for h in (tmp_path / "history.jsonl").read_text().splitlines()]
     verdict = p.stdout.splitlines()[-1]  # last, after the summary table
     assert p.returncode == 1 and verdict.startswith("FAIL: drift: "), p.stderr + p.stdout
     assert "response_time_p95 +" in p.stdout and f"from run {ids[3]}" in p.stdout
     assert "loadtest: warning: drift: response_time_p95 worse" in p.stderr
-    h = loadtest("history", "--out", str(reports), "--metric", "response_time_p95",
+    h = loadtest("history", "--out", str(tmp_path), "--metric", "response_time_p95",
                  "--significance", "0.1")
     assert h.returncode == 0, h.stderr
     assert f"from run {ids[3]}" in h.stdout and "3 runs before / 3 after" in h.stdout
-    assert "change points dotted" in (reports / "latest" / "index.html").read_text()
+    assert "change points dotted" in (tmp_path / "latest" / "index.html").read_text()
