@@ -16,16 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.metrics.base import Matcher
-from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.stack.processes import free_port
-from loadtest.stack.servers import LocalPrometheus
 from tests.support import (
     PostgresServer,
     RunningTarget,
     ScrapedTarget,
     postgres_bindir,
     require,
+    scraped,
     start_target,
 )
 
@@ -55,18 +53,8 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def _scraped(prometheus_bin: str, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[ScrapedTarget]:
-    d = tmp_path_factory.mktemp("scraped")
-    target = start_target(d / "target")
-    prom = LocalPrometheus(d / "prom", "opscore-backend", target.url)
-    try:
-        prom.wait_ready()
-        src = PrometheusSource(prom.url, (Matcher("job", "=", "opscore-backend"),),
-                               scrape_interval_s=1.0, local=True)
-        src.wait_target_up(20)
-        yield ScrapedTarget(target, prom, src)
-    finally:
-        prom.stop()
-        target.child.stop()
+    with scraped(tmp_path_factory.mktemp("scraped")) as s:
+        yield s
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import httpx
 import numpy as np
 import pytest
 
-from loadtest.metrics.base import Window
+from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.stack.processes import Child, free_port
 from loadtest.stack.servers import LocalPrometheus
@@ -322,6 +324,23 @@ class ScrapedTarget:
     target: RunningTarget
     prometheus: LocalPrometheus
     source: PrometheusSource
+
+
+@contextmanager
+def scraped(workdir: Path) -> Iterator[ScrapedTarget]:
+    """A reference target started in `workdir` and a local Prometheus scraping it every
+    second, once the target's first scrape is in (a fresh Prometheus: ~5 s)."""
+    target = start_target(workdir / "target")
+    prom = LocalPrometheus(workdir / "prom", "opscore-backend", target.url)
+    try:
+        prom.wait_ready()
+        src = PrometheusSource(prom.url, (Matcher("job", "=", "opscore-backend"),),
+                               scrape_interval_s=1.0, local=True)
+        src.wait_target_up(20)
+        yield ScrapedTarget(target, prom, src)
+    finally:
+        prom.stop()
+        target.child.stop()
 
 
 class PostgresServer:
