@@ -1,4 +1,5 @@
-"""Shared fixtures: real local servers on 127.0.0.1 with free ports.
+"""Shared fixtures (only fixtures: what they are built from is in tests/support/): real local
+servers on 127.0.0.1 with free ports.
 
 In CI (CI=true) a test that needs Prometheus or PostgreSQL fails when they are missing;
 locally it skips with the command that installs them.
@@ -8,26 +9,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from loadtest.metrics.base import Matcher
-from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.stack.processes import free_port
-from loadtest.stack.servers import LocalPrometheus
-from tests.support import (  # noqa: F401 - re-exported for older imports
-    IN_CI,
-    ROOT,
+from tests.support import (
+    PostgresServer,
     RunningTarget,
+    ScrapedTarget,
     postgres_bindir,
     require,
+    scraped,
     start_target,
 )
 
@@ -54,29 +50,11 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-@dataclass
-class ScrapedTarget:
-    """The reference target, scraped every second by a local Prometheus."""
-    target: RunningTarget
-    prometheus: LocalPrometheus
-    source: PrometheusSource
-
-
 @pytest.fixture(scope="session")
 def _scraped(prometheus_bin: str, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[ScrapedTarget]:
-    d = tmp_path_factory.mktemp("scraped")
-    target = start_target(d / "target")
-    prom = LocalPrometheus(d / "prom", "opscore-backend", target.url)
-    try:
-        prom.wait_ready()
-        src = PrometheusSource(prom.url, (Matcher("job", "=", "opscore-backend"),),
-                               scrape_interval_s=1.0, local=True)
-        src.wait_target_up(20)
-        yield ScrapedTarget(target, prom, src)
-    finally:
-        prom.stop()
-        target.child.stop()
+    with scraped(tmp_path_factory.mktemp("scraped")) as s:
+        yield s
 
 
 @pytest.fixture
@@ -93,58 +71,6 @@ def sqlite_target(tmp_path: Path) -> Iterator[RunningTarget]:
     t = start_target(tmp_path)
     yield t
     t.child.stop()
-
-
-class PostgresServer:
-    def __init__(self, bindir: Path, datadir: Path, port: int) -> None:
-        self.bindir, self.datadir, self.port = bindir, datadir, port
-        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def _as_postgres(self) -> dict[str, object]:
-        return {"user": "postgres"} if os.geteuid() == 0 else {}
-
-    def start(self) -> None:
-        log = open(self.datadir.parent / "postgres.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
-             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-             "-c", "fsync=off", "-c", "max_connections=50"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            **self._as_postgres())  # type: ignore[call-overload]
-        deadline = time.monotonic() + 30
-        import psycopg
-
-        while time.monotonic() < deadline:
-            try:
-                psycopg.connect(self.url, connect_timeout=1).close()
-                return
-            except psycopg.OperationalError:
-                time.sleep(0.2)
-        raise AssertionError("PostgreSQL did not start: "
-                             + (self.datadir.parent / "postgres.log").read_text()[-2000:])
-
-    def new_database(self) -> str:
-        """A fresh, empty database on this server (tests do not see each other's rows)."""
-        import secrets
-
-        import psycopg
-
-        name = f"t_{secrets.token_hex(6)}"
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return self.url.rsplit("/", 1)[0] + f"/{name}"
-
-    def stop(self) -> None:
-        """A fast shutdown (SIGINT): sessions are ended at once. SIGTERM is the smart one,
-        which waits for every client (the target's pool) to disconnect."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ from loadtest.metrics.base import SourceError, Window
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.stack.servers import preflight_target
-from tests.hostile import hostile_server
 from tests.support import ROOT
+from tests.support.hostile import hostile_server
 
 HEALTHY = 'json:{"status":"healthy","checks":{}}'
 METRICS = "json:" + "\n".join([

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from loadtest.cli import app
 from loadtest.metrics.base import SourceError
 from loadtest.metrics.prometheus import PrometheusSource
-from tests.hostile import hostile_server
 from tests.support import ROOT
+from tests.support.hostile import hostile_server
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 VECTOR = '{"status":"success","data":{"resultType":"vector","result":[' \

@@ -15,8 +15,8 @@ import pytest
 
 from loadtest.metrics.base import SourceError
 from loadtest.metrics.prometheus import PrometheusSource
-from tests.hostile import hostile_server
 from tests.support import ROOT, RunningTarget, start_target
+from tests.support.hostile import hostile_server
 
 PROM_ANSWER = 'json:{"status":"success","data":{"resultType":"vector","result":[' \
               '{"metric":{},"value":[1,"1"]}]}}'

@@ -1,13 +1,16 @@
 """Locustfiles whose tasks are journeys: several requests and think time in one task, logins,
 and a LoadTestShape. Unmodified files (tests/locustfiles/journey_*.py) against one reference
-target shared by the runs; real Locust subprocesses. The unit tests below feed the diagnosis
+target shared by the runs, which go side by side (light loads); real Locust subprocesses. The unit tests below feed the diagnosis
 and the judging made-up figures."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -95,21 +98,59 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTarget]:
     t.child.stop()
 
 
-def run(target: RunningTarget, out: Path, scenario: str, *args: str
-        ) -> tuple[int, str, dict]:
+@dataclass
+class Run:
+    code: int
+    out: str
+    results: dict[str, Any]
+    reports: Path  # the run's --out folder
+    seconds: float  # from the command's start to its exit
+
+
+# The four runs' loads are light (at most ~60 requests/s together), so they run side by side
+# against the shared target, each started a second after the one before. The pool that grows
+# (think_time) starts last, once the others' start-up (Python and Locust importing: CPU) is
+# over: its pool grows from the lag it sees in its warm-up, which a busy CPU would add to.
+RUNS = {
+    "shape": ("journey_shape.py", "--model", "closed", "--users", "10", "--warmup", "2s",
+              "--duration", "10s"),
+    "too_few_users": ("journey_quickstart.py", "--rate", "5", "--users", "10", "--warmup", "2s",
+                      "--duration", "10s"),
+    "login": ("journey_login.py", "--rate", "10", "--warmup", "2s", "--duration", "4s"),
+    "think_time": ("journey_quickstart.py", "--rate", "5", "--warmup", "8s", "--duration", "8s"),
+}
+START_GAPS_S = {"shape": 1.0, "too_few_users": 1.0, "login": 3.0, "think_time": 0.0}
+
+
+def run(target: RunningTarget, out: Path, scenario: str, *args: str) -> Run:
+    started = time.monotonic()
     p = loadtest("run", "--target", target.url, "--scenario", str(FILES / scenario), "--slo",
                  str(SLO), "--metrics-source", "embedded", "--out", str(out), *args)
-    return p.returncode, p.stdout + p.stderr, results_of(out)
+    seconds = time.monotonic() - started
+    return Run(p.returncode, p.stdout + p.stderr, results_of(out), out, seconds)
+
+
+@pytest.fixture(scope="module")
+def runs(target: RunningTarget, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[dict[str, Future[Run]]]:
+    """Each test reads its own run (`.result()` raises a run's own failure in its test)."""
+    with ThreadPoolExecutor(len(RUNS)) as pool:
+        futures = {}
+        for name, (scenario, *args) in RUNS.items():
+            futures[name] = pool.submit(run, target, tmp_path_factory.mktemp(name), scenario,
+                                        *args)
+            time.sleep(START_GAPS_S[name])
+        yield futures
 
 
 @pytest.mark.slow
-def test_journeys_with_think_time_get_the_pool_they_need(target: RunningTarget,
-                                                         tmp_path: Path) -> None:
+def test_journeys_with_think_time_get_the_pool_they_need(runs: dict[str, Future[Run]]
+                                                         ) -> None:
     """Locust's quickstart file (a task of ten requests with a second's sleep after each) at
     5 task starts/s with default options: the pool grows in the warm-up, the rate holds, and
     the later requests of a journey are not charged the think time before them."""
-    code, out, r = run(target, tmp_path, "journey_quickstart.py", "--rate", "5",
-                       "--warmup", "8s", "--duration", "8s")
+    run = runs["think_time"].result()
+    code, out, r = run.code, run.out, run.results
     assert code == 0, out
     totals = r["client"]["totals"]
     assert totals["task_rate"] == pytest.approx(5, rel=0.01)
@@ -118,7 +159,7 @@ def test_journeys_with_think_time_get_the_pool_they_need(target: RunningTarget,
     assert pool["changes"] and pool["final"] > pool["initial"] == 20
     assert r["run"]["users"] == pool["final"] >= 5 * totals["task_ms"] / 1000
     assert f"user pool: 20 -> {pool['final']} users during the warm-up (tasks last" in out
-    locust = tmp_path / "latest" / "locust"
+    locust = run.reports / "latest" / "locust"
     df = pd.read_csv(next(locust.glob("samples-*.csv")))
     tasks = pd.read_csv(next(locust.glob("tasks-*.csv")))
     items = df[df["name"] == "/api/v1/documents/{id}"]  # requests 1-10 of a journey
@@ -126,7 +167,7 @@ def test_journeys_with_think_time_get_the_pool_they_need(target: RunningTarget,
     # each charged at most its task's start lag, never the 1-9 s of sleep before it
     assert lag.max() <= (tasks["start"] - tasks["intended"]).max() + 0.01
     assert lag.median() < 0.05
-    summary = (tmp_path / "latest" / "summary.md").read_text()
+    summary = (run.reports / "latest" / "summary.md").read_text()
     for unit in ("5.00 task starts/s requested", "tasks/s achieved: 5.00 tasks/s",
                  "requests/s sent:", "requests/s served:", "requests per task:"):
         assert unit in summary, summary
@@ -134,12 +175,12 @@ def test_journeys_with_think_time_get_the_pool_they_need(target: RunningTarget,
 
 @pytest.mark.slow
 def test_too_few_users_for_journeys_is_inconclusive_never_a_breach(
-        target: RunningTarget, tmp_path: Path) -> None:
+        runs: dict[str, Future[Run]]) -> None:
     """--users 10 cannot carry 5 starts/s of tasks lasting seconds: the generator's lag is
     named in tasks, and the corrected client latency objective is not judged (exit 3, not 1)
     while the service answered in milliseconds."""
-    code, out, r = run(target, tmp_path, "journey_quickstart.py", "--rate", "5",
-                       "--users", "10", "--warmup", "2s", "--duration", "10s")
+    run = runs["too_few_users"].result()
+    code, out, r = run.code, run.out, run.results
     assert code == 3, out
     reason = r["verdict"]["reason"]
     assert "the load generator started" in reason and "of 5.0 tasks/s" in reason
@@ -153,9 +194,9 @@ def test_too_few_users_for_journeys_is_inconclusive_never_a_breach(
 
 
 @pytest.mark.slow
-def test_a_login_and_a_three_request_task(target: RunningTarget, tmp_path: Path) -> None:
-    code, out, r = run(target, tmp_path, "journey_login.py", "--rate", "10",
-                       "--warmup", "2s", "--duration", "4s")
+def test_a_login_and_a_three_request_task(runs: dict[str, Future[Run]]) -> None:
+    run = runs["login"].result()
+    code, out, r = run.code, run.out, run.results
     assert code == 0, out
     totals = r["client"]["totals"]
     assert totals["task_rate"] == pytest.approx(10, rel=0.01)
@@ -165,16 +206,14 @@ def test_a_login_and_a_three_request_task(target: RunningTarget, tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_a_load_test_shape_is_stopped_at_the_runs_end(target: RunningTarget,
-                                                      tmp_path: Path) -> None:
+def test_a_load_test_shape_is_stopped_at_the_runs_end(runs: dict[str, Future[Run]]) -> None:
     """A shape that would run a minute, under --model closed: stopped at warm-up +
     duration, judged over that window."""
-    started = time.monotonic()
-    code, out, r = run(target, tmp_path, "journey_shape.py", "--model", "closed",
-                       "--users", "10", "--warmup", "3s", "--duration", "15s")
-    assert time.monotonic() - started < 25, out
+    run = runs["shape"].result()
+    code, out, r = run.code, run.out, run.results
+    assert run.seconds < 25, out
     assert code == 0, out
     assert r["load"]["locust_shape"]["name"] == "Rising"
     assert r["load"]["locust_shape"]["by"] == "run_time"
-    assert r["run"]["window"]["seconds"] == pytest.approx(15, abs=0.5)
+    assert r["run"]["window"]["seconds"] == pytest.approx(10, abs=0.5)
     assert "LoadTestShape Rising drove the users and was stopped at the run's end" in out

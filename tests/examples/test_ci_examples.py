@@ -1,5 +1,5 @@
 """The CI examples (examples/ci/) executed as pipelines from their YAML as written
-(tests/ci_pipelines.py plays the CI systems): six pipelines of the default branch, the last
+(tests/support/ci_pipelines.py plays the CI systems): six pipelines of the default branch, the last
 three with the service 40 ms slower (`LOADTEST_TARGET_FAULT=latency=40ms`, as the runner's or
 the project's environment would carry it), then a pull/merge request with the same slowdown.
 
@@ -20,8 +20,15 @@ from typing import Any
 import pytest
 
 from loadtest.reports.pr_comment import MARKER
-from tests.ci_pipelines import GitHubRepo, GitLabProject, Job, gitlab_api, run_github, run_gitlab
 from tests.support import ROOT, loadtest
+from tests.support.ci_pipelines import (
+    GitHubRepo,
+    GitLabProject,
+    Job,
+    gitlab_api,
+    run_github,
+    run_gitlab,
+)
 
 EXAMPLES = ROOT / "examples" / "ci"
 SETTINGS = {"LOADTEST_DURATION": "10s", "LOADTEST_WARMUP": "0.5s",

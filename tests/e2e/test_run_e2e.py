@@ -1,5 +1,6 @@
 """`loadtest run` end to end: real reference target, real Locust subprocess, real Prometheus.
-Each run is bounded (a few seconds of warm-up and a 10-20 s window at 100 req/s)."""
+Each run is bounded (a few seconds of warm-up and a 10-20 s window at 100 req/s); the two
+runs with injected latency go side by side."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -94,15 +97,38 @@ def test_healthy_run_passes_and_both_sources_agree(prometheus_bin: str, tmp_path
     assert lacking["throughput"]["status"] == "pass"
 
 
+# The two runs with injected latency (their load mostly waits on the target's sleeps), side by
+# side: each its own reference target and Prometheus, as `loadtest run` starts them.
+FAULTY_RUNS = {
+    "latency_and_errors": ("--duration", "10s", "--warmup", "3s", "--users", "450",
+                           "--target-fault", "latency=normal:2400ms,100ms",
+                           "--target-fault", "error_ratio=0.05",
+                           "--target-fault", "endpoints=/api/*"),
+    "inside_buckets": ("--duration", "8s", "--warmup", "3s",
+                       "--target-fault", "latency=normal:1500ms,100ms",
+                       "--target-fault", "endpoints=/api/*", "--target-fault", "db_latency=70ms",
+                       "--db-buckets", "0.05,0.25,1"),
+}
+
+
+@pytest.fixture(scope="module")
+def faulty_runs(prometheus_bin: str, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[dict[str, Future[tuple[subprocess.CompletedProcess[str], Path]]]]:
+    """Each test reads its own run (`.result()` raises a run's own failure in its test)."""
+    def run(out: Path, args: tuple[str, ...]) -> tuple[subprocess.CompletedProcess[str], Path]:
+        return loadtest("run", *args, "--out", str(out)), out
+
+    with ThreadPoolExecutor(len(FAULTY_RUNS)) as pool:
+        yield {name: pool.submit(run, tmp_path_factory.mktemp(name), args)
+               for name, args in FAULTY_RUNS.items()}
+
+
 @pytest.mark.prometheus
-def test_injected_latency_and_errors_fail_their_objectives(prometheus_bin: str,
-                                                           tmp_path: Path) -> None:
+def test_injected_latency_and_errors_fail_their_objectives(
+        faulty_runs: dict[str, Future[tuple[subprocess.CompletedProcess[str], Path]]]) -> None:
     """~2.4 s per API request and 5% of them 500s, in one run: each caught by its own
     objective (the thresholds test below has a pass beside a fault)."""
-    p = loadtest("run", "--duration", "10s", "--warmup", "3s", "--users", "450",
-                 "--target-fault", "latency=normal:2400ms,100ms",
-                 "--target-fault", "error_ratio=0.05",
-                 "--target-fault", "endpoints=/api/*", "--out", str(tmp_path))
+    p, tmp_path = faulty_runs["latency_and_errors"].result()
     assert p.returncode == 1, p.stderr + p.stdout
     r = results_of(tmp_path)
     objs = by_name(r)
@@ -120,15 +146,12 @@ def test_injected_latency_and_errors_fail_their_objectives(prometheus_bin: str,
 
 
 @pytest.mark.prometheus
-def test_thresholds_inside_default_buckets_are_decided_honestly(prometheus_bin: str,
-                                                                tmp_path: Path) -> None:
+def test_thresholds_inside_default_buckets_are_decided_honestly(
+        faulty_runs: dict[str, Future[tuple[subprocess.CompletedProcess[str], Path]]]) -> None:
     """The guide's backend has no 2 s bucket: a true p95 of ~1.7 s (a pass) lies in (1, 2.5],
     where interpolation reads it as ~2.4 s (a false fail). The load generator's samples of
     the same requests decide it. A DB histogram without a 100 ms bound has no such judge."""
-    p = loadtest("run", "--duration", "8s", "--warmup", "3s",
-                 "--target-fault", "latency=normal:1500ms,100ms",
-                 "--target-fault", "endpoints=/api/*", "--target-fault", "db_latency=70ms",
-                 "--db-buckets", "0.05,0.25,1", "--out", str(tmp_path))
+    p, tmp_path = faulty_runs["inside_buckets"].result()
     assert p.returncode == 3, p.stderr + p.stdout
     r = results_of(tmp_path)
     objs = by_name(r)

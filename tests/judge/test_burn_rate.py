@@ -15,7 +15,7 @@ import pytest
 from loadtest.judge.objectives import evaluate
 from loadtest.metrics.base import Window
 from loadtest.slo import parse_slo
-from tests.conftest import ROOT, RunningTarget, ScrapedTarget
+from tests.support import ROOT, RunningTarget, ScrapedTarget
 
 BURN = """\
 version: 1

@@ -1,5 +1,6 @@
 """Objectives while the load runs (monitor.py): the real embedded source fed synthetic scrapes,
-ticked by hand; then real runs against the reference target (an abort, a healthy run)."""
+ticked by hand; then real runs against the reference target (an abort, a healthy run: side by
+side)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from loadtest.judge.monitor import ObjectiveMonitor
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.exposition import Snapshot, parse_exposition
 from loadtest.slo import parse_slo
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 T0 = 1_800_000_000.0
 SLO = """\
@@ -116,6 +121,7 @@ def run(tmp_path: Path, slo: str, *args: str, timeout: float = 150
     return p, json.loads((tmp_path / "out" / "latest" / "results.json").read_text()), ended
 
 
+@pytest.mark.usefixtures("healthy_run")  # the healthy run, made meanwhile
 def test_a_slow_target_stops_a_120s_run_early_with_the_reason(tmp_path: Path) -> None:
     slo = """\
 version: 1
@@ -152,8 +158,7 @@ objectives:
     assert v.returncode == 1 and "FAIL: aborted at +" in v.stdout, v.stdout + v.stderr
 
 
-def test_a_healthy_run_with_abort_after_everywhere_is_not_aborted(tmp_path: Path) -> None:
-    slo = """\
+HEALTHY = """\
 version: 1
 selector: {job: opscore-backend}
 objectives:
@@ -167,7 +172,21 @@ objectives:
   - {name: client, kind: client, metric: latency, quantile: 0.95, threshold: 1s,
      min_samples: 20, abort_after: 3s}
 """
-    p, r, _ = run(tmp_path, slo, "--duration", "6s", "--warmup", "2s", "--rate", "40")
+
+
+@pytest.fixture(scope="module")
+def healthy_run(tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[Future[tuple[subprocess.CompletedProcess[str], dict, float]]]:
+    """Made in the background from the slow-target test's start (which asks for this
+    fixture for that reason: that run mostly waits on its target's 3 s answers, 20 req/s)."""
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(run, tmp_path_factory.mktemp("healthy"), HEALTHY, "--duration", "6s",
+                          "--warmup", "2s", "--rate", "40")
+
+
+def test_a_healthy_run_with_abort_after_everywhere_is_not_aborted(
+        healthy_run: Future[tuple[subprocess.CompletedProcess[str], dict, float]]) -> None:
+    p, r, _ = healthy_run.result()
     assert p.returncode == 0, p.stdout + p.stderr
     assert "aborted" not in r["load"]
     live = {o["name"]: o for o in r["live"]["objectives"]}

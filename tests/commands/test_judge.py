@@ -13,13 +13,16 @@ import math
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, ScrapedTarget
+from tests.support import ROOT, ScrapedTarget, scraped
 
 OPENSLO = """\
 apiVersion: openslo/v1
@@ -123,6 +126,7 @@ def gate(scraped: ScrapedTarget, tmp: Path, name: str, warmup: str = "2s"
 
 @pytest.mark.slow
 @pytest.mark.prometheus
+@pytest.mark.usefixtures("canary_traffic")  # the canary test's traffic, made meanwhile
 def test_openslo_gates_a_run_as_its_native_equivalent_and_judge_agrees(
         scraped_target: ScrapedTarget, tmp_path: Path) -> None:
     (tmp_path / "openslo.yaml").write_text(OPENSLO)
@@ -166,13 +170,12 @@ FAULTY, STABLE, CLEAN = ("/api/v1/documents/{id}", "/api/v1/documents/{id}/execu
                          "/api/v1/documents/{id}/attachments")
 
 
-@pytest.mark.prometheus
-def test_a_canary_with_5_percent_errors_fails_against_stable_and_a_clean_one_passes(
-        scraped_target: ScrapedTarget, tmp_path: Path) -> None:
-    target = scraped_target.target
-    target.set_faults([{"error_ratio": 0.05, "endpoints": [FAULTY]}])
+def canary_and_stable(s: ScrapedTarget) -> tuple[ScrapedTarget, float, float]:
+    """22 s of traffic, three requests a turn: the canary (5% errors), stable and a clean
+    canary; the window's start and end."""
+    s.target.set_faults([{"error_ratio": 0.05, "endpoints": [FAULTY]}])
     start = time.time()
-    with httpx.Client(base_url=target.url, timeout=10) as c:
+    with httpx.Client(base_url=s.target.url, timeout=10) as c:
         i = 0
         while time.time() < start + 22:  # bounded: 22 s, three requests a turn
             doc = 1 + i % 5
@@ -180,7 +183,25 @@ def test_a_canary_with_5_percent_errors_fails_against_stable_and_a_clean_one_pas
                 c.get(f"/api/v1/documents/{doc}{path}")
             i += 1
             time.sleep(0.01)
-    end = time.time()
+    return s, start, time.time()
+
+
+@pytest.fixture(scope="module")
+def canary_traffic(prometheus_bin: str, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[Future[tuple[ScrapedTarget, float, float]]]:
+    """The canary's traffic on a target and Prometheus of their own (its faults are not the
+    OpenSLO test's), both started and driven in the background from the OpenSLO test's
+    start, which asks for this fixture for that reason: the two tests' ~28 s and ~30 s
+    overlap. The servers stop after the canary test."""
+    workdir = tmp_path_factory.mktemp("canary")
+    with ExitStack() as servers, ThreadPoolExecutor(1) as pool:
+        yield pool.submit(lambda: canary_and_stable(servers.enter_context(scraped(workdir))))
+
+
+@pytest.mark.prometheus
+def test_a_canary_with_5_percent_errors_fails_against_stable_and_a_clean_one_passes(
+        canary_traffic: Future[tuple[ScrapedTarget, float, float]], tmp_path: Path) -> None:
+    scraped_target, start, end = canary_traffic.result()
     (tmp_path / "native.yaml").write_text(NATIVE)
 
     def judge(canary: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:

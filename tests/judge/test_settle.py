@@ -1,10 +1,12 @@
 """Verdicts that settle (`loadtest run --settle`): the sequential test on made-up blocks, and
-two real runs against one reference target (healthy: settled passed; a 3 s latency: settled
-failed), each judged over the window that ran, as without --settle."""
+two real runs side by side, each against its own reference target (healthy: settled passed; a
+3 s latency: settled failed), each judged over the window that ran, as without --settle."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -57,18 +59,34 @@ def test_decisions_wait_for_ten_blocks_and_a_clear_side() -> None:
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTarget]:
-    t = start_target(tmp_path_factory.mktemp("settle-target"))
-    yield t
-    t.child.stop()
+def settled(tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[dict[str, Future[tuple[subprocess.CompletedProcess[str], Path]]]]:
+    """The two runs side by side, each against its own reference target (the slow one's
+    carries a 3 s latency on /api/*); each test reads its own run."""
+    healthy = start_target(tmp_path_factory.mktemp("settle-healthy-target"))
+    slow = start_target(tmp_path_factory.mktemp("settle-slow-target"))
+
+    def settle_run(target: RunningTarget, out: Path
+                   ) -> tuple[subprocess.CompletedProcess[str], Path]:
+        return loadtest("run", "--settle", "--target", target.url, "--warmup", "2s",
+                        "--metrics-source", "embedded", "--out", str(out)), out
+
+    try:
+        slow.set_faults([{"latency": "3s", "endpoints": ["/api/*"]}])
+        with ThreadPoolExecutor(2) as pool:
+            yield {"healthy": pool.submit(settle_run, healthy, tmp_path_factory.mktemp("healthy")),
+                   "slow": pool.submit(settle_run, slow, tmp_path_factory.mktemp("slow"))}
+    finally:
+        healthy.child.stop()
+        slow.child.stop()
 
 
 @pytest.mark.slow
-def test_a_healthy_service_settles_passed_early(target: RunningTarget, tmp_path: Path) -> None:
-    p = loadtest("run", "--settle", "--target", target.url, "--warmup", "2s",
-                 "--metrics-source", "embedded", "--out", str(tmp_path))
+def test_a_healthy_service_settles_passed_early(
+        settled: dict[str, Future[tuple[subprocess.CompletedProcess[str], Path]]]) -> None:
+    p, out = settled["healthy"].result()
     assert p.returncode == 0, p.stdout + p.stderr
-    r = results_of(tmp_path)
+    r = results_of(out)
     s = r["settle"]
     assert s["settled_at_s"] is not None and r["run"]["window"]["seconds"] < 25
     assert s["saved_s"] > 35 and s["planned_window_s"] == 60
@@ -76,19 +94,15 @@ def test_a_healthy_service_settles_passed_early(target: RunningTarget, tmp_path:
     assert {o["name"] for o in s["objectives"]} == {o["name"] for o in r["objectives"]}
     assert {o["status"] for o in r["objectives"]} == {"pass"}  # judged as without --settle
     assert "settled after" in p.stderr and "s saved" in p.stderr
-    assert "Sequential: settled after" in (tmp_path / "latest" / "summary.md").read_text()
+    assert "Sequential: settled after" in (out / "latest" / "summary.md").read_text()
 
 
 @pytest.mark.slow
-def test_a_slow_service_settles_failed_early(target: RunningTarget, tmp_path: Path) -> None:
-    target.set_faults([{"latency": "3s", "endpoints": ["/api/*"]}])
-    try:
-        p = loadtest("run", "--settle", "--target", target.url, "--warmup", "2s",
-                     "--metrics-source", "embedded", "--out", str(tmp_path))
-    finally:
-        target.set_faults([])
+def test_a_slow_service_settles_failed_early(
+        settled: dict[str, Future[tuple[subprocess.CompletedProcess[str], Path]]]) -> None:
+    p, out = settled["slow"].result()
     assert p.returncode == 1, p.stdout + p.stderr
-    r = results_of(tmp_path)
+    r = results_of(out)
     assert r["run"]["window"]["seconds"] < 15
     latency = next(o for o in r["settle"]["objectives"] if o["name"] == "response_time_p95")
     assert latency["status"] == "fail" and latency["interval"][1] < 0.95

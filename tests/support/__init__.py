@@ -1,6 +1,8 @@
 """What the tests share: where the repository is, servers that must exist in CI, the reference
-target started for a test, the CLI as a subprocess, and made-up results (no test module
-imports another; fixtures live in conftest.py, built from these)."""
+target started for a test (and scraped by a local Prometheus), PostgreSQL, the CLI as a
+subprocess, and made-up results. The one support package: hostile.py (a server that answers
+badly), ci_pipelines.py (the CI systems played locally). No test module imports another;
+fixtures live in conftest.py, built from these."""
 
 from __future__ import annotations
 
@@ -8,9 +10,13 @@ import json
 import math
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +24,14 @@ import httpx
 import numpy as np
 import pytest
 
-from loadtest.metrics.base import Window
+from loadtest.metrics.base import Matcher, Window
+from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.stack.processes import Child, free_port
+from loadtest.stack.servers import LocalPrometheus
 from loadtest.store.results import decide
 from loadtest.store.samples import MAX_COMPACT_SAMPLES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -308,3 +316,80 @@ def assert_published(out: Path, run_dir: Path) -> dict[str, Any]:
            (out / "history.jsonl").read_text().splitlines() if line.strip()]
     assert results["run"]["id"] in ids
     return results
+
+
+@dataclass
+class ScrapedTarget:
+    """The reference target, scraped every second by a local Prometheus."""
+    target: RunningTarget
+    prometheus: LocalPrometheus
+    source: PrometheusSource
+
+
+@contextmanager
+def scraped(workdir: Path) -> Iterator[ScrapedTarget]:
+    """A reference target started in `workdir` and a local Prometheus scraping it every
+    second, once the target's first scrape is in (a fresh Prometheus: ~5 s)."""
+    target = start_target(workdir / "target")
+    prom = LocalPrometheus(workdir / "prom", "opscore-backend", target.url)
+    try:
+        prom.wait_ready()
+        src = PrometheusSource(prom.url, (Matcher("job", "=", "opscore-backend"),),
+                               scrape_interval_s=1.0, local=True)
+        src.wait_target_up(20)
+        yield ScrapedTarget(target, prom, src)
+    finally:
+        prom.stop()
+        target.child.stop()
+
+
+class PostgresServer:
+    def __init__(self, bindir: Path, datadir: Path, port: int) -> None:
+        self.bindir, self.datadir, self.port = bindir, datadir, port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _as_postgres(self) -> dict[str, object]:
+        return {"user": "postgres"} if os.geteuid() == 0 else {}
+
+    def start(self) -> None:
+        log = open(self.datadir.parent / "postgres.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+             "-c", "fsync=off", "-c", "max_connections=50"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            **self._as_postgres())  # type: ignore[call-overload]
+        deadline = time.monotonic() + 30
+        import psycopg
+
+        while time.monotonic() < deadline:
+            try:
+                psycopg.connect(self.url, connect_timeout=1).close()
+                return
+            except psycopg.OperationalError:
+                time.sleep(0.2)
+        raise AssertionError("PostgreSQL did not start: "
+                             + (self.datadir.parent / "postgres.log").read_text()[-2000:])
+
+    def new_database(self) -> str:
+        """A fresh, empty database on this server (tests do not see each other's rows)."""
+        import secrets
+
+        import psycopg
+
+        name = f"t_{secrets.token_hex(6)}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+    def stop(self) -> None:
+        """A fast shutdown (SIGINT): sessions are ended at once. SIGTERM is the smart one,
+        which waits for every client (the target's pool) to disconnect."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

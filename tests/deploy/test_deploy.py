@@ -130,4 +130,4 @@ def test_compose_file_validates(tmp_path: Path) -> None:
 
 
 # The CI examples are executed as pipelines, promotion on a pass only included, in
-# tests/test_ci_examples.py.
+# tests/examples/test_ci_examples.py.

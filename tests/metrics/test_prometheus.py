@@ -13,8 +13,7 @@ from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.histogram import histogram_quantile
 from loadtest.metrics.prometheus import PrometheusSource
-from tests.conftest import ScrapedTarget
-from tests.support import ROOT
+from tests.support import ROOT, ScrapedTarget
 
 pytestmark = pytest.mark.prometheus
 JOB = (Matcher("job", "=", "opscore-backend"),)

@@ -1,7 +1,7 @@
 """The generator's figures in a real Prometheus (loadtest/export), end to end: pushed with
 `--remote-write` to a Prometheus started with its remote-write receiver (the user's Prometheus:
 it also scrapes the target and judges the run), and scraped by the local Prometheus the
-harness starts, without any option. Each run is a few seconds."""
+harness starts, without any option. Each run is a few seconds; the two go side by side."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,7 @@ def panel_queries() -> list[tuple[str, str]]:
     return [(p["title"], t["expr"]) for p in d["panels"] for t in p.get("targets", [])]
 
 
+@pytest.mark.usefixtures("local_run")  # the other test's run, made meanwhile
 def test_remote_write_leaves_the_run_in_the_users_prometheus(
         users_prometheus: tuple[str, RunningTarget], tmp_path: Path) -> None:
     prom, target = users_prometheus
@@ -195,10 +198,22 @@ class Recorder:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def test_the_local_prometheus_scrapes_the_harness_and_grafana_gets_the_annotation(
-        prometheus_bin: str, tmp_path: Path) -> None:
-    """Also: a remote-write receiver answering 500 is a warning in the report with the count
-    of samples not delivered; the verdict and the run's files are there as ever."""
+@dataclass
+class LocalRun:
+    p: subprocess.Popen[str]
+    stdout: str
+    stderr: str
+    out: Path
+    run_id: str
+    seen: dict[str, Any]  # the series read from the local Prometheus while the run went
+    grafana: Recorder
+    refusing: Recorder
+
+
+def local_prometheus_run(tmp_path: Path) -> LocalRun:
+    """A run with no Prometheus given (the harness starts one, which scrapes it too),
+    --grafana-url to a loopback Grafana and --remote-write to a receiver answering 500; the
+    local Prometheus read while the run goes."""
     grafana = Recorder()
     refusing = Recorder(status=500)
     out = tmp_path / "reports"
@@ -231,6 +246,26 @@ def test_the_local_prometheus_scrapes_the_harness_and_grafana_gets_the_annotatio
             p.kill()
         grafana.server.shutdown()
         refusing.server.shutdown()
+    return LocalRun(p, stdout, stderr, out, run_id, seen, grafana, refusing)
+
+
+@pytest.fixture(scope="module")
+def local_run(prometheus_bin: str, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Future[LocalRun]]:
+    """Made in the background from the remote-write test's start (which asks for this
+    fixture for that reason): the two runs' stacks are their own, their loads light."""
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(local_prometheus_run, tmp_path_factory.mktemp("local"))
+
+
+def test_the_local_prometheus_scrapes_the_harness_and_grafana_gets_the_annotation(
+        local_run: Future[LocalRun]) -> None:
+    """Also: a remote-write receiver answering 500 is a warning in the report with the count
+    of samples not delivered; the verdict and the run's files are there as ever."""
+    run = local_run.result()
+    p, stdout, stderr, out, run_id, seen = (run.p, run.stdout, run.stderr, run.out, run.run_id,
+                                            run.seen)
+    grafana, refusing = run.grafana, run.refusing
     assert p.returncode in (0, 1), stderr + stdout  # 30 req/s: the throughput KPI fails
     assert set(seen) == {"loadtest_client_requests_total", "loadtest_users",
                          "loadtest_offered_task_rate"}, (seen, stderr)
