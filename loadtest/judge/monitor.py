@@ -84,6 +84,7 @@ class Track:
     evaluations: int = 0
     failed: int = 0
     last: dict[str, Any] | None = None
+    lag_only: int = 0  # evaluations failed on the generator's lag alone: never an abort
 
 
 class SampleTail:
@@ -237,7 +238,8 @@ class ObjectiveMonitor:
             except Exception as e:  # noqa: BLE001 - a figure it cannot compute is "-"
                 self._error(f"{track.obj.name}: {type(e).__name__}: {e}")
                 result, window = None, None
-            self._update(track, now, result, window)
+            lag_only = self._lag_only(track, df, result, window)
+            self._update(track, now, result, window, lag_only)
             if self.abort is not None:
                 return
         if self.settler is not None:
@@ -245,6 +247,19 @@ class ObjectiveMonitor:
                 self.settler.update(now, df, self.scrapes, CLIENT_LAG_S)
             except Exception as e:  # noqa: BLE001 - the monitor never stops the load
                 self._error(f"settle: {type(e).__name__}: {e}")
+
+    def _lag_only(self, track: Track, df: Any, result: ObjectiveResult | None,
+                  window: Window | None) -> bool:
+        """A corrected client latency that fails while the same requests, as measured, hold:
+        the lag may be the generator's (too few users, short of CPU), which only the end of
+        the run can tell (judge/checks.lag_not_charged), so it never aborts the run."""
+        obj = track.obj
+        if (result is None or result.status != FAIL or window is None
+                or not isinstance(obj, ClientObjective) or obj.metric != "latency"
+                or not obj.corrected):
+            return False
+        measured = obj.model_copy(update={"corrected": False})
+        return evaluate_client(self.slo, df, window, only=[measured])[0].status == PASS
 
     def _evaluate(self, track: Track, now: float, df: Any
                   ) -> tuple[ObjectiveResult | None, Window | None]:
@@ -311,7 +326,7 @@ class ObjectiveMonitor:
         return view, Window(first.t, last.t)
 
     def _update(self, track: Track, now: float, result: ObjectiveResult | None,
-                window: Window | None) -> None:
+                window: Window | None, lag_only: bool = False) -> None:
         state = UNKNOWN
         if result is not None and result.status in (PASS, FAIL):
             state = result.status
@@ -334,10 +349,14 @@ class ObjectiveMonitor:
                 track.fail_since = None
                 return
             track.failed += 1
-            if track.fail_since is None:
-                track.fail_since = now
             if track.first_fail is None:
                 track.first_fail = {"at": now, "offset_s": offset, "value": track.value}
+            if lag_only:  # shown failed, but no breach of the service's that aborts
+                track.lag_only += 1
+                track.fail_since = None
+                return
+            if track.fail_since is None:
+                track.fail_since = now
             if (self.abort_enabled and track.abort_after_s is not None
                     and track.obj.severity == "fail" and self.abort is None
                     and now - track.fail_since >= track.abort_after_s - 1e-6):
@@ -380,6 +399,7 @@ class ObjectiveMonitor:
                 "objectives": [{
                     "name": t.obj.name, "window_s": t.window_s,
                     "abort_after_s": t.abort_after_s, "state": t.state,
+                    "lag_only": t.lag_only,
                     "first_breach": t.first_fail, "evaluations": t.evaluations,
                     "breached_evaluations": t.failed, "changes": list(t.changes)}
                     for t in self.tracks],

@@ -106,9 +106,16 @@ def test_step_shape_is_judged_on_its_peak(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_starved_generator_is_inconclusive_not_a_slow_server(tmp_path: Path) -> None:
-    # 2 users and 100 ms per request can send at most 20 req/s of the 100 asked
+    # 2 users and 100 ms per request can send at most 20 req/s of the 100 asked; the default
+    # objectives and a client latency corrected for coordinated omission that would abort
+    # after 3 s of breach: the breach is the generator's lag alone (as measured, 100 ms holds)
+    slo = tmp_path / "slo.yaml"
+    slo.write_text((ROOT / "slo" / "opscore.yaml").read_text() + """
+  - {name: client_p95, kind: client, metric: latency, quantile: 0.95, threshold: 500ms,
+     min_samples: 20, abort_after: 3s}
+""")
     code, r, out = run(tmp_path, "--users", "2", "--duration", "6s", "--warmup", "2s",
-                       "--target-fault", "latency=100ms")
+                       "--target-fault", "latency=100ms", "--slo", str(slo))
     assert code == 3, out
     assert not r["load"]["delivered"]
     # --rate counts task starts: the units named (one request a task here)
@@ -118,6 +125,11 @@ def test_a_starved_generator_is_inconclusive_not_a_slow_server(tmp_path: Path) -
     throughput = next(o for o in r["objectives"] if o["kind"] == "throughput")
     assert throughput["status"] == "no_data" and "cannot be judged" in throughput["reason"]
     assert r["client"]["totals"]["corrected_latency_ms"]["p95"] > 1000  # the wait shows
+    assert "aborted" not in r["load"], r["load"].get("aborted")  # the live monitor knew
+    live = {o["name"]: o for o in r["live"]["objectives"]}["client_p95"]
+    assert live["lag_only"] >= 2, str(live)
+    client = next(o for o in r["objectives"] if o["name"] == "client_p95")
+    assert client["status"] == "no_data" and client["extra"]["measured"] < 0.5
 
 
 @pytest.mark.slow
