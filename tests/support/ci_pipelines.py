@@ -66,12 +66,22 @@ STEP_TIMEOUT = 120
 
 
 def shims(where: Path) -> Path:
-    """`sudo`, `apt-get` and `pip` for the install lines: recorded in installs.log, not run."""
+    """`sudo`, `apt-get` and `pip` for the install lines: recorded in installs.log, not run;
+    `python -m venv DIR` is recorded and makes DIR/bin with a recording `pip` and this
+    machine's `loadtest` and `python` (what the install into it would give); any other
+    `python` is this venv's."""
     where.mkdir(parents=True, exist_ok=True)
     log = where / "installs.log"
+    venv = (f'if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then\n'
+            f'  echo "python $*" >> {log}; mkdir -p "$3/bin"\n'
+            f'  printf \'#!/bin/sh\\necho "pip $*" >> {log}\\n\' > "$3/bin/pip"\n'
+            f'  chmod +x "$3/bin/pip"\n'
+            f'  ln -sf {VENV_BIN}/loadtest {VENV_BIN}/python "$3/bin/"; exit 0\n'
+            f'fi\nexec {VENV_BIN}/python "$@"')
     for name, body in (("sudo", 'exec "$@"'),
                        ("apt-get", f'echo "apt-get $*" >> {log}'),
-                       ("pip", f'echo "pip $*" >> {log}')):
+                       ("pip", f'echo "pip $*" >> {log}'),
+                       ("python", venv)):
         path = where / name
         path.write_text(f"#!/bin/sh\n{body}\n")
         path.chmod(0o755)
@@ -549,8 +559,9 @@ def run_gitlab(ci_file: Path, project: GitLabProject, tmp: Path, *, source: str,
                                 "jobs": {}}
     project.pipelines.append(pipeline)
     project_vars = {**project.variables, **(extra_variables or {})}
-    if not any(gl_rule(r["if"], {**predefined, **project_vars})
-               for r in (doc.get("workflow") or {}).get("rules", [])):
+    workflow_rules = (doc.get("workflow") or {}).get("rules")
+    if workflow_rules is not None and not any(  # no workflow rules: every pipeline runs
+            gl_rule(r["if"], {**predefined, **project_vars}) for r in workflow_rules):
         return {}
     global_vars = {k: str(v) for k, v in (doc.get("variables") or {}).items()}
     reserved = {"workflow", "variables", "stages", "default", "include", "image", "cache"}
