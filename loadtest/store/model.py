@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loadtest.judge.status import ObjectiveStatus, VerdictStatus
+
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 
-ObjectiveStatus = Literal["pass", "fail", "no_data"]
-VerdictStatus = Literal["pass", "fail", "inconclusive", "interrupted", "running"]
 
 
 class _Section(BaseModel):

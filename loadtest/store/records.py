@@ -1,0 +1,430 @@
+"""The records of results.json (and of history.jsonl) as the code builds and reads them: one
+TypedDict per record, checked by mypy wherever a record travels as a dict.
+
+store/model.py holds the same sections as pydantic models: the validating reader of a file
+and the source of results.schema.json. The two agree: every field a model names is a key of
+the TypedDict of the same section, and every key of a TypedDict that has a model is a field
+of it (tests/test_records.py). A file passes the model once, when it is read
+(store/results.load_results), and is a `ResultsRecord` from there on.
+
+Keys a record does not always hold are `NotRequired`; sections that grow a field at a time
+(`run`, `load`) are `total=False`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+from loadtest.judge.status import ObjectiveStatus, VerdictStatus
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+class WindowRecord(TypedDict):
+    """The judged window, wall clock (epoch seconds, ISO 8601 UTC)."""
+    start: float
+    end: float
+    start_iso: NotRequired[str | None]
+    end_iso: NotRequired[str | None]
+    seconds: NotRequired[float | None]
+
+
+class ProfileRecord(TypedDict):
+    """The load shape as run: (offset s, rate) points and the judged part."""
+    points: list[list[float]]
+    judge_from: float
+    judge_to: float
+
+
+class ScrapeHealth(TypedDict, total=False):
+    scrapes: float
+    successful: float
+    failed: float
+    restarts: float
+
+
+class RunMeta(TypedDict, total=False):
+    """`run`: what was run (the plan, then the target and metrics source, then the window)."""
+    id: str
+    harness_version: str | None
+    git_revision: str | None
+    started_at: str | None
+    scenario: str | None
+    slo_file: str | None
+    rate: float | None
+    shape: str | None
+    arrivals: str | None
+    model: str | None
+    users: int | str | None
+    warmup_s: float | None
+    duration_s: float | None
+    tags: dict[str, str]
+    baseline: str | None
+    workers: int | None
+    remote_workers: int | None
+    slo: dict[str, str]                   # path, sha256, text
+    locust_args: list[str]
+    target: dict[str, object]             # url, kind, ... (what the target said of itself)
+    metrics_source: dict[str, object]     # name, url, scrape_interval_s, ...
+    tls: dict[str, str]
+    preflight_warnings: list[str]
+    profile: ProfileRecord | None
+    window: WindowRecord | None
+    load_started: float | None
+    scrape_health: ScrapeHealth
+
+
+# -- the objectives --------------------------------------------------------------------------
+
+
+class ObjectiveExtra(TypedDict, total=False):
+    """An objective's kind-specific evidence (`objectives[].extra`)."""
+    # latency, db_latency
+    quantile: float
+    quantile_from_buckets: float
+    value_bracket: list[float | None]
+    client_quantile: float
+    client_ratio_within_threshold: float
+    ratio_within_threshold: float
+    bucket_bracket: list[float | None]
+    ratio_within_bracket: list[float]
+    measured: float                       # a corrected latency not charged: as measured
+    # client latency
+    corrected: bool
+    # throughput
+    tolerance: float
+    pass_at_or_above: float
+    window_s: float
+    sent: int
+    offered_rate: float
+    judged_against: Literal["rate", "sent"]
+    # burn_rate, ratio, threshold
+    target: float
+    budget: float
+    long_window_s: float
+    short_window_s: float
+    steps: int
+    burn_long: float | None
+    burn_short: float | None
+    at_offset_s: float
+    fired_at_offsets_s: list[float]
+    counter: bool
+    good_events: float
+    bad_events: float
+    total_events: float
+    budget_spent: float
+    op: str
+    value: float
+    # no_alerts
+    alerts: list[str]
+
+
+class ObjectiveRecord(TypedDict):
+    """One objective as judged (`objectives[]`)."""
+    name: str
+    kind: str
+    status: ObjectiveStatus
+    value: float | None
+    threshold: float
+    comparison: str
+    unit: str
+    source: str                           # server | client
+    severity: str                         # fail | warn
+    samples: float | None
+    reason: str
+    detail: str
+    extra: ObjectiveExtra
+    description: NotRequired[str]
+    metrics_source: NotRequired[str]      # prometheus | embedded | locust
+    exact: NotRequired[bool | None]
+    decided_by: NotRequired[str | None]   # histogram | client
+    queries: NotRequired[list[str]]
+
+
+class RegressionRecord(TypedDict):
+    """One objective compared with the baseline (`regressions[]`, `loadtest compare`)."""
+    name: str
+    objective: str
+    kind: str
+    status: ObjectiveStatus
+    reason: str
+    message: str
+    base_value: float | None
+    run_value: float | None
+    change: float | None
+    ci: list[float] | None
+    tolerance: float | None
+    significant: bool | None
+    decided_by: str | None
+    samples: list[int] | None
+    relative: NotRequired[bool]
+    noise: NotRequired[float]
+    noise_source: NotRequired[str]
+    improved: NotRequired[bool]
+    detectable_change: NotRequired[float | None]
+    underpowered: NotRequired[bool]
+    limited_by: NotRequired[Literal["min_change", "blocks", "buckets"]]
+    duration_needed_s: NotRequired[float]
+    duration_goal: NotRequired[float]
+    blocks: NotRequired[list[int]]
+    bucket_bracket: NotRequired[list[float | None]]
+
+
+class ComparisonSummary(TypedDict, total=False):
+    """`comparison`: how the regressions were judged."""
+    baseline: str | None
+    baseline_git_revision: str | None
+    noise: float
+    noise_sources: list[str]
+    confidence: float
+    resamples: int
+    method: str
+
+
+# -- the load --------------------------------------------------------------------------------
+
+
+class CpuProcess(TypedDict, total=False):
+    pid: int
+    role: str
+    mean_pct: float
+    max_pct: float
+    samples: int
+
+
+class CpuSummary(TypedDict, total=False):
+    """The generator's CPU over the window (`load.generator_cpu`)."""
+    processes: list[CpuProcess]
+    saturated_pct: float
+
+
+class Shortfall(TypedDict):
+    limit: str                            # generator | target | ...
+    cause: str
+
+
+class ResourceRecord(TypedDict, total=False):
+    """One of the target's resources over the window (`load.resources[]`)."""
+    name: str
+    metric: str
+    unit: str
+    value: float | None
+    peak: float | None
+    limit: float | None
+    limit_from: str | None
+    source: str
+    utilization: float | None
+    reason: str
+
+
+class AbortRecord(TypedDict, total=False):
+    """`load.aborted`: the live monitor stopped the run on a sustained breach."""
+    reason: str
+    objective: str
+    at: str
+    at_offset_s: float
+
+
+class LoadRecord(TypedDict, total=False):
+    """`load`: the load as offered and achieved, the generator's health, the problems."""
+    requested_rate: float | None
+    achieved_rate: float | None
+    request_rate: float | None
+    locust_exit_code: int | None
+    model: str
+    delivered: bool | None
+    shortfall: Shortfall
+    target_died: str
+    killed_at: str
+    aborted: AbortRecord
+    locust_shape: str
+    generator_cpu: CpuSummary
+    workers: list[dict[str, object]]      # Locust's own worker reports, as it wrote them
+    resources: list[ResourceRecord]
+    problems: list[str]
+
+
+# -- the client ------------------------------------------------------------------------------
+
+
+class Percentiles(TypedDict, total=False):
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+
+class ClientTotals(TypedDict, total=False):
+    """`client.totals`: the load generator's figures over the window."""
+    requests: int
+    completed_rate: float
+    failures: int
+    server_errors: int
+    connection_errors: int
+    achieved_rate: float
+    in_flight: float
+    in_flight_peak: float
+    latency_ms: Percentiles
+    mean_ms: float | None
+    corrected_latency_ms: Percentiles | None
+    max_ms: float | None
+    schedule_lag_ms: Percentiles
+    samples_total: int
+    tasks: int
+    task_rate: float
+
+
+class EndpointStats(TypedDict):
+    method: str
+    name: str
+    count: int
+    failures: int
+    rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    mean_ms: float | None
+    corrected_p95_ms: float | None
+
+
+class ErrorStats(TypedDict):
+    method: str
+    name: str
+    status: int
+    count: int
+    example: str
+
+
+class SecondStats(TypedDict):
+    """One second of the run, from its start (`client.timeseries[]`)."""
+    t: float
+    offset_s: int
+    in_window: bool
+    rate: int
+    errors: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+class ClientSummary(TypedDict, total=False):
+    """`client`: the load generator's figures."""
+    totals: ClientTotals
+    endpoints: list[EndpointStats]
+    errors: list[ErrorStats]
+    timeseries: list[SecondStats]
+    server_timeseries: list[dict[str, float | None]]
+
+
+class CompactSamples(TypedDict):
+    """`samples.client`: the window's samples, thinned, for comparisons."""
+    window_s: float
+    names: list[str]                      # "METHOD name", indexed by `ep`
+    t: list[float]                        # offset from the window's start (s)
+    ms: list[float]
+    ep: list[int]
+    status: list[int]
+    thinned: bool
+
+
+class IntervalHistograms(TypedDict):
+    """`samples.server_histograms[name]`: a histogram's counts per scrape interval."""
+    le: list[str]
+    counts: list[list[float]]
+
+
+class SamplesRecord(TypedDict, total=False):
+    client: CompactSamples
+    server_histograms: dict[str, IntervalHistograms]
+
+
+# -- the verdict, --settle -------------------------------------------------------------------
+
+
+class VerdictRecord(TypedDict):
+    status: VerdictStatus
+    exit_code: int
+    reason: str
+
+
+class SettledObjectiveRecord(TypedDict):
+    name: str
+    status: Literal["pass", "fail", "not settled"]
+    at_s: float | None
+    blocks: int
+
+
+class SettleRecord(TypedDict):
+    confidence: float
+    settled_at_s: float | None
+    planned_window_s: float
+    window_s: float | None
+    saved_s: float | None
+    objectives: list[SettledObjectiveRecord]
+
+
+class BaselinePoint(TypedDict):
+    offset_s: float
+    p95_ms: float | None
+
+
+# -- results.json ----------------------------------------------------------------------------
+
+
+class ResultsRecord(TypedDict, total=False):
+    """results.json (schema_version 1): a run's, a verification's, a capacity search's."""
+    schema_version: int
+    kind: str                             # run, capacity, judge
+    phase: str | None                     # a `running` record: started, stack, load
+    pid: int
+    host: str
+    run: RunMeta
+    verdict: VerdictRecord
+    objectives: list[ObjectiveRecord]
+    regressions: list[RegressionRecord]
+    comparison: ComparisonSummary
+    baseline_timeseries: list[BaselinePoint]
+    load: LoadRecord
+    client: ClientSummary
+    warnings: list[str]
+    samples: SamplesRecord
+    interrupted: bool
+    settle: SettleRecord | None
+    live: dict[str, object]               # the live monitor's record (judge/monitor.py)
+    history: list[dict[str, object]]
+    drift: dict[str, object] | None
+    inputs: dict[str, object]
+    steps: list[dict[str, object]] | None  # a capacity search's steps
+    capacity: dict[str, object] | None     # and what it found
+    verification: dict[str, object] | None  # a `loadtest verify` of a run
+
+
+# -- history.jsonl ---------------------------------------------------------------------------
+
+
+class ClientLine(TypedDict):
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    error_rate: float | None
+
+
+class HistoryLine(TypedDict, total=False):
+    """One line of history.jsonl: a run's figures, for noise, drift and `loadtest history`."""
+    time: str | None
+    id: str | None
+    kind: str
+    git_revision: str | None
+    tags: dict[str, str]
+    scenario: str | None
+    rate: float | None
+    shape: str | None
+    verdict: str
+    figures: dict[str, float | None]
+    client_figures: dict[str, float]
+    achieved_rate: float | None
+    client: ClientLine | dict[str, float | None]
+    units: dict[str, str | None]
+    better: dict[str, str]
