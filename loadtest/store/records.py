@@ -62,7 +62,7 @@ class RunMeta(TypedDict, total=False):
     baseline: str | None
     workers: int | None
     remote_workers: int | None
-    slo: dict[str, str]                   # path, sha256, text
+    slo: SloDigest
     locust_args: list[str]
     target: dict[str, object]             # url, kind, ... (what the target said of itself)
     metrics_source: dict[str, object]     # name, url, scrape_interval_s, ...
@@ -217,12 +217,68 @@ class ResourceRecord(TypedDict, total=False):
     reason: str
 
 
-class AbortRecord(TypedDict, total=False):
+class LiveFigure(TypedDict, total=False):
+    """An objective's last live figure (judge/monitor.py), over its sliding window."""
+    value: float | None
+    threshold: float
+    comparison: str
+    unit: str
+    samples: float | None
+    status: ObjectiveStatus
+    detail: str
+    window: WindowRecord
+
+
+class AbortRecord(TypedDict):
     """`load.aborted`: the live monitor stopped the run on a sustained breach."""
-    reason: str
+    at: float
     objective: str
-    at: str
-    at_offset_s: float
+    abort_after_s: float
+    breached_since: float
+    figures: LiveFigure
+    at_iso: str
+    reason: str
+    offset_s: float | None
+    breached_for_s: float
+
+
+class ShapeEnd(TypedDict, total=False):
+    """`load.locust_shape` (shape.json): how the locustfile's LoadTestShape ended."""
+    name: str
+    by: Literal["shape", "run_time"]
+    ended: float
+
+
+class WorkerReport(TypedDict):
+    """A Locust worker as the master saw it (workers.json `connected[]`)."""
+    id: str
+    at: float
+    share: float | None
+    samples: int
+    cpu: list[list[float]]               # (epoch s, CPU %) heartbeats
+
+
+class LostWorker(TypedDict):
+    id: str
+    at: float
+    how: str
+
+
+class RateSplit(TypedDict):
+    at: float
+    why: str
+    workers: int
+    rate: float
+    share: float
+
+
+class WorkersRecord(TypedDict, total=False):
+    """`load.workers` (workers.json, written by the Locust master: locustlib/workers.py)."""
+    expected: int | None
+    connected: list[WorkerReport]
+    lost: list[LostWorker]
+    splits: list[RateSplit]
+    error: str
 
 
 class LoadRecord(TypedDict, total=False):
@@ -237,9 +293,9 @@ class LoadRecord(TypedDict, total=False):
     target_died: str
     killed_at: str
     aborted: AbortRecord
-    locust_shape: str
+    locust_shape: ShapeEnd
     generator_cpu: CpuSummary
-    workers: list[dict[str, object]]      # Locust's own worker reports, as it wrote them
+    workers: WorkersRecord
     resources: list[ResourceRecord]
     problems: list[str]
 
@@ -255,8 +311,20 @@ class Percentiles(TypedDict, total=False):
     max: float | None
 
 
-class ClientTotals(TypedDict, total=False):
-    """`client.totals`: the load generator's figures over the window."""
+class TaskTotals(TypedDict, total=False):
+    """The tasks started in the window (store/samples.task_totals; part of `client.totals`)."""
+    tasks: int
+    task_rate: float
+    schedule_lag_ms: Percentiles
+    tasks_done: int
+    task_ms: float
+    requests_per_task: float
+    task_waiting_ms: float
+    in_task: float
+
+
+class ClientTotals(TaskTotals, total=False):
+    """`client.totals`: the load generator's figures over the window (and its tasks')."""
     requests: int
     completed_rate: float
     failures: int
@@ -269,10 +337,7 @@ class ClientTotals(TypedDict, total=False):
     mean_ms: float | None
     corrected_latency_ms: Percentiles | None
     max_ms: float | None
-    schedule_lag_ms: Percentiles
     samples_total: int
-    tasks: int
-    task_rate: float
 
 
 class EndpointStats(TypedDict):
@@ -307,6 +372,30 @@ class SecondStats(TypedDict):
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
+
+
+class SloDigest(TypedDict):
+    """`run.slo`: the SLO file as it was judged."""
+    path: str
+    sha256: str
+    text: NotRequired[str]
+
+
+PoolChange = TypedDict("PoolChange", {   # "from": a keyword, so the functional form
+    "at_s": float, "from": int, "users": int, "why": str, "task_s": float, "busy": int,
+    "late_s": float, "rate": float})
+
+
+class PoolRecord(TypedDict):
+    """pool.json: how the Locust side sized its user pool in the warm-up (locustlib/pool.py)."""
+    initial: int | None
+    final: int | None
+    ceiling: int
+    until_s: float
+    changes: list[PoolChange]
+    capped: bool
+    task_s: NotRequired[float | None]
+
 
 
 class ClientSummary(TypedDict, total=False):
@@ -347,6 +436,57 @@ class VerdictRecord(TypedDict):
     status: VerdictStatus
     exit_code: int
     reason: str
+
+
+class FirstBreach(TypedDict):
+    at: float
+    offset_s: float
+    value: float | None
+
+
+class LiveObjective(TypedDict):
+    name: str
+    window_s: float
+    abort_after_s: float | None
+    state: str                            # pass | fail | - (not computed yet)
+    first_breach: FirstBreach | None
+    evaluations: int
+    breached_evaluations: int
+    changes: list[list[float | str | None]]  # (offset s, state, value) at each change
+
+
+class LiveRecord(TypedDict):
+    """`live`: the live monitor's objectives, their first breach and changes."""
+    tick_s: float
+    abort_enabled: bool
+    ticks: int
+    cpu_ms_per_tick: float | None
+    objectives: list[LiveObjective]
+    errors: list[str]
+
+
+class LiveState(TypedDict):
+    """An objective's live state, for live.jsonl and the live view."""
+    state: str
+    value: float | None
+    unit: str
+
+
+class LiveLine(TypedDict):
+    """One line of live.jsonl (load/live.py)."""
+    t: float
+    offset_s: float
+    in_window: bool
+    offered_rate: float | None
+    achieved_rate: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    requests: int | None
+    errors: int | None
+    error_ratio: float | None
+    generator_cpu_pct: float | None
+    objectives: dict[str, LiveState]
 
 
 class SettledObjectiveRecord(TypedDict):
@@ -392,7 +532,7 @@ class ResultsRecord(TypedDict, total=False):
     samples: SamplesRecord
     interrupted: bool
     settle: SettleRecord | None
-    live: dict[str, object]               # the live monitor's record (judge/monitor.py)
+    live: LiveRecord
     history: list[dict[str, object]]
     drift: dict[str, object] | None
     inputs: dict[str, object]
