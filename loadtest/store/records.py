@@ -37,10 +37,23 @@ class ProfileRecord(TypedDict):
 
 
 class ScrapeHealth(TypedDict, total=False):
-    scrapes: float
-    successful: float
-    failed: float
-    restarts: float
+    """`run.scrape_health`: the target's scrapes inside the window."""
+    scrapes: float | None
+    successful: float | None
+    failed: float | None
+    restarts: float | None
+    error: str
+    scrape_offsets_s: list[float]
+
+
+class SourceInfo(TypedDict, total=False):
+    """`run.metrics_source`: the metrics source judged."""
+    name: str
+    url: str | None
+    scrape_interval_s: float | None
+    scrape_interval_from: str
+    job: str | None
+    local: bool
 
 
 class RunMeta(TypedDict, total=False):
@@ -65,7 +78,7 @@ class RunMeta(TypedDict, total=False):
     slo: SloDigest
     locust_args: list[str]
     target: dict[str, object]             # url, kind, ... (what the target said of itself)
-    metrics_source: dict[str, object]     # name, url, scrape_interval_s, ...
+    metrics_source: SourceInfo
     tls: dict[str, str]
     preflight_warnings: list[str]
     profile: ProfileRecord | None
@@ -398,13 +411,23 @@ class PoolRecord(TypedDict):
 
 
 
+class ServerPoint(TypedDict):
+    """One scrape interval of the harness's own scrapes (`client.server_timeseries[]`)."""
+    offset_s: float
+    rate: float | None
+    error_ratio: float | None
+    p95_ms: float | None
+    db_p95_ms: float | None
+    users: float | None
+
+
 class ClientSummary(TypedDict, total=False):
     """`client`: the load generator's figures."""
     totals: ClientTotals
     endpoints: list[EndpointStats]
     errors: list[ErrorStats]
     timeseries: list[SecondStats]
-    server_timeseries: list[dict[str, float | None]]
+    server_timeseries: list[ServerPoint]
 
 
 class CompactSamples(TypedDict):
@@ -421,12 +444,84 @@ class CompactSamples(TypedDict):
 class IntervalHistograms(TypedDict):
     """`samples.server_histograms[name]`: a histogram's counts per scrape interval."""
     le: list[str]
+    t: list[float]                        # each interval's end, from the window's start
     counts: list[list[float]]
 
 
 class SamplesRecord(TypedDict, total=False):
     client: CompactSamples
     server_histograms: dict[str, IntervalHistograms]
+
+
+# -- a capacity search --------------------------------------------------------------------
+
+
+class StepShortfall(TypedDict):
+    limit: str
+    cause: str
+    reason: str
+
+
+class StepWindow(TypedDict):
+    start: float
+    end: float
+
+
+class CapacityStep(TypedDict):
+    """One step of a capacity search (`steps[]`)."""
+    step: int
+    offered_rate: float
+    achieved_rate: float
+    completed_rate: float
+    error_ratio: float | None
+    users: int
+    users_needed: int | None
+    in_flight: float | None
+    shortfall: StepShortfall | None
+    status: str                           # pass | fail | no_data | saturated
+    failed: list[str]
+    no_data: list[str]
+    severe: bool
+    problems: list[str]
+    generator_cpu: CpuSummary
+    aborted: AbortRecord | None
+    window: StepWindow
+    latency_ms: Percentiles
+    corrected_latency_ms: Percentiles | None
+    server_p95_s: float | None
+    objectives: list[ObjectiveRecord]
+    resources: list[ResourceRecord]
+
+
+class Bottleneck(TypedDict):
+    """The resource nearest its limit at the first failing step (judge/resources.py)."""
+    name: str | None
+    rate: float | None
+    utilization: float | None
+    text: str
+
+
+class Projection(TypedDict):
+    """--project: instances of the target for a rate."""
+    rate: float
+    headroom: float
+    per_instance: float
+    instances: int
+    at_most: bool
+    text: str
+
+
+class CapacityRecord(TypedDict):
+    """`capacity`: what a capacity search found."""
+    rate: float | None
+    first_fail: float | None
+    first_broken: str | None
+    require: float | None
+    lower_bound: bool
+    bottleneck: Bottleneck | None
+    projection: Projection | None
+    headroom: float | None
+    stop_reason: str
 
 
 # -- the verdict, --settle -------------------------------------------------------------------
@@ -536,8 +631,8 @@ class ResultsRecord(TypedDict, total=False):
     history: list[dict[str, object]]
     drift: dict[str, object] | None
     inputs: dict[str, object]
-    steps: list[dict[str, object]] | None  # a capacity search's steps
-    capacity: dict[str, object] | None     # and what it found
+    steps: list[CapacityStep] | None      # a capacity search's steps
+    capacity: CapacityRecord | None       # and what it found
     verification: dict[str, object] | None  # a `loadtest verify` of a run
 
 
