@@ -530,7 +530,7 @@ def compare(
     as_json: JsonOut = False,
 ) -> None:
     """The regression verdict between two finished runs: a table, exit 0/1/2/3."""
-    from loadtest.regression.compare import (
+    from loadtest.commands.compare import (
         compare_files,
         comparison_json,
         exit_code,

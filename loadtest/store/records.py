@@ -154,6 +154,9 @@ class ObjectiveRecord(TypedDict):
     queries: NotRequired[list[str]]
 
 
+LimitedBy = Literal["min_change", "blocks", "buckets"]  # what kept a check from more power
+
+
 class RegressionRecord(TypedDict):
     """One objective compared with the baseline (`regressions[]`, `loadtest compare`)."""
     name: str
@@ -176,11 +179,22 @@ class RegressionRecord(TypedDict):
     improved: NotRequired[bool]
     detectable_change: NotRequired[float | None]
     underpowered: NotRequired[bool]
-    limited_by: NotRequired[Literal["min_change", "blocks", "buckets"]]
+    limited_by: NotRequired[LimitedBy]
     duration_needed_s: NotRequired[float]
     duration_goal: NotRequired[float]
     blocks: NotRequired[list[int]]
     bucket_bracket: NotRequired[list[float | None]]
+
+
+class ComparisonJson(TypedDict):
+    """`loadtest compare --json`."""
+    schema_version: int
+    exit_code: int
+    verdict: str
+    inconclusive: str | None
+    summary: ComparisonSummary
+    checks: list[RegressionRecord]
+    warnings: list[str]
 
 
 class ComparisonSummary(TypedDict, total=False):
@@ -192,6 +206,10 @@ class ComparisonSummary(TypedDict, total=False):
     confidence: float
     resamples: int
     method: str
+    canary: str                           # a canary's (`loadtest judge --baseline-selector`)
+    interval_s: float
+    intervals: int | None
+    queries: list[str]
 
 
 # -- the load --------------------------------------------------------------------------------
@@ -444,13 +462,21 @@ class CompactSamples(TypedDict):
 class IntervalHistograms(TypedDict):
     """`samples.server_histograms[name]`: a histogram's counts per scrape interval."""
     le: list[str]
-    t: list[float]                        # each interval's end, from the window's start
+    t: NotRequired[list[float]]           # each interval's end, from the window's start
     counts: list[list[float]]
+
+
+class ErrorCounts(TypedDict):
+    """A canary side's requests and errors over the window (regression/canary.py)."""
+    errors: float
+    total: float
+    intervals: int
 
 
 class SamplesRecord(TypedDict, total=False):
     client: CompactSamples
     server_histograms: dict[str, IntervalHistograms]
+    counts: dict[str, ErrorCounts]        # a canary side's only
 
 
 # -- a capacity search --------------------------------------------------------------------
@@ -634,6 +660,14 @@ class ResultsRecord(TypedDict, total=False):
     steps: list[CapacityStep] | None      # a capacity search's steps
     capacity: CapacityRecord | None       # and what it found
     verification: dict[str, object] | None  # a `loadtest verify` of a run
+    promotion: Promotion                  # a named baseline's (store/baselines.promote)
+
+
+class Promotion(TypedDict):
+    name: str
+    at: str
+    verdict: str
+    forced: bool
 
 
 # -- history.jsonl ---------------------------------------------------------------------------
