@@ -584,7 +584,8 @@ def history_cmd(
 ) -> None:
     """The series of each key figure over the runs of one load (scenario, rate, shape, tags),
     with the change points found in it, each with its run, git revision and time."""
-    from loadtest.regression.history import Detector, format_text, history_report
+    from loadtest.commands.history import format_text, history_report
+    from loadtest.regression.history import Detector
 
     try:
         analysis = history_report(history or [out], metric, since, tag or [],

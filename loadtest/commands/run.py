@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import __version__
+from loadtest.commands.history import drift_check
 from loadtest.commands.slo_check import bucket_warnings
 from loadtest.errors import HarnessError, Interrupted, UsageError
 from loadtest.export.exporter import Exporter
@@ -24,7 +25,7 @@ from loadtest.load.runner import LoadPlan, pool_text, read_pool
 from loadtest.load.shapes import Profile, build, describe
 from loadtest.metrics.base import MetricsSource
 from loadtest.options import RunOptions
-from loadtest.regression.history import Detector, drift_check
+from loadtest.regression.history import Detector
 from loadtest.reports import charts
 from loadtest.reports.view import settle_text
 from loadtest.session import (

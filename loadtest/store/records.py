@@ -654,8 +654,8 @@ class ResultsRecord(TypedDict, total=False):
     interrupted: bool
     settle: SettleRecord | None
     live: LiveRecord
-    history: list[dict[str, object]]
-    drift: dict[str, object] | None
+    history: list[HistoryLine]
+    drift: DriftRecord | None
     inputs: dict[str, object]
     steps: list[CapacityStep] | None      # a capacity search's steps
     capacity: CapacityRecord | None       # and what it found
@@ -678,6 +678,78 @@ class ClientLine(TypedDict):
     p95_ms: float | None
     p99_ms: float | None
     error_rate: float | None
+
+
+class RunRef(TypedDict):
+    """A run of a series (`loadtest history`): which, what revision, when, its verdict."""
+    id: str | None
+    git_revision: str | None
+    time: str | None
+    verdict: str | None
+
+
+class SeriesPoint(RunRef):
+    value: float
+
+
+class ChangePoint(RunRef):
+    """A change point of a series: the first run after it, and the stretches around it."""
+    index: int
+    previous_git_revision: str | None
+    before: float
+    after: float
+    change_pct: float | None
+    p_value: float
+    runs_before: int
+    runs_after: int
+    worse: bool
+
+
+class MetricSeries(TypedDict):
+    name: str
+    unit: str
+    better: str
+    points: list[SeriesPoint]
+    change_points: list[ChangePoint]
+
+
+class LoadSeries(TypedDict):
+    """The series of one load (scenario, rate, shape, tags)."""
+    scenario: str | None
+    rate: float | None
+    shape: str
+    tags: dict[str, str]
+    runs: int
+    first: str | None
+    last: str | None
+    min_p_value: float
+    metrics: list[MetricSeries]
+
+
+class HistoryAnalysis(TypedDict):
+    """`loadtest history`: every load's series with their change points."""
+    schema_version: int
+    significance: float
+    min_size: int
+    runs: int
+    series: list[LoadSeries]
+
+
+class DriftChange(ChangePoint):
+    """A change point this run completed (`drift.new[]`)."""
+    metric: str
+    unit: str
+
+
+class DriftRecord(TypedDict):
+    """`drift`: the run's load's series in its history, and the change points it completed."""
+    significance: float
+    min_size: int
+    runs: int
+    min_p_value: float
+    metrics: list[MetricSeries]
+    new: list[DriftChange]
+    fail_on_drift: bool
 
 
 class HistoryLine(TypedDict, total=False):
