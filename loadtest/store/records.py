@@ -327,6 +327,7 @@ class LoadRecord(TypedDict, total=False):
     locust_shape: ShapeEnd
     generator_cpu: CpuSummary
     workers: WorkersRecord
+    pool: PoolRecord                      # the user pool the Locust side chose (pool.json)
     resources: list[ResourceRecord]
     problems: list[str]
 
@@ -611,19 +612,52 @@ class LiveLine(TypedDict):
 
 
 class SettledObjectiveRecord(TypedDict):
+    """One objective's sequential decision (`settle.objectives[]`)."""
     name: str
     status: Literal["pass", "fail", "not settled"]
     at_s: float | None
     blocks: int
+    kind: NotRequired[str]
+    source: NotRequired[str]
+    mean: NotRequired[float | None]
+    interval: NotRequired[list[float] | None]
+    target: NotRequired[float]
+    evidence: NotRequired[str]
 
 
 class SettleRecord(TypedDict):
+    """`settle` (--settle): each objective's sequential decision and the time saved."""
     confidence: float
     settled_at_s: float | None
     planned_window_s: float
     window_s: float | None
     saved_s: float | None
     objectives: list[SettledObjectiveRecord]
+    min_blocks: NotRequired[int]
+    method: NotRequired[str]
+    at_end_only: NotRequired[list[str]]
+
+
+class VerificationRecord(TypedDict, total=False):
+    """`verification`: a `loadtest verify` of a run: what was judged again, with what."""
+    id: str
+    of_run: str | None
+    run_dir: str
+    at: str
+    slo_file: str
+    slo_sha256: str | None
+    slo_changed: bool | None
+    metrics_source: SourceInfo
+    original_metrics_source: SourceInfo | None
+    original_verdict: VerdictRecord
+    sample_warnings: list[str]
+
+
+class KilledRecord(TypedDict):
+    """`killed`: a run killed outright, judged by `loadtest verify` up to its last record."""
+    at: float
+    at_iso: str
+    judged_until: str
 
 
 class BaselinePoint(TypedDict):
@@ -659,7 +693,8 @@ class ResultsRecord(TypedDict, total=False):
     inputs: dict[str, object]
     steps: list[CapacityStep] | None      # a capacity search's steps
     capacity: CapacityRecord | None       # and what it found
-    verification: dict[str, object] | None  # a `loadtest verify` of a run
+    verification: VerificationRecord | None  # a `loadtest verify` of a run
+    killed: KilledRecord
     promotion: Promotion                  # a named baseline's (store/baselines.promote)
 
 
