@@ -85,6 +85,7 @@ class RunMeta(TypedDict, total=False):
     window: WindowRecord | None
     load_started: float | None
     scrape_health: ScrapeHealth
+    report_url: str | None                # where CI publishes the report (--report-url)
 
 
 # -- the objectives --------------------------------------------------------------------------
