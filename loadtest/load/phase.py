@@ -257,6 +257,8 @@ def read_shape(out_dir: Path) -> ShapeEnd | None:
         shape["name"] = name
     if (by := data.get("by")) in ("shape", "run_time"):
         shape["by"] = by
+    if isinstance(started := data.get("started"), (int, float)):
+        shape["started"] = float(started)
     if isinstance(ended := data.get("ended"), (int, float)):
         shape["ended"] = float(ended)
     return shape

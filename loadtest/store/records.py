@@ -278,6 +278,7 @@ class ShapeEnd(TypedDict, total=False):
     """`load.locust_shape` (shape.json): how the locustfile's LoadTestShape ended."""
     name: str
     by: Literal["shape", "run_time"]
+    started: float
     ended: float
 
 
@@ -697,6 +698,36 @@ class ResultsRecord(TypedDict, total=False):
     verification: VerificationRecord | None  # a `loadtest verify` of a run
     killed: KilledRecord
     promotion: Promotion                  # a named baseline's (store/baselines.promote)
+    export: ExportRecord
+
+
+class RemoteWriteRecord(TypedDict):
+    url: str
+    requests: int
+    delivered_samples: int
+    undelivered_samples: int
+    attempts: int
+    errors: list[str]
+
+
+class AnnotationPost(TypedDict, total=False):
+    """What became of posting the Grafana annotation."""
+    url: str
+    status: int
+    id: object                            # Grafana's answer's `id`, as it gave it
+    error: str
+
+
+class ExportRecord(TypedDict):
+    """`export`: the generator's figures as Prometheus series (loadtest/export)."""
+    series: int
+    ticks: int
+    rows: int
+    cpu_ms_per_tick: float | None
+    pull: dict[str, str] | None
+    remote_write: RemoteWriteRecord | None
+    errors: list[str]
+    grafana: NotRequired[AnnotationPost]
 
 
 class Promotion(TypedDict):
