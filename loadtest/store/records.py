@@ -46,6 +46,17 @@ class ScrapeHealth(TypedDict, total=False):
     scrape_offsets_s: list[float]
 
 
+class TargetInfo(TypedDict, total=False):
+    """`run.target`: the target judged, and what its probes answered."""
+    url: str
+    kind: Literal["reference", "external"]
+    database: str                         # the reference target's: sqlite, postgresql
+    faults: dict[str, object]             # the reference target's --target-fault rules
+    metrics_url: str | None
+    probes: list[str]
+    health: dict[str, object]             # the target's /health body, as it answered
+
+
 class SourceInfo(TypedDict, total=False):
     """`run.metrics_source`: the metrics source judged."""
     name: str
@@ -77,7 +88,7 @@ class RunMeta(TypedDict, total=False):
     remote_workers: int | None
     slo: SloDigest
     locust_args: list[str]
-    target: dict[str, object]             # url, kind, ... (what the target said of itself)
+    target: TargetInfo
     metrics_source: SourceInfo
     tls: dict[str, str]
     preflight_warnings: list[str]
