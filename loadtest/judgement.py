@@ -209,7 +209,8 @@ def judge_delivery(totals: ClientTotals, requested: float, cpu: CpuSummary | Non
     problem = None
     if not d.delivered and not state.interrupted:
         checks.throughput_not_offered(objectives, d)
-        why = diagnose(totals, d.requested, cpu, meta.get("users"),
+        users = meta.get("users")  # a count (run_meta's --users), or None
+        why = diagnose(totals, d.requested, cpu, users if isinstance(users, int) else None,
                        before_p95_ms=early_p95_ms(timeseries),
                        server_p95_s=checks.server_latency_s(objectives))
         problem = why.reason

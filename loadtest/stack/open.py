@@ -95,8 +95,7 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
     if not own_metrics and not opts.prometheus:
         raise UsageError("--metrics-url none: the harness reads no metrics of the target, so "
                          "give the Prometheus that scrapes it with --prometheus URL")
-    ref, target = _start_target(opts, run_dir, exits)
-    target_url = target["url"]
+    ref, target_url, target = _start_target(opts, run_dir, exits)
     metrics_url = (opts.metrics_url if opts.metrics_url and own_metrics
                    else f"{target_url}/metrics")
     target["metrics_url"] = metrics_url if own_metrics else None
@@ -135,15 +134,16 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
 
 
 def _start_target(opts: StackOptions, run_dir: Path, exits: contextlib.ExitStack
-                  ) -> tuple[ReferenceTarget | None, TargetInfo]:
+                  ) -> tuple[ReferenceTarget | None, str, TargetInfo]:
     """The reference target as a child (not yet ready), unless --target names one; and what
     the results say of the target."""
     if opts.target is not None:
-        return None, TargetInfo(url=opts.target.rstrip("/"), kind="external")
+        url = opts.target.rstrip("/")
+        return None, url, TargetInfo(url=url, kind="external")
     ref = ReferenceTarget(run_dir / "target", opts.database, opts.target_faults,
                           buckets=(opts.http_buckets, opts.db_buckets))
     exits.callback(ref.stop)
-    return ref, TargetInfo(url=ref.url, kind="reference",
+    return ref, ref.url, TargetInfo(url=ref.url, kind="reference",
                            database=ref.database.split("://")[0], faults=opts.target_faults)
 
 

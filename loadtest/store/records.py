@@ -13,6 +13,7 @@ Keys a record does not always hold are `NotRequired`; sections that grow a field
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, NotRequired, TypedDict
 
 from loadtest.judge.status import ObjectiveStatus, VerdictStatus
@@ -31,7 +32,7 @@ class WindowRecord(TypedDict):
 
 class ProfileRecord(TypedDict):
     """The load shape as run: (offset s, rate) points and the judged part."""
-    points: list[list[float]]
+    points: Sequence[Sequence[float]]     # JSON arrays (the shape's tuples when built)
     judge_from: float
     judge_to: float
 
@@ -48,7 +49,7 @@ class ScrapeHealth(TypedDict, total=False):
 
 class TargetInfo(TypedDict, total=False):
     """`run.target`: the target judged, and what its probes answered."""
-    url: str
+    url: str | None                       # None: `loadtest judge` (no target of its own)
     kind: Literal["reference", "external"]
     database: str                         # the reference target's: sqlite, postgresql
     faults: dict[str, object]             # the reference target's --target-fault rules
@@ -79,6 +80,17 @@ class RunMeta(TypedDict, total=False):
     shape: str | None
     arrivals: str | None
     model: str | None
+    driver: str                           # the plugin's: how Locust ran
+    kind: str                             # `loadtest judge`'s: judge
+    made_load: bool
+    selector: dict[str, str]
+    baseline_selector: dict[str, str] | None
+    start_rate: float                     # a capacity search's plan
+    max_rate: float
+    step_duration_s: float
+    step_warmup_s: float
+    precision: float
+    require: float | None
     users: int | str | None
     warmup_s: float | None
     duration_s: float | None
@@ -703,12 +715,14 @@ class ResultsRecord(TypedDict, total=False):
     live: LiveRecord
     history: list[HistoryLine]
     drift: DriftRecord | None
-    inputs: dict[str, object]
+    inputs: dict[str, dict[str, str]] | None  # samples: {file: sha256} (store/digests.py)
     steps: list[CapacityStep] | None      # a capacity search's steps
     capacity: CapacityRecord | None       # and what it found
     verification: VerificationRecord | None  # a `loadtest verify` of a run
     killed: KilledRecord
     promotion: Promotion                  # a named baseline's (store/baselines.promote)
+    judged: JudgedRecord                  # `loadtest judge`'s
+    run_dir: str                          # what `find_capacity` returns (not in the file)
     export: ExportRecord
 
 
@@ -739,6 +753,14 @@ class ExportRecord(TypedDict):
     remote_write: RemoteWriteRecord | None
     errors: list[str]
     grafana: NotRequired[AnnotationPost]
+
+
+class JudgedRecord(TypedDict):
+    """`judged`: a window of traffic the harness did not make (`loadtest judge`)."""
+    what: str
+    made_load: bool
+    selector: dict[str, str]
+    baseline_selector: dict[str, str] | None
 
 
 class Promotion(TypedDict):
