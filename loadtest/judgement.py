@@ -216,7 +216,7 @@ def judge_delivery(totals: ClientTotals, requested: float, cpu: CpuSummary | Non
         problem = why.reason
         load["shortfall"] = Shortfall(limit=why.limit, cause=why.cause)
         if why.limit == "generator" and slo is not None and window is not None:
-            measured = {o.name: o.to_dict() for o in evaluate_client(
+            measured = {o.name: o for o in evaluate_client(
                 slo, df, window, only=checks.corrected_latency(slo.objectives))}
             checks.lag_not_charged(objectives, measured, why.cause)
     return DeliveryFinding(load, objectives, problem,

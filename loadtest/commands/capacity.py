@@ -40,6 +40,7 @@ from loadtest.judge import resources
 from loadtest.judge.monitor import Served
 from loadtest.judge.objectives import evaluate, evaluate_client
 from loadtest.judge.resources import REFERENCE_CPU_CORES
+from loadtest.judge.status import DELIVERY_TOLERANCE
 from loadtest.judgement import latency_thresholds
 from loadtest.load.health import Shortfall, diagnose, early_p95_ms, saturation_problems, size_users
 from loadtest.load.live import SearchStatus
@@ -66,7 +67,6 @@ from loadtest.store.records import (
 )
 
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
-DELIVERY_TOLERANCE = 0.05
 STEP_ABORT_AFTER_S = 5.0
 STEP_START_S = 3.0  # a step's start-up and judging beyond its warm-up and duration (estimate)
 

@@ -15,10 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadtest.judge.status import DELIVERY_TOLERANCE, FAIL, NO_DATA, PASS
 from loadtest.store.records import ClientTotals, LoadRecord, ObjectiveRecord, ScrapeHealth
+
+if TYPE_CHECKING:
+    from loadtest.judge.objectives import ObjectiveResult
 
 __all__ = ["DELIVERY_TOLERANCE"]  # judge/status.py's, named here too
 
@@ -93,8 +96,8 @@ def corrected_latency(objectives: list[Any]) -> list[Any]:
             and getattr(o, "corrected", False)]
 
 
-def lag_not_charged(objectives: list[ObjectiveRecord], measured: Mapping[str, ObjectiveRecord],
-                    cause: str) -> None:
+def lag_not_charged(objectives: list[ObjectiveRecord],
+                    measured: Mapping[str, ObjectiveResult], cause: str) -> None:
     """The load generator fell behind its schedule for a reason of its own (too few users
     for the tasks, short of CPU): the schedule lag is the generator's, and coordinated
     omission's correction would charge it to the service. A corrected client latency
@@ -103,14 +106,14 @@ def lag_not_charged(objectives: list[ObjectiveRecord], measured: Mapping[str, Ob
     Changes `objectives` in place."""
     for o in objectives:
         m = measured.get(o["name"])
-        if o["status"] != FAIL or m is None or m["status"] != PASS or m["value"] is None:
+        if o["status"] != FAIL or m is None or m.status != PASS or m.value is None:
             continue
         o["status"] = NO_DATA
         o["reason"] = (f"the schedule lag was the load generator's ({CAUSES.get(cause, cause)}"
                        "), not the service's: corrected for coordinated omission, it would "
                        f"be charged to the service; as measured the requests hold "
-                       f"({m['value'] * 1000:.0f} ms)")
-        o.setdefault("extra", {})["measured"] = m["value"]
+                       f"({m.value * 1000:.0f} ms)")
+        o.setdefault("extra", {})["measured"] = m.value
 
 
 CAUSES = {"journeys": "too few users for tasks this long", "users": "too few users",

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from loadtest.judge.status import FAIL, NO_DATA, PASS, ObjectiveStatus
 from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
 from loadtest.metrics.histogram import (
     boundary_label,
@@ -30,7 +31,6 @@ from loadtest.slo import (
     ThresholdObjective,
     ThroughputObjective,
 )
-from loadtest.judge.status import FAIL, NO_DATA, PASS, ObjectiveStatus
 from loadtest.store.client_samples import view
 from loadtest.store.records import ObjectiveExtra, ObjectiveRecord
 
