@@ -8,7 +8,6 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
 from loadtest.errors import ExitCode, UsageError
 from loadtest.judge.status import FAIL, INTERRUPTED
@@ -116,7 +115,7 @@ def drift_check(results: ResultsRecord, out: Path, fail: bool = False,
                                       and verdict.get("status") == INTERRUPTED):
         return None
     # the line as history.jsonl holds it (what json.dumps(default=str) makes of it)
-    line = cast(HistoryLine, json.loads(json.dumps(history_line(results), default=str)))
+    line: HistoryLine = json.loads(json.dumps(history_line(results), default=str))
     key = load_key(line)
     earlier = [h for h in select(read_history(out, limit=1_000_000))
                if load_key(h) == key and h.get("id") != line.get("id")]
