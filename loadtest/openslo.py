@@ -36,9 +36,6 @@ def is_openslo(text: str) -> bool:
     return _DETECT.search(text) is not None
 
 
-Mapping = dict[str, object]  # a YAML mapping of the user's file: each value checked where read
-
-
 class NativeObjective(TypedDict, total=False):
     """One objective of the native SLO file (loadtest/slo.py) an OpenSLO objective becomes."""
     name: str
@@ -62,15 +59,16 @@ class NativeSlo(TypedDict):
     notes: list[str]
 
 
-def _mapping(value: object) -> Mapping:
-    """A YAML mapping as one (string keys), else empty."""
+def _mapping(value: object) -> dict[str, object]:
+    """A YAML mapping of the user's file (string keys; each value checked where it is read),
+    else empty."""
     return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 class _Obj:
     """One OpenSLO object, with where it is for messages."""
 
-    def __init__(self, data: Mapping, doc: YamlDocument, loc: tuple[Any, ...],
+    def __init__(self, data: dict[str, object], doc: YamlDocument, loc: tuple[Any, ...],
                  number: str, source: str) -> None:
         self.data, self.doc, self.loc, self.number, self.source = data, doc, loc, number, source
         name = _mapping(data.get("metadata")).get("name")
@@ -206,7 +204,7 @@ def _slo_objectives(slo: _Obj, by_kind: dict[str, dict[str, _Obj]],
     return out
 
 
-def _window_notes(slo: _Obj, spec: Mapping, notes: list[str]) -> None:
+def _window_notes(slo: _Obj, spec: dict[str, object], notes: list[str]) -> None:
     windows = spec.get("timeWindow")
     if windows:
         first = windows[0] if isinstance(windows, list) and windows else windows
@@ -229,7 +227,7 @@ def _slug(text: object) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text or "")).strip("-").lower()
 
 
-def _target(slo: _Obj, obj: Mapping, where: str) -> float:
+def _target(slo: _Obj, obj: dict[str, object], where: str) -> float:
     has_t, has_p = "target" in obj, "targetPercent" in obj
     if has_t and has_p:
         raise slo.error(f"{where}.targetPercent", "given with target (use one of them)")
@@ -245,7 +243,7 @@ def _target(slo: _Obj, obj: Mapping, where: str) -> float:
     return float(value) / scale
 
 
-def _op_value(slo: _Obj, obj: Mapping, where: str) -> NativeObjective:
+def _op_value(slo: _Obj, obj: dict[str, object], where: str) -> NativeObjective:
     op = obj.get("op")
     if not isinstance(op, str) or op not in OPS:
         raise slo.error(f"{where}.op", f"{op!r} is not an operator a thresholdMetric needs "
