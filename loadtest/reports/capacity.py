@@ -185,8 +185,8 @@ def render_capacity_junit(results: ResultsRecord) -> str:
 def render_capacity_markdown(results: ResultsRecord) -> str:
     v = capacity_view(results)
     verdict = v["verdict"]
-    lines = [f"## loadtest capacity: {v['verdict_label']} (exit "
-             f"{verdict.get('exit_code') if verdict else None})", "",
+    code = verdict.get("exit_code") if verdict else None
+    lines = [f"## loadtest capacity: {v['verdict_label']} (exit {code})", "",
              str(verdict.get("reason", "") if verdict else "").replace("|", "\\|"), ""]
     for key, found in (("bottleneck", v["bottleneck"]), ("projection", v["projection"])):
         if found:

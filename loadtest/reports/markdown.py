@@ -20,8 +20,8 @@ def render_markdown(results: ResultsRecord) -> str:
     v = build_view(results, with_charts=False)
     run = v["run"]
     verdict = v["verdict"]
-    lines = [f"## loadtest: {v['verdict_label']} (exit "
-             f"{verdict.get('exit_code') if verdict else None})", "",
+    code = verdict.get("exit_code") if verdict else None
+    lines = [f"## loadtest: {v['verdict_label']} (exit {code})", "",
              _cell(verdict.get("reason", "") if verdict else ""), ""]
     ver = v["verification"]
     if ver:

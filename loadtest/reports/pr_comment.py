@@ -26,9 +26,9 @@ def render_pr_comment(results: ResultsRecord) -> str:
     verdict = v["verdict"]
     run = results.get("run") or RunMeta()
     rev = str(run.get("git_revision") or "")[:10]
+    code = verdict.get("exit_code") if verdict else None
     lines = [MARKER,
-             f"### Performance gate: {v['verdict_label']} (exit "
-             f"{verdict.get('exit_code') if verdict else None})",
+             f"### Performance gate: {v['verdict_label']} (exit {code})",
              "", _cell(verdict.get("reason", "") if verdict else ""), "",
              (f"Run `{_cell(str(run.get('id')))}`" + (f" at `{rev}`" if rev else "")
               + f": {v['requested_rate']} requested, {v['achieved_rate']} achieved."), "",
