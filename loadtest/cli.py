@@ -24,6 +24,7 @@ from loadtest.console import note, terminal
 from loadtest.defaults import resolve
 from loadtest.durations import parse_duration
 from loadtest.errors import ExitCode, HarnessError, UsageError
+from loadtest.store.records import ResultsRecord, VerificationRecord
 
 if TYPE_CHECKING:  # the commands are imported when they run: `loadtest --help` stays fast
     from loadtest.commands.run import Outcome, RunOptions
@@ -480,10 +481,11 @@ def verify(
     if quiet:
         typer.echo(outcome.summary_line)
         raise typer.Exit(outcome.exit_code)
-    for w in outcome.results.get("verification", {}).get("sample_warnings", []):
+    verified = outcome.results.get("verification") or VerificationRecord()
+    for w in verified.get("sample_warnings", []):
         typer.echo(f"loadtest: warning: {w}", err=True)
     _summary(outcome.results)
-    original = outcome.results["verification"]["original_verdict"]
+    original = verified["original_verdict"]
     killed = outcome.results.get("killed")
     if killed:
         typer.echo(f"(the run never finished: it was killed at {killed['at_iso']}; judged "
@@ -530,7 +532,7 @@ def compare(
     as_json: JsonOut = False,
 ) -> None:
     """The regression verdict between two finished runs: a table, exit 0/1/2/3."""
-    from loadtest.regression.compare import (
+    from loadtest.commands.compare import (
         compare_files,
         comparison_json,
         exit_code,
@@ -584,7 +586,8 @@ def history_cmd(
 ) -> None:
     """The series of each key figure over the runs of one load (scenario, rate, shape, tags),
     with the change points found in it, each with its run, git revision and time."""
-    from loadtest.regression.history import Detector, format_text, history_report
+    from loadtest.commands.history import format_text, history_report
+    from loadtest.regression.history import Detector
 
     try:
         analysis = history_report(history or [out], metric, since, tag or [],
@@ -731,21 +734,22 @@ def capacity(
     _capacity_exit(results, quiet)
 
 
-def _capacity_exit(results: dict[str, Any], quiet: bool = False) -> NoReturn:
+def _capacity_exit(results: ResultsRecord, quiet: bool = False) -> NoReturn:
     v = results["verdict"]
     cap = results["capacity"]
+    assert cap is not None  # a capacity search's
     if not quiet:
         _summary(results)
-    if cap.get("bottleneck") and not quiet:
-        typer.echo(f"bottleneck: {cap['bottleneck']['text']}")
-    if cap.get("projection") and not quiet:
-        typer.echo(f"projection: {cap['projection']['text']}")
+    if (bottle := cap.get("bottleneck")) and not quiet:
+        typer.echo(f"bottleneck: {bottle['text']}")
+    if (planned := cap.get("projection")) and not quiet:
+        typer.echo(f"projection: {planned['text']}")
     _verdict(f"{v['status'].upper()}: {v['reason']} -> {results['run_dir']}/index.html")
     raise typer.Exit(v["exit_code"])
 
 
 
-def _summary(results: dict[str, Any]) -> None:
+def _summary(results: ResultsRecord) -> None:
     """The tables a load command ends with, on stdout before its verdict line (the last)."""
     from loadtest.reports.terminal import summary_tables
 

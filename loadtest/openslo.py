@@ -18,7 +18,7 @@ harness cannot judge is a one-line error naming the file, line, document, field 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from loadtest.errors import ConfigError
 from loadtest.inputs import YamlDocument, parse_yaml_documents
@@ -36,16 +36,45 @@ def is_openslo(text: str) -> bool:
     return _DETECT.search(text) is not None
 
 
+class NativeObjective(TypedDict, total=False):
+    """One objective of the native SLO file (loadtest/slo.py) an OpenSLO objective becomes."""
+    name: str
+    kind: str                             # ratio | threshold
+    description: str
+    counter: bool
+    good: str
+    bad: str
+    total: str
+    raw: str
+    raw_type: str
+    query: str
+    op: str
+    value: float
+    target: float
+
+
+class NativeSlo(TypedDict):
+    version: int
+    objectives: list[NativeObjective]
+    notes: list[str]
+
+
+def _mapping(value: object) -> dict[str, object]:
+    """A YAML mapping of the user's file (string keys; each value checked where it is read),
+    else empty."""
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
 class _Obj:
     """One OpenSLO object, with where it is for messages."""
 
-    def __init__(self, data: dict[str, Any], doc: YamlDocument, loc: tuple[Any, ...],
+    def __init__(self, data: dict[str, object], doc: YamlDocument, loc: tuple[Any, ...],
                  number: str, source: str) -> None:
         self.data, self.doc, self.loc, self.number, self.source = data, doc, loc, number, source
-        meta = data.get("metadata")
-        name = meta.get("name") if isinstance(meta, dict) else None
+        name = _mapping(data.get("metadata")).get("name")
         self.name = name if isinstance(name, str) and name else None
         self.kind = data.get("kind")
+        self.spec = _mapping(data.get("spec"))  # checked a mapping by _check_header
 
     def error(self, field: str, message: str) -> ConfigError:
         path = tuple(int(t[1:-1]) if t.startswith("[") else t
@@ -67,7 +96,7 @@ def _objects(text: str, source: str) -> list[_Obj]:
                 line = doc.line(loc)
                 raise ConfigError(f"{source}:{line or 1}: document {number}: expected an "
                                   "OpenSLO object (apiVersion, kind, metadata, spec)")
-            out.append(_Obj(data, doc, loc, number, source))
+            out.append(_Obj(_mapping(data), doc, loc, number, source))
     return out
 
 
@@ -84,7 +113,7 @@ def _check_header(o: _Obj) -> None:
         raise o.error("spec", "missing or not a mapping (add the object's spec)")
 
 
-def openslo_to_native(text: str, source: str) -> dict[str, Any]:
+def openslo_to_native(text: str, source: str) -> NativeSlo:
     """The native SLO file (as data) equivalent to the OpenSLO file `text`."""
     objs = _objects(text, source)
     if not objs:
@@ -109,21 +138,19 @@ def openslo_to_native(text: str, source: str) -> dict[str, Any]:
                      "window" + (" (`loadtest slo rules` writes burn-rate alerts)"
                                  if kind.startswith("Alert") else ""))
     for ds in by_kind.get("DataSource", {}).values():
-        spec = ds.data["spec"]
-        url = (spec.get("connectionDetails") or {}).get("url") \
-            if isinstance(spec.get("connectionDetails"), dict) else None
+        url = _mapping(ds.spec.get("connectionDetails")).get("url")
         if url:
             notes.append(f"DataSource {ds.name}: url {url} recorded, not queried (the "
                          "harness queries --prometheus, or the Prometheus of its run)")
-    objectives: list[dict[str, Any]] = []
+    objectives: list[NativeObjective] = []
     for slo in slos:
         objectives += _slo_objectives(slo, by_kind, notes)
-    return {"version": 1, "objectives": objectives, "notes": notes}
+    return NativeSlo(version=1, objectives=objectives, notes=notes)
 
 
 def _slo_objectives(slo: _Obj, by_kind: dict[str, dict[str, _Obj]],
-                    notes: list[str]) -> list[dict[str, Any]]:
-    spec = slo.data["spec"]
+                    notes: list[str]) -> list[NativeObjective]:
+    spec = slo.spec
     inline, ref = spec.get("indicator"), spec.get("indicatorRef")
     if inline is not None and ref is not None:
         raise slo.error("spec.indicatorRef", "given with spec.indicator (use one of them)")
@@ -135,12 +162,12 @@ def _slo_objectives(slo: _Obj, by_kind: dict[str, dict[str, _Obj]],
         if sli is None:
             raise slo.error("spec.indicatorRef", f"{ref!r} names no SLI document in the file "
                             "(add it, or write the indicator inline)")
-        sli_spec, owner, prefix = sli.data["spec"], sli, "spec"
+        sli_spec, owner, prefix = sli.spec, sli, "spec"
     else:
         if not isinstance(inline, dict) or not isinstance(inline.get("spec"), dict):
             raise slo.error("spec.indicator.spec", "missing or not a mapping (add "
                             "ratioMetric or thresholdMetric)")
-        sli_spec, owner, prefix = inline["spec"], slo, "spec.indicator.spec"
+        sli_spec, owner, prefix = _mapping(inline["spec"]), slo, "spec.indicator.spec"
     _window_notes(slo, spec, notes)
     objectives = spec.get("objectives")
     if not isinstance(objectives, list) or not objectives:
@@ -149,7 +176,7 @@ def _slo_objectives(slo: _Obj, by_kind: dict[str, dict[str, _Obj]],
     ratio, threshold = sli_spec.get("ratioMetric"), sli_spec.get("thresholdMetric")
     if (ratio is None) == (threshold is None):
         raise owner.error(prefix, "needs exactly one of ratioMetric or thresholdMetric")
-    out = []
+    out: list[NativeObjective] = []
     description = str(spec.get("description") or "")
     for i, obj in enumerate(objectives):
         where = f"spec.objectives[{i}]"
@@ -157,7 +184,8 @@ def _slo_objectives(slo: _Obj, by_kind: dict[str, dict[str, _Obj]],
             raise slo.error(where, "not a mapping (write {target: 0.99})")
         name = slo.name if len(objectives) == 1 else \
             f"{slo.name}.{_slug(obj.get('displayName')) or i}"
-        native: dict[str, Any] = {"name": name}
+        obj = _mapping(obj)
+        native = NativeObjective(name=str(name))
         if obj.get("displayName") or description:
             native["description"] = str(obj.get("displayName") or description)
         target = _target(slo, obj, where)
@@ -171,11 +199,12 @@ def _slo_objectives(slo: _Obj, by_kind: dict[str, dict[str, _Obj]],
             native.update(_threshold(owner, f"{prefix}.thresholdMetric", threshold, by_kind))
             native.update(_op_value(slo, obj, where))
         native["target"] = target
-        out.append({"name": name, "kind": native.pop("kind"), **native})
+        kind = native.pop("kind")
+        out.append(NativeObjective(name=native.pop("name"), kind=kind, **native))
     return out
 
 
-def _window_notes(slo: _Obj, spec: dict[str, Any], notes: list[str]) -> None:
+def _window_notes(slo: _Obj, spec: dict[str, object], notes: list[str]) -> None:
     windows = spec.get("timeWindow")
     if windows:
         first = windows[0] if isinstance(windows, list) and windows else windows
@@ -194,11 +223,11 @@ def _window_notes(slo: _Obj, spec: dict[str, Any], notes: list[str]) -> None:
                      "slo rules` writes burn-rate alerts)")
 
 
-def _slug(text: Any) -> str:
+def _slug(text: object) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text or "")).strip("-").lower()
 
 
-def _target(slo: _Obj, obj: dict[str, Any], where: str) -> float:
+def _target(slo: _Obj, obj: dict[str, object], where: str) -> float:
     has_t, has_p = "target" in obj, "targetPercent" in obj
     if has_t and has_p:
         raise slo.error(f"{where}.targetPercent", "given with target (use one of them)")
@@ -214,19 +243,19 @@ def _target(slo: _Obj, obj: dict[str, Any], where: str) -> float:
     return float(value) / scale
 
 
-def _op_value(slo: _Obj, obj: dict[str, Any], where: str) -> dict[str, Any]:
+def _op_value(slo: _Obj, obj: dict[str, object], where: str) -> NativeObjective:
     op = obj.get("op")
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:
         raise slo.error(f"{where}.op", f"{op!r} is not an operator a thresholdMetric needs "
                         "(use lte, gte, lt or gt)")
     value = obj.get("value")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise slo.error(f"{where}.value", f"{value!r} is not a number (a thresholdMetric "
                         "compares its query with value)")
-    return {"kind": "threshold", "op": OPS[op], "value": float(value)}
+    return NativeObjective(kind="threshold", op=OPS[op], value=float(value))
 
 
-def _query(owner: _Obj, field: str, metric: Any, by_kind: dict[str, dict[str, _Obj]]) -> str:
+def _query(owner: _Obj, field: str, metric: object, by_kind: dict[str, dict[str, _Obj]]) -> str:
     """The PromQL of one `{metricSource: ...}`, its DataSource resolved and checked."""
     source = metric.get("metricSource") if isinstance(metric, dict) else None
     if not isinstance(source, dict):
@@ -241,7 +270,7 @@ def _query(owner: _Obj, field: str, metric: Any, by_kind: dict[str, dict[str, _O
                               "DataSource document in the file, so it cannot be reached (add "
                               "the DataSource, or drop metricSourceRef and write type: "
                               "Prometheus)")
-        ds_type = ds.data["spec"].get("type")
+        ds_type = ds.spec.get("type")
         if str(ds_type).lower() != "prometheus":
             raise ds.error("spec.type", f"{ds_type!r}: the harness reads Prometheus only "
                            "(type: Prometheus)")
@@ -258,8 +287,8 @@ def _query(owner: _Obj, field: str, metric: Any, by_kind: dict[str, dict[str, _O
     return _WINDOW.sub("$window", query.strip())
 
 
-def _ratio(owner: _Obj, field: str, ratio: Any, by_kind: dict[str, dict[str, _Obj]]
-           ) -> dict[str, Any]:
+def _ratio(owner: _Obj, field: str, ratio: object, by_kind: dict[str, dict[str, _Obj]]
+           ) -> NativeObjective:
     if not isinstance(ratio, dict):
         raise owner.error(field, "not a mapping (add good or bad with total, or raw)")
     counter = ratio.get("counter", False)
@@ -274,8 +303,9 @@ def _ratio(owner: _Obj, field: str, ratio: Any, by_kind: dict[str, dict[str, _Ob
         if raw_type not in ("success", "failure"):
             raise owner.error(f"{field}.rawType", f"{raw_type!r}: raw needs rawType: "
                               "success or failure")
-        return {"kind": "ratio", "raw": _query(owner, f"{field}.raw", ratio["raw"], by_kind),
-                "raw_type": raw_type}
+        return NativeObjective(kind="ratio",
+                               raw=_query(owner, f"{field}.raw", ratio["raw"], by_kind),
+                               raw_type=raw_type)
     if "good" in ratio and "bad" in ratio:
         raise owner.error(f"{field}.bad", "given with good (use one of them)")
     if "good" not in ratio and "bad" not in ratio:
@@ -284,18 +314,22 @@ def _ratio(owner: _Obj, field: str, ratio: Any, by_kind: dict[str, dict[str, _Ob
     if "total" not in ratio:
         raise owner.error(f"{field}.total", "missing (add total: the query of all events)")
     which = "good" if "good" in ratio else "bad"
-    out: dict[str, Any] = {
-        "kind": "ratio", "counter": counter,
-        which: _query(owner, f"{field}.{which}", ratio[which], by_kind),
-        "total": _query(owner, f"{field}.total", ratio["total"], by_kind)}
+    queries = {key: _query(owner, f"{field}.{key}", ratio[key], by_kind)
+               for key in (which, "total")}
+    out = NativeObjective(kind="ratio", counter=counter)
+    if which == "good":
+        out["good"] = queries["good"]
+    else:
+        out["bad"] = queries["bad"]
+    out["total"] = queries["total"]
     for key in (which, "total"):
-        if "$window" in out[key]:
+        if "$window" in queries[key]:
             raise owner.error(f"{field}.{key}", "a good/bad/total query has no window "
                               "({{.window}}): write the counter or gauge itself (use raw "
                               "for a ratio computed over a window)")
     return out
 
 
-def _threshold(owner: _Obj, field: str, metric: Any, by_kind: dict[str, dict[str, _Obj]]
-               ) -> dict[str, Any]:
-    return {"query": _query(owner, field, metric, by_kind)}
+def _threshold(owner: _Obj, field: str, metric: object, by_kind: dict[str, dict[str, _Obj]]
+               ) -> NativeObjective:
+    return NativeObjective(query=_query(owner, field, metric, by_kind))

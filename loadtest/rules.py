@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from loadtest.errors import ConfigError, UsageError
 from loadtest.metrics.base import Matcher, render_selector
@@ -47,13 +48,39 @@ def error_ratio_name(window: str) -> str:
     return f"slo:sli_error:ratio_rate{window}"
 
 
+class RecordingRule(TypedDict):
+    record: str
+    expr: str
+    labels: dict[str, str]
+
+
+class AlertingRule(TypedDict):
+    alert: str
+    expr: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+class RuleGroup(TypedDict):
+    name: str
+    rules: list[RecordingRule | AlertingRule]
+
+
+class RulesFile(TypedDict):
+    """A Prometheus rules file (`groups:`)."""
+    groups: list[RuleGroup]
+
+
+ErrorRatio = Callable[[str], str]  # window ("5m") -> the error ratio's expression over it
+
+
 @dataclass
 class Rules:
-    groups: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[RuleGroup] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def document(self) -> dict[str, Any]:
-        return {"groups": self.groups}
+    def document(self) -> RulesFile:
+        return RulesFile(groups=self.groups)
 
 
 def parse_pairs(values: list[str], option: str) -> dict[str, str]:
@@ -93,7 +120,8 @@ class _Builder:
             ms.append(Matcher(names.method_label, "=", obj.method.upper()))
         return ms
 
-    def target_and_ratio(self, obj: Any) -> tuple[float, Any, list[dict[str, Any]]] | None:
+    def target_and_ratio(self, obj: Any
+                         ) -> tuple[float, ErrorRatio, list[RecordingRule]] | None:
         """(target, window -> error-ratio expression, recording rules it needs first)."""
         names = self.slo.metrics
         if isinstance(obj, (ErrorRateObjective, BurnRateObjective)):
@@ -138,26 +166,27 @@ class _Builder:
             f"within it (add a {_s(obj.threshold)} bucket to the service, or set the "
             f"threshold to {_s(lo)} or {_s(hi)})")
 
-    def ratio(self, obj: RatioObjective) -> tuple[Any, list[dict[str, Any]]]:
+    def ratio(self, obj: RatioObjective) -> tuple[ErrorRatio, list[RecordingRule]]:
         """The user's queries recorded as they are (summed to one series), then taken over
         each window: increase for counters, the mean for gauges and raw ratios."""
         slo_label = {"slo": obj.name, **self.labels}
         sel = render_selector((Matcher("slo", "=", obj.name),))
-        if obj.raw is not None:
-            if "$window" in obj.raw:
+        raw = obj.raw
+        if raw is not None:
+            if "$window" in raw:
                 return (lambda w: (
-                    f"1 - ({obj.raw.replace('$window', w)})" if obj.raw_type == "success"
-                    else obj.raw.replace("$window", w))), []
-            pre = [{"record": "slo:sli_raw:ratio", "expr": f"sum({obj.raw})",
-                    "labels": slo_label}]
+                    f"1 - ({raw.replace('$window', w)})" if obj.raw_type == "success"
+                    else raw.replace("$window", w))), []
+            pre = [RecordingRule(record="slo:sli_raw:ratio", expr=f"sum({raw})",
+                                 labels=slo_label)]
             flip = "1 - " if obj.raw_type == "success" else ""
             return (lambda w: f"{flip}avg_over_time(slo:sli_raw:ratio{sel}[{w}])"), pre
         which = "good" if obj.good is not None else "bad"
         kind = "total" if obj.counter else "gauge"
-        pre = [{"record": f"slo:sli_{which}:{kind}", "expr": f"sum({obj.good or obj.bad})",
-                "labels": slo_label},
-               {"record": f"slo:sli_events:{kind}", "expr": f"sum({obj.total})",
-                "labels": slo_label}]
+        pre = [RecordingRule(record=f"slo:sli_{which}:{kind}",
+                             expr=f"sum({obj.good or obj.bad})", labels=slo_label),
+               RecordingRule(record=f"slo:sli_events:{kind}", expr=f"sum({obj.total})",
+                             labels=slo_label)]
         fn = "increase" if obj.counter else "avg_over_time"
         def num(w: str) -> str:
             return f"sum({fn}(slo:sli_{which}:{kind}{sel}[{w}]))"
@@ -169,16 +198,16 @@ class _Builder:
             return (lambda w: f"1 - (\n  {num(w)}\n  /\n  {den(w)}\n)"), pre
         return (lambda w: f"{num(w)}\n/\n{den(w)}"), pre
 
-    def group(self, obj: Any) -> dict[str, Any] | None:
+    def group(self, obj: Any) -> RuleGroup | None:
         found = self.target_and_ratio(obj)
         if found is None:
             return None
         target, ratio, pre = found
         budget = round(1.0 - target, 12)
         labels = {"slo": obj.name, **self.labels}
-        rules: list[dict[str, Any]] = list(pre)
+        rules: list[RecordingRule | AlertingRule] = list(pre)
         for w in WINDOWS:
-            rules.append({"record": error_ratio_name(w), "expr": ratio(w), "labels": labels})
+            rules.append(RecordingRule(record=error_ratio_name(w), expr=ratio(w), labels=labels))
         sel = render_selector((Matcher("slo", "=", obj.name),))
         for severity in ("page", "ticket"):
             pairs = [(f, lw, sw) for s, f, lw, sw in BURNS if s == severity]
@@ -187,15 +216,15 @@ class _Builder:
                 f"  {error_ratio_name(sw)}{sel} > {_fmt(f * budget)}\n)"
                 for f, lw, sw in pairs)
             windows = " or ".join(f"{f:g}x over {lw} and {sw}" for f, lw, sw in pairs)
-            rules.append({
-                "alert": "SLOErrorBudgetBurn" + severity.capitalize(), "expr": expr,
-                "labels": {**labels, "severity": severity},
-                "annotations": {
+            rules.append(AlertingRule(
+                alert="SLOErrorBudgetBurn" + severity.capitalize(), expr=expr,
+                labels={**labels, "severity": severity},
+                annotations={
                     "summary": f"{obj.name}: error budget burning ({windows})",
                     "description": (f"{obj.name} (target {target:.6g}, error budget "
                                     f"{budget:.6g}) burns its budget faster than {windows} "
-                                    "allow (SRE workbook multi-window, multi-burn-rate)")}})
-        return {"name": f"slo-{obj.name}", "rules": rules}
+                                    "allow (SRE workbook multi-window, multi-burn-rate)")}))
+        return RuleGroup(name=f"slo-{obj.name}", rules=rules)
 
 
 def build_rules(slo: SloFile, selector: dict[str, str] | None = None,

@@ -25,13 +25,14 @@ from loadtest.reports import render_all  # jinja2 and matplotlib: deferred to th
 from loadtest.reports.grafana import ANNOTATION, render_annotation
 from loadtest.store.baselines import append_history
 from loadtest.store.digests import sample_digests
+from loadtest.store.records import ResultsRecord, RunMeta
 from loadtest.store.results import running_results, write_results, write_text_atomic
 
 
 @dataclass
 class Outcome:
     run_dir: Path
-    results: dict[str, Any]
+    results: ResultsRecord
 
     @property
     def exit_code(self) -> int:
@@ -119,17 +120,17 @@ def no_empty_run_dir(run_dir: Path, measured: Callable[[], bool]) -> Iterator[No
         raise
 
 
-def record_phase(run_dir: Path, meta: dict[str, Any], phase: str) -> None:
+def record_phase(run_dir: Path, meta: RunMeta, phase: str) -> None:
     """The `running` results.json of a run in progress (replaced at each phase, and by the
     results at the end): a killed run leaves it behind for `loadtest verify`."""
     write_results(run_dir, running_results(meta, phase))
 
 
-def publish(results: dict[str, Any], run_dir: Path, out: Path, run_id: str) -> None:
+def publish(results: ResultsRecord, run_dir: Path, out: Path, run_id: str) -> None:
     """The end of a run, a capacity search or a plugin run: the raw samples' digests (checked
     by `loadtest verify`), results.json written, the reports rendered, the window as a Grafana
     annotation, `latest` pointed at the run, the run appended to the history."""
-    results.setdefault("inputs", {})["samples"] = sample_digests(run_dir)
+    results["inputs"] = {**(results.get("inputs") or {}), "samples": sample_digests(run_dir)}
     write_results(run_dir, results)
     render_all(results, run_dir)
     annotation = render_annotation(results)

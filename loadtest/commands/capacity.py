@@ -40,6 +40,7 @@ from loadtest.judge import resources
 from loadtest.judge.monitor import Served
 from loadtest.judge.objectives import evaluate, evaluate_client
 from loadtest.judge.resources import REFERENCE_CPU_CORES
+from loadtest.judge.status import DELIVERY_TOLERANCE
 from loadtest.judgement import latency_thresholds
 from loadtest.load.health import Shortfall, diagnose, early_p95_ms, saturation_problems, size_users
 from loadtest.load.live import SearchStatus
@@ -54,9 +55,18 @@ from loadtest.session import signals_as_interrupt as _signals_as_interrupt
 from loadtest.slo import ThroughputObjective, load_slo
 from loadtest.stack.open import StackOptions, open_stack
 from loadtest.store.client_samples import ClientSamples, client_stats
+from loadtest.store.records import (
+    CapacityStep,
+    ClientSummary,
+    ClientTotals,
+    CpuSummary,
+    ObjectiveRecord,
+    ResultsRecord,
+    RunMeta,
+    VerdictRecord,
+)
 
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
-DELIVERY_TOLERANCE = 0.05
 STEP_ABORT_AFTER_S = 5.0
 STEP_START_S = 3.0  # a step's start-up and judging beyond its warm-up and duration (estimate)
 
@@ -113,14 +123,14 @@ class _Search:
         self.opts, self.slo, self.stack, self.run_dir = opts, slo, stack, run_dir
         # `live` gets each step's LiveStatus and, before each step, the search's SearchStatus
         self.exits, self.progress, self.live = exits, progress, live
-        self.steps: list[dict[str, Any]] = []
+        self.steps: list[CapacityStep] = []
         self.step_times: list[float] = []  # wall seconds of each step, start-up included
         self.started = time.monotonic()
         # watched while each step runs: every objective a step is judged on (not throughput)
         watched = [ob for ob in slo.objectives if not isinstance(ob, ThroughputObjective)]
         self.watched = slo.model_copy(update={"objectives": watched})
 
-    def measure(self, rate: float) -> dict[str, Any]:
+    def measure(self, rate: float) -> CapacityStep:
         """One step at `rate`: planned, run, judged, recorded."""
         if len(self.steps) >= self.opts.max_steps:
             raise UsageError(f"the search took more than {self.opts.max_steps} steps")
@@ -163,7 +173,7 @@ class _Search:
             return self.opts.users, self.opts.users
         below = [s for s in self.steps if s["offered_rate"] < rate]
         prev = max(below, key=lambda s: s["offered_rate"]) if below else None
-        p99 = ((prev or {}).get("latency_ms") or {}).get("p99")
+        p99 = prev["latency_ms"].get("p99") if prev else None
         users, needed = size_users(rate, None if p99 is None else p99 / 1000,
                                    self.opts.workers)
         if needed > users:
@@ -191,7 +201,7 @@ class _Search:
         return state
 
     def _judge(self, n: int, rate: float, users: int, needed: int, state: PhaseState,
-               locust_dir: Path) -> dict[str, Any]:
+               locust_dir: Path) -> CapacityStep:
         """The step's record: its objectives (throughput aside), whether it delivered its rate
         and who limited it if not, its resources and status."""
         assert state.window is not None and state.run_start is not None
@@ -237,17 +247,17 @@ class _Search:
                 "corrected_latency_ms": totals["corrected_latency_ms"],
                 "server_p95_s": server_p95, "objectives": objs, "resources": used}
 
-    def _diagnose(self, rate: float, client: dict[str, Any], cpu: dict[str, Any], users: int,
+    def _diagnose(self, rate: float, client: ClientSummary, cpu: CpuSummary, users: int,
                   server_p95: float | None) -> Shortfall:
         """Who limited a step that did not deliver its rate: the latencies against the first
         (lowest) step's tell a target that queued from a generator short of CPU or users."""
         first = min(self.steps, key=lambda s: s["offered_rate"]) if self.steps else None
         return diagnose(
             client["totals"], rate, cpu, users,
-            before_p95_ms=((first or {}).get("latency_ms") or {}).get("p95")
+            before_p95_ms=first["latency_ms"].get("p95")
             if first else early_p95_ms(client["timeseries"]),
             server_p95_s=server_p95,
-            before_server_p95_s=(first or {}).get("server_p95_s"))
+            before_server_p95_s=first["server_p95_s"] if first else None)
 
     def _known_resources(self) -> dict[str, tuple[float, str]]:
         return ({"cpu": (REFERENCE_CPU_CORES, "the reference target: one Python process")}
@@ -311,7 +321,7 @@ def steps_at_most(rate: float, max_rate: float, precision: float,
     return max(1, halvings((first_fail - last_pass) / last_pass))
 
 
-def _shortfall_failures(rate: float, totals: dict[str, Any], diagnosis: Shortfall | None
+def _shortfall_failures(rate: float, totals: ClientTotals, diagnosis: Shortfall | None
                         ) -> list[str]:
     """What fails a step that was not served what it offered: the target's throughput
     saturated, or the target queued (the diagnosis of a step not delivered)."""
@@ -328,7 +338,7 @@ def _shortfall_failures(rate: float, totals: dict[str, Any], diagnosis: Shortfal
     return failed
 
 
-def _severe(judged: list[dict[str, Any]]) -> bool:
+def _severe(judged: list[ObjectiveRecord]) -> bool:
     """An error rate so far over its limit that the ramp stops at once."""
     return any(o["kind"] == "error_rate" and o["value"] is not None
                and o["value"] > SEVERE_FACTOR * o["threshold"] for o in judged)
@@ -345,12 +355,13 @@ def _status(failed: list[str], missing: list[str], problems: list[str],
     return "pass"
 
 
-def _why(step: dict[str, Any]) -> str:
+def _why(step: CapacityStep) -> str:
     if step["status"] == "saturated":
         busy = [p for p in step["problems"] if "saturated" in p]
-        why = (step.get("shortfall") or {}).get("reason")
+        shortfall = step.get("shortfall")
+        why = shortfall["reason"] if shortfall else None
         ceiling = (f"; the step needed {step['users_needed']} users, above the ceiling of "
-                   f"{step['users']}" if step.get("users_needed", 0) > step.get("users", 0)
+                   f"{step['users']}" if (step.get("users_needed") or 0) > step.get("users", 0)
                    else "")
         return (f"the load generator, not the target, was the limit at "
                 f"{step['offered_rate']:g} req/s ({step['achieved_rate']:.1f} achieved, no "
@@ -360,7 +371,7 @@ def _why(step: dict[str, Any]) -> str:
             + "; ".join(step["no_data"] + step["problems"]))
 
 
-def _first_broken(steps: list[dict[str, Any]], rate: float | None) -> str | None:
+def _first_broken(steps: list[CapacityStep], rate: float | None) -> str | None:
     if rate is None:
         return None
     step = next((s for s in steps if s["offered_rate"] == rate), None)
@@ -370,7 +381,7 @@ def _first_broken(steps: list[dict[str, Any]], rate: float | None) -> str | None
 
 
 def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
-                  live: Progress | None = None) -> dict[str, Any]:
+                  live: Progress | None = None) -> ResultsRecord:
     """The search in a new run directory: the stack opened once, steps until the bracket is
     narrow enough (or the search stops), then the results written, rendered, and `latest`."""
     opts.check()
@@ -391,7 +402,7 @@ def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
     return results
 
 
-def _run_meta(opts: CapacityOptions, run_id: str, require: float | None) -> dict[str, Any]:
+def _run_meta(opts: CapacityOptions, run_id: str, require: float | None) -> RunMeta:
     return {
         "id": run_id, "kind": "capacity", "harness_version": __version__,
         "git_revision": _git_revision(), "started_at": datetime.now(UTC).isoformat(),
@@ -403,9 +414,9 @@ def _run_meta(opts: CapacityOptions, run_id: str, require: float | None) -> dict
     }
 
 
-def _search(opts: CapacityOptions, slo: Any, meta: dict[str, Any], run_path: Path,
+def _search(opts: CapacityOptions, slo: Any, meta: RunMeta, run_path: Path,
             progress: Progress, live: Progress | None
-            ) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
+            ) -> tuple[list[CapacityStep], dict[str, Any], bool]:
     """The stack opened (its description added to `meta`) and the search run on it, signals
     as an interruption; (steps, outcome, interrupted). An error after a step stops the search
     with what was measured; before any, it propagates (and no empty run directory stays)."""
@@ -434,9 +445,9 @@ def _search(opts: CapacityOptions, slo: Any, meta: dict[str, Any], run_path: Pat
     return (search.steps if search else []), outcome, interrupted
 
 
-def _write_up(opts: CapacityOptions, meta: dict[str, Any], steps: list[dict[str, Any]],
+def _write_up(opts: CapacityOptions, meta: RunMeta, steps: list[CapacityStep],
               outcome: dict[str, Any], require: float | None, interrupted: bool
-              ) -> dict[str, Any]:
+              ) -> ResultsRecord:
     """The results of a search: its steps, the capacity found (the bottleneck, the fleet for
     --project, the headroom over the required rate) and the verdict."""
     capacity = outcome["last_pass"]
@@ -460,8 +471,8 @@ def _write_up(opts: CapacityOptions, meta: dict[str, Any], steps: list[dict[str,
 
 
 def _verdict(capacity: float | None, outcome: dict[str, Any], require: float | None,
-             interrupted: bool, broken: str | None, steps: list[dict[str, Any]]
-             ) -> dict[str, Any]:
+             interrupted: bool, broken: str | None, steps: list[CapacityStep]
+             ) -> VerdictRecord:
     if interrupted:
         return {"status": "interrupted", "exit_code": ExitCode.INTERRUPTED,
                 "reason": "interrupted: the search stopped early"}

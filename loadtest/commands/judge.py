@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from loadtest import __version__, tls
 from loadtest.durations import format_duration, parse_duration
@@ -33,6 +32,7 @@ from loadtest.slo import (
 )
 from loadtest.stack.open import up_matchers
 from loadtest.store.digests import slo_record
+from loadtest.store.records import ResultsRecord, RunMeta
 from loadtest.store.results import decide, write_json_atomic, write_results
 
 MIN_WINDOW_S = 2.0
@@ -148,7 +148,7 @@ def check_selectable(slo: SloFile, selector: dict[str, str],
                          "native file of built-in kinds: `loadtest slo import`)")
 
 
-def judge_meta(opts: JudgeOptions, run_id: str, source: PrometheusSource) -> dict[str, Any]:
+def judge_meta(opts: JudgeOptions, run_id: str, source: PrometheusSource) -> RunMeta:
     """results.json's `run` for a judged window: no load, no scenario, no rate."""
     interval = source.target_scrape_interval()
     if interval is not None:
@@ -169,7 +169,7 @@ def judge_meta(opts: JudgeOptions, run_id: str, source: PrometheusSource) -> dic
     }
 
 
-def settle(source: PrometheusSource, window: Window, meta: dict[str, Any]) -> list[str]:
+def settle(source: PrometheusSource, window: Window, meta: RunMeta) -> list[str]:
     """A window ending now is judged once Prometheus holds a scrape at or after its end (it
     answers for moments it has no data of yet); a warning when it never does."""
     interval = (meta["metrics_source"].get("scrape_interval_s") or 15.0)
@@ -191,7 +191,7 @@ def not_judged(slo: SloFile) -> list[str]:
              "generator's samples; `loadtest judge` made no load)")]
 
 
-def publish_judgement(results: dict[str, Any], run_dir: Path, out: Path, run_id: str) -> None:
+def publish_judgement(results: ResultsRecord, run_dir: Path, out: Path, run_id: str) -> None:
     """results.json, the reports, the window as a Grafana annotation and `latest`; not the
     run history (whose figures are of the harness's own loads)."""
     write_results(run_dir, results)

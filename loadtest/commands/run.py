@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import __version__
+from loadtest.commands.history import drift_check
 from loadtest.commands.slo_check import bucket_warnings
 from loadtest.errors import HarnessError, Interrupted, UsageError
 from loadtest.export.exporter import Exporter
@@ -24,7 +25,7 @@ from loadtest.load.runner import LoadPlan, pool_text, read_pool
 from loadtest.load.shapes import Profile, build, describe
 from loadtest.metrics.base import MetricsSource
 from loadtest.options import RunOptions
-from loadtest.regression.history import Detector, drift_check
+from loadtest.regression.history import Detector
 from loadtest.reports import charts
 from loadtest.reports.view import settle_text
 from loadtest.session import (
@@ -41,6 +42,7 @@ from loadtest.stack.open import Stack, StackOptions, open_stack
 from loadtest.stack.servers import prometheus_binary
 from loadtest.store.baselines import load_baseline, read_history
 from loadtest.store.digests import slo_record
+from loadtest.store.records import ResultsRecord, RunMeta
 
 __all__ = ["Outcome", "Progress", "RunOptions", "run_gate"]
 
@@ -72,7 +74,7 @@ def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
     return Outcome(run_dir=run_dir, results=results)
 
 
-def run_meta(opts: RunOptions, run_id: str, baseline: dict[str, Any] | None) -> dict[str, Any]:
+def run_meta(opts: RunOptions, run_id: str, baseline: ResultsRecord | None) -> RunMeta:
     """results.json's `run` as the run starts (the stack, the profile and the window are
     added as they become known)."""
     return {
@@ -96,9 +98,9 @@ def offered(opts: RunOptions) -> str:
     return describe(build(opts.shape, opts.rate, opts.warmup_s, opts.duration_s))
 
 
-def _measure(opts: RunOptions, slo: SloFile, baseline: dict[str, Any] | None,
-             state: PhaseState, run_dir: Path, meta: dict[str, Any], progress: Progress,
-             live: Progress | None, export: Exporter | None = None) -> dict[str, Any]:
+def _measure(opts: RunOptions, slo: SloFile, baseline: ResultsRecord | None,
+             state: PhaseState, run_dir: Path, meta: RunMeta, progress: Progress,
+             live: Progress | None, export: Exporter | None = None) -> ResultsRecord:
     """Inside the session: the stack up, the load driven, the results assembled (still
     inside the stack: the source may be needed); a signal cuts the window, an error after
     the load started becomes a problem of the run."""
@@ -136,8 +138,8 @@ def _measure(opts: RunOptions, slo: SloFile, baseline: dict[str, Any] | None,
                            scrapes=scrapes, baseline=baseline)
         if pool is not None:
             results["load"]["pool"] = pool
-        if "settle" in results:
-            progress(settle_text(results["settle"]))
+        if settled := results.get("settle"):
+            progress(settle_text(settled))
         return results
 
 
@@ -151,7 +153,7 @@ def stack_options(opts: RunOptions, export: Exporter | None = None) -> StackOpti
                         insecure=opts.connections.insecure)
 
 
-def preflight(stack: Stack, slo: SloFile, meta: dict[str, Any], progress: Progress) -> None:
+def preflight(stack: Stack, slo: SloFile, meta: RunMeta, progress: Progress) -> None:
     """The stack's description into `meta`, and the SLO file's buckets against the source."""
     meta.update(stack.meta)
     meta["preflight_warnings"] = bucket_warnings(slo, stack.source)
@@ -180,7 +182,7 @@ def pool_ceiling(opts: RunOptions) -> int:
 
 
 
-def _window_known(run_dir: Path, meta: dict[str, Any], state: PhaseState) -> None:
+def _window_known(run_dir: Path, meta: RunMeta, state: PhaseState) -> None:
     if state.window is not None:
         meta["window"] = window_record(state.window)
         meta["load_started"] = state.run_start
@@ -195,7 +197,7 @@ def _interrupted(state: PhaseState, stack: Stack | None, progress: Progress) -> 
     cut_window(state, stack, progress)
 
 
-def _finish(opts: RunOptions, results: dict[str, Any], run_dir: Path, run_id: str,
+def _finish(opts: RunOptions, results: ResultsRecord, run_dir: Path, run_id: str,
             export: Exporter | None = None) -> None:
     """The history (and drift, as if this run's line were appended), the verdict exported
     (its delivery recorded), the samples' digests (checked by `loadtest verify`), then the

@@ -8,7 +8,6 @@ import math
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from loadtest import tls
 from loadtest.errors import ConfigError, PrometheusUnavailable, UsageError
@@ -23,6 +22,14 @@ from loadtest.slo import SloFile, load_slo, parse_slo
 from loadtest.stack.open import SNAPSHOTS, up_matchers
 from loadtest.store.client_samples import read_chunks
 from loadtest.store.digests import changed_samples, slo_record
+from loadtest.store.records import (
+    ResultsRecord,
+    RunMeta,
+    SloDigest,
+    SourceInfo,
+    VerdictRecord,
+    VerificationRecord,
+)
 from loadtest.store.results import decide, is_running, load_results, still_running, write_results
 
 
@@ -36,9 +43,11 @@ def reverify(run_dir: Path, slo_path: Path | None = None,
     verdict; a raw-sample file that no longer matches its recorded digest is a warning."""
     run_dir = run_directory(run_dir)
     old, killed = finished_run(run_dir)
-    meta = dict(old["run"])
+    meta = old["run"].copy()
     slo, slo_file, slo_rec = _verify_slo(meta, slo_path)
-    window = Window(meta["window"]["start"], meta["window"]["end"])
+    recorded = meta.get("window")
+    assert recorded is not None  # finished_run checked it
+    window = Window(recorded["start"], recorded["end"])
     snapshots = run_dir / "metrics" / SNAPSHOTS
     killed_at = None
     if killed:  # judged over what it recorded before it died
@@ -80,17 +89,17 @@ def run_directory(path: Path) -> Path:
     return path
 
 
-def finished_run(run_dir: Path) -> tuple[dict[str, Any], bool]:
+def finished_run(run_dir: Path) -> tuple[ResultsRecord, bool]:
     """The run's results.json, and whether it was killed; refused when it is not a run's
     (a capacity search, a verification), still running, or has no window."""
     old = load_results(run_dir / "results.json")
     if old.get("kind") == "capacity":
         raise UsageError(f"{run_dir}: a capacity search is judged step by step; verify takes "
                          "a `loadtest run` directory")
-    if old.get("verification"):
+    if verified := old.get("verification"):
         raise UsageError(f"{run_dir}: this is a verification of run "
-                         f"{old['verification'].get('of_run')}; verify the run's directory "
-                         f"({old['verification'].get('run_dir')})")
+                         f"{verified.get('of_run')}; verify the run's directory "
+                         f"({verified.get('run_dir')})")
     killed = is_running(old)
     if killed and still_running(old):
         raise UsageError(f"{run_dir}: the run is still in progress (pid {old.get('pid')}); "
@@ -108,22 +117,22 @@ def finished_run(run_dir: Path) -> tuple[dict[str, Any], bool]:
     return old, killed
 
 
-def _verify_slo(meta: dict[str, Any], slo_path: Path | None
-                ) -> tuple[SloFile, Path, dict[str, Any]]:
+def _verify_slo(meta: RunMeta, slo_path: Path | None
+                ) -> tuple[SloFile, Path, SloDigest]:
     """The SLO file to judge with: `slo_path`, else the text the run recorded (the file on
     disk may have changed since), else the run's file as it is now (an older run)."""
     if slo_path is not None:
         return load_slo(slo_path), slo_path, slo_record(slo_path)
-    recorded = meta.get("slo") or {}
-    if recorded.get("text"):
+    recorded = meta.get("slo")
+    if recorded and (text := recorded.get("text")):
         path = Path(recorded.get("path", "slo.yaml"))
-        slo = parse_slo(recorded["text"], f"{path} (as recorded in results.json)")
+        slo = parse_slo(text, f"{path} (as recorded in results.json)")
         return slo, path, recorded
-    path = Path(meta.get("slo_file", "slo/opscore.yaml"))
+    path = Path(meta.get("slo_file") or "slo/opscore.yaml")
     return load_slo(path), path, slo_record(path)
 
 
-def verify_source(run_dir: Path, meta: dict[str, Any], slo: SloFile, prometheus: str | None,
+def verify_source(run_dir: Path, meta: RunMeta, slo: SloFile, prometheus: str | None,
                   snapshots: Path, insecure: bool = False) -> MetricsSource:
     """--prometheus URL, else the run's saved embedded scrapes."""
     if prometheus:
@@ -153,7 +162,7 @@ def verify_dir(run_dir: Path, out: Path | None) -> tuple[str, Path]:
     return verify_id, dest
 
 
-def recorded_state(old: dict[str, Any], meta: dict[str, Any], window: Window) -> PhaseState:
+def recorded_state(old: ResultsRecord, meta: RunMeta, window: Window) -> PhaseState:
     """The load phase as the run recorded it (the load generator's problems kept)."""
     load = old.get("load", {})
     return PhaseState(problems=[p for p in load.get("problems", []) if "Locust" in p],
@@ -164,7 +173,7 @@ def recorded_state(old: dict[str, Any], meta: dict[str, Any], window: Window) ->
                       aborted=load.get("aborted"))
 
 
-def carry_over(results: dict[str, Any], old: dict[str, Any], sample_warnings: list[str]) -> None:
+def carry_over(results: ResultsRecord, old: ResultsRecord, sample_warnings: list[str]) -> None:
     """What a verification keeps of the run: its regressions and comparison, its inputs, its
     live record; the changed samples warned about first."""
     results["regressions"] = old.get("regressions", [])
@@ -176,11 +185,12 @@ def carry_over(results: dict[str, Any], old: dict[str, Any], sample_warnings: li
         results["live"] = old["live"]
 
 
-def verification(verify_id: str, run_dir: Path, meta: dict[str, Any], old: dict[str, Any],
-                 slo_file: Path, slo_rec: dict[str, Any], old_source: Any,
-                 sample_warnings: list[str]) -> dict[str, Any]:
+def verification(verify_id: str, run_dir: Path, meta: RunMeta, old: ResultsRecord,
+                 slo_file: Path, slo_rec: SloDigest, old_source: SourceInfo | None,
+                 sample_warnings: list[str]) -> VerificationRecord:
     """results.json's `verification`: what was judged again, with what, against what."""
-    old_slo = (old["run"].get("slo") or {}).get("sha256")
+    recorded = old["run"].get("slo")
+    old_slo = recorded.get("sha256") if recorded else None
     return {
         "id": verify_id, "of_run": meta.get("id"), "run_dir": str(run_dir),
         "at": datetime.now(UTC).isoformat(), "slo_file": str(slo_file),
@@ -191,7 +201,7 @@ def verification(verify_id: str, run_dir: Path, meta: dict[str, Any], old: dict[
     }
 
 
-def _redecide(results: dict[str, Any]) -> dict[str, Any]:
+def _redecide(results: ResultsRecord) -> VerdictRecord:
     return decide(results["objectives"], results["load"], results.get("interrupted", False),
                   results.get("regressions"))
 

@@ -6,14 +6,16 @@ fails is a warning of the run."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import httpx
+
+from loadtest.reports.grafana import Annotation
+from loadtest.store.records import AnnotationPost
 
 TIMEOUT_S = 5.0
 
 
-def post_annotation(grafana_url: str, body: dict[str, Any]) -> dict[str, Any]:
+def post_annotation(grafana_url: str, body: Annotation) -> AnnotationPost:
     """What became of the post: the URL, Grafana's status and the annotation's id, or the
     error."""
     url = f"{grafana_url.rstrip('/')}/api/annotations"
@@ -22,12 +24,12 @@ def post_annotation(grafana_url: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
         answer = httpx.post(url, json=body, headers=headers, timeout=TIMEOUT_S)
     except httpx.HTTPError as e:
-        return {"url": url, "error": f"{type(e).__name__}: {str(e)[:160]}"}
+        return AnnotationPost(url=url, error=f"{type(e).__name__}: {str(e)[:160]}")
     if not 200 <= answer.status_code < 300:
-        return {"url": url, "status": answer.status_code,
-                "error": f"HTTP {answer.status_code}: {answer.text[:160].strip()}"}
+        return AnnotationPost(url=url, status=answer.status_code,
+                              error=f"HTTP {answer.status_code}: {answer.text[:160].strip()}")
     try:
         found = answer.json().get("id")
     except (ValueError, AttributeError):
         found = None
-    return {"url": url, "status": answer.status_code, "id": found}
+    return AnnotationPost(url=url, status=answer.status_code, id=found)

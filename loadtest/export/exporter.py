@@ -20,6 +20,7 @@ from loadtest.export.endpoint import MetricsEndpoint
 from loadtest.export.figures import ClientFigures
 from loadtest.export.remote_write import RemoteWriter
 from loadtest.reports.grafana import render_annotation
+from loadtest.store.records import ExportRecord, ResultsRecord
 from loadtest.store.samples import NewRows
 
 FINAL_SEND_S = 5.0  # the longest the end of a run waits for the receiver
@@ -97,21 +98,22 @@ class Exporter:
             self.writer.put(self.figures.points(int(now * 1000)))
 
     # -- the end -------------------------------------------------------------------------
-    def finish(self, results: dict[str, Any]) -> None:
+    def finish(self, results: ResultsRecord) -> None:
         """The rows written since the last tick, the verdict and exit code; the last points
         sent; results' `export` and, when samples were not delivered, a warning."""
         try:
             self._read()
         except Exception as e:  # noqa: BLE001 - the export never changes the run's end
             self._error(f"{type(e).__name__}: {e}")
-        verdict = results.get("verdict") or {}
-        self.figures.set_end(str(verdict.get("status", "unknown")), verdict.get("exit_code"))
+        verdict = results.get("verdict")
+        self.figures.set_end(str(verdict.get("status", "unknown")) if verdict else "unknown",
+                             verdict.get("exit_code") if verdict else None)
         self._push(time.time())
-        record: dict[str, Any] = {
-            "series": len(self.figures.points(0)), "ticks": self.ticks, "rows": self.rows,
-            "cpu_ms_per_tick": round(1000 * self.cpu_s / self.ticks, 2) if self.ticks else None,
-            "pull": None if self.endpoint is None else {"url": self.endpoint.url},
-            "remote_write": None, "errors": self.errors}
+        record = ExportRecord(
+            series=len(self.figures.points(0)), ticks=self.ticks, rows=self.rows,
+            cpu_ms_per_tick=round(1000 * self.cpu_s / self.ticks, 2) if self.ticks else None,
+            pull=None if self.endpoint is None else {"url": self.endpoint.url},
+            remote_write=None, errors=self.errors)
         if self.writer is not None:
             delivery = self.writer.close(self.final_send_s)
             self.writer = None
@@ -131,8 +133,8 @@ class Exporter:
             record["grafana"] = posted = post_annotation(self.grafana_url, annotation)
             if "error" in posted:
                 results.setdefault("warnings", []).append(
-                    f"the Grafana annotation was not posted to {posted['url']} "
-                    f"({posted['error']}); it is in grafana-annotation.json")
+                    f"the Grafana annotation was not posted to {posted.get('url')} "
+                    f"({posted.get('error')}); it is in grafana-annotation.json")
         results["export"] = record
 
     def close(self) -> None:

@@ -41,6 +41,7 @@ from prometheus_client.core import (
 from prometheus_client.utils import floatToGoString
 
 from loadtest.export.remote_write import Point, labels_of
+from loadtest.store.records import LiveState
 
 # prometheus_client's defaults with the guide's KPI bounds (1.5 s, 2 s) added
 DURATION_BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0,
@@ -150,7 +151,7 @@ class ClientFigures:
                 self.cpu_seconds = max(cpu_seconds, self.cpu_seconds or 0.0)
             self.cpu_ratio = cpu_ratio
 
-    def set_objectives(self, states: dict[str, dict[str, Any]]) -> None:
+    def set_objectives(self, states: dict[str, LiveState]) -> None:
         with self._lock:
             self.objectives = {name: Objective(str(f.get("state")), _number(f.get("value")))
                                for name, f in states.items()}

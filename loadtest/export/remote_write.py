@@ -28,6 +28,8 @@ from typing import Any
 import cramjam
 import httpx
 
+from loadtest.store.records import RemoteWriteRecord
+
 Labels = tuple[tuple[str, str], ...]  # sorted by name, `__name__` included
 Point = tuple[Labels, int, float]     # labels, timestamp (ms), value
 
@@ -111,10 +113,11 @@ class Delivery:
     attempts: int = 0
     errors: list[str] = field(default_factory=list)  # distinct, the first few
 
-    def record(self) -> dict[str, Any]:
-        return {"url": self.url, "requests": self.requests, "delivered_samples": self.delivered,
-                "undelivered_samples": self.undelivered, "attempts": self.attempts,
-                "errors": list(self.errors)}
+    def record(self) -> RemoteWriteRecord:
+        return RemoteWriteRecord(url=self.url, requests=self.requests,
+                                 delivered_samples=self.delivered,
+                                 undelivered_samples=self.undelivered, attempts=self.attempts,
+                                 errors=list(self.errors))
 
     def error(self, text: str) -> None:
         if text not in self.errors and len(self.errors) < 5:

@@ -13,10 +13,17 @@ The interpolation warnings of histogram quantiles are in judge/objectives.py."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-DELIVERY_TOLERANCE = 0.05   # achieved client rate within 5% of the request
+from loadtest.judge.status import DELIVERY_TOLERANCE, FAIL, NO_DATA, PASS
+from loadtest.store.records import ClientTotals, LoadRecord, ObjectiveRecord, ScrapeHealth
+
+if TYPE_CHECKING:
+    from loadtest.judge.objectives import ObjectiveResult
+
+__all__ = ["DELIVERY_TOLERANCE"]  # judge/status.py's, named here too
 
 CLOSED_MODEL = ("closed model: the load followed the file's own wait_time, so latency is as "
                 "measured, not corrected for coordinated omission (client latency objectives "
@@ -40,17 +47,17 @@ class Delivery:
         return (f"started {self.achieved:.1f} of {self.requested:.1f} tasks/s "
                 f"({self.request_rate:.1f} requests/s sent)")
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> LoadRecord:
         """Its fields of results.json's `load`, in their order there."""
-        rec: dict[str, Any] = {"request_rate": self.request_rate, "achieved_rate": self.achieved,
-                               "requested_rate": None if self.closed else self.requested}
+        rec = LoadRecord(request_rate=self.request_rate, achieved_rate=self.achieved,
+                         requested_rate=None if self.closed else self.requested)
         if self.closed:
             rec["model"] = "closed"
         rec["delivered"] = self.delivered
         return rec
 
 
-def delivery(totals: dict[str, Any], requested: float, closed: bool,
+def delivery(totals: ClientTotals, requested: float, closed: bool,
              poisson_seconds: float | None = None) -> Delivery:
     """Achieved vs requested, within DELIVERY_TOLERANCE; the closed model's own pacing is
     reported, not gated. Poisson arrivals over `poisson_seconds` offer a random count: a
@@ -70,14 +77,14 @@ def delivery(totals: dict[str, Any], requested: float, closed: bool,
     return Delivery(request_rate, achieved, requested, delivered, closed, unit)
 
 
-def throughput_not_offered(objectives: list[dict[str, Any]], d: Delivery) -> None:
+def throughput_not_offered(objectives: list[ObjectiveRecord], d: Delivery) -> None:
     """The server cannot be judged on a rate it was not offered: a failed throughput
     objective becomes no_data (and so does a pass judged against what was sent: the target
     served all it got, but was not offered the rate). Changes `objectives` in place."""
     for o in objectives:
-        if o["kind"] == "throughput" and (o["status"] == "fail" or (
+        if o["kind"] == "throughput" and (o["status"] == FAIL or (
                 o.get("extra") or {}).get("judged_against") == "sent"):
-            o["status"] = "no_data"
+            o["status"] = NO_DATA
             o["reason"] = f"the load generator {d.offered()}: throughput cannot be judged"
 
 
@@ -89,8 +96,8 @@ def corrected_latency(objectives: list[Any]) -> list[Any]:
             and getattr(o, "corrected", False)]
 
 
-def lag_not_charged(objectives: list[dict[str, Any]], measured: dict[str, dict[str, Any]],
-                    cause: str) -> None:
+def lag_not_charged(objectives: list[ObjectiveRecord],
+                    measured: Mapping[str, ObjectiveResult], cause: str) -> None:
     """The load generator fell behind its schedule for a reason of its own (too few users
     for the tasks, short of CPU): the schedule lag is the generator's, and coordinated
     omission's correction would charge it to the service. A corrected client latency
@@ -99,21 +106,21 @@ def lag_not_charged(objectives: list[dict[str, Any]], measured: dict[str, dict[s
     Changes `objectives` in place."""
     for o in objectives:
         m = measured.get(o["name"])
-        if o["status"] != "fail" or m is None or m["status"] != "pass":
+        if o["status"] != FAIL or m is None or m.status != PASS or m.value is None:
             continue
-        o["status"] = "no_data"
+        o["status"] = NO_DATA
         o["reason"] = (f"the schedule lag was the load generator's ({CAUSES.get(cause, cause)}"
                        "), not the service's: corrected for coordinated omission, it would "
                        f"be charged to the service; as measured the requests hold "
-                       f"({m['value'] * 1000:.0f} ms)")
-        o.setdefault("extra", {})["measured"] = m["value"]
+                       f"({m.value * 1000:.0f} ms)")
+        o.setdefault("extra", {})["measured"] = m.value
 
 
 CAUSES = {"journeys": "too few users for tasks this long", "users": "too few users",
           "cpu": "a saturated generator process", "cpu_time": "the generator short of CPU"}
 
 
-def server_latency_s(objectives: list[dict[str, Any]], quantile: float | None = None
+def server_latency_s(objectives: list[ObjectiveRecord], quantile: float | None = None
                      ) -> float | None:
     """The first server-side latency objective's value (of `quantile` when given)."""
     return next((o.get("value") for o in objectives if o["kind"] == "latency"
@@ -122,7 +129,7 @@ def server_latency_s(objectives: list[dict[str, Any]], quantile: float | None = 
                 None)
 
 
-def scrape_warnings(health: dict[str, Any]) -> list[str]:
+def scrape_warnings(health: ScrapeHealth) -> list[str]:
     """Failed scrapes and restarts of the target inside the window."""
     warnings = []
     if health.get("failed"):
@@ -135,11 +142,11 @@ def scrape_warnings(health: dict[str, Any]) -> list[str]:
     return warnings
 
 
-def agreement_warnings(objectives: list[dict[str, Any]], totals: dict[str, Any]) -> list[str]:
+def agreement_warnings(objectives: list[ObjectiveRecord], totals: ClientTotals) -> list[str]:
     """The server's request count and p95 against the load generator's."""
     warnings = []
     server_count = next((o.get("samples") for o in objectives
-                         if o["kind"] == "throughput" and o["status"] != "no_data"), None)
+                         if o["kind"] == "throughput" and o["status"] != NO_DATA), None)
     sent = totals["requests"]
     if server_count is not None and sent and abs(server_count - sent) > 0.05 * sent:
         warnings.append(f"the server counted {server_count:.0f} requests in the window, the "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,15 @@ from loadtest.slo import (
     ThresholdObjective,
     ThroughputObjective,
 )
+from loadtest.store.records import (
+    AbortRecord,
+    FirstBreach,
+    LiveFigure,
+    LiveObjective,
+    LiveRecord,
+    LiveState,
+    WindowRecord,
+)
 from loadtest.store.samples import NewRows
 
 LIVE_WINDOW_S = 10.0   # the sliding window of an objective without abort_after
@@ -56,18 +65,21 @@ class Abort:
     objective: str
     abort_after_s: float
     breached_since: float
-    figures: dict[str, Any]   # the last live figure: value, threshold, comparison, window
+    figures: LiveFigure       # the last live figure: value, threshold, comparison, window
 
     def reason(self, run_start: float | None) -> str:
         at = f"+{self.at - run_start:.0f} s" if run_start is not None else f"{self.at:.0f}"
         return (f"aborted at {at}: {self.objective} breached for "
                 f"{self.at - self.breached_since:.0f} s")
 
-    def record(self, run_start: float | None) -> dict[str, Any]:
+    def record(self, run_start: float | None) -> AbortRecord:
         at_iso = datetime.fromtimestamp(self.at, UTC).isoformat(timespec="milliseconds")
-        return {**asdict(self), "at_iso": at_iso, "reason": self.reason(run_start),
-                "offset_s": None if run_start is None else round(self.at - run_start, 3),
-                "breached_for_s": round(self.at - self.breached_since, 3)}
+        return AbortRecord(
+            at=self.at, objective=self.objective, abort_after_s=self.abort_after_s,
+            breached_since=self.breached_since, figures=self.figures.copy(), at_iso=at_iso,
+            reason=self.reason(run_start),
+            offset_s=None if run_start is None else round(self.at - run_start, 3),
+            breached_for_s=round(self.at - self.breached_since, 3))
 
 
 @dataclass
@@ -79,11 +91,11 @@ class Track:
     state: str = UNKNOWN
     value: float | None = None
     fail_since: float | None = None
-    first_fail: dict[str, Any] | None = None
-    changes: list[list[Any]] = field(default_factory=list)
+    first_fail: FirstBreach | None = None
+    changes: list[list[float | str | None]] = field(default_factory=list)
     evaluations: int = 0
     failed: int = 0
-    last: dict[str, Any] | None = None
+    last: LiveFigure | None = None
     lag_only: int = 0  # evaluations failed on the generator's lag alone: never an abort
 
 
@@ -339,18 +351,18 @@ class ObjectiveMonitor:
                 del track.changes[:-MAX_CHANGES]
             track.state = state
             if result is not None and window is not None:
-                track.last = {"value": result.value, "threshold": result.threshold,
-                              "comparison": result.comparison, "unit": result.unit,
-                              "samples": result.samples, "status": result.status,
-                              "detail": result.detail or result.reason,
-                              "window": {"start": window.start, "end": window.end,
-                                         "seconds": round(window.seconds, 3)}}
+                track.last = LiveFigure(
+                    value=result.value, threshold=result.threshold,
+                    comparison=result.comparison, unit=result.unit, samples=result.samples,
+                    status=result.status, detail=result.detail or result.reason,
+                    window=WindowRecord(start=window.start, end=window.end,
+                                        seconds=round(window.seconds, 3)))
             if state != FAIL:
                 track.fail_since = None
                 return
             track.failed += 1
             if track.first_fail is None:
-                track.first_fail = {"at": now, "offset_s": offset, "value": track.value}
+                track.first_fail = FirstBreach(at=now, offset_s=offset, value=track.value)
             if lag_only:  # shown failed, but no breach of the service's that aborts
                 track.lag_only += 1
                 track.fail_since = None
@@ -363,7 +375,7 @@ class ObjectiveMonitor:
                 self.abort = Abort(at=now, objective=track.obj.name,
                                    abort_after_s=track.abort_after_s,
                                    breached_since=track.fail_since,
-                                   figures=dict(track.last or {}))
+                                   figures=(track.last or LiveFigure()).copy())
 
     def _error(self, message: str) -> None:
         with self._lock:
@@ -382,26 +394,26 @@ class ObjectiveMonitor:
             return "  ".join(f"{t.obj.name} {'FAIL' if t.state == FAIL else t.state}"
                              for t in self.tracks)
 
-    def states(self) -> dict[str, dict[str, Any]]:
+    def states(self) -> dict[str, LiveState]:
         """Each objective's live state and figure (None where it cannot be computed yet) and
         the figure's unit, for the run's live.jsonl and the live view."""
         with self._lock:
-            return {t.obj.name: {"state": t.state, "value": t.value,
-                                 "unit": (t.last or {}).get("unit", "")} for t in self.tracks}
+            return {t.obj.name: LiveState(state=t.state, value=t.value,
+                                          unit=(t.last or LiveFigure()).get("unit", ""))
+                    for t in self.tracks}
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> LiveRecord:
         """results.json's `live`: each objective's sliding window, first breach and changes."""
         with self._lock:
-            return {
-                "tick_s": TICK_S, "abort_enabled": self.abort_enabled, "ticks": self.ticks,
-                "cpu_ms_per_tick": round(1000 * self.cpu_s / self.ticks, 2) if self.ticks
+            return LiveRecord(
+                tick_s=TICK_S, abort_enabled=self.abort_enabled, ticks=self.ticks,
+                cpu_ms_per_tick=round(1000 * self.cpu_s / self.ticks, 2) if self.ticks
                 else None,
-                "objectives": [{
-                    "name": t.obj.name, "window_s": t.window_s,
-                    "abort_after_s": t.abort_after_s, "state": t.state,
-                    "lag_only": t.lag_only,
-                    "first_breach": t.first_fail, "evaluations": t.evaluations,
-                    "breached_evaluations": t.failed, "changes": list(t.changes)}
+                objectives=[LiveObjective(
+                    name=t.obj.name, window_s=t.window_s,
+                    abort_after_s=t.abort_after_s, state=t.state, lag_only=t.lag_only,
+                    first_breach=t.first_fail, evaluations=t.evaluations,
+                    breached_evaluations=t.failed, changes=list(t.changes))
                     for t in self.tracks],
-                "errors": list(self.errors)}
+                errors=list(self.errors))
 

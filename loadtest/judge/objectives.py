@@ -7,9 +7,10 @@ samples or a source error is `no_data` with its reason, never a pass.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
+from loadtest.judge.status import FAIL, NO_DATA, PASS, ObjectiveStatus
 from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window
 from loadtest.metrics.histogram import (
     boundary_label,
@@ -31,11 +32,11 @@ from loadtest.slo import (
     ThroughputObjective,
 )
 from loadtest.store.client_samples import view
+from loadtest.store.records import ObjectiveExtra, ObjectiveRecord
 
 OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
        ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
-PASS, FAIL, NO_DATA = "pass", "fail", "no_data"
 MAX_BURN_STEPS = 120  # a burn_rate objective is evaluated at most this many times per window
 
 
@@ -47,7 +48,7 @@ class ObjectiveResult:
     severity: str
     source: str              # "server" (a metrics source) or "client" (load generator samples)
     metrics_source: str      # prometheus | embedded | locust
-    status: str              # pass | fail | no_data
+    status: ObjectiveStatus
     value: float | None
     unit: str
     threshold: float
@@ -58,10 +59,17 @@ class ObjectiveResult:
     decided_by: str | None = None  # histogram | client (latency kinds)
     detail: str = ""
     queries: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: ObjectiveExtra = field(default_factory=lambda: ObjectiveExtra())
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> ObjectiveRecord:
+        """The record of results.json's `objectives` (its keys in the fields' order)."""
+        return ObjectiveRecord(
+            name=self.name, kind=self.kind, description=self.description,
+            severity=self.severity, source=self.source, metrics_source=self.metrics_source,
+            status=self.status, value=self.value, unit=self.unit, threshold=self.threshold,
+            comparison=self.comparison, samples=self.samples, reason=self.reason,
+            exact=self.exact, decided_by=self.decided_by, detail=self.detail,
+            queries=list(self.queries), extra=self.extra.copy())
 
     @property
     def gates(self) -> bool:
@@ -83,6 +91,27 @@ def matchers_for(slo: SloFile, obj: Any, http: bool = True) -> tuple[Matcher, ..
     return tuple(ms)
 
 
+class _Common(TypedDict, total=False):
+    """What an objective's results share whatever their status (ObjectiveResult's fields)."""
+    unit: str
+    threshold: float
+    comparison: str
+    queries: list[str]
+    extra: ObjectiveExtra
+
+
+class _ClientFields(TypedDict):
+    """What a client-side objective's results share."""
+    name: str
+    kind: str
+    description: str
+    severity: str
+    source: str
+    metrics_source: str
+    samples: float
+    queries: list[str]
+
+
 class _Judge:
     def __init__(self, slo: SloFile, source: MetricsSource, window: Window,
                  client: Any = None, offered_rate: float | None = None,
@@ -93,17 +122,16 @@ class _Judge:
         self.burn_at_end_only = burn_at_end_only  # live: the alert's state at the window's end
 
     def base(self, obj: Any, **kw: Any) -> ObjectiveResult:
-        defaults: dict[str, Any] = dict(
-            name=obj.name, kind=obj.kind, description=obj.description, severity=obj.severity,
-            source="server", metrics_source=self.source.name)
-        defaults.update(kw)
-        return ObjectiveResult(**defaults)
+        return ObjectiveResult(**{
+            "name": obj.name, "kind": obj.kind, "description": obj.description,
+            "severity": obj.severity, "source": "server",
+            "metrics_source": self.source.name, **kw})
 
     def latency(self, obj: LatencyObjective | DbLatencyObjective) -> ObjectiveResult:
         http = isinstance(obj, LatencyObjective)
         hist = self.slo.metrics.http_duration if http else self.slo.metrics.db_duration
         matchers = matchers_for(self.slo, obj, http=http)
-        common = dict(unit="s", threshold=obj.threshold, comparison="<=")
+        common = _Common(unit="s", threshold=obj.threshold, comparison="<=")
         buckets, bq = self.source.buckets(hist, matchers, self.window)
         queries = [bq]
         if not buckets:
@@ -119,7 +147,7 @@ class _Judge:
         queries.append(fig.query)
         value = _finite(fig.value)
         local = histogram_quantile(obj.quantile, buckets)
-        extra: dict[str, Any] = {"quantile": obj.quantile}
+        extra = ObjectiveExtra(quantile=obj.quantile)
         if local is not None:
             extra["quantile_from_buckets"] = local
         if count < obj.min_samples:
@@ -150,13 +178,13 @@ class _Judge:
 
     def inside_bucket(self, obj: LatencyObjective | DbLatencyObjective,
                       buckets: dict[str, float], count: float, value: float,
-                      extra: dict[str, Any], queries: list[str],
+                      extra: ObjectiveExtra, queries: list[str],
                       client: tuple[float, float] | None) -> ObjectiveResult:
         """The threshold lies inside a bucket: the histogram knows the share within it only
         to lie between the shares at the two bracketing bounds. Both on one side of the
         quantile decide exactly; otherwise the load generator's samples of the same requests
         decide (HTTP only), or there is no verdict."""
-        common: dict[str, Any] = dict(unit="s", threshold=obj.threshold, comparison="<=")
+        common = _Common(unit="s", threshold=obj.threshold, comparison="<=")
         lo, hi, at_lo, at_hi = bracket_counts(buckets, obj.threshold)
         low, high = at_lo / count, at_hi / count
         extra["bucket_bracket"] = [lo, hi if math.isfinite(hi) else None]
@@ -209,9 +237,9 @@ class _Judge:
         metric = self.slo.metrics.http_requests
         fig = self.source.increase(metric, matchers, self.window)
         floor = obj.min * (1 - obj.tolerance)
-        common = dict(unit="req/s", threshold=obj.min, comparison=">=", queries=[fig.query],
-                      extra={"tolerance": obj.tolerance, "pass_at_or_above": floor,
-                             "window_s": self.window.seconds})
+        common = _Common(unit="req/s", threshold=obj.min, comparison=">=", queries=[fig.query],
+                         extra=ObjectiveExtra(tolerance=obj.tolerance, pass_at_or_above=floor,
+                                              window_s=self.window.seconds))
         total = _finite(fig.value)
         if total is None:
             return self.base(obj, status=NO_DATA, value=None, samples=None,
@@ -228,7 +256,7 @@ class _Judge:
                          samples=total, exact=True, detail=detail, **common)
 
     def throughput_offered(self, obj: ThroughputObjective, total: float,
-                           sent: tuple[int, int], common: dict[str, Any]) -> ObjectiveResult:
+                           sent: tuple[int, int], common: _Common) -> ObjectiveResult:
         """The harness generated the load: a count under `min` passes when the target served
         what it was sent (within the counting tolerance) and the schedule offered `min` on
         average, since random (Poisson) arrivals offer less than the mean by chance. A
@@ -241,8 +269,8 @@ class _Judge:
         reached = value >= obj.min * (1 - obj.tolerance)
         served = total >= mine * (1 - obj.tolerance)
         enough = offered >= obj.min * (1 - 1e-3)  # slack for the profile's integration only
-        common["extra"].update({"sent": mine, "offered_rate": offered,
-                                "judged_against": "rate" if reached else "sent"})
+        common["extra"].update(ObjectiveExtra(
+            sent=mine, offered_rate=offered, judged_against="rate" if reached else "sent"))
         detail = (f"{total:.0f} requests served of {mine} sent in {seconds:.1f} s "
                   f"({value:.2f} req/s); the schedule offered {offered:.2f} req/s on average "
                   f"(min {obj.min:g})")
@@ -272,7 +300,7 @@ class _Judge:
             metric, matchers + (Matcher(self.slo.metrics.status_label, "=~", obj.statuses),),
             self.window)
         total = self.source.increase(metric, matchers, self.window)
-        common = dict(unit="ratio", threshold=obj.max, comparison="<",
+        common = _Common(unit="ratio", threshold=obj.max, comparison="<",
                       queries=[errs.query, total.query])
         n = _finite(total.value)
         if n is None or n == 0:
@@ -352,20 +380,19 @@ class _Judge:
         """Fail when the alert fired at any step; the highest burn over both windows is the
         value."""
         budget = 1.0 - obj.target
-        common: dict[str, Any] = dict(unit="x budget", threshold=obj.factor, comparison="<",
-                                      queries=queries)
-        extra: dict[str, Any] = {"target": obj.target, "budget": budget,
-                                 "long_window_s": obj.long_window,
-                                 "short_window_s": obj.short_window, "steps": judged}
+        common = _Common(unit="x budget", threshold=obj.factor, comparison="<",
+                         queries=queries)
+        extra = ObjectiveExtra(target=obj.target, budget=budget, long_window_s=obj.long_window,
+                               short_window_s=obj.short_window, steps=judged)
         if worst is None:
             return self.base(obj, status=NO_DATA, value=None, samples=None, extra=extra,
                              reason=f"no step of the window had {obj.min_samples} requests "
                                     f"(min_samples) in its long window ({_fmt_s(obj.long_window)})"
                                     f" matching {_sel(matchers)}", **common)
         burn, at, long_b, short_b = worst
-        extra.update({"burn_long": long_b, "burn_short": short_b,
-                      "at_offset_s": round(at - self.window.start, 3),
-                      "fired_at_offsets_s": fired[:50]})
+        extra.update(ObjectiveExtra(burn_long=long_b, burn_short=short_b,
+                                    at_offset_s=round(at - self.window.start, 3),
+                                    fired_at_offsets_s=fired[:50]))
         windows = f"{_fmt_s(obj.long_window)} and {_fmt_s(obj.short_window)}"
         if fired:
             detail = (f"the error budget ({budget:.3%} of requests not {obj.statuses}) burned "
@@ -380,8 +407,8 @@ class _Judge:
 
     def promql(self, obj: PromqlObjective) -> ObjectiveResult:
         query = obj.query.replace("$window", f"{self.window.range_ms}ms")
-        common = dict(unit=obj.unit, threshold=obj.threshold, comparison=obj.op,
-                      queries=[query])
+        common = _Common(unit=obj.unit, threshold=obj.threshold, comparison=obj.op,
+                         queries=[query])
         rows = self.source.instant(query, self.window.end)
         if not rows:
             return self.base(obj, status=NO_DATA, value=None, samples=None,
@@ -426,8 +453,8 @@ class _Judge:
         """good (or 1 - bad) over total: counters by their increase over the window (the
         query as written, through a subquery), gauges by their mean; a raw ratio by its mean
         (or as written at the window's end when it holds $window)."""
-        common: dict[str, Any] = dict(unit="ratio", threshold=obj.target, comparison=">=")
-        extra: dict[str, Any] = {"target": obj.target, "counter": obj.counter}
+        common = _Common(unit="ratio", threshold=obj.target, comparison=">=")
+        extra = ObjectiveExtra(target=obj.target, counter=obj.counter)
         if obj.raw is not None:
             raw = obj.raw.replace("$window", f"{self.window.range_ms}ms")
             q = raw if "$window" in obj.raw else \
@@ -464,13 +491,17 @@ class _Judge:
                              extra=extra, **common)
         k = k or 0.0  # no bad series at all = no bad events
         good = k / n if which == "good" else 1.0 - k / n
-        extra.update({f"{which}_events": k, "total_events": n})
+        if which == "good":
+            extra["good_events"] = k
+        else:
+            extra["bad_events"] = k
+        extra["total_events"] = n
         what = (f"{k:.0f} {which} of {n:.0f} events (increase over the window)" if obj.counter
                 else f"mean {which} {k:.4g} over mean total {n:.4g}")
         return self.ratio_result(obj, good, n, queries, extra, common, what)
 
     def ratio_result(self, obj: RatioObjective, good: float, n: float | None,
-                     queries: list[str], extra: dict[str, Any], common: dict[str, Any],
+                     queries: list[str], extra: ObjectiveExtra, common: _Common,
                      what: str) -> ObjectiveResult:
         budget = 1.0 - obj.target
         extra["budget_spent"] = (1.0 - good) / budget  # the burn rate over the window
@@ -485,8 +516,8 @@ class _Judge:
         sub = self.subquery_range()
         share_q = f"avg(avg_over_time((({query}) {obj.op} bool {obj.value!r}){sub}))"
         steps_q = f"max(count_over_time(({query}){sub}))"
-        common: dict[str, Any] = dict(unit="ratio", threshold=obj.target, comparison=">=",
-                                      queries=[share_q, steps_q])
+        common = _Common(unit="ratio", threshold=obj.target, comparison=">=",
+                         queries=[share_q, steps_q])
         share = self.scalar(share_q)
         steps = self.scalar(steps_q)
         if share is None:
@@ -494,7 +525,7 @@ class _Judge:
                              reason="the query returned no data in the window", **common)
         return self.base(obj, status=PASS if share >= obj.target else FAIL, value=share,
                          samples=steps, exact=True,
-                         extra={"target": obj.target, "op": obj.op, "value": obj.value},
+                         extra=ObjectiveExtra(target=obj.target, op=obj.op, value=obj.value),
                          detail=f"{query} {obj.op} {obj.value:g} at {share:.2%} of "
                                 f"{steps or 0:.0f} steps (target {obj.target:.2%})", **common)
 
@@ -506,7 +537,7 @@ class _Judge:
             ms.append(Matcher("severity", "=~", obj.alert_severity))
         query = (f"max by (alertname, severity) (max_over_time(ALERTS{_sel(tuple(ms))}"
                  f"[{self.window.range_ms}ms]))")
-        common = dict(unit="alerts", threshold=0.0, comparison="==", queries=[query])
+        common = _Common(unit="alerts", threshold=0.0, comparison="==", queries=[query])
         rules = self.source.alert_rules()
         if rules == 0:
             return self.base(obj, status=NO_DATA, value=None, samples=None,
@@ -517,7 +548,7 @@ class _Judge:
         if names:
             return self.base(obj, status=FAIL, value=float(len(names)), samples=float(rules),
                              exact=True, detail="fired during the window: " + ", ".join(names),
-                             extra={"alerts": names}, **common)
+                             extra=ObjectiveExtra(alerts=names), **common)
         return self.base(obj, status=PASS, value=0.0, samples=float(rules), exact=True,
                          detail=f"none of {rules} alerting rules fired during the window",
                          **common)
@@ -537,7 +568,7 @@ def evaluate_client(slo: SloFile, samples: Any, window: Window,
 def _client_objective(obj: ClientObjective, cs: Any, window: Window) -> ObjectiveResult:
     keys = cs.keys(obj.endpoint, obj.method)
     n = cs.count(keys)
-    base: dict[str, Any] = dict(
+    base = _ClientFields(
         name=obj.name, kind=obj.kind, description=obj.description, severity=obj.severity,
         source="client", metrics_source="locust", samples=float(n),
         queries=[f"client samples: {obj.metric}" + (f" {obj.method or ''} {obj.endpoint or ''}"
@@ -575,7 +606,7 @@ def _client_objective(obj: ClientObjective, cs: Any, window: Window) -> Objectiv
         detail=f"{errors} of {n} responses matched status=~\"{obj.statuses}\"", **base)
 
 
-def interpolation_warnings(objectives: list[dict[str, Any]]) -> list[str]:
+def interpolation_warnings(objectives: list[ObjectiveRecord]) -> list[str]:
     """A server quantile interpolated well above the load generator's exact one for the same
     requests: the client's figure includes the network, so the excess is the interpolation's
     error inside a wide bucket, not time the server spent."""

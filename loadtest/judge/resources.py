@@ -17,6 +17,7 @@ from typing import Any
 
 from loadtest.metrics.base import Matcher, MetricsSource, SourceError, Window, render_selector
 from loadtest.slo import ResourceSpec, SloFile
+from loadtest.store.records import Bottleneck, CapacityStep, Projection, ResourceRecord
 
 DEFAULT_RESOURCES = (
     ResourceSpec(name="cpu", metric="process_cpu_seconds_total", kind="counter", unit="cores"),
@@ -74,11 +75,11 @@ def _from_prometheus(source: MetricsSource, metric: str, kind: str,
 
 
 def measure(slo: SloFile, scrapes: Any, source: MetricsSource, window: Window,
-            known_limits: dict[str, tuple[float, str]] | None = None) -> list[dict[str, Any]]:
+            known_limits: dict[str, tuple[float, str]] | None = None) -> list[ResourceRecord]:
     """Each resource of the SLO file (or the defaults) that exists for the target, over the
     window. `known_limits`: name -> (limit, where it comes from) the harness knows (the
     reference target's CPU)."""
-    out = []
+    out: list[ResourceRecord] = []
     for spec in specs(slo):
         selector = {**slo.selector, **spec.selector}
         matchers = tuple(Matcher(k, "=", v) for k, v in sorted(selector.items()))
@@ -99,42 +100,43 @@ def measure(slo: SloFile, scrapes: Any, source: MetricsSource, window: Window,
         if limit is None and spec.name in (known_limits or {}):
             limit, limit_from = (known_limits or {})[spec.name]
         value, peak_value = got
-        out.append({"name": spec.name, "metric": spec.metric, "unit": spec.unit,
-                    "value": value, "peak": peak_value, "limit": limit,
-                    "limit_from": limit_from, "source": where,
-                    "utilization": value / limit if limit else None})
+        out.append(ResourceRecord(name=spec.name, metric=spec.metric, unit=spec.unit,
+                                  value=value, peak=peak_value, limit=limit,
+                                  limit_from=limit_from, source=where,
+                                  utilization=value / limit if limit else None))
     return out
 
 
-def _fmt(r: dict[str, Any], v: float | None) -> str:
+def _fmt(r: ResourceRecord, v: float | None) -> str:
     if v is None:
         return "?"
-    if r["unit"] == "bytes":
+    if r.get("unit") == "bytes":
         return f"{v / 2**20:.0f} MiB"
     return f"{v:.2f}" if v < 10 else f"{v:.0f}"
 
 
-def bottleneck(steps: list[dict[str, Any]], first_fail: float | None) -> dict[str, Any] | None:
+def bottleneck(steps: list[CapacityStep], first_fail: float | None) -> Bottleneck | None:
     """The resource nearest its limit at the first failing step, or none of them when every
     measured resource stayed below NEAR_LIMIT (latency broke first)."""
     step = next((s for s in steps if s["offered_rate"] == first_fail), None)
     if step is None:
         return None
-    limited = [r for r in step.get("resources", []) if r.get("utilization") is not None]
+    limited = [(u, r) for r in step.get("resources", [])
+               if (u := r.get("utilization")) is not None]
     where = f"at {first_fail:g} req/s"
-    top = max(limited, key=lambda r: r["utilization"], default=None)
-    if top is None or top["utilization"] < NEAR_LIMIT:
-        shares = ", ".join(f"{r['name']} {math.floor(r['utilization'] * 100):.0f}%"
-                           for r in limited) or \
+    use, top = max(limited, key=lambda ur: ur[0], default=(None, None))
+    if use is None or top is None or use < NEAR_LIMIT:
+        shares = ", ".join(f"{r.get('name')} {math.floor(u * 100):.0f}%"
+                           for u, r in limited) or \
             "no resource with a known limit was measured"
-        return {"name": None, "rate": first_fail, "utilization": None,
-                "text": f"none of the measured resources: latency broke first {where} with "
-                        f"every resource below {NEAR_LIMIT:.0%} ({shares})"}
-    unit = f" {top['unit']}" if top["unit"] and top["unit"] != "bytes" else ""
-    return {"name": top["name"], "rate": first_fail, "utilization": top["utilization"],
-            "text": f"{top['name']}: {_fmt(top, top['value'])} of {_fmt(top, top['limit'])}"
-                    f"{unit} in use ({top['utilization']:.0%}, limit from "
-                    f"{top['limit_from']}) {where}"}
+        return Bottleneck(name=None, rate=first_fail, utilization=None,
+                          text=f"none of the measured resources: latency broke first {where} "
+                               f"with every resource below {NEAR_LIMIT:.0%} ({shares})")
+    unit = f" {top.get('unit')}" if top.get("unit") and top.get("unit") != "bytes" else ""
+    return Bottleneck(name=top.get("name"), rate=first_fail, utilization=use,
+                      text=f"{top.get('name')}: {_fmt(top, top.get('value'))} of "
+                           f"{_fmt(top, top.get('limit'))}{unit} in use ({use:.0%}, limit from "
+                           f"{top.get('limit_from')}) {where}")
 
 
 def parse_headroom(text: str) -> float:
@@ -150,7 +152,7 @@ def parse_headroom(text: str) -> float:
 
 
 def projection(capacity: float | None, rate: float, headroom: float, lower_bound: bool,
-               bottle: dict[str, Any] | None) -> dict[str, Any] | None:
+               bottle: Bottleneck | None) -> Projection | None:
     """Instances of the target for `rate` at the measured per-instance capacity."""
     if not capacity:
         return None
@@ -159,9 +161,9 @@ def projection(capacity: float | None, rate: float, headroom: float, lower_bound
           "limit" if not bottle or bottle.get("name") != "db_connections" else
           "each instance brings its own connection pool to the same shared database, whose "
           "own limit was not measured")
-    return {"rate": rate, "headroom": headroom, "per_instance": capacity,
-            "instances": instances, "at_most": lower_bound,
-            "text": f"{'at most ' if lower_bound else ''}{instances} instance(s) for "
-                    f"{rate:g} req/s with {headroom:.0%} headroom, at "
-                    f"{'>= ' if lower_bound else ''}{capacity:g} req/s per instance: a "
-                    f"projection assuming linear scaling; {db}"}
+    return Projection(rate=rate, headroom=headroom, per_instance=capacity,
+                      instances=instances, at_most=lower_bound,
+                      text=f"{'at most ' if lower_bound else ''}{instances} instance(s) for "
+                           f"{rate:g} req/s with {headroom:.0%} headroom, at "
+                           f"{'>= ' if lower_bound else ''}{capacity:g} req/s per instance: a "
+                           f"projection assuming linear scaling; {db}")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from loadtest.judge.objectives import FAIL, NO_DATA, PASS, evaluate, evaluate_client
 from loadtest.metrics.base import Window
@@ -39,6 +39,7 @@ from loadtest.slo import (
     SloFile,
     ThroughputObjective,
 )
+from loadtest.store.records import SettledObjectiveRecord, SettleRecord
 
 CONFIDENCE = 0.95
 MIN_BLOCKS = 10     # before any decision: the block bootstrap's minimum too
@@ -105,7 +106,7 @@ class Settling:
     passes_above: bool
     low: Evidence = field(default_factory=Evidence)
     high: Evidence = field(default_factory=Evidence)
-    status: str | None = None        # pass / fail once decided
+    status: Literal["pass", "fail"] | None = None  # once decided
     at: float | None = None          # epoch seconds of the decision
     interval: tuple[float, float] | None = None
 
@@ -115,6 +116,7 @@ class Settling:
         lo_low, _ = self.low.interval(alpha)
         _, hi_high = self.high.interval(alpha)
         self.interval = (lo_low, hi_high)
+        verdict: Literal["pass", "fail"] | None
         if self.passes_above:
             verdict = PASS if lo_low >= self.target else FAIL if hi_high < self.target else None
         else:
@@ -122,21 +124,22 @@ class Settling:
         if verdict is not None:
             self.status, self.at = verdict, now
 
-    def record(self, window_start: float) -> dict[str, Any]:
+    def record(self, window_start: float) -> SettledObjectiveRecord:
         lo, hi = self.interval or (None, None)
-        return {"name": self.name, "kind": self.kind, "source": self.source,
-                "status": self.status or "not settled",
-                "at_s": None if self.at is None else round(self.at - window_start, 3),
-                "blocks": min(self.low.blocks, self.high.blocks),
-                "mean": None if not self.low.blocks else round(self.low.mean, 6),
-                "interval": None if lo is None else [round(lo, 6), round(hi, 6)],
-                "target": self.target,
-                "evidence": ("the share of requests within the threshold" if self.passes_above
+        return SettledObjectiveRecord(
+            name=self.name, kind=self.kind, source=self.source,
+            status=self.status or "not settled",
+            at_s=None if self.at is None else round(self.at - window_start, 3),
+            blocks=min(self.low.blocks, self.high.blocks),
+            mean=None if not self.low.blocks else round(self.low.mean, 6),
+            interval=None if lo is None or hi is None else [round(lo, 6), round(hi, 6)],
+            target=self.target,
+            evidence=("the share of requests within the threshold" if self.passes_above
                              and self.kind != "throughput" else
                              "requests served over the rate asked" if self.kind == "throughput"
                              else "the share of errors")
                 + (" per second of samples" if self.source == "client"
-                   else " per interval between scrapes")}
+                   else " per interval between scrapes"))
 
 
 def settling_for(obj: Any, has_scrapes: bool) -> Settling | None:
@@ -265,17 +268,16 @@ class Settler:
             self.settled = now
 
     def record(self, window_start: float, planned_s: float, ran_s: float | None
-               ) -> dict[str, Any]:
+               ) -> SettleRecord:
         """results.json's `settle`: each objective's decision, when and on what, and the
         time saved."""
-        out: dict[str, Any] = {
-            "confidence": self.confidence, "min_blocks": MIN_BLOCKS,
-            "method": "asymptotic confidence sequence over time blocks (Waudby-Smith et al. "
-                      "2024, two-sided normal mixture)",
-            "settled_at_s": None if self.settled is None
+        return SettleRecord(
+            confidence=self.confidence, min_blocks=MIN_BLOCKS,
+            method="asymptotic confidence sequence over time blocks (Waudby-Smith et al. "
+                   "2024, two-sided normal mixture)",
+            settled_at_s=None if self.settled is None
             else round(self.settled - window_start, 3),
-            "planned_window_s": planned_s, "window_s": ran_s,
-            "saved_s": None if ran_s is None else round(max(0.0, planned_s - ran_s), 3),
-            "objectives": [t.record(window_start) for t in self.tracks.values()],
-            "at_end_only": list(self.at_end)}
-        return out
+            planned_window_s=planned_s, window_s=ran_s,
+            saved_s=None if ran_s is None else round(max(0.0, planned_s - ran_s), 3),
+            objectives=[t.record(window_start) for t in self.tracks.values()],
+            at_end_only=list(self.at_end))

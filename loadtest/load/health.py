@@ -17,6 +17,8 @@ from typing import Any
 
 import psutil
 
+from loadtest.store.records import ClientTotals, CpuProcess, CpuSummary, SecondStats
+
 SATURATED_PCT = 80.0
 SAMPLE_EVERY_S = 1.0
 
@@ -62,9 +64,9 @@ class CpuMonitor:
                 if p is not None]
         return max(pcts, default=None)
 
-    def summary(self, start: float, end: float) -> dict[str, Any]:
+    def summary(self, start: float, end: float) -> CpuSummary:
         """Per process: mean CPU % of one core over [start, end], and the highest second."""
-        procs = []
+        procs: list[CpuProcess] = []
         for pid, series in sorted(self.samples.items()):
             inside = [s for s in series if start - SAMPLE_EVERY_S <= s[0] <= end + SAMPLE_EVERY_S]
             if len(inside) < 2:
@@ -83,7 +85,7 @@ def _pct(pair: list[tuple[float, float]]) -> float | None:
     return 100.0 * (c1 - c0) / (t1 - t0) if t1 > t0 else None
 
 
-def saturation_problems(summary: dict[str, Any]) -> list[str]:
+def saturation_problems(summary: CpuSummary) -> list[str]:
     return [f"the load generator's {p['role']} process {p['pid']} kept {p['mean_pct']:.0f}% of "
             f"a core busy over the window (>= {SATURATED_PCT:.0f}%): it is saturated and its "
             "latencies include its own queueing; add --workers or lower --rate"
@@ -147,17 +149,17 @@ def rose(before_ms: float | None, now_ms: float | None) -> bool:
             and now_ms - before_ms >= LATENCY_ROSE_MS)
 
 
-def early_p95_ms(timeseries: list[dict[str, Any]], seconds: int = 3) -> float | None:
+def early_p95_ms(timeseries: list[SecondStats], seconds: int = 3) -> float | None:
     """The client p95 of a run's first seconds (before any queue built up): the baseline a
     single run compares its latency with."""
-    first = [s["p95_ms"] for s in timeseries[:seconds] if s.get("p95_ms") is not None]
+    first = [p for s in timeseries[:seconds] if (p := s.get("p95_ms")) is not None]
     return min(first) if first else None
 
 
 JOURNEY_HEADROOM = 1.25  # users advised for a journey: task starts/s x task time x this
 
 
-def journeys(totals: dict[str, Any]) -> bool:
+def journeys(totals: ClientTotals) -> bool:
     """The tasks are journeys: several requests each, or time inside a task not spent
     waiting on an answer (think time, task code)."""
     task_ms, waiting_ms = totals.get("task_ms"), totals.get("task_waiting_ms")
@@ -175,7 +177,7 @@ def users_for(rate: float, task_ms: float) -> int:
     return max(step, step * math.ceil(needed / step))
 
 
-def journey_reason(totals: dict[str, Any], requested: float, users: int | None) -> str:
+def journey_reason(totals: ClientTotals, requested: float, users: int | None) -> str:
     """"tasks last 9.8 s on average (10.4 requests each); 60 users can start at most 6.1
     tasks/s; use --users 250 or more, or --model closed"."""
     task_ms = totals["task_ms"]
@@ -188,7 +190,7 @@ def journey_reason(totals: dict[str, Any], requested: float, users: int | None) 
             f"{users_for(requested, task_ms)} or more, or --model closed")
 
 
-def diagnose(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | None,
+def diagnose(totals: ClientTotals, requested: float, cpu: CpuSummary | None,
              users: int | None, *, before_p95_ms: float | None = None,
              server_p95_s: float | None = None,
              before_server_p95_s: float | None = None) -> Shortfall:
@@ -263,7 +265,7 @@ def diagnose(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | Non
         "(--users), or lower --rate"), in_flight, "cpu_time")
 
 
-def shortfall(totals: dict[str, Any], requested: float, cpu: dict[str, Any] | None,
+def shortfall(totals: ClientTotals, requested: float, cpu: CpuSummary | None,
               users: int | None, **baseline: Any) -> str:
     """Why the load generator sent less than asked, as far as the figures tell (the message
     of `diagnose`)."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from loadtest.store.records import LiveLine, LiveState
+
 HISTORY = "stats_stats_history.csv"
 RATE_WINDOW_S = 3.0  # the live view's achieved rate: requests completed over this long
 LIVE_RECORD = "live.jsonl"  # in the run directory: one JSON line a second while the load runs
@@ -159,27 +161,27 @@ def status_line(row: dict[str, str] | None, elapsed: float, total: float,
 
 def live_line(row: dict[str, str] | None, now: float, started: float,
               window: tuple[float, float] | None, offered: float | None,
-              cpu_pct: float | None, objectives: dict[str, dict[str, Any]] | None
-              ) -> dict[str, Any]:
+              cpu_pct: float | None, objectives: dict[str, LiveState] | None
+              ) -> LiveLine:
     """One line of live.jsonl: the time, the rate offered by the plan and the one achieved,
     Locust's current p50/p95/p99 (ms), requests and failures so far, the generator's CPU and
     each objective's live state (`pass`, `fail`, `-` where it cannot be computed yet)."""
     done = _num(row.get("Total Request Count")) if row else None
     failed = _num(row.get("Total Failure Count")) if row else None
-    return {
-        "t": round(now, 3), "offset_s": round(now - started, 3),
-        "in_window": window is not None and window[0] <= now < window[1],
-        "offered_rate": None if offered is None else round(offered, 3),
-        "achieved_rate": _num(row.get("Requests/s")) if row else None,
-        "p50_ms": _num(row.get("50%")) if row else None,
-        "p95_ms": _num(row.get("95%")) if row else None,
-        "p99_ms": _num(row.get("99%")) if row else None,
-        "requests": None if done is None else int(done),
-        "errors": None if failed is None else int(failed),
-        "error_ratio": failed / done if done and failed is not None else None,
-        "generator_cpu_pct": None if cpu_pct is None else round(cpu_pct, 1),
-        "objectives": objectives or {},
-    }
+    return LiveLine(
+        t=round(now, 3), offset_s=round(now - started, 3),
+        in_window=window is not None and window[0] <= now < window[1],
+        offered_rate=None if offered is None else round(offered, 3),
+        achieved_rate=_num(row.get("Requests/s")) if row else None,
+        p50_ms=_num(row.get("50%")) if row else None,
+        p95_ms=_num(row.get("95%")) if row else None,
+        p99_ms=_num(row.get("99%")) if row else None,
+        requests=None if done is None else int(done),
+        errors=None if failed is None else int(failed),
+        error_ratio=failed / done if done and failed is not None else None,
+        generator_cpu_pct=None if cpu_pct is None else round(cpu_pct, 1),
+        objectives=objectives or {},
+    )
 
 
 def _finite(value: Any) -> Any:

@@ -21,6 +21,7 @@ from loadtest.metrics.base import SourceError, Window
 from loadtest.slo import SloFile
 from loadtest.stack.liveness import SampleWatch, Watch, dead_since
 from loadtest.stack.open import Stack
+from loadtest.store.records import AbortRecord, CpuSummary, ShapeEnd
 
 __all__ = ["PhaseState", "Progress", "cut_window", "drive", "iso"]
 
@@ -38,10 +39,10 @@ class PhaseState:
     load: Any = None  # the LocustRun of the phase, once started
     target_down_at: float | None = None  # the target stopped answering (for good)
     cpu: Any = None  # the CpuMonitor of the load processes (load/health.py)
-    cpu_summary: dict[str, Any] | None = None  # from an earlier judging (loadtest verify)
+    cpu_summary: CpuSummary | None = None  # from an earlier judging (loadtest verify)
     monitor: Any = None  # the ObjectiveMonitor evaluating objectives while the load runs
-    aborted: dict[str, Any] | None = None  # a sustained breach stopped the run (Abort.record)
-    locust_shape: dict[str, Any] | None = None  # the locustfile's LoadTestShape, how it ended
+    aborted: AbortRecord | None = None  # a sustained breach stopped the run (Abort.record)
+    locust_shape: ShapeEnd | None = None  # the locustfile's LoadTestShape, how it ended
 
 
 def iso(t: float) -> str:
@@ -243,13 +244,24 @@ def _stop_for_dead_target(load: LocustRun, stack: Stack, state: PhaseState,
         s.at_window_end(time.time())
 
 
-def read_shape(out_dir: Path) -> dict[str, Any] | None:
+def read_shape(out_dir: Path) -> ShapeEnd | None:
     """How the locustfile's LoadTestShape ended (closed model; locustlib/adopt.py)."""
     try:
         data = json.loads((out_dir / "shape.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    shape = ShapeEnd()  # what locustlib/adopt.py writes, each field checked
+    if isinstance(name := data.get("name"), str):
+        shape["name"] = name
+    if (by := data.get("by")) in ("shape", "run_time"):
+        shape["by"] = by
+    if isinstance(started := data.get("started"), (int, float)):
+        shape["started"] = float(started)
+    if isinstance(ended := data.get("ended"), (int, float)):
+        shape["ended"] = float(ended)
+    return shape
 
 
 def _settle(load: LocustRun, stack: Stack, state: PhaseState, progress: Progress) -> None:

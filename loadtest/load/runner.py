@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from loadtest import tls
 from loadtest.connections import Connections
@@ -23,6 +23,7 @@ from loadtest.errors import LoadGeneratorError
 from loadtest.load.locustfiles import ADDON, diagnose
 from loadtest.load.shapes import Profile, build
 from loadtest.stack.processes import Child
+from loadtest.store.records import PoolRecord, WorkersRecord
 
 SCHEDULE_DELAY_S = 0.5   # the Locust side starts slot 0 this long after test_start
 TAIL_S = 1.0             # keep the load on a little past the window's end
@@ -88,20 +89,20 @@ def default_users(rate: float) -> int:
     return max(20, min(1000, math.ceil(rate * 3)))
 
 
-def read_pool(out_dir: Path) -> dict[str, Any] | None:
+def read_pool(out_dir: Path) -> PoolRecord | None:
     """What the Locust side chose for the user pool (`pool.json`), or None (a fixed pool)."""
     try:
         data = json.loads((out_dir / "pool.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    return cast(PoolRecord, data) if isinstance(data, dict) else None  # locustlib/pool.py's
 
 
 def _secs(s: float) -> str:
     return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
 
 
-def pool_text(pool: dict[str, Any]) -> str:
+def pool_text(pool: PoolRecord) -> str:
     """"user pool: 20 -> 80 during the warm-up (tasks last 9.9 s; 5 task starts/s need 74
     with 1.5x headroom)"."""
     changes = pool.get("changes") or []
@@ -202,7 +203,7 @@ class LocustRun:
         return self.child.stop(timeout_s=STOP_TIMEOUT_S + 5, sig=signal.SIGINT)
 
 
-def read_workers(out_dir: Path) -> dict[str, Any] | None:
+def read_workers(out_dir: Path) -> WorkersRecord | None:
     """The master's `workers.json` (distributed runs only)."""
     path = out_dir / "workers.json"
     try:
@@ -211,10 +212,10 @@ def read_workers(out_dir: Path) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError) as e:
         return {"lost": [], "error": f"{path}: unreadable ({e})"}
-    return data if isinstance(data, dict) else None
+    return cast(WorkersRecord, data) if isinstance(data, dict) else None  # locustlib/workers.py
 
 
-def busy_worker_problems(workers: dict[str, Any], window: Any,
+def busy_worker_problems(workers: WorkersRecord, window: Any,
                          saturated_pct: float) -> list[str]:
     """A worker (on another machine: the harness cannot sample it) that reported a core
     busy over the window sent requests late, and timed them with its own queueing."""
@@ -230,7 +231,7 @@ def busy_worker_problems(workers: dict[str, Any], window: Any,
     return out
 
 
-def lost_worker_problems(workers: dict[str, Any], window: Any) -> list[str]:
+def lost_worker_problems(workers: WorkersRecord, window: Any) -> list[str]:
     """A worker lost before the window's end took its share of the rate with it: the run
     did not send what was asked and cannot be judged as if it had."""
     out = []

@@ -52,6 +52,7 @@ from loadtest.locustlib.pacing import (
     request_timeout_from_env,
     schedule,
 )
+from loadtest.store.records import ShapeEnd
 
 USAGE_ERROR_FILE = "usage-error.txt"
 
@@ -104,7 +105,7 @@ def _paced_execute(original: Any) -> Any:
 
 
 def _with_intended(original: Any) -> Any:
-    def context(self: Any) -> dict[str, Any]:
+    def context(self: Any) -> dict[str, object]:  # a user's own context: free-form
         ctx = original(self)
         intended = self.__dict__.get("_loadtest_intended")
         return {**ctx, "intended": intended} if intended else ctx
@@ -187,7 +188,7 @@ def _bound_shape(environment: Any, name: str) -> None:
     when a shape ends. `shape.json` tells the harness which of the two ended it, and when."""
     run_time = float(os.environ.get("LOADTEST_LOCUST_RUN_TIME") or 0)
     out = os.environ.get("LOADTEST_LOCUST_OUT")
-    ended: dict[str, Any] = {"name": name, "by": "shape"}
+    ended = ShapeEnd(name=name, by="shape")
 
     def stop(runner: Any) -> None:
         if runner.shape_greenlet is not None:

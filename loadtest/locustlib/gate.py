@@ -23,13 +23,14 @@ from loadtest.session import git_revision, new_run_dir, publish
 from loadtest.slo import SloFile
 from loadtest.stack.open import SNAPSHOTS, up_matchers
 from loadtest.store.baselines import read_history
+from loadtest.store.records import ResultsRecord, RunMeta
 
 
 class Gate:
     """One judged Locust run: its options, its sources and its window."""
 
     def __init__(self, environment: Any, slo_path: Path, slo: SloFile, warmup_s: float,
-                 out: Path, prometheus: str | None, baseline: dict[str, Any] | None,
+                 out: Path, prometheus: str | None, baseline: ResultsRecord | None,
                  baseline_ref: str | None) -> None:
         self.environment = environment
         self.slo_path, self.slo, self.warmup_s = slo_path, slo, warmup_s
@@ -85,7 +86,7 @@ class Gate:
                             if x is not None}.values()]
 
     # -- after the run --------------------------------------------------------------------
-    def judge(self) -> dict[str, Any]:
+    def judge(self) -> ResultsRecord:
         self.close_window()
         window = None
         if self.window_start is not None and self.window_end is not None and \
@@ -107,7 +108,7 @@ class Gate:
         processes = getattr(opts, "processes", None) or 0
         remote = (getattr(opts, "expect_workers", 0) or 0) if getattr(opts, "master", False) \
             and not processes else 0
-        meta: dict[str, Any] = {
+        meta: RunMeta = {
             "id": self.run_id, "harness_version": __version__, "git_revision": git_revision(),
             "started_at": self.started_at, "scenario": str(getattr(opts, "locustfile", "")),
             "slo_file": str(self.slo_path), "rate": None, "model": "closed",
@@ -120,13 +121,14 @@ class Gate:
         }
         if paced(self.environment):  # the schedule's rate, not Locust's wait_time
             plan = pacing.plan_from_env()
-            meta.update({"rate": plan["rate"], "model": "open", "arrivals": plan["arrivals"],
+            rate, arrivals = plan["rate"], plan["arrivals"]
+            assert isinstance(rate, float) and isinstance(arrivals, str)  # plan_from_env's
+            meta.update({"rate": rate, "model": "open", "arrivals": arrivals,
                          "shape": "constant"})
         if self.source is not None:
-            meta["metrics_source"] = self.source.describe()
+            meta["metrics_source"] = described = self.source.describe()
             meta["tls"] = {"target": tls.describe("target", self.host),
-                           "prometheus": tls.describe("prometheus",
-                                                      meta["metrics_source"].get("url"))}
+                           "prometheus": tls.describe("prometheus", described.get("url"))}
         state = PhaseState(problems=list(self.problems), window=window,
                            run_start=self.started if window else None)
         if recorder.RECORDER is not None:

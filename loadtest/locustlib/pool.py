@@ -28,6 +28,7 @@ from locust import events
 from locust.runners import LocalRunner
 
 from loadtest.locustlib import pacing, recorder
+from loadtest.store.records import PoolChange, PoolRecord
 
 POOL_FILE = "pool.json"
 POOL_HEADROOM = 1.5
@@ -64,8 +65,8 @@ class PoolSizer:
         self.ceiling = ceiling
         self.until_s = until_s
         self.out = out
-        self.record: dict[str, Any] = {"initial": None, "final": None, "ceiling": ceiling,
-                                       "until_s": until_s, "changes": [], "capped": False}
+        self.record = PoolRecord(initial=None, final=None, ceiling=ceiling, until_s=until_s,
+                                 changes=[], capped=False)
 
     def run(self, t0: float) -> None:
         self.record["initial"] = self.record["final"] = self.runner.target_user_count
@@ -95,10 +96,10 @@ class PoolSizer:
         if new <= users:
             self.record["capped"] = users >= self.ceiling
             return
-        self.record["changes"].append({
+        self.record["changes"].append(PoolChange({
             "at_s": round(now - t0, 2), "from": users, "users": new, "why": why,
             "task_s": round(task_s, 3), "busy": len(recorder.RUNNING),
-            "late_s": round(now - nxt, 3), "rate": rate})
+            "late_s": round(now - nxt, 3), "rate": rate}))
         self.record["final"] = new
         self.runner.start(new, SPAWN_RATE)
         self.write()

@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import gevent
 from locust import events
@@ -124,7 +124,13 @@ def end_task(task: Task) -> None:
         RECORDER.add_task(task, end)
 
 
-def write_rows(message: dict[str, Any]) -> None:
+class SamplesMessage(TypedDict, total=False):
+    """What a worker sends the master (`loadtest_samples`): its sample and task rows."""
+    rows: list[list[object]]
+    tasks: list[list[object]]
+
+
+def write_rows(message: SamplesMessage) -> None:
     """The master writes what a worker sent."""
     if RECORDER is not None:
         RECORDER.write(message.get("rows", []), message.get("tasks", []))

@@ -29,6 +29,7 @@ from locust import events
 from locust.runners import MasterRunner
 
 from loadtest.locustlib import pacing
+from loadtest.store.records import LostWorker, RateSplit, WorkerReport, WorkersRecord
 
 WATCH_EVERY_S = 1.0
 
@@ -38,9 +39,9 @@ class WorkerWatch:
         self.runner = runner
         self.out = out
         self.expected = expected
-        self.connected: dict[str, dict[str, Any]] = {}
-        self.lost: dict[str, dict[str, Any]] = {}
-        self.splits: list[dict[str, Any]] = []
+        self.connected: dict[str, WorkerReport] = {}
+        self.lost: dict[str, LostWorker] = {}
+        self.splits: list[RateSplit] = []
         self.watching = False
         self.t0: float | None = None   # slot 0 of the workers' schedules (the master's clock)
 
@@ -51,8 +52,8 @@ class WorkerWatch:
                 if c.id not in self.lost]
 
     def connect(self, client_id: str) -> None:
-        self.connected.setdefault(client_id, {"id": client_id, "at": time.time(),
-                                              "share": None, "samples": 0, "cpu": []})
+        self.connected.setdefault(client_id, WorkerReport(id=client_id, at=time.time(),
+                                                          share=None, samples=0, cpu=[]))
         self.lost.pop(client_id, None)  # back after a loss: Locust takes it again
         if self.watching:  # a worker joins a running test: split the rate again
             # Locust adds it to its clients after this event; it gets its spawn after it
@@ -74,13 +75,15 @@ class WorkerWatch:
         plan["workers"] = len(ids)
         if self.t0 is not None and time.time() > self.t0:
             plan["elapsed_s"] = time.time() - self.t0  # for one that joins: the run's clock
-        share = float(plan["rate"]) / len(ids)  # type: ignore[arg-type]
+        rate = plan["rate"]
+        assert isinstance(rate, float)  # plan_from_env's
+        share = rate / len(ids)
         for cid in ids:
             self.runner.send_message("loadtest_plan", plan, client_id=cid)
             if cid in self.connected:
                 self.connected[cid]["share"] = share
-        self.splits.append({"at": time.time(), "why": why, "workers": len(ids),
-                            "rate": plan["rate"], "share": share})
+        self.splits.append(RateSplit(at=time.time(), why=why, workers=len(ids),
+                                     rate=rate, share=share))
 
     def received(self, client_id: str, samples: int) -> None:
         entry = self.connected.get(client_id)
@@ -101,11 +104,11 @@ class WorkerWatch:
                 continue
             node = clients.get(cid)
             if node is None:
-                self.lost[cid] = {"id": cid, "at": time.time(), "how": "left the test"}
+                self.lost[cid] = LostWorker(id=cid, at=time.time(), how="left the test")
             elif node.state == "missing":
                 # the heartbeat has been silent for its liveness (~3 s): date it from then
-                self.lost[cid] = {"id": cid, "at": time.time() - 3.0,
-                                  "how": "stopped sending heartbeats"}
+                self.lost[cid] = LostWorker(id=cid, at=time.time() - 3.0,
+                                            how="stopped sending heartbeats")
             else:
                 continue
             gone.append(cid)
@@ -116,9 +119,8 @@ class WorkerWatch:
     def write(self) -> None:
         if self.out is None:
             return
-        data = {"expected": self.expected, "connected": list(self.connected.values()),
-                "lost": list(self.lost.values()),
-                "splits": self.splits}
+        data = WorkersRecord(expected=self.expected, connected=list(self.connected.values()),
+                             lost=list(self.lost.values()), splits=self.splits)
         self.out.mkdir(parents=True, exist_ok=True)
         tmp = self.out / ".workers.json.tmp"
         tmp.write_text(json.dumps(data), encoding="utf-8")

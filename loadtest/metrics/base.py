@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+
+from loadtest.store.records import ScrapeHealth, SourceInfo
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,12 @@ class MetricsSource(ABC):
         raise Unsupported(f"the {self.name} source evaluates no alert rules (it needs "
                           "Prometheus)")
 
-    def scrape_health(self, window: Window) -> dict[str, Any]:
+    def scrape_health(self, window: Window) -> ScrapeHealth:
         """Scrapes of the target inside the window (scrapes, successful, failed, restarts)."""
-        return {}
+        return ScrapeHealth()
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name}
+    def describe(self) -> SourceInfo:
+        return SourceInfo(name=self.name)
 
     def close(self) -> None:
         pass

@@ -32,6 +32,7 @@ from loadtest.metrics.base import (
 )
 from loadtest.metrics.exposition import ExpositionError, SeriesKey, Snapshot, parse_exposition
 from loadtest.metrics.histogram import histogram_quantile, parse_le
+from loadtest.store.records import IntervalHistograms, ScrapeHealth, SourceInfo
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 SCRAPE_DEADLINE_S = 5.0
@@ -247,7 +248,7 @@ class EmbeddedSource(MetricsSource):
                       self._describe(expr, window))
 
     def interval_buckets(self, histogram: str, matchers: tuple[Matcher, ...],
-                         window: Window) -> dict[str, Any] | None:
+                         window: Window) -> IntervalHistograms | None:
         """Per-scrape-interval bucket increases inside the window, for a block bootstrap:
         {"le": [labels], "t": [interval end offsets], "counts": [[per le], ...]}."""
         snaps = self._in_window(window)
@@ -262,23 +263,24 @@ class EmbeddedSource(MetricsSource):
         les = sorted({le for r in rows for le in r}, key=parse_le)
         if not les:
             return None
-        return {"le": les, "t": [round(b.t - window.start, 3) for b in snaps[1:]],
-                "counts": [[round(r.get(le, 0.0), 3) for le in les] for r in rows]}
+        return IntervalHistograms(le=les, t=[round(b.t - window.start, 3) for b in snaps[1:]],
+                                  counts=[[round(r.get(le, 0.0), 3) for le in les]
+                                          for r in rows])
 
     def effective_window(self, window: Window) -> Window | None:
         snaps = self._in_window(window)
         return Window(snaps[0].t, snaps[-1].t) if len(snaps) >= 2 else None
 
-    def scrape_health(self, window: Window) -> dict[str, Any]:
+    def scrape_health(self, window: Window) -> ScrapeHealth:
         every = [s for s in self.snapshots()
                  if window.start - 0.5 * self.interval_s <= s.t <= window.end
                  + 0.5 * self.interval_s]
         starts = [v for s in every if s.ok for (n, _), v in s.values.items()
                   if n == "process_start_time_seconds"]
-        return {"scrapes": len(every), "successful": sum(1 for s in every if s.ok),
-                "failed": sum(1 for s in every if not s.ok),
-                "restarts": sum(1 for a, b in zip(starts, starts[1:]) if a != b)}
+        return ScrapeHealth(scrapes=len(every), successful=sum(1 for s in every if s.ok),
+                            failed=sum(1 for s in every if not s.ok),
+                            restarts=sum(1 for a, b in zip(starts, starts[1:]) if a != b))
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "url": self.metrics_url, "scrape_interval_s": self.interval_s,
-                "job": self.job}
+    def describe(self) -> SourceInfo:
+        return SourceInfo(name=self.name, url=self.metrics_url,
+                          scrape_interval_s=self.interval_s, job=self.job)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -15,6 +15,14 @@ class ExpositionError(ValueError):
     pass
 
 
+class SnapshotJson(TypedDict):
+    """One scrape as scrapes.jsonl holds it (a line of the harness's own scrapes)."""
+    t: float
+    ok: bool
+    error: str
+    samples: list[tuple[str, dict[str, str], float]]  # JSON arrays: name, labels, value
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One scrape: wall-clock time and every sample's value."""
@@ -23,18 +31,18 @@ class Snapshot:
     ok: bool = True
     error: str = ""
 
-    def to_json(self) -> dict[str, object]:
-        return {"t": self.t, "ok": self.ok, "error": self.error,
-                "samples": [[n, dict(lbl), v] for (n, lbl), v in self.values.items()
-                            if not math.isnan(v)]}
+    def to_json(self) -> SnapshotJson:
+        return SnapshotJson(t=self.t, ok=self.ok, error=self.error,
+                            samples=[(n, dict(lbl), v) for (n, lbl), v in self.values.items()
+                                     if not math.isnan(v)])
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Snapshot:
+    def from_json(cls, data: SnapshotJson) -> Snapshot:
         values: dict[SeriesKey, float] = {}
         for name, labels, value in data.get("samples", []):
             values[(str(name), tuple(sorted((str(k), str(v)) for k, v in labels.items())))] = \
                 float(value)
-        return cls(t=float(data["t"]), values=values, ok=bool(data.get("ok", True)),  # type: ignore[arg-type]
+        return cls(t=float(data["t"]), values=values, ok=bool(data.get("ok", True)),
                    error=str(data.get("error", "")))
 
 

@@ -14,7 +14,7 @@ import math
 import os
 import re
 import time
-from typing import Any
+from typing import Literal, TypedDict
 
 import httpx
 import urllib3
@@ -33,6 +33,7 @@ from loadtest.metrics.base import (
     Window,
     render_selector,
 )
+from loadtest.store.records import ScrapeHealth, SourceInfo
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_ANSWER = 256 * 1024 * 1024  # a query answer larger than this is refused, not parsed
@@ -49,6 +50,14 @@ def auth_from_env() -> tuple[dict[str, str] | None, tuple[str, str] | None]:
     password = os.environ.get("LOADTEST_PROMETHEUS_PASSWORD", "")
     headers = {"Authorization": f"Bearer {token}"} if token else None
     return headers, ((user, password) if user else None)
+
+
+class PromSeries(TypedDict, total=False):
+    """One series of a Prometheus query's answer (`data.result[]`), as the API documents it;
+    the code that reads one still checks each value (SourceError on another shape)."""
+    metric: dict[str, str]
+    value: list[float | str]              # (time, "value"): an instant vector
+    values: list[list[float | str]]       # [(time, "value"), ...]: a range vector
 
 
 class PrometheusSource(MetricsSource):
@@ -85,7 +94,7 @@ class PrometheusSource(MetricsSource):
                                          retry=retry, timeout=timeout_s, session=session)
 
     # -- plumbing ---------------------------------------------------------------------------
-    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+    def query(self, promql: str, at: float | None = None) -> list[PromSeries]:
         params = {"time": f"{at:.3f}"} if at is not None else None
         try:
             result = self._client.custom_query(promql, params=params)
@@ -246,22 +255,24 @@ class PrometheusSource(MetricsSource):
                     f"after waiting {timeout_s:.0f} s (last scrape at {last})")
             time.sleep(0.2)
 
-    def scrape_health(self, window: Window) -> dict[str, Any]:
+    def scrape_health(self, window: Window) -> ScrapeHealth:
         """Scrapes of the target inside the window: how many, how many failed, restarts."""
         sel = render_selector(self.up_matchers) if self.up_matchers else ""
         d = f"[{window.range_ms}ms]"
-        out: dict[str, Any] = {}
-        for key, expr in (("scrapes", f"sum(count_over_time(up{sel}{d}))"),
-                          ("successful", f"sum(sum_over_time(up{sel}{d}))"),
-                          ("restarts",
-                           f"sum(changes(process_start_time_seconds{sel}{d}))")):
+        out = ScrapeHealth()
+        keys: tuple[tuple[Literal["scrapes", "successful", "restarts"], str], ...] = (
+            ("scrapes", f"sum(count_over_time(up{sel}{d}))"),
+            ("successful", f"sum(sum_over_time(up{sel}{d}))"),
+            ("restarts", f"sum(changes(process_start_time_seconds{sel}{d}))"))
+        for key, expr in keys:
             try:
                 out[key] = self.scalar(expr, window.end)
             except SourceError as e:
                 out[key] = None
                 out["error"] = str(e)
-        if out.get("scrapes") is not None and out.get("successful") is not None:
-            out["failed"] = out["scrapes"] - out["successful"]
+        scrapes, successful = out.get("scrapes"), out.get("successful")
+        if scrapes is not None and successful is not None:
+            out["failed"] = scrapes - successful
         try:  # when the scrapes happened, as offsets into the window (gaps show here)
             raw = self.query(f"up{sel}{d}", window.end)
             if raw:
@@ -298,6 +309,6 @@ class PrometheusSource(MetricsSource):
                 f"{histogram}_bucket{render_selector(matchers)}[{window.range_ms}ms])))")
         return Figure(self.scalar(expr, window.end), expr)
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "url": self.url, "scrape_interval_s": self.scrape_interval_s,
-                "local": self.local}
+    def describe(self) -> SourceInfo:
+        return SourceInfo(name=self.name, url=self.url,
+                          scrape_interval_s=self.scrape_interval_s, local=self.local)

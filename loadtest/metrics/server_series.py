@@ -10,12 +10,13 @@ from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.histogram import histogram_quantile
 from loadtest.slo import SloFile
+from loadtest.store.records import ServerPoint
 
 MAX_POINTS = 600
 
 
 def server_timeseries(scrapes: Any, slo: SloFile, run_start: float,
-                      end: float) -> list[dict[str, Any]]:
+                      end: float) -> list[ServerPoint]:
     snaps = [s for s in scrapes.snapshots() if s.ok and run_start - 1 <= s.t <= end + 1]
     if len(snaps) < 2:
         return []
@@ -24,7 +25,7 @@ def server_timeseries(scrapes: Any, slo: SloFile, run_start: float,
     sel = tuple(Matcher(k, "=", v) for k, v in sorted(slo.selector.items()))
     m = slo.metrics
     errors = sel + (Matcher(m.status_label, "=~", "5.."),)
-    out = []
+    out: list[ServerPoint] = []
     for a, b in zip(snaps, snaps[1:]):
         pair = EmbeddedSource(None, snapshots=[a, b], interval_s=b.t - a.t)
         w = Window(a.t, b.t)
@@ -34,14 +35,14 @@ def server_timeseries(scrapes: Any, slo: SloFile, run_start: float,
         http, _ = pair.buckets(m.http_duration, sel, w)
         db, _ = pair.buckets(m.db_duration, sel, w)
         users = next((v for (n, _), v in b.values.items() if n == "users_active_total"), None)
-        out.append({
-            "offset_s": round(b.t - run_start, 3),
-            "rate": (total or 0.0) / dt if dt > 0 else None,
-            "error_ratio": (bad or 0.0) / total if total else None,
-            "p95_ms": _ms(histogram_quantile(0.95, http) if http else None),
-            "db_p95_ms": _ms(histogram_quantile(0.95, db) if db else None),
-            "users": users,
-        })
+        out.append(ServerPoint(
+            offset_s=round(b.t - run_start, 3),
+            rate=(total or 0.0) / dt if dt > 0 else None,
+            error_ratio=(bad or 0.0) / total if total else None,
+            p95_ms=_ms(histogram_quantile(0.95, http) if http else None),
+            db_p95_ms=_ms(histogram_quantile(0.95, db) if db else None),
+            users=users,
+        ))
     return out
 
 

@@ -25,6 +25,17 @@ from loadtest.slo import (
     LatencyObjective,
     SloFile,
 )
+from loadtest.store.records import (
+    ComparisonSummary,
+    ErrorCounts,
+    IntervalHistograms,
+    RegressionRecord,
+    ResultsRecord,
+    RunMeta,
+    SamplesRecord,
+    SourceInfo,
+    WindowRecord,
+)
 
 
 def block_seconds(window: Window, scrape_interval_s: float) -> float:
@@ -41,10 +52,14 @@ class _Side:
         self.slo, self.source, self.window, self.block_s = slo, source, window, block_s
         self.selector = {**slo.selector, **selector}
         self.queries: list[str] = []
-        self.results: dict[str, Any] = {
-            "run": {"id": name, "window": {"seconds": window.seconds},
-                    "metrics_source": {"scrape_interval_s": block_s}},
-            "samples": {"server_histograms": {}, "counts": {}}, "objectives": []}
+        self.histograms: dict[str, IntervalHistograms] = {}
+        self.counted: dict[str, ErrorCounts] = {}
+        self.results = ResultsRecord(
+            run=RunMeta(id=name, window=WindowRecord(start=window.start, end=window.end,
+                                                     seconds=window.seconds),
+                        metrics_source=SourceInfo(scrape_interval_s=block_s)),
+            samples=SamplesRecord(server_histograms=self.histograms, counts=self.counted),
+            objectives=[])
 
     def matchers(self, obj: Any, http: bool) -> tuple[Matcher, ...]:
         ms = [Matcher(k, "=", v) for k, v in sorted(self.selector.items())]
@@ -78,8 +93,8 @@ class _Side:
             return
         les = sorted(by_le, key=lambda x: math.inf if x in ("+Inf", "Inf") else float(x))
         times = sorted({t for s in by_le.values() for t in s})
-        self.results["samples"]["server_histograms"][obj.name] = {
-            "le": les, "counts": [[by_le[le].get(t, 0.0) for le in les] for t in times]}
+        self.histograms[obj.name] = IntervalHistograms(
+            le=les, counts=[[by_le[le].get(t, 0.0) for le in les] for t in times])
 
     def counts(self, obj: ErrorRateObjective) -> None:
         names = self.slo.metrics
@@ -90,19 +105,19 @@ class _Side:
                           None)
         n = sum(total.get("", {}).values())
         k = sum(bad.get("", {}).values())
-        self.results["samples"]["counts"][obj.name] = {
-            "errors": k, "total": n, "intervals": len(total.get("", {}))}
+        self.counted[obj.name] = ErrorCounts(errors=k, total=n,
+                                             intervals=len(total.get("", {})))
 
 
 class _CanaryChecker(_Checker):
     """The regression checks of runs, on the two sides' per-interval server figures."""
 
-    def latency(self, obj: LatencyObjective, tol: float) -> dict[str, Any]:
-        return self.db_latency(obj, tol)  # type: ignore[arg-type]  # same histogram check
+    def latency(self, obj: LatencyObjective, tol: float) -> RegressionRecord:
+        return self.db_latency(obj, tol)  # the same histogram check
 
-    def error_rate(self, obj: ErrorRateObjective, tol: float) -> dict[str, Any]:
-        b = self.base["samples"]["counts"].get(obj.name)
-        r = self.run["samples"]["counts"].get(obj.name)
+    def error_rate(self, obj: ErrorRateObjective, tol: float) -> RegressionRecord:
+        b = self.base.get("samples", SamplesRecord()).get("counts", {}).get(obj.name)
+        r = self.run.get("samples", SamplesRecord()).get("counts", {}).get(obj.name)
         if not b or not r or not b["total"] or not r["total"]:
             side = "baseline" if not b or not b["total"] else "canary"
             return self._result(obj, tolerance=tol, reason=f"the {side} selector matched no "
@@ -135,7 +150,7 @@ def compare_canary(slo: SloFile, source: MetricsSource, window: Window,
                     side.counts(obj)
         except SourceError as e:
             out.warnings.append(f"{obj.name}: not compared ({e})")
-    base, run = (s.results for s in sides)
+    base, run = sides[0].results, sides[1].results
     checker = _CanaryChecker(base, run, slo)
     for obj in slo.objectives:
         if isinstance(obj, (LatencyObjective, DbLatencyObjective, ErrorRateObjective)):
@@ -151,18 +166,18 @@ def compare_canary(slo: SloFile, source: MetricsSource, window: Window,
             if result.get("underpowered"):
                 out.warnings.append(underpowered_note(result))
     s = slo.regression
-    out.summary = {
-        "baseline": render_selector(tuple(Matcher(k, "=", v) for k, v in baseline.items())),
-        "canary": render_selector(tuple(Matcher(k, "=", v) for k, v in canary.items())),
-        "noise": s.noise, "noise_sources": ["assumed"], "confidence": s.confidence,
-        "resamples": s.resamples, "interval_s": block_s,
-        "intervals": max((len(h["counts"]) for h in run["samples"]["server_histograms"]
-                          .values()), default=None),
-        "method": (f"server figures per {block_s:g} s interval of the same window: block "
+    out.summary = ComparisonSummary(
+        baseline=render_selector(tuple(Matcher(k, "=", v) for k, v in baseline.items())),
+        canary=render_selector(tuple(Matcher(k, "=", v) for k, v in canary.items())),
+        noise=s.noise, noise_sources=["assumed"], confidence=s.confidence,
+        resamples=s.resamples, interval_s=block_s,
+        intervals=max((len(h["counts"]) for h in sides[1].histograms.values()),
+                      default=None),
+        method=(f"server figures per {block_s:g} s interval of the same window: block "
                    f"bootstrap of the histogram quantile's ratio ({s.resamples} resamples), "
                    "Newcombe interval of the error rates' difference; relative intervals "
                    f"widened by an assumed {s.noise:.0%} noise; throughput not compared (the "
-                   "rollout sets the canary's share)"),
-        "queries": sides[1].queries[:6],
-    }
+                "rollout sets the canary's share)"),
+        queries=sides[1].queries[:6],
+    )
     return out

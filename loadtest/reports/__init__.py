@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from loadtest.reports.capacity import (
     render_capacity_html,
@@ -26,10 +25,11 @@ from loadtest.reports.junit import render_junit
 from loadtest.reports.load_performance import render_load_performance
 from loadtest.reports.markdown import render_markdown
 from loadtest.reports.pr_comment import render_pr_comment
+from loadtest.store.records import ResultsRecord
 from loadtest.store.results import write_text_atomic
 
 
-def render_all(results: dict[str, Any], run_dir: Path, step_summary: bool = True) -> list[Path]:
+def render_all(results: ResultsRecord, run_dir: Path, step_summary: bool = True) -> list[Path]:
     """Write index.html, junit.xml and summary.md (and for a run, load-performance.json and
     pr-comment.md) into run_dir; the summary is also appended to
     $GITHUB_STEP_SUMMARY unless step_summary is False (`loadtest report`, a re-render of a

@@ -7,7 +7,9 @@ dashboard). Grafana's own format, so no `schema_version`."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict
+
+from loadtest.store.records import ResultsRecord, RunMeta, VerdictRecord, WindowRecord
 
 ANNOTATION = "grafana-annotation.json"
 
@@ -16,20 +18,28 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
-def render_annotation(results: dict[str, Any]) -> dict[str, Any] | None:
+class Annotation(TypedDict):
+    """A Grafana annotation (its HTTP API's body)."""
+    time: int
+    timeEnd: int
+    tags: list[str]
+    text: str
+
+
+def render_annotation(results: ResultsRecord) -> Annotation | None:
     """The annotation of a run's window, or None when the run has no window (it stopped
     before the load)."""
-    run = results.get("run") or {}
-    window = run.get("window") or {}
-    steps = [s.get("window") or {} for s in results.get("steps") or []]
-    starts = [float(w["start"]) for w in steps if w.get("start")]
-    ends = [float(w["end"]) for w in steps if w.get("end")]
+    run = results.get("run") or RunMeta()
+    window: WindowRecord | dict[str, float] = run.get("window") or {}
+    steps = [s.get("window") for s in results.get("steps") or []]
+    starts = [float(w["start"]) for w in steps if w and w.get("start")]
+    ends = [float(w["end"]) for w in steps if w and w.get("end")]
     if results.get("kind") == "capacity" and starts and ends:  # a search: first step to last
         window = {"start": min(starts), "end": max(ends)}
     start, end = window.get("start"), window.get("end")
     if not isinstance(start, (int, float)) or not isinstance(end, (int, float)):
         return None
-    verdict = results.get("verdict") or {}
+    verdict: VerdictRecord | dict[str, str] = results.get("verdict") or {}
     status = str(verdict.get("status", "unknown"))
     tags = ["loadtest", f"run:{run.get('id', '')}", f"verdict:{status}"]
     tags += [f"{k}:{v}" for k, v in sorted((run.get("tags") or {}).items())]
@@ -37,4 +47,4 @@ def render_annotation(results: dict[str, Any]) -> dict[str, Any] | None:
     text = (f"loadtest {what} {run.get('id', '')}: {status.upper()} (exit "
             f"{verdict.get('exit_code')}): {verdict.get('reason', '')}; judged window "
             f"{window.get('start_iso', iso(start))} .. {window.get('end_iso', iso(end))}")
-    return {"time": int(start * 1000), "timeEnd": int(end * 1000), "tags": tags, "text": text}
+    return Annotation(time=int(start * 1000), timeEnd=int(end * 1000), tags=tags, text=text)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jinja2
 from markupsafe import Markup
 
 from loadtest.reports.view import build_view
+from loadtest.store.records import ResultsRecord
 
 
-def render_html(results: dict[str, Any]) -> str:
+def render_html(results: ResultsRecord) -> str:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("loadtest.reports", "templates"),
         autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True,

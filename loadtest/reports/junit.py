@@ -7,9 +7,18 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from loadtest.reports.view import fmt_threshold, fmt_value
+from loadtest.store.records import (
+    DriftRecord,
+    LoadRecord,
+    ObjectiveRecord,
+    RegressionRecord,
+    ResultsRecord,
+    RunMeta,
+    VerdictRecord,
+    WindowRecord,
+)
 
 
 @dataclass
@@ -24,18 +33,18 @@ class _Tally:
         self.explained = True
 
 
-def render_junit(results: dict[str, Any]) -> str:
+def render_junit(results: ResultsRecord) -> str:
     objectives = results.get("objectives", [])
     regressions = results.get("regressions", [])
     suite = ET.Element("testsuite", name="loadtest",
                        tests=str(len(objectives) + len(regressions) + 1))
-    _set_time(suite, results.get("run") or {})
+    _set_time(suite, results.get("run") or RunMeta())
     tally = _Tally()
     for o in objectives:
         _objective_case(suite, o, tally)
     for r in regressions:
         _regression_case(suite, r, tally)
-    _drift_case(suite, results.get("drift") or {}, tally)
+    _drift_case(suite, results.get("drift"), tally)
     _run_case(suite, results, tally)
     suite.set("failures", str(tally.failures))
     suite.set("errors", str(tally.errors))
@@ -45,7 +54,7 @@ def render_junit(results: dict[str, Any]) -> str:
         + "\n"
 
 
-def _objective_case(suite: ET.Element, o: dict[str, Any], tally: _Tally) -> None:
+def _objective_case(suite: ET.Element, o: ObjectiveRecord, tally: _Tally) -> None:
     case = ET.SubElement(suite, "testcase", classname="loadtest.objectives", name=o["name"])
     value = fmt_value(o.get("value"), o.get("unit", ""))
     msg = f"{o['name']}: {value} (threshold {fmt_threshold(o)})"
@@ -66,7 +75,7 @@ def _objective_case(suite: ET.Element, o: dict[str, Any], tally: _Tally) -> None
                          + list(o.get("queries", [])))
 
 
-def _regression_case(suite: ET.Element, r: dict[str, Any], tally: _Tally) -> None:
+def _regression_case(suite: ET.Element, r: RegressionRecord, tally: _Tally) -> None:
     case = ET.SubElement(suite, "testcase", classname="loadtest.regressions",
                          name=str(r.get("name")))
     if r.get("status") == "fail":
@@ -78,8 +87,8 @@ def _regression_case(suite: ET.Element, r: dict[str, Any], tally: _Tally) -> Non
                       message=f"{r.get('name')}: not compared: {r.get('reason') or 'no data'}")
 
 
-def _drift_case(suite: ET.Element, drift: dict[str, Any], tally: _Tally) -> None:
-    if not drift.get("fail_on_drift"):  # `loadtest run --fail-on-drift`: the history checks
+def _drift_case(suite: ET.Element, drift: DriftRecord | None, tally: _Tally) -> None:
+    if not drift or not drift.get("fail_on_drift"):  # `loadtest run --fail-on-drift`: the history checks
         return
     suite.set("tests", str(int(suite.get("tests", "0")) + 1))
     case = ET.SubElement(suite, "testcase", classname="loadtest.history", name="drift")
@@ -90,24 +99,25 @@ def _drift_case(suite: ET.Element, drift: dict[str, Any], tally: _Tally) -> None
             f"{c['metric']} changed from run {c['id']}" for c in worse))
 
 
-def _run_case(suite: ET.Element, results: dict[str, Any], tally: _Tally) -> None:
+def _run_case(suite: ET.Element, results: ResultsRecord, tally: _Tally) -> None:
     """The run itself: failing on exit 1 or 3 that no other case explains."""
-    verdict = results.get("verdict") or {}
+    verdict: VerdictRecord | dict[str, object] = results.get("verdict") or {}
     case = ET.SubElement(suite, "testcase", classname="loadtest.run", name="run")
     if verdict.get("exit_code") in (1, 3) and not tally.explained:
         tally.failures += 1
         el = ET.SubElement(case, "failure", type=str(verdict.get("status", "")).capitalize(),
                            message=f"{verdict.get('status')}: {verdict.get('reason', '')}")
-        el.text = "\n".join(str(p) for p in (results.get("load") or {}).get("problems", []))
+        el.text = "\n".join(str(p) for p in (results.get("load") or LoadRecord()).get(
+            "problems", []))
     out = ET.SubElement(case, "system-out")
     out.text = f"{verdict.get('status')} (exit {verdict.get('exit_code')}): " \
         f"{verdict.get('reason', '')}"
 
 
-def _set_time(suite: ET.Element, run: dict[str, Any]) -> None:
+def _set_time(suite: ET.Element, run: RunMeta) -> None:
     """`timestamp`: when the run started (UTC, ISO 8601 without zone, as JUnit has it);
     `time`: seconds from the load's start to the window's end."""
-    window = run.get("window") or {}
+    window: WindowRecord | dict[str, float] = run.get("window") or {}
     started = run.get("load_started") or window.get("start")
     if isinstance(started, (int, float)) and started > 0:
         suite.set("timestamp", datetime.fromtimestamp(started, UTC)
@@ -117,5 +127,5 @@ def _set_time(suite: ET.Element, run: dict[str, Any]) -> None:
     end = window.get("end")
     if isinstance(end, (int, float)) and isinstance(started, (int, float)) and end >= started:
         suite.set("time", f"{end - started:.3f}")
-    elif isinstance(window.get("seconds"), (int, float)):
-        suite.set("time", f"{window['seconds']:.3f}")
+    elif isinstance(seconds := window.get("seconds"), (int, float)):
+        suite.set("time", f"{seconds:.3f}")

@@ -29,14 +29,49 @@ verdict); GitLab reads only `metrics`.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TypedDict
+
+from loadtest.store.records import ClientSummary, ClientTotals, Percentiles, ResultsRecord, RunMeta
 
 SCHEMA_VERSION = 1
 FILENAME = "load-performance.json"
 
 
-def _trend(totals: dict[str, Any]) -> dict[str, float] | None:
-    latency = totals.get("latency_ms") or {}
+class Counter(TypedDict):
+    count: int
+    rate: float
+
+
+class Rate(TypedDict):
+    passes: int
+    fails: int
+    value: float
+
+
+class K6Metrics(TypedDict, total=False):
+    http_reqs: Counter
+    http_req_waiting: dict[str, float]
+    http_req_duration: dict[str, float]
+    checks: Rate
+    http_req_failed: Rate
+
+
+class LoadtestPart(TypedDict):
+    schema_version: int
+    run: str | None
+    git_revision: str | None
+    verdict: str | None
+    exit_code: int | None
+
+
+class LoadPerformance(TypedDict):
+    """k6's summary-export document (GitLab's load-performance report), and ours."""
+    metrics: K6Metrics
+    loadtest: LoadtestPart
+
+
+def _trend(totals: ClientTotals) -> dict[str, float] | None:
+    latency = totals.get("latency_ms") or Percentiles()
     figures = {"avg": totals.get("mean_ms"), "med": latency.get("p50"),
                "max": totals.get("max_ms"), "p(90)": latency.get("p90"),
                "p(95)": latency.get("p95")}
@@ -45,30 +80,31 @@ def _trend(totals: dict[str, Any]) -> dict[str, float] | None:
     return {k: round(float(v), 3) for k, v in figures.items() if v is not None}
 
 
-def load_performance(results: dict[str, Any]) -> dict[str, Any]:
+def load_performance(results: ResultsRecord) -> LoadPerformance:
     """k6's summary-export document for this run (plain data)."""
-    totals = (results.get("client") or {}).get("totals") or {}
+    totals = (results.get("client") or ClientSummary()).get("totals") or ClientTotals()
     requests = int(totals.get("requests") or 0)
     failures = min(int(totals.get("failures") or 0), requests)
     rate = float(totals.get("achieved_rate") or 0.0)
-    metrics: dict[str, Any] = {"http_reqs": {"count": requests, "rate": round(rate, 3)}}
+    metrics = K6Metrics(http_reqs=Counter(count=requests, rate=round(rate, 3)))
     trend = _trend(totals)
     if trend is not None:
         metrics["http_req_waiting"] = trend
         metrics["http_req_duration"] = dict(trend)
     if requests:
         ok = requests - failures
-        metrics["checks"] = {"passes": ok, "fails": failures, "value": round(ok / requests, 6)}
-        metrics["http_req_failed"] = {"passes": failures, "fails": ok,
-                                      "value": round(failures / requests, 6)}
-    run = results.get("run") or {}
-    verdict = results.get("verdict") or {}
-    return {"metrics": metrics,
-            "loadtest": {"schema_version": SCHEMA_VERSION, "run": run.get("id"),
-                         "git_revision": run.get("git_revision"),
-                         "verdict": verdict.get("status"),
-                         "exit_code": verdict.get("exit_code")}}
+        metrics["checks"] = Rate(passes=ok, fails=failures, value=round(ok / requests, 6))
+        metrics["http_req_failed"] = Rate(passes=failures, fails=ok,
+                                          value=round(failures / requests, 6))
+    run = results.get("run") or RunMeta()
+    verdict = results.get("verdict")
+    return LoadPerformance(
+        metrics=metrics,
+        loadtest=LoadtestPart(schema_version=SCHEMA_VERSION, run=run.get("id"),
+                              git_revision=run.get("git_revision"),
+                              verdict=verdict.get("status") if verdict else None,
+                              exit_code=verdict.get("exit_code") if verdict else None))
 
 
-def render_load_performance(results: dict[str, Any]) -> str:
+def render_load_performance(results: ResultsRecord) -> str:
     return json.dumps(load_performance(results), indent=2) + "\n"

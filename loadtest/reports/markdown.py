@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from loadtest.reports.view import build_view
+from loadtest.store.records import ResultsRecord
 
 
 def _load_line(rows: list[tuple[str, str]]) -> list[str]:
@@ -13,15 +12,17 @@ def _load_line(rows: list[tuple[str, str]]) -> list[str]:
     return ["; ".join(figures) + ".", ""] if figures else []
 
 
-def _cell(text: str) -> str:
+def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
-def render_markdown(results: dict[str, Any]) -> str:
+def render_markdown(results: ResultsRecord) -> str:
     v = build_view(results, with_charts=False)
     run = v["run"]
-    lines = [f"## loadtest: {v['verdict_label']} (exit {v['verdict'].get('exit_code')})", "",
-             _cell(v["verdict"].get("reason", "")), ""]
+    verdict = v["verdict"]
+    code = verdict.get("exit_code") if verdict else None
+    lines = [f"## loadtest: {v['verdict_label']} (exit {code})", "",
+             _cell(verdict.get("reason", "") if verdict else ""), ""]
     ver = v["verification"]
     if ver:
         lines += [(f"Re-judged run `{_cell(str(ver['of_run']))}` with "

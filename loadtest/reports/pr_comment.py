@@ -5,30 +5,31 @@ updates it instead of adding one per push."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from loadtest.reports.markdown import _cell
 from loadtest.reports.view import build_view
+from loadtest.store.records import ResultsRecord, RunMeta
 
 MARKER = "<!-- loadtest:pr-comment -->"
 FILENAME = "pr-comment.md"
 
 
-def _report_link(results: dict[str, Any]) -> str:
-    run = results.get("run") or {}
+def _report_link(results: ResultsRecord) -> str:
+    run = results.get("run") or RunMeta()
     url = run.get("report_url")
     if url:
         return f"[Full report]({_cell(str(url))})"
     return f"Full report: `index.html` in the run directory `{_cell(str(run.get('id')))}`."
 
 
-def render_pr_comment(results: dict[str, Any]) -> str:
+def render_pr_comment(results: ResultsRecord) -> str:
     v = build_view(results, with_charts=False)
-    run = results.get("run") or {}
+    verdict = v["verdict"]
+    run = results.get("run") or RunMeta()
     rev = str(run.get("git_revision") or "")[:10]
+    code = verdict.get("exit_code") if verdict else None
     lines = [MARKER,
-             f"### Performance gate: {v['verdict_label']} (exit {v['verdict'].get('exit_code')})",
-             "", _cell(v["verdict"].get("reason", "")), "",
+             f"### Performance gate: {v['verdict_label']} (exit {code})",
+             "", _cell(verdict.get("reason", "") if verdict else ""), "",
              (f"Run `{_cell(str(run.get('id')))}`" + (f" at `{rev}`" if rev else "")
               + f": {v['requested_rate']} requested, {v['achieved_rate']} achieved."), "",
              "| objective | status | value | threshold |", "| --- | --- | ---: | --- |"]

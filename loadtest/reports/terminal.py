@@ -7,24 +7,30 @@ them, then the verdict line (always the last line: scripts read it)."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
 from loadtest.reports.view import STATUS_LABEL, fmt_threshold, fmt_value, regression_rows
+from loadtest.store.records import (
+    CapacityStep,
+    ObjectiveExtra,
+    ObjectiveRecord,
+    Percentiles,
+    ResultsRecord,
+)
 
 STYLE = {"pass": "green", "fail": "bold red", "no_data": "yellow", "warn": "yellow",
          "underpowered": "yellow", "inconclusive": "yellow", "saturated": "yellow"}
 
 
-def margin(o: dict[str, Any]) -> str:
+def margin(o: ObjectiveRecord) -> str:
     """How far the value is from its threshold, as a share of the threshold: positive is room
     left (`+99.8%`: a p95 of 4 ms against 2 s), negative is over the line. A throughput with a
     tolerance is measured from the line it passes at (`pass_at_or_above`). A zero threshold:
     the difference in the objective's unit."""
-    value, threshold, comparison = o.get("value"), o.get("threshold"), o.get("comparison")
-    threshold = (o.get("extra") or {}).get("pass_at_or_above", threshold)
+    value, comparison = o.get("value"), o.get("comparison")
+    threshold = (o.get("extra") or ObjectiveExtra()).get("pass_at_or_above", o.get("threshold"))
     if not isinstance(value, int | float) or not isinstance(threshold, int | float) or \
             comparison not in ("<=", "<", ">=", ">") or not math.isfinite(value):
         return "—"
@@ -41,7 +47,7 @@ def _status(status: str, severity: str = "fail") -> Text:
     return Text(label, style=STYLE.get("warn" if label == "WARN" else status, ""))
 
 
-def objectives_table(results: dict[str, Any]) -> Table | None:
+def objectives_table(results: ResultsRecord) -> Table | None:
     """One row per objective: value, threshold, margin, status, source."""
     objectives = results.get("objectives") or []
     if not objectives:
@@ -51,7 +57,7 @@ def objectives_table(results: dict[str, Any]) -> Table | None:
         table.add_column(name, justify="right" if name in ("value", "margin") else "left",
                          overflow="fold")
     for o in objectives:
-        tolerance = (o.get("extra") or {}).get("tolerance")
+        tolerance = (o.get("extra") or ObjectiveExtra()).get("tolerance")
         table.add_row(o["name"], fmt_value(o.get("value"), o.get("unit", "")),
                       fmt_threshold(o) + (f" -{tolerance:.0%}" if tolerance else ""),
                       margin(o),
@@ -61,7 +67,7 @@ def objectives_table(results: dict[str, Any]) -> Table | None:
     return table
 
 
-def regressions_table(results: dict[str, Any]) -> Table | None:
+def regressions_table(results: ResultsRecord) -> Table | None:
     """One row per regression check against the baseline: values, change and its interval."""
     rows = regression_rows(results)
     if not rows:
@@ -75,7 +81,7 @@ def regressions_table(results: dict[str, Any]) -> Table | None:
     return table
 
 
-def steps_table(results: dict[str, Any]) -> Table | None:
+def steps_table(results: ResultsRecord) -> Table | None:
     """One row per capacity step: offered tasks/s, achieved and completed req/s, client p95,
     errors, outcome (and what failed)."""
     steps = results.get("steps") or []
@@ -87,7 +93,7 @@ def steps_table(results: dict[str, Any]) -> Table | None:
                         ("outcome", False)):
         table.add_column(name, justify="right" if right else "left", overflow="fold")
     for s in steps:
-        p95 = (s.get("latency_ms") or {}).get("p95")
+        p95 = (s.get("latency_ms") or Percentiles()).get("p95")
         failed = ", ".join(s.get("failed") or [])
         outcome = _status(s["status"])
         if failed:
@@ -98,7 +104,7 @@ def steps_table(results: dict[str, Any]) -> Table | None:
     return table
 
 
-def _errors(step: dict[str, Any]) -> str:
+def _errors(step: CapacityStep) -> str:
     ratio = step.get("error_ratio")
     if ratio is None:  # a record from before the step kept its own: its error objective
         ratio = next((o.get("value") for o in step.get("objectives", [])
@@ -106,7 +112,7 @@ def _errors(step: dict[str, Any]) -> str:
     return "—" if ratio is None else f"{ratio:.2%}"
 
 
-def summary_tables(results: dict[str, Any]) -> list[Table]:
+def summary_tables(results: ResultsRecord) -> list[Table]:
     """The tables a run, a verification or a capacity search ends with."""
     tables = [objectives_table(results), regressions_table(results), steps_table(results)]
     return [t for t in tables if t is not None]

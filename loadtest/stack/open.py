@@ -26,6 +26,7 @@ from loadtest.stack.servers import (
     preflight_target,
     prometheus_binary,
 )
+from loadtest.store.records import RunMeta, TargetInfo
 
 Progress = Callable[[str], None]
 SNAPSHOTS = "embedded-snapshots.jsonl.gz"
@@ -40,7 +41,7 @@ class StackOptions:
     prometheus: str | None
     metrics_source: str
     database: str | None
-    target_faults: dict[str, Any]
+    target_faults: dict[str, object]  # the reference target's fault rules (its API's body)
     rules: tuple[Path, ...] = ()
     http_buckets: str = "default"  # the reference target's histograms (loadtest target)
     db_buckets: str = "default"
@@ -55,7 +56,7 @@ class Stack:
     target_url: str
     source: MetricsSource
     scrapes: Any  # EmbeddedSource: the harness's own scrapes of the target (None: none)
-    meta: dict[str, Any]
+    meta: RunMeta
     watches: list[Watch] = field(default_factory=list)  # is the target still there?
     scrape_interval_s: float | None = None  # how often the judging source sees the target
 
@@ -94,8 +95,7 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
     if not own_metrics and not opts.prometheus:
         raise UsageError("--metrics-url none: the harness reads no metrics of the target, so "
                          "give the Prometheus that scrapes it with --prometheus URL")
-    ref, target = _start_target(opts, run_dir, exits)
-    target_url = target["url"]
+    ref, target_url, target = _start_target(opts, run_dir, exits)
     metrics_url = (opts.metrics_url if opts.metrics_url and own_metrics
                    else f"{target_url}/metrics")
     target["metrics_url"] = metrics_url if own_metrics else None
@@ -122,27 +122,29 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
             up = UpWatch(prom.url, prom.up_matchers, interval, prom.insecure).start()
             exits.callback(up.close)
             watches.append(up)
-    meta: dict[str, Any] = {"target": target, "metrics_source": source.describe()}
-    meta["metrics_source"]["scrape_interval_from"] = interval_from
+    described = source.describe()
+    described["scrape_interval_from"] = interval_from
+    meta = RunMeta(target=target, metrics_source=described)
     meta["tls"] = {"target": tls.describe("target", target_url, "target" in opts.insecure),
-                   "prometheus": tls.describe("prometheus", meta["metrics_source"].get("url"),
+                   "prometheus": tls.describe("prometheus", described.get("url"),
                                               "prometheus" in opts.insecure)}
-    progress(_ready_line(target_url, source, meta["metrics_source"].get("url"), interval))
+    progress(_ready_line(target_url, source, described.get("url"), interval))
     return Stack(target_url=target_url, source=source, scrapes=scrapes, meta=meta,
                  watches=watches, scrape_interval_s=interval)
 
 
 def _start_target(opts: StackOptions, run_dir: Path, exits: contextlib.ExitStack
-                  ) -> tuple[ReferenceTarget | None, dict[str, Any]]:
+                  ) -> tuple[ReferenceTarget | None, str, TargetInfo]:
     """The reference target as a child (not yet ready), unless --target names one; and what
     the results say of the target."""
     if opts.target is not None:
-        return None, {"url": opts.target.rstrip("/"), "kind": "external"}
+        url = opts.target.rstrip("/")
+        return None, url, TargetInfo(url=url, kind="external")
     ref = ReferenceTarget(run_dir / "target", opts.database, opts.target_faults,
                           buckets=(opts.http_buckets, opts.db_buckets))
     exits.callback(ref.stop)
-    return ref, {"url": ref.url, "kind": "reference", "database": ref.database.split("://")[0],
-                 "faults": opts.target_faults}
+    return ref, ref.url, TargetInfo(url=ref.url, kind="reference",
+                           database=ref.database.split("://")[0], faults=opts.target_faults)
 
 
 def _choose_prometheus(opts: StackOptions, slo: SloFile, job: str, target_url: str,

@@ -9,7 +9,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 import httpx
@@ -75,6 +75,19 @@ def prometheus_binary() -> str | None:
     return shutil.which("prometheus")
 
 
+class ScrapeConfig(TypedDict, total=False):
+    job_name: str
+    scheme: str
+    metrics_path: str
+    honor_labels: bool
+    static_configs: list[dict[str, list[str]]]
+
+
+PromConfig = TypedDict("PromConfig", {  # "global": a keyword, so the functional form
+    "global": dict[str, str], "rule_files": NotRequired[list[str]],
+    "scrape_configs": NotRequired[list[ScrapeConfig]]})
+
+
 def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
                       interval_s: float = LOCAL_SCRAPE_INTERVAL_S,
                       rule_files: list[str] | None = None, self_hostport: str | None = None,
@@ -84,18 +97,18 @@ def prometheus_config(job: str, target_hostport: str, scheme: str = "http",
     path or rule file name holding a quote or a colon stays one value). `harness_hostport`:
     the harness's own /metrics (loadtest/export), scraped as job `loadtest`."""
     iv = f"{int(interval_s * 1000)}ms"
-    config: dict[str, Any] = {
-        "global": {"scrape_interval": iv, "evaluation_interval": iv, "scrape_timeout": iv}}
+    config = PromConfig({
+        "global": {"scrape_interval": iv, "evaluation_interval": iv, "scrape_timeout": iv}})
     if rule_files:
         config["rule_files"] = [str(f) for f in rule_files]
-    scrape = [{"job_name": job, "scheme": scheme, "metrics_path": metrics_path,
-               "static_configs": [{"targets": [target_hostport]}]}]
+    scrape = [ScrapeConfig(job_name=job, scheme=scheme, metrics_path=metrics_path,
+                           static_configs=[{"targets": [target_hostport]}])]
     if self_hostport:
-        scrape.append({"job_name": "prometheus",
-                       "static_configs": [{"targets": [self_hostport]}]})
+        scrape.append(ScrapeConfig(job_name="prometheus",
+                                   static_configs=[{"targets": [self_hostport]}]))
     if harness_hostport:
-        scrape.append({"job_name": "loadtest", "honor_labels": True,
-                       "static_configs": [{"targets": [harness_hostport]}]})
+        scrape.append(ScrapeConfig(job_name="loadtest", honor_labels=True,
+                                   static_configs=[{"targets": [harness_hostport]}]))
     config["scrape_configs"] = scrape
     return ("# written by loadtest: a throwaway Prometheus scraping the target under test\n"
             + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
@@ -181,8 +194,10 @@ def preflight_target(url: str, probes: tuple[str, ...] = DEFAULT_PROBES,
                                     "promptly") from None
         body = _guide_health(answer)
         if not 200 <= answer.status_code < 300:
+            checks = body.get("checks")
             failing = ", ".join(f"{k}: {v.get('status')}" for k, v in
-                                (body.get("checks") or {}).items() if isinstance(v, dict))
+                                (checks.items() if isinstance(checks, dict) else ())
+                                if isinstance(v, dict))
             detail = f" {body.get('status', '')} ({failing or 'no checks'})" if body else ""
             hint = ("; pass the service's own probe paths with --probe PATH, or --probe none"
                     if answer.status_code in (404, 405) else "")
@@ -204,7 +219,7 @@ def _connect(base: str, timeout_s: float) -> None:
             from None
 
 
-def _guide_health(answer: httpread.Answer) -> dict[str, Any]:
+def _guide_health(answer: httpread.Answer) -> dict[str, object]:
     """The body when it is the guide's /health JSON (`status` and maybe `checks`), else {}."""
     try:
         body = answer.json()

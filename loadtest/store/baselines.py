@@ -13,9 +13,20 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from loadtest.errors import ConfigError, UsageError
+from loadtest.judge.status import PASS
+from loadtest.store.records import (
+    ClientLine,
+    ClientSummary,
+    ClientTotals,
+    HistoryLine,
+    LoadRecord,
+    Percentiles,
+    Promotion,
+    ResultsRecord,
+)
 from loadtest.store.results import load_results, require_finished, write_json_atomic
 
 STORE = "baselines"
@@ -35,7 +46,7 @@ def resolve(ref: Path, out: Path = Path("reports")) -> Path:
                       f"baseline (promoted baselines are in {out / STORE})")
 
 
-def load_baseline(ref: Path, out: Path = Path("reports")) -> dict[str, Any]:
+def load_baseline(ref: Path, out: Path = Path("reports")) -> ResultsRecord:
     data = load_results(resolve(ref, out))
     require_finished(data, ref, "compared (as a baseline or as the run)")
     if "window" not in data["run"]:
@@ -62,55 +73,56 @@ def promote(run: Path, name: str, out: Path = Path("reports"), force: bool = Fal
         raise UsageError(f"{run}: its verdict was {str(verdict.get('status')).upper()} "
                          f"({verdict.get('reason', '')}), not a pass; a baseline should be a "
                          "run that held (pass --force to promote it anyway)")
-    results["promotion"] = {"name": name, "at": datetime.now(UTC).isoformat(),
-                            "verdict": verdict.get("status"), "forced": verdict.get(
-                                "status") != "pass"}
+    results["promotion"] = Promotion(name=name, at=datetime.now(UTC).isoformat(),
+                                     verdict=verdict.get("status"),
+                                     forced=verdict.get("status") != PASS)
     path = out / STORE / f"{name}.json"
     write_json_atomic(path, results)
     return path
 
 
-def history_line(results: dict[str, Any]) -> dict[str, Any]:
+def history_line(results: ResultsRecord) -> HistoryLine:
     run = results["run"]
     if results.get("kind") == "capacity":  # a series of its own: the capacity found
-        capacity = results.get("capacity") or {}
-        return {"time": run.get("started_at"), "id": run.get("id"), "kind": "capacity",
-                "git_revision": run.get("git_revision"), "tags": run.get("tags", {}),
-                "scenario": run.get("scenario"), "rate": None, "shape": "capacity",
-                "verdict": results["verdict"]["status"],
-                "figures": {"capacity": capacity.get("rate")}, "client_figures": {},
-                "achieved_rate": None, "client": {}, "units": {"capacity": "req/s"},
-                "better": {"capacity": "higher"}}
-    return {
-        "time": run.get("started_at"), "id": run.get("id"),
-        "git_revision": run.get("git_revision"), "tags": run.get("tags", {}),
-        "scenario": run.get("scenario"), "rate": run.get("rate"), "shape": run.get("shape"),
-        "verdict": results["verdict"]["status"],
-        "figures": {o["name"]: o.get("value") for o in results.get("objectives", [])},
+        capacity = results.get("capacity")
+        return HistoryLine(
+            time=run.get("started_at"), id=run.get("id"), kind="capacity",
+            git_revision=run.get("git_revision"), tags=run.get("tags", {}),
+            scenario=run.get("scenario"), rate=None, shape="capacity",
+            verdict=results["verdict"]["status"],
+            figures={"capacity": capacity.get("rate") if capacity else None},
+            client_figures={}, achieved_rate=None, client={}, units={"capacity": "req/s"},
+            better={"capacity": "higher"})
+    objectives = results.get("objectives", [])
+    return HistoryLine(
+        time=run.get("started_at"), id=run.get("id"),
+        git_revision=run.get("git_revision"), tags=run.get("tags", {}),
+        scenario=run.get("scenario"), rate=run.get("rate"), shape=run.get("shape"),
+        verdict=results["verdict"]["status"],
+        figures={o["name"]: o.get("value") for o in objectives},
         # the load generator's exact quantile of each server latency objective's requests
-        "client_figures": {o["name"]: o["extra"]["client_quantile"]
-                           for o in results.get("objectives", [])
-                           if (o.get("extra") or {}).get("client_quantile") is not None},
-        "achieved_rate": results.get("load", {}).get("achieved_rate"),
+        client_figures={o["name"]: q for o in objectives
+                        if (q := (o.get("extra") or {}).get("client_quantile")) is not None},
+        achieved_rate=results.get("load", LoadRecord()).get("achieved_rate"),
         # for `loadtest history`: the load generator's own figures over the window, and how
         # to read each objective's figure
-        "client": _client_line(results),
-        "units": {o["name"]: o.get("unit") for o in results.get("objectives", [])},
-        "better": {o["name"]: "higher" if str(o.get("comparison", "")).startswith(">")
-                   else "lower" for o in results.get("objectives", []) if o.get("comparison")},
-    }
+        client=_client_line(results),
+        units={o["name"]: o.get("unit") for o in objectives},
+        better={o["name"]: "higher" if str(o.get("comparison", "")).startswith(">")
+                else "lower" for o in objectives if o.get("comparison")},
+    )
 
 
-def _client_line(results: dict[str, Any]) -> dict[str, Any]:
-    totals = (results.get("client") or {}).get("totals") or {}
-    latency = totals.get("latency_ms") or {}
+def _client_line(results: ResultsRecord) -> ClientLine:
+    totals = (results.get("client") or ClientSummary()).get("totals") or ClientTotals()
+    latency = totals.get("latency_ms") or Percentiles()
     requests = totals.get("requests")
-    return {"p50_ms": latency.get("p50"), "p95_ms": latency.get("p95"),
-            "p99_ms": latency.get("p99"),
-            "error_rate": totals.get("failures", 0) / requests if requests else None}
+    return ClientLine(p50_ms=latency.get("p50"), p95_ms=latency.get("p95"),
+                      p99_ms=latency.get("p99"),
+                      error_rate=totals.get("failures", 0) / requests if requests else None)
 
 
-def append_history(results: dict[str, Any], out: Path) -> None:
+def append_history(results: ResultsRecord, out: Path) -> None:
     """One line per run; a single O_APPEND write, so concurrent runs do not interleave."""
     line = (json.dumps(history_line(results), separators=(",", ":"), allow_nan=False,
                        default=str) + "\n").encode("utf-8")
@@ -134,7 +146,7 @@ def _tail(path: Path, max_bytes: int) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def read_history(out: Path, limit: int = 200) -> list[dict[str, Any]]:
+def read_history(out: Path, limit: int = 200) -> list[HistoryLine]:
     """The last `limit` runs of `out`/history.jsonl (or of `out` itself, a history file)."""
     path = out if out.is_file() else out / HISTORY
     if not path.is_file():
@@ -143,12 +155,12 @@ def read_history(out: Path, limit: int = 200) -> list[dict[str, Any]]:
         text = _tail(path, MAX_HISTORY_BYTES)
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the history ({e.strerror or e})") from None
-    rows = []
+    rows: list[HistoryLine] = []
     for line in text.splitlines()[-limit:]:
         try:
             row = json.loads(line)
         except (ValueError, RecursionError):
             continue  # a torn line (or not a run's): skip it
-        if isinstance(row, dict):
-            rows.append(row)
+        if isinstance(row, dict):  # a line history_line wrote: its readers ask each key
+            rows.append(cast(HistoryLine, row))  # with .get, and check each figure they use
     return rows

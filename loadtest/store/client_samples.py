@@ -22,12 +22,23 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from numpy.typing import NDArray
+
 from loadtest.metrics.base import Window
+from loadtest.store.records import (
+    ClientSummary,
+    ClientTotals,
+    CompactSamples,
+    EndpointStats,
+    ErrorStats,
+    Percentiles,
+    SecondStats,
+)
 
 CHUNK_ROWS = 250_000
 COLUMNS = ("response_ms", "corrected_ms", "lag_ms")
@@ -122,7 +133,7 @@ class Bins:
 @dataclass
 class Endpoint:
     """What the first pass keeps of one endpoint's requests in the window."""
-    hist: dict[str, Any]
+    hist: dict[str, NDArray[np.int64] | None]  # per column: counts per bin, None till seen
     statuses: dict[int, int] = field(default_factory=dict)
     count: int = 0
     failures: int = 0
@@ -154,7 +165,7 @@ class ClientSamples:
         self.second_quantiles: dict[int, list[float | None]] = {}
         self._open: list[Any] = []
         self._cache: dict[tuple[tuple[Key, ...], str, float], float | None] = {}
-        self._compact: dict[int, dict[str, Any]] = {}
+        self._compact: dict[int, CompactSamples] = {}
         self._scan()
 
     # -- the first pass ---------------------------------------------------------------------
@@ -234,7 +245,7 @@ class ClientSamples:
             self.second_quantiles.setdefault(sec, values)  # a straggler: already closed
 
     # -- figures ----------------------------------------------------------------------------
-    def compact(self, limit: int) -> dict[str, Any]:
+    def compact(self, limit: int) -> CompactSamples:
         """The window's samples as results.json keeps them for comparisons (offsets from the
         window's start, measured latency, endpoint index, status), thinned evenly to `limit`
         (collected in the second pass, or a pass of its own; only the kept rows are held)."""
@@ -242,15 +253,15 @@ class ClientSamples:
             self._second_pass([], limit)
         return self._compact[limit]
 
-    def _thinning(self, limit: int) -> tuple[float, dict[str, int], dict[str, Any]]:
+    def _thinning(self, limit: int) -> tuple[float, dict[str, int], CompactSamples]:
         n = self.count(list(self.endpoints))
         names = sorted(f"{m} {nm}" for m, nm in self.endpoints)
-        kept: dict[str, Any] = {"window_s": self.window.seconds, "names": names, "t": [],
-                                "ms": [], "ep": [], "status": [], "thinned": n > limit}
+        kept = CompactSamples(window_s=self.window.seconds, names=names, t=[], ms=[], ep=[],
+                              status=[], thinned=n > limit)
         return (n / limit if n > limit else 1.0), {k: i for i, k in enumerate(names)}, kept
 
-    def _keep(self, inw: Any, seen: int, thinning: tuple[float, dict[str, int],
-              dict[str, Any]]) -> None:
+    def _keep(self, inw: Any, seen: int,
+              thinning: tuple[float, dict[str, int], CompactSamples]) -> None:
         step, index, kept = thinning
         first = math.ceil(seen / step - 1e-9)
         picks = (np.arange(first, math.ceil((seen + len(inw)) / step - 1e-9)) * step
@@ -274,8 +285,9 @@ class ClientSamples:
     def histogram(self, keys: list[Key], column: str) -> Any:
         total = np.zeros(self.bins.size, dtype=np.int64)
         for k in keys:
-            if self.endpoints[k].hist[column] is not None:
-                total += self.endpoints[k].hist[column]
+            counts = self.endpoints[k].hist[column]
+            if counts is not None:
+                total += counts
         return total
 
     def within(self, keys: list[Key], column: str, threshold_s: float) -> float:
@@ -392,14 +404,15 @@ def _group_counts(sec: Any, failed: Any) -> tuple[Any, Any, Any]:
     return index, counts.to_numpy(), errors.reindex(index).fillna(0).to_numpy()
 
 
-def client_stats(cs: ClientSamples, compact_limit: int | None = None) -> dict[str, Any]:
+def client_stats(cs: ClientSamples, compact_limit: int | None = None) -> ClientSummary:
     """The judged window's statistics and the whole run's per-second series, as
     samples.client_stats gives them from a DataFrame, from the two passes (the second also
     collects the compact samples when `compact_limit` is given)."""
     everything = tuple(sorted(cs.endpoints))
     q = cs.quantiles(_asks(everything), compact_limit)
-    return {"totals": _totals(cs, everything, q), "endpoints": _endpoints(cs, everything, q),
-            "errors": _errors(cs)[:TOP_ERRORS], "timeseries": _timeseries(cs)}
+    return ClientSummary(totals=_totals(cs, everything, q),
+                         endpoints=_endpoints(cs, everything, q),
+                         errors=_errors(cs)[:TOP_ERRORS], timeseries=_timeseries(cs))
 
 
 def _asks(everything: tuple[Key, ...]) -> list[tuple[tuple[Key, ...], str, float]]:
@@ -413,73 +426,84 @@ def _asks(everything: tuple[Key, ...]) -> list[tuple[tuple[Key, ...], str, float
     return asks
 
 
-def _totals(cs: ClientSamples, everything: tuple[Key, ...], q: Quantiles) -> dict[str, Any]:
+def _totals(cs: ClientSamples, everything: tuple[Key, ...], q: Quantiles) -> ClientTotals:
     secs = cs.window.seconds
     n = cs.count(list(everything))
     statuses = cs.statuses(list(everything))
     eps = cs.endpoints.values()
-    return {
-        "requests": n,
-        "completed_rate": cs.completed / secs if secs > 0 else 0.0,
-        "failures": sum(e.failures for e in eps),
-        "server_errors": sum(c for s, c in statuses.items() if 500 <= s <= 599),
-        "connection_errors": statuses.get(0, 0),
-        "achieved_rate": n / secs if secs > 0 else 0.0,
+    return ClientTotals(
+        requests=n,
+        completed_rate=cs.completed / secs if secs > 0 else 0.0,
+        failures=sum(e.failures for e in eps),
+        server_errors=sum(c for s, c in statuses.items() if 500 <= s <= 599),
+        connection_errors=statuses.get(0, 0),
+        achieved_rate=n / secs if secs > 0 else 0.0,
         # mean requests in flight (Little's law: rate x mean latency, over the window)
-        "in_flight": sum(e.total_ms for e in eps) / 1000.0 / secs if secs > 0 else 0.0,
+        in_flight=sum(e.total_ms for e in eps) / 1000.0 / secs if secs > 0 else 0.0,
         # the same per second of the window, at its highest (a queue that builds up over the
         # window shows here before it shows in the mean)
-        "in_flight_peak": max(cs.busy_ms.values(), default=0.0) / 1000.0,
-        "latency_ms": {f"p{int(x * 100)}": q[(everything, "response_ms", x)]
-                       for x in sorted((*QUANTILES, 0.9))},
-        "mean_ms": sum(e.total_ms for e in eps) / n if n else None,
-        "corrected_latency_ms": {f"p{int(x * 100)}": q[(everything, "corrected_ms", x)]
-                                 for x in QUANTILES},
-        "max_ms": max((e.max_ms for e in eps), default=None) if n else None,
-        "schedule_lag_ms": {"p50": q[(everything, "lag_ms", 0.5)],
-                            "p99": q[(everything, "lag_ms", 0.99)],
-                            "max": max((e.max_lag_ms for e in eps), default=None)
-                            if n else None},
-        "samples_total": cs.samples_total,
-    }
+        in_flight_peak=max(cs.busy_ms.values(), default=0.0) / 1000.0,
+        latency_ms=_percentiles(q, everything, "response_ms", sorted((*QUANTILES, 0.9))),
+        mean_ms=sum(e.total_ms for e in eps) / n if n else None,
+        corrected_latency_ms=_percentiles(q, everything, "corrected_ms", QUANTILES),
+        max_ms=max((e.max_ms for e in eps), default=None) if n else None,
+        schedule_lag_ms=Percentiles(p50=q[(everything, "lag_ms", 0.5)],
+                                    p99=q[(everything, "lag_ms", 0.99)],
+                                    max=max((e.max_lag_ms for e in eps), default=None)
+                                    if n else None),
+        samples_total=cs.samples_total,
+    )
+
+
+def _percentiles(q: Quantiles, everything: tuple[Key, ...], column: str,
+                 quantiles: Iterable[float]) -> Percentiles:
+    """{"p50": ..., "p95": ...}: the quantiles asked of a column, in their order."""
+    out = Percentiles()
+    for x in quantiles:
+        out[_PERCENTILE[x]] = q[(everything, column, x)]
+    return out
+
+
+_PERCENTILE: dict[float, Literal["p50", "p90", "p95", "p99"]] = {
+    0.5: "p50", 0.9: "p90", 0.95: "p95", 0.99: "p99"}  # f"p{int(x * 100)}" of each
 
 
 def _endpoints(cs: ClientSamples, everything: tuple[Key, ...],
-               q: Quantiles) -> list[dict[str, Any]]:
+               q: Quantiles) -> list[EndpointStats]:
     secs = cs.window.seconds
     endpoints = []
     for key in sorted(everything):
         e = cs.endpoints[key]
-        endpoints.append({
-            "method": key[0], "name": key[1], "count": e.count, "failures": e.failures,
-            "rate": e.count / secs if secs > 0 else 0.0,
-            "p50_ms": q[((key,), "response_ms", 0.5)],
-            "p95_ms": q[((key,), "response_ms", 0.95)],
-            "p99_ms": q[((key,), "response_ms", 0.99)], "max_ms": e.max_ms,
-            "mean_ms": e.total_ms / e.count if e.count else None,
-            "corrected_p95_ms": q[((key,), "corrected_ms", 0.95)],
-        })
+        endpoints.append(EndpointStats(
+            method=key[0], name=key[1], count=e.count, failures=e.failures,
+            rate=e.count / secs if secs > 0 else 0.0,
+            p50_ms=q[((key,), "response_ms", 0.5)],
+            p95_ms=q[((key,), "response_ms", 0.95)],
+            p99_ms=q[((key,), "response_ms", 0.99)], max_ms=e.max_ms,
+            mean_ms=e.total_ms / e.count if e.count else None,
+            corrected_p95_ms=q[((key,), "corrected_ms", 0.95)],
+        ))
     return endpoints
 
 
-def _errors(cs: ClientSamples) -> list[dict[str, Any]]:
+def _errors(cs: ClientSamples) -> list[ErrorStats]:
     """Every kind of failure in the window, the most frequent first."""
-    return sorted(({"method": m, "name": nm, "status": st, "count": c, "example": ex}
+    return sorted((ErrorStats(method=m, name=nm, status=st, count=c, example=ex)
                    for (m, nm, st, _), (c, ex) in cs.errors.items()),
                   key=lambda e: -e["count"])
 
 
-def _timeseries(cs: ClientSamples) -> list[dict[str, Any]]:
+def _timeseries(cs: ClientSamples) -> list[SecondStats]:
     """The whole run, per second since its start."""
-    timeseries = []
+    timeseries: list[SecondStats] = []
     for s in sorted(cs.seconds):
         t = cs.run_start + s
         count, errs = cs.seconds[s]
         p50, p95, p99 = cs.second_quantiles.get(s, [None, None, None])
-        timeseries.append({"t": float(t), "offset_s": s,
-                           "in_window": cs.window.start <= t < cs.window.end,
-                           "rate": count, "errors": errs, "p50_ms": p50, "p95_ms": p95,
-                           "p99_ms": p99})
+        timeseries.append(SecondStats(t=float(t), offset_s=s,
+                                      in_window=cs.window.start <= t < cs.window.end,
+                                      rate=count, errors=errs, p50_ms=p50, p95_ms=p95,
+                                      p99_ms=p99))
     return timeseries
 
 

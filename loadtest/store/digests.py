@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+
+from loadtest.store.records import SloDigest
 
 SAMPLE_GLOBS = ("locust/samples-*.csv", "metrics/*.jsonl.gz",  # a run, the plugin
                 "steps/*/locust/samples-*.csv")                 # a capacity search
@@ -21,10 +22,10 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def slo_record(path: Path, text: str | None = None) -> dict[str, Any]:
+def slo_record(path: Path, text: str | None = None) -> SloDigest:
     """The SLO file as it was judged: path, sha256 of its bytes, and its text."""
     data = text.encode("utf-8") if text is not None else path.read_bytes()
-    out: dict[str, Any] = {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
+    out = SloDigest(path=str(path), sha256=hashlib.sha256(data).hexdigest())
     if len(data) <= MAX_SLO_TEXT:
         out["text"] = data.decode("utf-8", errors="replace")
     return out

@@ -7,20 +7,22 @@ The models name every section a run, a verification, a capacity search or a plug
 writes, and type the fields that other code reads (statuses, exit codes, the window, values).
 Each section allows fields beyond those named (`extra="allow"`): results.json grows a field
 at a time, and a file written by an older harness of the same schema_version still loads.
+The code builds and reads the same sections as the TypedDicts of store/records.py; every
+field named here is a key of the record of the same section there (tests/test_records.py).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loadtest.judge.status import ObjectiveStatus, VerdictStatus
+
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 
-ObjectiveStatus = Literal["pass", "fail", "no_data"]
-VerdictStatus = Literal["pass", "fail", "inconclusive", "interrupted", "running"]
 
 
 class _Section(BaseModel):
@@ -66,7 +68,7 @@ class Objective(_Section):
     kind: str
     status: ObjectiveStatus
     value: float | None = None
-    threshold: Any = None
+    threshold: object = None  # a number as the harness writes it; not checked here
     comparison: str | None = None
     unit: str | None = None
     source: str | None = None
@@ -74,7 +76,7 @@ class Objective(_Section):
     samples: float | None = None
     reason: str | None = None
     detail: str | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, object] = Field(default_factory=dict)  # per kind: records.ObjectiveExtra
 
 
 class Regression(_Section):
@@ -122,17 +124,17 @@ class Results(_Section):
     objectives: list[Objective]
     regressions: list[Regression] = Field(default_factory=list)
     load: Load = Field(default_factory=Load)
-    client: dict[str, Any] = Field(default_factory=dict)
+    client: dict[str, object] = Field(default_factory=dict)  # records.ClientSummary
     warnings: list[str] = Field(default_factory=list)
-    samples: dict[str, Any] = Field(default_factory=dict)
+    samples: dict[str, object] = Field(default_factory=dict)  # records.SamplesRecord
     interrupted: bool = False
     settle: Settle | None = None
-    steps: list[dict[str, Any]] | None = None       # a capacity search's steps
-    capacity: dict[str, Any] | None = None          # and what it found
-    verification: dict[str, Any] | None = None      # a `loadtest verify` of a run
+    steps: list[dict[str, object]] | None = None    # a capacity search's steps
+    capacity: dict[str, object] | None = None       # and what it found
+    verification: dict[str, object] | None = None   # a `loadtest verify` of a run
 
 
-def schema() -> dict[str, Any]:
+def schema() -> dict[str, object]:
     return Results.model_json_schema()
 
 

@@ -9,28 +9,37 @@ import math
 import os
 import socket
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import psutil
 from pydantic import ValidationError
 
 from loadtest.errors import ConfigError, ExitCode, UsageError
 from loadtest.inputs import read_json
+from loadtest.judge.status import FAIL, INCONCLUSIVE, INTERRUPTED, PASS, RUNNING
 from loadtest.store.model import Results
+from loadtest.store.records import (
+    LoadRecord,
+    ObjectiveRecord,
+    RegressionRecord,
+    ResultsRecord,
+    RunMeta,
+    VerdictRecord,
+)
 
 _UMASK = os.umask(0)  # read once: files written here get the usual mode (0644), not mkstemp's
 os.umask(_UMASK)
 
 SCHEMA_VERSION = 1
 
-PASS, FAIL, INCONCLUSIVE, INTERRUPTED = "pass", "fail", "inconclusive", "interrupted"
-RUNNING = "running"  # the record while a run is under way; left as it is by a killed run
+__all__ = ["FAIL", "INCONCLUSIVE", "INTERRUPTED", "PASS", "RUNNING"]  # also named here
 
 
-def decide(objectives: list[dict[str, Any]], load: dict[str, Any],
+def decide(objectives: list[ObjectiveRecord], load: LoadRecord,
            interrupted: bool = False,
-           regressions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+           regressions: list[RegressionRecord] | None = None) -> VerdictRecord:
     """The verdict: interrupted > fail (a gating objective breached, a regression, or the run
     aborted on a sustained breach: `load.aborted`) >
     inconclusive (no data, load not delivered, Locust crashed, comparison impossible) > pass."""
@@ -44,7 +53,7 @@ def decide(objectives: list[dict[str, Any]], load: dict[str, Any],
                 "reason": "interrupted: load stopped early, results are partial"}
     killed = (f"the run was killed at {load['killed_at']}: judged from what it recorded "
               "before" if load.get("killed_at") else None)
-    aborted = (load.get("aborted") or {}).get("reason")
+    aborted = load["aborted"].get("reason") if "aborted" in load else None
     if failed or regressed or load.get("target_died") or aborted:
         parts = [killed] if killed else []
         if aborted:
@@ -73,7 +82,7 @@ def decide(objectives: list[dict[str, Any]], load: dict[str, Any],
             "reason": f"all {len(gating)} objectives hold"}
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: object) -> object:
     """JSON has no NaN/Infinity: write them as null."""
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
@@ -84,7 +93,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_json_atomic(path: Path, data: Mapping[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -122,7 +131,7 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_results(run_dir: Path, results: dict[str, Any]) -> Path:
+def write_results(run_dir: Path, results: ResultsRecord) -> Path:
     """Write results.json atomically; `results` gains its `schema_version` too."""
     results["schema_version"] = SCHEMA_VERSION
     path = run_dir / "results.json"
@@ -131,7 +140,7 @@ def write_results(run_dir: Path, results: dict[str, Any]) -> Path:
     return path
 
 
-def running_results(meta: dict[str, Any], phase: str) -> dict[str, Any]:
+def running_results(meta: RunMeta, phase: str) -> ResultsRecord:
     """The record of a run under way (`phase`: started, stack, load): the plan, then the
     target and metrics source, then the window. A harness killed outright leaves it; `loadtest
     verify RUN_DIR` judges what was recorded."""
@@ -144,12 +153,13 @@ def running_results(meta: dict[str, Any], phase: str) -> dict[str, Any]:
                                   "`loadtest verify RUN_DIR` judges what it recorded"}}
 
 
-def is_running(results: dict[str, Any]) -> bool:
+def is_running(results: ResultsRecord) -> bool:
     """True for the record of a run that has not finished (still running, or killed)."""
-    return (results.get("verdict") or {}).get("status") == RUNNING
+    verdict = results.get("verdict")
+    return verdict is not None and verdict.get("status") == RUNNING
 
 
-def require_finished(results: dict[str, Any], where: object, use: str) -> None:
+def require_finished(results: ResultsRecord, where: object, use: str) -> None:
     """`use` (a baseline, a comparison) needs a finished run: refuse a running or killed one."""
     if is_running(results):
         raise UsageError(f"{where}: the run never finished (still running, or killed); it "
@@ -157,7 +167,7 @@ def require_finished(results: dict[str, Any], where: object, use: str) -> None:
                          "RUN_DIR`, or choose a finished run")
 
 
-def still_running(results: dict[str, Any]) -> bool:
+def still_running(results: ResultsRecord) -> bool:
     """The harness that writes this `running` record is alive on this host."""
     pid, host = results.get("pid"), results.get("host")
     if not isinstance(pid, int) or host != socket.gethostname() or pid == os.getpid():
@@ -172,7 +182,7 @@ def still_running(results: dict[str, Any]) -> bool:
     return "loadtest" in cmd
 
 
-def load_results(path: Path) -> dict[str, Any]:
+def load_results(path: Path) -> ResultsRecord:
     if path.is_dir():
         path = path / "results.json"
     try:
@@ -206,8 +216,9 @@ def load_results(path: Path) -> dict[str, Any]:
         where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"])
         raise ConfigError(f"{path}: {where.replace('.[', '[')}: {first['msg']} (not a "
                           f"loadtest results file of schema_version {SCHEMA_VERSION})") from None
-    return data
+    return cast(ResultsRecord, data)  # its sections as the model validated them
 
 
 def kind_name(kind: type) -> str:
-    return {dict: "object", list: "array"}.get(kind, kind.__name__)
+    names: dict[type, str] = {dict: "object", list: "array"}
+    return names.get(kind, kind.__name__)

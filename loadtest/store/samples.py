@@ -18,6 +18,7 @@ import pandas as pd
 
 from loadtest.metrics.base import Window
 from loadtest.store.client_samples import rank
+from loadtest.store.records import Percentiles, TaskTotals
 
 
 def load_samples(folder: Path) -> Any:
@@ -90,7 +91,7 @@ def _task_row(parts: list[str]) -> TaskRow | None:
     return None  # a torn last line
 
 
-def task_totals(folder: Path, window: Window) -> dict[str, Any]:
+def task_totals(folder: Path, window: Window) -> TaskTotals:
     """Tasks started in the window and their rate (with `--rate` counting task starts, a task
     of several requests makes requests/s higher than tasks/s), the schedule lag of the task
     starts themselves (a task's later requests wait for its earlier ones, not for the
@@ -115,20 +116,19 @@ def task_totals(folder: Path, window: Window) -> dict[str, Any]:
             task_s += t.end - t.start
             waiting_s += t.request_ms / 1000.0
     if not seen:
-        return {}
+        return TaskTotals()
     lags.sort()
     n = len(lags)
-    out: dict[str, Any] = {"tasks": n,
-                           "task_rate": n / window.seconds if window.seconds > 0 else 0.0}
+    out = TaskTotals(tasks=n, task_rate=n / window.seconds if window.seconds > 0 else 0.0)
     if n:
         def q(f: float) -> float:  # nearest rank, as for the samples
             return lags[rank(n, f)]
-        out["schedule_lag_ms"] = {"p50": q(0.5), "p99": q(0.99), "max": lags[-1]}
+        out["schedule_lag_ms"] = Percentiles(p50=q(0.5), p99=q(0.99), max=lags[-1])
     if done:
-        out.update({"tasks_done": done, "task_ms": 1000.0 * task_s / done,
-                    "requests_per_task": requests / done,
-                    "task_waiting_ms": 1000.0 * waiting_s / done,
-                    "in_task": busy_s / window.seconds if window.seconds > 0 else 0.0})
+        out.update(TaskTotals(tasks_done=done, task_ms=1000.0 * task_s / done,
+                              requests_per_task=requests / done,
+                              task_waiting_ms=1000.0 * waiting_s / done,
+                              in_task=busy_s / window.seconds if window.seconds > 0 else 0.0))
     return out
 
 

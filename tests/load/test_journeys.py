@@ -16,6 +16,8 @@ import pandas as pd
 import pytest
 
 from loadtest.judge.checks import CAUSES, lag_not_charged
+from loadtest.judge.objectives import ObjectiveResult
+from loadtest.judge.status import ObjectiveStatus
 from loadtest.load.health import diagnose, journeys, users_for
 from loadtest.metrics.base import Window
 from loadtest.store.samples import task_totals
@@ -58,6 +60,14 @@ def test_journeys_and_the_users_they_need() -> None:
     assert users_for(5, 5690) == 40 and users_for(1, 10) == 10
 
 
+def _as_measured(status: ObjectiveStatus, value: float) -> ObjectiveResult:
+    """A client latency objective judged as measured (what evaluate_client gives)."""
+    return ObjectiveResult(name="m", kind="client", description="", severity="fail",
+                           source="client", metrics_source="locust", status=status,
+                           value=value, unit="s", threshold=1.0, comparison="<=",
+                           samples=100.0)
+
+
 def test_a_generator_lag_is_not_charged_as_a_corrected_latency_breach() -> None:
     corrected = {"name": "client_p95", "kind": "client", "status": "fail", "value": 9.1,
                  "extra": {"corrected": True}}
@@ -65,8 +75,8 @@ def test_a_generator_lag_is_not_charged_as_a_corrected_latency_breach() -> None:
                    "extra": {"corrected": True}}
     server = {"name": "error_rate", "kind": "error_rate", "status": "pass", "value": 0.0}
     objectives = [corrected, slow_anyway, server]
-    lag_not_charged(objectives, {"client_p95": {"status": "pass", "value": 0.004},
-                                 "client_p99": {"status": "fail", "value": 2.0}}, "journeys")
+    lag_not_charged(objectives, {"client_p95": _as_measured("pass", 0.004),
+                                 "client_p99": _as_measured("fail", 2.0)}, "journeys")
     assert corrected["status"] == "no_data" and corrected["extra"]["measured"] == 0.004
     assert CAUSES["journeys"] in corrected["reason"] and "(4 ms)" in corrected["reason"]
     assert slow_anyway["status"] == "fail"  # slow as measured too: the service's breach

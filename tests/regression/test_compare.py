@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from loadtest.commands.compare import exit_code
 from loadtest.errors import ConfigError
 from loadtest.regression import stats
-from loadtest.regression.compare import compare_runs, exit_code
+from loadtest.regression.compare import compare_runs
 from loadtest.slo import load_slo
 from loadtest.store.baselines import append_history, load_baseline, promote, read_history, resolve
 from loadtest.store.results import write_results
@@ -147,7 +148,7 @@ def test_every_check_states_the_change_it_could_detect() -> None:
     assert floored["detectable_change"] == pytest.approx(0.005 / floored["base_value"])
     assert any("response_time_p95: this pair could only declare a change of" in w
                and "underpowered" in w and "windows of about" in w for w in comparison.warnings)
-    from loadtest.regression.compare import format_table
+    from loadtest.commands.compare import format_table
 
     assert "(underpowered)" in format_table(comparison)
 

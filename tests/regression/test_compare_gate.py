@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtest.cli import app
-from loadtest.regression.compare import compare_runs, exit_code, format_table
+from loadtest.commands.compare import exit_code, format_table
+from loadtest.regression.compare import compare_runs
 from loadtest.slo import load_slo
 from loadtest.store.baselines import promote
 from loadtest.store.results import write_results

@@ -13,8 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtest.cli import app
+from loadtest.commands.history import drift_check, history_report
 from loadtest.regression.changepoints import e_divisive, min_p_value
-from loadtest.regression.history import Detector, drift_check, history_report
+from loadtest.regression.history import Detector
 from loadtest.reports.html import render_html
 from loadtest.reports.junit import render_junit
 from tests.support import EVIL, loadtest, made_up_results
