@@ -51,8 +51,9 @@ def preload() -> None:
 
 
 def _load() -> None:
-    """matplotlib is the one import deferred below the commands (STYLE.md 9): a run pays it
-    in preload's thread, while the load runs, not before the load starts."""
+    """matplotlib is the one import deferred below the commands (a heavy import waits for
+    what needs it): a run pays it in preload's thread, while the load runs, not before the
+    load starts."""
     try:
         import matplotlib.backends.backend_svg  # noqa: F401
         import matplotlib.figure  # noqa: F401
