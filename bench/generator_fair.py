@@ -298,7 +298,7 @@ def main() -> int:
                          "issue #42) or the harness's default pool (3 per req/s)")
     ap.add_argument("--seconds", type=int, default=20, help="cost: each run's length")
     ap.add_argument("--variants", default="",
-                    help="cost: a comma-separated subset of the variants' labels")
+                    help="cost: a subset of the variants, labels separated by ;")
     args = ap.parse_args()
     lines: list[str] = []
     rates = [int(r) for r in args.rates.split(",")]
@@ -308,7 +308,7 @@ def main() -> int:
         try:
             if "cost" in args.sections:
                 chosen = tuple(v for v in VARIANTS if not args.variants
-                               or v[0] in args.variants.split(","))
+                               or v[0] in args.variants.split(";"))
                 cost(base, nginx, args.rounds, lines, rates, chosen, args.users, args.seconds)
             if "pool" in args.sections:
                 cost(base, nginx, args.rounds, lines, rates, (VARIANTS[-1], POOL), "default",
