@@ -32,8 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import fmean, median, pstdev
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,6 +185,9 @@ VARIANTS = (
     ("harness", "bench/paced_locustfile.py,loadtest/locustlib/addon/loadtest_harness.py"),
 )
 HARNESS = "harness"
+# on request (--variants): the harness without its per-user request deadline timer
+EXTRA = (("harness, no deadline", ("bench/paced_nodeadline_locustfile.py,"
+                                   "loadtest/locustlib/addon/loadtest_harness.py")),)
 # `pool`: the harness with a tenth of the default users (at least 20): does the size of the
 # pool (greenlets sleeping on their slots, one connection each) cost CPU per request?
 POOL = ("harness, 1/10 of the users", VARIANTS[-1][1])
@@ -247,9 +250,9 @@ def cost(base: Path, nginx: Nginx, rounds: int, lines: list[str], rates: list[in
                 best = min(plain_even, key=lambda k: med[k])
                 lines.append(f"     harness / cheapest equally even plain ({best}) "
                              f"{med[HARNESS] / med[best]:.2f}x")
-            for k in med:
+            for k, m in med.items():
                 if k != HARNESS:
-                    lines.append(f"     harness / {k} {med[HARNESS] / med[k]:.2f}x")
+                    lines.append(f"     harness / {k} {med[HARNESS] / m:.2f}x")
 
 
 def held(base: Path, nginx: Nginx, rate: int, workers: int) -> tuple[float, int, str]:
@@ -269,13 +272,17 @@ def held(base: Path, nginx: Nginx, rate: int, workers: int) -> tuple[float, int,
     return float(r["load"]["achieved_rate"]), p.returncode, r["verdict"]["reason"]
 
 
-def ceiling(base: Path, nginx: Nginx, lines: list[str]) -> None:
+CEILING_RATES = (1000, 1500, 2000, 2500, 3000, 4000)
+
+
+def ceiling(base: Path, nginx: Nginx, lines: list[str], rates: tuple[int, ...] = CEILING_RATES,
+            processes: tuple[int, ...] = (1, 2)) -> None:
     lines.append("2. highest rate held within 1% (`loadtest run`, 10 s window after 5 s), "
                  "against nginx")
-    for workers in (1, 2):
+    for workers in processes:
         best = None
         row = []
-        for rate in (1000, 1500, 2000, 2500, 3000, 4000):
+        for rate in rates:
             achieved, code, why = held(base, nginx, rate, workers)
             row.append(f"{rate}: {achieved:.1f} (exit {code}"
                        + (f": {why[:90]}" if code else "") + ")")
@@ -297,6 +304,9 @@ def main() -> int:
                     help="cost: every variant's users, rate / 10 (10 req/s a plain user, "
                          "issue #42) or the harness's default pool (3 per req/s)")
     ap.add_argument("--seconds", type=int, default=20, help="cost: each run's length")
+    ap.add_argument("--ceiling-rates", default=",".join(map(str, CEILING_RATES)),
+                    help="ceiling: the rates tried, in order (stops at the first not held)")
+    ap.add_argument("--processes", default="1,2", help="ceiling: Locust processes (--workers)")
     ap.add_argument("--variants", default="",
                     help="cost: a subset of the variants, labels separated by ;")
     args = ap.parse_args()
@@ -307,14 +317,16 @@ def main() -> int:
         nginx = Nginx(base)
         try:
             if "cost" in args.sections:
-                chosen = tuple(v for v in VARIANTS if not args.variants
-                               or v[0] in args.variants.split(";"))
+                chosen = VARIANTS if not args.variants else tuple(
+                    v for v in VARIANTS + EXTRA if v[0] in args.variants.split(";"))
                 cost(base, nginx, args.rounds, lines, rates, chosen, args.users, args.seconds)
             if "pool" in args.sections:
                 cost(base, nginx, args.rounds, lines, rates, (VARIANTS[-1], POOL), "default",
                      args.seconds)
             if "ceiling" in args.sections:
-                ceiling(base, nginx, lines)
+                ceiling(base, nginx, lines,
+                        tuple(int(r) for r in args.ceiling_rates.split(",")),
+                        tuple(int(w) for w in args.processes.split(",")))
         finally:
             nginx.stop()
     print("\n".join(lines))
