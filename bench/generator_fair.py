@@ -3,12 +3,23 @@ rate it holds, against Debian's nginx on loopback (a small JSON answer: never th
 
   1. cost: CPU seconds per 1000 requests of one Locust process in its steady state (from /proc,
      between 7 s after the start and 3 s before the end, over the requests Locust counted in
-     that span: its stats history), at 200 and 1000 req/s, with the same users (the harness's
-     default pool: 3 per req/s, at most 1000):
-       - plain Locust, bunched: `constant_throughput`, users spawned at once (Locust's habit)
-       - plain Locust, even: `constant_pacing`, user i first at i / rate (bench/
-         staggered_locustfile.py): one request every 1 / rate s, as the harness sends them
+     that span: its stats history), at 200 and 1000 req/s, with the same users for every
+     variant (rate / 10: 10 req/s a plain user, as in issue #42; `--users default`: the
+     harness's default pool), next to what each variant actually sent in that span, from
+     every request's recorded start (plain variants: bench/record_starts.py loaded beside
+     each, one list append a request; the harness: its own samples files): the rate, the share
+     of consecutive starts closer than 0.5 ms, and the gaps against 1 / rate (gap x rate:
+     sd/mean, p1 and p99; perfectly even is 0 and 1.00-1.00):
+       - plain bunched: `constant_throughput`, users spawned at once (Locust's habit)
+       - plain even, ct: `constant_throughput`, user i first at i / rate (bench/
+         even_locustfile.py)
+       - plain even, staggered: `constant_pacing`, user i first at i / rate (bench/
+         staggered_locustfile.py)
+       - plain even, slots: user i on its own fixed slots i / rate + k x users / rate (bench/
+         slots_locustfile.py)
        - the harness: PacedUser on the shared schedule, with its recorder and request deadline
+     and the harness against the cheapest plain variant whose spacing is as even ("[even]":
+     at most 1% of starts under 0.5 ms apart, gap x rate p1 >= 0.5 and p99 <= 1.5);
      median of 5 interleaved rounds (this VM's CPU accounting varies 10-20% run to run)
   2. ceiling: the highest rate `loadtest run` holds within 1% over a 10 s window and calls
      conclusive (exit 0: no Locust process kept 80% of a core busy), one Locust process and
@@ -16,7 +27,9 @@ rate it holds, against Debian's nginx on loopback (a small JSON answer: never th
 
   3. pool (on request): the harness with its default pool and with a tenth of it
 
-    python bench/generator_fair.py [cost] [ceiling] [pool] [--rounds 5]
+    python bench/generator_fair.py [cost] [ceiling] [pool] [--rounds 5] [--rates 200,1000]
+        [--users tenth|default] [--variants 'LABEL;LABEL'] [--ceiling-rates 3000,4000]
+        [--processes 1,2]
 """
 
 from __future__ import annotations
