@@ -311,7 +311,7 @@ def ceiling(base: Path, nginx: Nginx, lines: list[str], rates: tuple[int, ...] =
             if achieved < rate * 0.99 or code != 0:  # exit 3: the generator was saturated
                 break
             best = rate
-        lines.append(f"   {workers} process(es): held {best or '< 1000'} req/s within 1% "
+        lines.append(f"   {workers} process(es): held {best or f'< {rates[0]}'} req/s within 1% "
                      "and conclusive; " + "; ".join(row))
 
 
