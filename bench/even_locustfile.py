@@ -11,7 +11,7 @@ import os
 import time
 from time import perf_counter
 
-import gevent
+import gevent  # type: ignore[import-untyped]
 from locust import FastHttpUser, constant_throughput
 from mix import TASKS  # bench/ is on Locust's path (the locustfile's folder)
 
@@ -24,7 +24,7 @@ _start: list[float] = []
 
 class EvenUser(FastHttpUser):
     wait_time = constant_throughput(PER_USER)
-    tasks = TASKS
+    tasks = TASKS  # type: ignore[assignment]
 
     def on_start(self) -> None:
         if not _start:

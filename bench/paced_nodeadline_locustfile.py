@@ -9,7 +9,7 @@ from loadtest.locustlib import PacedUser
 
 
 class PacedNoDeadline(PacedUser):
-    tasks = TASKS
+    tasks = TASKS  # type: ignore[assignment]
 
     def __init__(self, environment) -> None:  # type: ignore[no-untyped-def]
         super().__init__(environment)

@@ -21,7 +21,7 @@ _start: list[float] = []
 
 
 class SlotUser(FastHttpUser):
-    tasks = TASKS
+    tasks = TASKS  # type: ignore[assignment]
     _next = 0.0
 
     def on_start(self) -> None:
