@@ -265,7 +265,7 @@ def cost(base: Path, nginx: Nginx, rounds: int, lines: list[str], rates: list[in
                 + ("  [even]" if is_even(s) else "")
                 + ("  [as even as the harness]" if as_even[label] else ""))
         if HARNESS in med:
-            plain_even = [k for k in med if as_even[k] and k != POOL[0]]
+            plain_even = [k for k in med if as_even[k] and k.startswith("plain")]
             if plain_even:
                 best = min(plain_even, key=lambda k: med[k])
                 lines.append(f"     harness / cheapest plain as even ({best}) "
