@@ -3,12 +3,24 @@ rate it holds, against Debian's nginx on loopback (a small JSON answer: never th
 
   1. cost: CPU seconds per 1000 requests of one Locust process in its steady state (from /proc,
      between 7 s after the start and 3 s before the end, over the requests Locust counted in
-     that span: its stats history), at 200 and 1000 req/s, with the same users (the harness's
-     default pool: 3 per req/s, at most 1000):
-       - plain Locust, bunched: `constant_throughput`, users spawned at once (Locust's habit)
-       - plain Locust, even: `constant_pacing`, user i first at i / rate (bench/
-         staggered_locustfile.py): one request every 1 / rate s, as the harness sends them
+     that span: its stats history), at 200 and 1000 req/s, with the same users for every
+     variant (rate / 10: 10 req/s a plain user, as in issue #42; `--users default`: the
+     harness's default pool), next to what each variant actually sent in that span, from
+     every request's recorded start (plain variants: bench/record_starts.py loaded beside
+     each, one list append a request; the harness: its own samples files): the rate, the share
+     of consecutive starts closer than 0.5 ms, and the gaps against 1 / rate (gap x rate:
+     sd/mean, p1 and p99; perfectly even is 0 and 1.00-1.00):
+       - plain bunched: `constant_throughput`, users spawned at once (Locust's habit)
+       - plain even, ct: `constant_throughput`, user i first at i / rate (bench/
+         even_locustfile.py)
+       - plain even, staggered: `constant_pacing`, user i first at i / rate (bench/
+         staggered_locustfile.py)
+       - plain even, slots: user i on its own fixed slots i / rate + k x users / rate (bench/
+         slots_locustfile.py)
        - the harness: PacedUser on the shared schedule, with its recorder and request deadline
+     and the harness against the cheapest plain variant whose spacing is as even as the
+     harness's (at most 1 point more starts under 0.5 ms apart, sd/mean at most 0.05 higher;
+     "[even]" besides: at most 1% under 0.5 ms, gap x rate p1 >= 0.5 and p99 <= 1.5);
      median of 5 interleaved rounds (this VM's CPU accounting varies 10-20% run to run)
   2. ceiling: the highest rate `loadtest run` holds within 1% over a 10 s window and calls
      conclusive (exit 0: no Locust process kept 80% of a core busy), one Locust process and
@@ -16,13 +28,16 @@ rate it holds, against Debian's nginx on loopback (a small JSON answer: never th
 
   3. pool (on request): the harness with its default pool and with a tenth of it
 
-    python bench/generator_fair.py [cost] [ceiling] [pool] [--rounds 5]
+    python bench/generator_fair.py [cost] [ceiling] [pool] [--rounds 5] [--rates 200,1000]
+        [--users tenth|default] [--variants 'LABEL;LABEL'] [--ceiling-rates 3000,4000]
+        [--processes 1,2]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import shutil
@@ -31,8 +46,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from statistics import median
+from statistics import fmean, median, pstdev
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -110,8 +126,9 @@ def count_at(history: Path, t: float) -> float:
 
 
 def steady_cost(locustfile: str, host: str, users: int, seconds: int, env: dict[str, str],
-                tmp: Path) -> tuple[float, float]:
-    """(CPU seconds per 1000 requests, req/s) of one Locust process in its steady state."""
+                tmp: Path) -> tuple[float, float, float, float]:
+    """(CPU seconds per 1000 requests, req/s, span start, span end) of one Locust process in
+    its steady state; the span is wall-clock time (the requests' start times are too)."""
     prefix = tmp / "stats"
     proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", locustfile, "--headless",
                              "--host", host, "-u", str(users), "-r", str(users), "--run-time",
@@ -126,54 +143,138 @@ def steady_cost(locustfile: str, host: str, users: int, seconds: int, env: dict[
     proc.wait(timeout=seconds + 60)
     history = Path(f"{prefix}_stats_history.csv")
     n = count_at(history, tb) - count_at(history, ta)
-    return (b - a) / n * 1000, n / (tb - ta)
+    return (b - a) / n * 1000, n / (tb - ta), ta, tb
 
 
+def starts_of(folder: Path) -> list[float]:
+    """Every request's actual start this variant recorded: the harness's samples files
+    (`start` column), or a plain variant's bench/record_starts.py dump."""
+    starts: list[float] = []
+    for f in folder.glob("samples-*.csv"):
+        with f.open(newline="", encoding="utf-8") as fh:
+            starts.extend(float(r["start"]) for r in csv.DictReader(fh))
+    for f in folder.glob("starts-*.txt"):
+        starts.extend(float(x) for x in f.read_text(encoding="utf-8").split())
+    return sorted(starts)
+
+
+CLOSE_S = 0.0005  # consecutive starts closer than this count as bunched
+
+
+@dataclass
+class Spacing:
+    """What a variant sent in the span: its rate, the share of consecutive starts closer than
+    CLOSE_S, and its gaps against 1 / rate (gap x rate: 1.0 is perfectly even)."""
+    rate: float
+    close: float
+    cv: float      # sd / mean of the gaps
+    p1: float      # 1st percentile of gap x rate
+    p99: float     # 99th percentile of gap x rate
+
+
+def spacing(starts: list[float], ta: float, tb: float) -> Spacing:
+    span = [t for t in starts if ta <= t <= tb]
+    if len(span) < 3:
+        raise SystemExit(f"only {len(span)} request starts recorded in the span")
+    rate = len(span) / (tb - ta)
+    gaps = sorted(b - a for a, b in itertools.pairwise(span))
+    mean = fmean(gaps)
+
+    def pct(q: float) -> float:
+        return gaps[min(len(gaps) - 1, int(q * len(gaps)))] * rate
+
+    return Spacing(rate, sum(g < CLOSE_S for g in gaps) / len(gaps), pstdev(gaps) / mean,
+                   pct(0.01), pct(0.99))
+
+
+# every plain variant loads bench/record_starts.py beside it (one list append a request); the
+# harness records every start in its own samples files
+RECORD = ",bench/record_starts.py"
 VARIANTS = (
-    ("plain Locust, bunched", "bench/plain_locustfile.py"),
-    ("plain Locust, even", "bench/staggered_locustfile.py"),
+    ("plain bunched", "bench/plain_locustfile.py" + RECORD),
+    ("plain even, ct", "bench/even_locustfile.py" + RECORD),
+    ("plain even, staggered", "bench/staggered_locustfile.py" + RECORD),
+    ("plain even, slots", "bench/slots_locustfile.py" + RECORD),
     # with the add-on `loadtest run` loads next to every scenario (task starts, deadlines)
     ("harness", "bench/paced_locustfile.py,loadtest/locustlib/addon/loadtest_harness.py"),
 )
+HARNESS = "harness"
+# on request (--variants): the harness without its per-user request deadline timer
+EXTRA = (("harness, no deadline", ("bench/paced_nodeadline_locustfile.py,"
+                                   "loadtest/locustlib/addon/loadtest_harness.py")),)
 # `pool`: the harness with a tenth of the default users (at least 20): does the size of the
 # pool (greenlets sleeping on their slots, one connection each) cost CPU per request?
-POOL = ("harness, 1/10 of the users", VARIANTS[2][1])
+POOL = ("harness, 1/10 of the users", VARIANTS[-1][1])
+# "equally even" (what the harness sends): at most 1% of consecutive starts under 0.5 ms and
+# gaps within [0.5, 1.5] x 1 / rate for 98% of them
+EVEN_CLOSE, EVEN_P1, EVEN_P99 = 0.01, 0.5, 1.5
+
+
+def is_even(s: Spacing) -> bool:
+    return s.close <= EVEN_CLOSE and s.p1 >= EVEN_P1 and s.p99 <= EVEN_P99
 
 
 def cost(base: Path, nginx: Nginx, rounds: int, lines: list[str], rates: list[int],
-         variants: tuple[tuple[str, str], ...] = VARIANTS) -> None:
+         variants: tuple[tuple[str, str], ...] = VARIANTS, users_of: str = "tenth",
+         seconds: int = 20) -> None:
     from loadtest.load.runner import default_users
 
-    seconds = 20
     lines.append(f"1. CPU s per 1000 requests, one Locust process, steady state ({seconds - 10} "
-                 f"of {seconds} s), nginx on loopback; median of {rounds} rounds (range)")
+                 f"of {seconds} s), nginx on loopback; median of {rounds} rounds (range); "
+                 "what each sent in that span, from every request's recorded start: rate, "
+                 f"share of consecutive starts < {CLOSE_S * 1000:g} ms apart, gaps x rate "
+                 "(sd/mean, p1-p99; perfectly even: 0, 1.00-1.00)")
     for rate in rates:
-        users = default_users(rate)
+        # the same users for every variant: rate / 10 (each plain user at 10 req/s, as in
+        # issue #42) or the harness's default pool
+        users = default_users(rate) if users_of == "default" else max(1, round(rate / 10))
         env = {"PLAIN_PER_USER_RATE": str(rate / users), "STAGGER_RATE": str(rate),
                "STAGGER_USERS": str(users), "LOADTEST_LOCUST_RATE": str(rate)}
-        got: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in variants}
+        got: dict[str, list[tuple[float, Spacing]]] = {label: [] for label, _ in variants}
+        used: dict[str, int] = {}
         for r in range(rounds):
             for i, (label, lf) in enumerate(variants):
                 tmp = Path(tempfile.mkdtemp(prefix=f"cost-{rate}-{r}-{i}-", dir=base))
                 n = max(20, users // 10) if label == POOL[0] else users
-                got[label].append(steady_cost(lf, nginx.url, n, seconds,
-                                              {**env, "LOADTEST_LOCUST_OUT": str(tmp)}, tmp))
+                used[label] = n
+                c, _, ta, tb = steady_cost(lf, nginx.url, n, seconds,
+                                           {**env, "LOADTEST_LOCUST_OUT": str(tmp),
+                                            "BENCH_STARTS_OUT": str(tmp)}, tmp)
+                got[label].append((c, spacing(starts_of(tmp), ta, tb)))
+                shutil.rmtree(tmp, ignore_errors=True)
         med = {label: median(c for c, _ in v) for label, v in got.items()}
-        lines.append(f"   {rate} req/s, {users} users:")
+        lines.append(f"   {rate} req/s:")
         # each round's figure, printed at once: a later section's failure keeps this one's
         rounds_of = {k: [round(c, 3) for c, _ in v] for k, v in got.items()}
         print(f"   ({rate} req/s, each round: {rounds_of})", flush=True)
+        spc = {label: Spacing(*(median(getattr(s, f) for _, s in v)
+                                for f in ("rate", "close", "cv", "p1", "p99")))
+               for label, v in got.items()}
+        h = spc.get(HARNESS)
+        # as even as the harness: no more starts under 0.5 ms (+1 point), no wider spread
+        # (sd/mean +0.05), medians over the rounds
+        as_even = {k: h is not None and k != HARNESS and s.close <= h.close + 0.01
+                   and s.cv <= h.cv + 0.05 for k, s in spc.items()}
         for label, v in got.items():
             cs = [c for c, _ in v]
-            lines.append(f"     {label:<24} {med[label]:.3f} s ({min(cs):.3f}-{max(cs):.3f}) "
-                         f"at {median(x for _, x in v):.1f} req/s")
-        if "harness" in med and "plain Locust, even" in med:
-            h = med["harness"]
-            lines.append(f"     harness / plain even {h / med['plain Locust, even'] - 1:+.1%}; "
-                         f"harness / plain bunched {h / med['plain Locust, bunched'] - 1:+.1%}")
-        if POOL[0] in med and "harness" in med:
-            lines.append(f"     a tenth of the users / the default pool "
-                         f"{med[POOL[0]] / med['harness'] - 1:+.1%}")
+            s = spc[label]
+            lines.append(
+                f"     {label:<22} {used[label]:>4} users  {med[label]:.3f} s "
+                f"({min(cs):.3f}-{max(cs):.3f})  sent {s.rate:.1f} req/s, < 0.5 ms "
+                f"{s.close:.1%}, gap x rate sd/mean {s.cv:.2f}, p1-p99 {s.p1:.2f}-{s.p99:.2f}"
+                + ("  [even]" if is_even(s) else "")
+                + ("  [as even as the harness]" if as_even[label] else ""))
+        if HARNESS in med:
+            plain_even = [k for k in med if as_even[k] and k.startswith("plain")]
+            if plain_even:
+                best = min(plain_even, key=lambda k: med[k])
+                lines.append(f"     harness / cheapest plain as even ({best}) "
+                             f"{med[HARNESS] / med[best]:.2f}x")
+            else:
+                lines.append("     no plain variant sent starts as even as the harness's")
+            for k, m in med.items():
+                if k != HARNESS:
+                    lines.append(f"     harness / {k} {med[HARNESS] / m:.2f}x")
 
 
 def held(base: Path, nginx: Nginx, rate: int, workers: int) -> tuple[float, int, str]:
@@ -193,20 +294,24 @@ def held(base: Path, nginx: Nginx, rate: int, workers: int) -> tuple[float, int,
     return float(r["load"]["achieved_rate"]), p.returncode, r["verdict"]["reason"]
 
 
-def ceiling(base: Path, nginx: Nginx, lines: list[str]) -> None:
+CEILING_RATES = (1000, 1500, 2000, 2500, 3000, 4000)
+
+
+def ceiling(base: Path, nginx: Nginx, lines: list[str], rates: tuple[int, ...] = CEILING_RATES,
+            processes: tuple[int, ...] = (1, 2)) -> None:
     lines.append("2. highest rate held within 1% (`loadtest run`, 10 s window after 5 s), "
                  "against nginx")
-    for workers in (1, 2):
+    for workers in processes:
         best = None
         row = []
-        for rate in (1000, 1500, 2000, 2500, 3000, 4000):
+        for rate in rates:
             achieved, code, why = held(base, nginx, rate, workers)
             row.append(f"{rate}: {achieved:.1f} (exit {code}"
                        + (f": {why[:90]}" if code else "") + ")")
             if achieved < rate * 0.99 or code != 0:  # exit 3: the generator was saturated
                 break
             best = rate
-        lines.append(f"   {workers} process(es): held {best or '< 1000'} req/s within 1% "
+        lines.append(f"   {workers} process(es): held {best or f'< {rates[0]}'} req/s within 1% "
                      "and conclusive; " + "; ".join(row))
 
 
@@ -217,6 +322,15 @@ def main() -> int:
                          "of it)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--rates", default="200,1000", help="for cost and pool")
+    ap.add_argument("--users", choices=("tenth", "default"), default="tenth",
+                    help="cost: every variant's users, rate / 10 (10 req/s a plain user, "
+                         "issue #42) or the harness's default pool (3 per req/s)")
+    ap.add_argument("--seconds", type=int, default=20, help="cost: each run's length")
+    ap.add_argument("--ceiling-rates", default=",".join(map(str, CEILING_RATES)),
+                    help="ceiling: the rates tried, in order (stops at the first not held)")
+    ap.add_argument("--processes", default="1,2", help="ceiling: Locust processes (--workers)")
+    ap.add_argument("--variants", default="",
+                    help="cost: a subset of the variants, labels separated by ;")
     args = ap.parse_args()
     lines: list[str] = []
     rates = [int(r) for r in args.rates.split(",")]
@@ -225,16 +339,21 @@ def main() -> int:
         nginx = Nginx(base)
         try:
             if "cost" in args.sections:
-                cost(base, nginx, args.rounds, lines, rates)
+                chosen = VARIANTS if not args.variants else tuple(
+                    v for v in VARIANTS + EXTRA if v[0] in args.variants.split(";"))
+                cost(base, nginx, args.rounds, lines, rates, chosen, args.users, args.seconds)
             if "pool" in args.sections:
-                cost(base, nginx, args.rounds, lines, rates, (VARIANTS[2], POOL))
+                cost(base, nginx, args.rounds, lines, rates, (VARIANTS[-1], POOL), "default",
+                     args.seconds)
             if "ceiling" in args.sections:
-                ceiling(base, nginx, lines)
+                ceiling(base, nginx, lines,
+                        tuple(int(r) for r in args.ceiling_rates.split(",")),
+                        tuple(int(w) for w in args.processes.split(",")))
         finally:
             nginx.stop()
     print("\n".join(lines))
     print("command: python bench/generator_fair.py " + " ".join(args.sections)
-          + f" --rounds {args.rounds} --rates {args.rates}")
+          + f" --rounds {args.rounds} --rates {args.rates} --users {args.users}")
     return 0
 
 
