@@ -4,12 +4,10 @@ calls one library function and turns a HarnessError into a one-line message and 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -27,7 +25,7 @@ from loadtest.errors import ExitCode, HarnessError, UsageError
 from loadtest.store.records import ResultsRecord, VerificationRecord
 
 if TYPE_CHECKING:  # the commands are imported when they run: `loadtest --help` stays fast
-    from loadtest.commands.run import Outcome, RunOptions
+    from loadtest.commands.run import Outcome
 
 R = TypeVar("R")
 
@@ -184,7 +182,8 @@ CapacityUsers = Annotated[int | None, typer.Option(
 
 
 def _connections(insecure_target: bool = False, insecure_prometheus: bool = False,
-                 request_timeout: str | None = None) -> Connections:
+                 request_timeout: str | None = None, insecure_remote_write: bool = False
+                 ) -> Connections:
     """TLS and timeout choices, passed to the harness's clients and (in their environment,
     load/runner.locust_env) to the Locust processes."""
     seconds = None
@@ -198,19 +197,9 @@ def _connections(insecure_target: bool = False, insecure_prometheus: bool = Fals
         insecure.add("target")
     if insecure_prometheus:
         insecure.add("prometheus")
+    if insecure_remote_write:
+        insecure.add("remote_write")
     return Connections(request_timeout_s=seconds, insecure=frozenset(insecure))
-
-
-def _target_buckets(target: str | None, http_buckets: str, db_buckets: str
-                    ) -> tuple[str, str]:
-    """Validated now (exit 2 before anything starts); they shape the reference target only."""
-    from loadtest.target.metrics import build_metrics
-
-    if target is not None and (http_buckets, db_buckets) != ("default", "default"):
-        raise UsageError("--http-buckets and --db-buckets shape the reference target's "
-                         "histograms; they do not apply with --target")
-    build_metrics(http_buckets, db_buckets)
-    return http_buckets, db_buckets
 
 
 def _fail(err: HarnessError) -> NoReturn:
@@ -345,7 +334,8 @@ def run(
 
     _QUIET.set(quiet)
     try:
-        connections = _connections(insecure_target, insecure_prometheus, request_timeout)
+        connections = _connections(insecure_target, insecure_prometheus, request_timeout,
+                                   insecure_remote_write)
         scenario, slo = _defaults(ctx, scenario, slo)
         opts = RunOptions.build(
             target=target, scenario=scenario, slo=slo, rate=rate,
@@ -355,14 +345,14 @@ def run(
             database=database, target_faults=target_fault or [], baseline=baseline, out=out,
             workers=workers, tags=tag or [], rules=rules or [], probes=probe,
             metrics_url=metrics_url, given=_given(ctx, "rate", "duration", "warmup"),
-            model=model, locust_args=locust_args or [])
-        opts = _with_remote_workers(opts, remote_workers, workers, master_port,
-                                    master_bind_host)
-        opts = replace(opts, report_url=report_url, connections=connections)
-        opts = _with_buckets(opts, target, http_buckets, db_buckets)
-        opts = _with_drift(opts, fail_on_drift, drift_significance, drift_min_size)
-        opts = _with_export(opts, remote_write, insecure_remote_write, grafana_url)
-        outcome = _live(run_gate, replace(opts, abort=not no_abort, settle=settle))
+            model=model, locust_args=locust_args or [], remote_workers=remote_workers,
+            master_port=master_port, master_bind_host=master_bind_host,
+            report_url=report_url, http_buckets=http_buckets, db_buckets=db_buckets,
+            fail_on_drift=fail_on_drift, drift_significance=drift_significance,
+            drift_min_size=drift_min_size, remote_write=remote_write,
+            grafana_url=grafana_url, abort=not no_abort, settle=settle,
+            connections=connections)
+        outcome = _live(run_gate, opts)
     except HarnessError as e:
         _fail(e)
     _gate_exit(outcome, quiet)
@@ -375,56 +365,6 @@ def _defaults(ctx: typer.Context, scenario: Path, slo: Path) -> tuple[Path, Path
     for text in [] if _QUIET.get() else notes:
         note(sys.stderr, f"loadtest: {text}")
     return scenario, slo
-
-
-def _with_remote_workers(opts: RunOptions, remote_workers: int, workers: int,
-                         master_port: int, master_bind_host: str) -> RunOptions:
-    """A master for other machines' workers: the open model, not with --workers."""
-    from loadtest.options import check_remote
-
-    check_remote(remote_workers, workers, master_port, master_bind_host)
-    if remote_workers and opts.model == "closed":
-        raise UsageError("--model closed with --remote-workers: remote workers pace the "
-                         "open model; use --workers N on this machine, or the plugin "
-                         "(import loadtest.locust_plugin) with your own distributed Locust")
-    return replace(opts, remote_workers=remote_workers, master_port=master_port,
-                   master_bind_host=master_bind_host)
-
-
-def _with_buckets(opts: RunOptions, target: str | None, http_buckets: str,
-                  db_buckets: str) -> RunOptions:
-    http_buckets, db_buckets = _target_buckets(target, http_buckets, db_buckets)
-    return replace(opts, http_buckets=http_buckets, db_buckets=db_buckets)
-
-
-def _with_export(opts: RunOptions, remote_write: str | None, insecure: bool,
-                 grafana_url: str | None) -> RunOptions:
-    """Where the generator's figures are pushed and the annotation posted, checked now."""
-    from loadtest.options import check_url
-
-    if remote_write is not None:
-        remote_write = check_url("--remote-write", remote_write,
-                                 "http://127.0.0.1:9090/api/v1/write",
-                                 "pass them in LOADTEST_REMOTE_WRITE_TOKEN or "
-                                 "LOADTEST_REMOTE_WRITE_USER/_PASSWORD")
-    if grafana_url is not None:
-        grafana_url = check_url("--grafana-url", grafana_url, "http://127.0.0.1:3000",
-                                "pass the token in LOADTEST_GRAFANA_TOKEN")
-    connections = opts.connections
-    if insecure:
-        connections = replace(connections, insecure=connections.insecure | {"remote_write"})
-    return replace(opts, remote_write=remote_write, grafana_url=grafana_url,
-                   connections=connections)
-
-
-def _with_drift(opts: RunOptions, fail_on_drift: bool, significance: float,
-                min_size: int) -> RunOptions:
-    """The history's change point test, checked now (exit 2 before anything starts)."""
-    from loadtest.regression.history import Detector
-
-    Detector(significance, min_size).check(prefix="drift-")
-    return replace(opts, fail_on_drift=fail_on_drift, drift_significance=significance,
-                   drift_min_size=min_size)
 
 
 _QUIET: ContextVar[bool] = ContextVar("quiet", default=False)  # the command's --quiet
@@ -504,14 +444,10 @@ def report(
     """Render index.html, junit.xml and summary.md again from results.json.
 
     summary.md is not appended to $GITHUB_STEP_SUMMARY again: the run did that."""
-    from loadtest.commands.verify import run_directory
-    from loadtest.reports import render_all
-    from loadtest.store.results import load_results
+    from loadtest.commands.report import render_again
 
     try:
-        run_dir = run_directory(run_dir)
-        results = load_results(run_dir / "results.json")
-        written = render_all(results, run_dir, step_summary=False)
+        written = render_again(run_dir)
     except HarnessError as e:
         _fail(e)
     for path in written:
@@ -532,30 +468,14 @@ def compare(
     as_json: JsonOut = False,
 ) -> None:
     """The regression verdict between two finished runs: a table, exit 0/1/2/3."""
-    from loadtest.commands.compare import (
-        compare_files,
-        comparison_json,
-        exit_code,
-        format_table,
-        verdict_line,
-    )
+    from loadtest.commands.compare import compare_command
 
     try:
-        comparison = compare_files(baseline, run_dir, slo, out)
+        text, code = compare_command(baseline, run_dir, slo, out, quiet, as_json)
     except HarnessError as e:
         _fail(e)
-    if as_json:
-        _echo_json(comparison_json(comparison))
-    else:
-        typer.echo(verdict_line(comparison) if quiet else format_table(comparison))
-    raise typer.Exit(exit_code(comparison))
-
-
-def _echo_json(data: Any) -> None:
-    def plain(v: Any) -> Any:  # numpy numbers and the like
-        return float(v) if hasattr(v, "__float__") else str(v)
-
-    typer.echo(json.dumps(data, indent=2, default=plain))
+    typer.echo(text)
+    raise typer.Exit(code)
 
 
 @app.command("history")
@@ -586,29 +506,17 @@ def history_cmd(
 ) -> None:
     """The series of each key figure over the runs of one load (scenario, rate, shape, tags),
     with the change points found in it, each with its run, git revision and time."""
-    from loadtest.commands.history import format_text, history_report
+    from loadtest.commands.history import history as history_lines
     from loadtest.regression.history import Detector
 
     try:
-        analysis = history_report(history or [out], metric, since, tag or [],
-                                  Detector(significance, min_size),
-                                  option="--history" if history else "--out")
-        if html is not None:
-            from loadtest.reports.history import render_history_html
-            from loadtest.store.results import write_text_atomic
-
-            try:
-                write_text_atomic(html, render_history_html(analysis))
-            except OSError as e:
-                raise UsageError(f"--html {html}: cannot write there ({e.strerror})") from None
+        lines = history_lines(history or [out], metric, since, tag or [],
+                              Detector(significance, min_size),
+                              "--history" if history else "--out", html, as_json)
     except HarnessError as e:
         _fail(e)
-    if as_json:
-        _echo_json(analysis)
-        return
-    typer.echo(format_text(analysis))
-    if html is not None:
-        typer.echo(str(html))
+    for line in lines:
+        typer.echo(line)
 
 
 baseline_app = typer.Typer(help="Named baselines: promote a run for later comparisons.",
@@ -628,10 +536,10 @@ def baseline_promote(
 ) -> None:
     """Keep a run as the named baseline (reports/baselines/NAME.json); `--baseline NAME`.
     Only a run that passed, unless --force."""
-    from loadtest.store.baselines import promote
+    from loadtest.commands.baseline import promote_run
 
     try:
-        path = promote(run_dir, name, out, force=force)
+        path = promote_run(run_dir, name, out, force)
     except HarnessError as e:
         _fail(e)
     typer.echo(str(path))
@@ -694,10 +602,8 @@ def capacity(
     quiet: Quiet = False,
 ) -> None:
     """Find the highest rate at which every objective holds; the latency/throughput curve."""
-    from loadtest.commands.capacity import CapacityOptions, find_capacity
-    from loadtest.commands.run import RunOptions
-    from loadtest.options import check_capacity
-    from loadtest.stack.open import StackOptions
+    from loadtest.commands.capacity import find_capacity
+    from loadtest.options import CapacityOptions
 
     _QUIET.set(quiet)
     try:
@@ -707,27 +613,15 @@ def capacity(
         step_warmup_s = _duration_opt("step-warmup", step_warmup)
         step_abort_after_s = None if step_abort_after.strip().lower() == "off" \
             else _duration_opt("step-abort-after", step_abort_after)
-        check_capacity(start_rate=start_rate, max_rate=max_rate, precision=precision,
-                       require=require, project=project, step_duration_s=step_duration_s,
-                       step_warmup_s=step_warmup_s, step_abort_after_s=step_abort_after_s,
-                       prometheus=prometheus, metrics_source=metrics_source)
-        checked = RunOptions.build(
-            target=target, scenario=scenario, slo=slo, rate=start_rate, duration_s=10,
-            warmup_s=0, shape="constant", arrivals="constant", users=users,
-            prometheus=prometheus, metrics_source=metrics_source, database=database,
-            target_faults=target_fault or [], baseline=None, out=out, workers=workers, tags=[],
-            probes=probe, metrics_url=metrics_url)
-        opts = CapacityOptions(
-            stack=StackOptions(target=checked.target, prometheus=prometheus,
-                               metrics_source=metrics_source, database=database,
-                               target_faults=checked.target_faults, probes=checked.probes,
-                               metrics_url=checked.metrics_url,
-                               insecure=connections.insecure),
-            scenario=scenario, slo=slo, start_rate=start_rate, max_rate=max_rate,
-            step_duration_s=step_duration_s, step_warmup_s=step_warmup_s,
-            precision=precision, require=require, out=out, users=users, workers=workers,
+        opts = CapacityOptions.build(
+            target=target, scenario=scenario, slo=slo, start_rate=start_rate,
+            max_rate=max_rate, step_duration_s=step_duration_s, step_warmup_s=step_warmup_s,
+            precision=precision, require=require, prometheus=prometheus,
+            metrics_source=metrics_source, database=database,
+            target_faults=target_fault or [], out=out, users=users, workers=workers,
             project=project, headroom=_headroom(headroom),
-            step_abort_after_s=step_abort_after_s, connections=connections)
+            step_abort_after_s=step_abort_after_s, probes=probe, metrics_url=metrics_url,
+            connections=connections)
         results = _live(find_capacity, opts)
     except HarnessError as e:
         _fail(e)
@@ -917,21 +811,14 @@ def worker(
     insecure_target: InsecureTarget = False,
 ) -> None:
     """A Locust worker on this machine for a `loadtest run --remote-workers N` master."""
-    from loadtest.load.locust_options import check_scenario
-    from loadtest.load.runner import locust_env, worker_argv
-    from loadtest.options import check_worker
-    from loadtest.stack.processes import call_dying_with_us
+    from loadtest.commands import worker as command
 
     try:
         connections = _connections(insecure_target, request_timeout=request_timeout)
-        check_worker(master_host, master_port)
-        if not scenario.is_file():
-            raise UsageError(f"--scenario {scenario}: no such file")
-        check_scenario(scenario)
+        command.check(master_host, master_port, scenario)
     except HarnessError as e:
         _fail(e)
-    raise typer.Exit(call_dying_with_us(worker_argv(scenario, master_host, master_port),
-                                        locust_env(connections)))
+    raise typer.Exit(command.work(master_host, master_port, scenario, connections))
 
 
 # -- target ------------------------------------------------------------------------------------
@@ -1003,26 +890,15 @@ def target_cmd(
     db_buckets: DbBuckets = "default",
 ) -> None:
     """Serve the reference OpsCore API (faults also change at run time: PUT /admin/faults)."""
-    from loadtest.options import check_target
-    from loadtest.target.server import TargetOptions, serve
+    from loadtest.commands.target import serve_target
 
     try:
-        check_target(port=port, host=host, metrics_port=metrics_port,
-                     seed_documents=seed_documents, error_ratio=error_ratio,
-                     max_concurrency=max_concurrency, db_pool_size=db_pool_size,
-                     database=database, latencies={"--latency": latency,
-                                                   "--db-latency": db_latency, "--cpu": cpu},
-                     buckets=(http_buckets, db_buckets), tls=(tls_cert, tls_key))
-        serve(TargetOptions(host=host, port=port, database=database, storage_dir=storage_dir,
-                            seed_documents=seed_documents,
-                            fault={"latency": latency, "error_ratio": error_ratio,
-                                   "db_latency": db_latency,
-                                   "max_concurrency": max_concurrency, "cpu": cpu,
-                                   "endpoints": fault_endpoint or []},
-                            db_pool_size=db_pool_size,
-                            tls_cert=tls_cert, tls_key=tls_key,
-                            http_buckets=http_buckets, db_buckets=db_buckets,
-                            metrics_port=metrics_port, ready=ready))
+        serve_target(port=port, host=host, database=database, storage_dir=storage_dir,
+                     seed_documents=seed_documents, latency=latency, error_ratio=error_ratio,
+                     db_latency=db_latency, max_concurrency=max_concurrency, cpu=cpu,
+                     db_pool_size=db_pool_size, fault_endpoint=fault_endpoint or [],
+                     tls_cert=tls_cert, tls_key=tls_key, metrics_port=metrics_port,
+                     ready=ready, http_buckets=http_buckets, db_buckets=db_buckets)
     except HarnessError as e:
         _fail(e)
 

@@ -1,5 +1,6 @@
-"""The options of a load run (`loadtest run`), checked once when they are built: every
-message names the option, the value and the fix."""
+"""The options of the commands that load (`loadtest run`: RunOptions, `loadtest capacity`:
+CapacityOptions), checked once when they are built, and the checks of the other commands'
+options: every message names the option, the value and the fix."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from loadtest.load.locust_options import check_pass_through, check_scenario
 from loadtest.load.locustfiles import check_locust_args
 from loadtest.load.runner import default_users
 from loadtest.load.shapes import build, is_file
-from loadtest.stack.open import MIN_SCRAPES_PER_WINDOW, NO_METRICS
+from loadtest.stack.open import MIN_SCRAPES_PER_WINDOW, NO_METRICS, StackOptions
 from loadtest.stack.open import check_window as check_scrape_window
 from loadtest.stack.servers import DEFAULT_PROBES, LOCAL_SCRAPE_INTERVAL_S, prometheus_binary
 from loadtest.target.faults import FaultSpecError, Latency
@@ -81,7 +82,14 @@ class RunOptions:
               workers: int, tags: list[str], rules: list[Path] | None = None,
               given: frozenset[str] = frozenset(), probes: list[str] | None = None,
               metrics_url: str | None = None, model: str = "open",
-              locust_args: list[str] | None = None) -> RunOptions:
+              locust_args: list[str] | None = None, remote_workers: int = 0,
+              master_port: int = 5557, master_bind_host: str = "*",
+              report_url: str | None = None, http_buckets: str = "default",
+              db_buckets: str = "default", fail_on_drift: bool = False,
+              drift_significance: float = 0.01, drift_min_size: int = 3,
+              remote_write: str | None = None, grafana_url: str | None = None,
+              abort: bool = True, settle: bool = False,
+              connections: Connections | None = None) -> RunOptions:
         """`given`: the options set explicitly (command line or environment); a stage file
         sets rate, warm-up and window itself and refuses them. The checks run in this order,
         so the first mistake is the one reported."""
@@ -99,6 +107,17 @@ class RunOptions:
         probe_paths = check_probes(probes)
         metrics_url = check_metrics_url(metrics_url, target, prometheus, metrics_source)
         tag_map = parse_tags(tags)
+        check_remote(remote_workers, workers, master_port, master_bind_host)
+        if remote_workers and model == "closed":
+            raise UsageError("--model closed with --remote-workers: remote workers pace the "
+                             "open model; use --workers N on this machine, or the plugin "
+                             "(import loadtest.locust_plugin) with your own distributed "
+                             "Locust")
+        check_buckets(target, http_buckets, db_buckets)
+        from loadtest.regression.history import Detector  # it imports parse_tags from here
+
+        Detector(drift_significance, drift_min_size).check(prefix="drift-")
+        remote_write, grafana_url = check_export(remote_write, grafana_url)
         return cls(target=target, scenario=scenario, slo=slo, rate=rate, duration_s=duration_s,
                    warmup_s=warmup_s, shape=shape, arrivals=arrivals,
                    users=users or default_users(max(r for _, r in profile.points)),
@@ -106,7 +125,95 @@ class RunOptions:
                    metrics_source=metrics_source, database=database, target_faults=faults,
                    baseline=baseline, out=out, workers=workers, tags=tag_map,
                    rules=tuple(rules or ()), probes=probe_paths, metrics_url=metrics_url,
-                   model=model, locust_args=passed, auto_users=users is None)
+                   model=model, locust_args=passed, auto_users=users is None,
+                   remote_workers=remote_workers, master_port=master_port,
+                   master_bind_host=master_bind_host, report_url=report_url,
+                   http_buckets=http_buckets, db_buckets=db_buckets,
+                   fail_on_drift=fail_on_drift, drift_significance=drift_significance,
+                   drift_min_size=drift_min_size, remote_write=remote_write,
+                   grafana_url=grafana_url, abort=abort, settle=settle,
+                   connections=connections or Connections())
+
+
+STEP_ABORT_AFTER_S = 5.0  # capacity: a step breached this long ends early (--step-abort-after)
+
+
+@dataclass(frozen=True)
+class CapacityOptions:
+    stack: StackOptions
+    scenario: Path
+    slo: Path
+    start_rate: float
+    max_rate: float
+    step_duration_s: float
+    step_warmup_s: float
+    precision: float
+    require: float | None
+    out: Path
+    arrivals: str = "constant"
+    max_steps: int = 20
+    users: int | None = None   # None: sized per step from the previous step's latency
+    workers: int = 1
+    project: float | None = None  # --project RATE: instances needed for it
+    headroom: float = 0.3
+    # a gating objective breached at every live evaluation for this long ends the step
+    # (failed); an objective's own abort_after wins; None: steps always run their course
+    step_abort_after_s: float | None = STEP_ABORT_AFTER_S
+    connections: Connections = field(default_factory=Connections)  # --request-timeout, --insecure-* (tls.py)
+
+    @classmethod
+    def build(cls, *, target: str | None, scenario: Path, slo: Path, start_rate: float,
+              max_rate: float, step_duration_s: float, step_warmup_s: float,
+              precision: float, require: float | None, prometheus: str | None,
+              metrics_source: str, database: str | None, target_faults: list[str], out: Path,
+              users: int | None, workers: int, project: float | None, headroom: float,
+              step_abort_after_s: float | None, probes: list[str] | None = None,
+              metrics_url: str | None = None,
+              connections: Connections | None = None) -> CapacityOptions:
+        """`loadtest capacity`'s options, checked in this order (the first mistake is the one
+        reported): the search's numbers, then its load and its stack as a run's are."""
+        connections = connections or Connections()
+        check_capacity(start_rate=start_rate, max_rate=max_rate, precision=precision,
+                       require=require, project=project, step_duration_s=step_duration_s,
+                       step_warmup_s=step_warmup_s, step_abort_after_s=step_abort_after_s,
+                       prometheus=prometheus, metrics_source=metrics_source)
+        check_choices("constant", metrics_source, workers, users, scenario)
+        check_locust_args(check_pass_through([], check_scenario(scenario)))
+        check_stack(target, [], prometheus, database, target_faults)
+        stack = StackOptions(target=target, prometheus=prometheus,
+                             metrics_source=metrics_source, database=database,
+                             target_faults=parse_faults(target_faults),
+                             probes=check_probes(probes),
+                             metrics_url=check_metrics_url(metrics_url, target, prometheus,
+                                                           metrics_source),
+                             insecure=connections.insecure)
+        return cls(stack=stack, scenario=scenario, slo=slo, start_rate=start_rate,
+                   max_rate=max_rate, step_duration_s=step_duration_s,
+                   step_warmup_s=step_warmup_s, precision=precision, require=require,
+                   out=out, users=users, workers=workers, project=project,
+                   headroom=headroom, step_abort_after_s=step_abort_after_s,
+                   connections=connections)
+
+    def check(self) -> None:
+        if not 0 < self.start_rate <= self.max_rate:
+            raise UsageError(f"--start-rate {self.start_rate:g} / --max-rate "
+                             f"{self.max_rate:g}: need 0 < start <= max")
+        if not 0 < self.precision < 1:
+            raise UsageError(f"--precision {self.precision}: use a fraction such as 0.1")
+        if self.step_duration_s < 2:
+            raise UsageError("--step-duration: at least 2s")
+        if self.project is not None and not self.project > 0:
+            raise UsageError(f"--project {self.project:g}: give the req/s to plan for (> 0)")
+        if self.users is not None and self.users < 1:
+            raise UsageError(f"--users {self.users}: must be >= 1 (or leave it out: each "
+                             "step sizes its users)")
+        if not 1 <= self.workers <= 64:
+            raise UsageError(f"--workers {self.workers}: use 1 to 64 local Locust processes")
+        if not self.scenario.is_file():
+            raise UsageError(f"--scenario {self.scenario}: no such file")
+        if self.step_abort_after_s is not None and self.step_abort_after_s < 2:
+            raise UsageError(f"--step-abort-after {self.step_abort_after_s:g}s: at least 2s "
+                             "(or off)")
 
 
 def check_window(rate: float, duration_s: float, warmup_s: float = 0.0) -> None:
@@ -440,6 +547,28 @@ def check_remote(remote_workers: int, workers: int, master_port: int,
     check_port("--master-port", master_port)
     if master_bind_host != "*":
         check_host("--master-bind-host", master_bind_host)
+
+
+def check_buckets(target: str | None, http_buckets: str, db_buckets: str) -> None:
+    """--http-buckets and --db-buckets: they shape the reference target's histograms only."""
+    if target is not None and (http_buckets, db_buckets) != ("default", "default"):
+        raise UsageError("--http-buckets and --db-buckets shape the reference target's "
+                         "histograms; they do not apply with --target")
+    build_metrics(http_buckets, db_buckets)
+
+
+def check_export(remote_write: str | None, grafana_url: str | None
+                 ) -> tuple[str | None, str | None]:
+    """Where the generator's figures are pushed and the annotation posted."""
+    if remote_write is not None:
+        remote_write = check_url("--remote-write", remote_write,
+                                 "http://127.0.0.1:9090/api/v1/write",
+                                 "pass them in LOADTEST_REMOTE_WRITE_TOKEN or "
+                                 "LOADTEST_REMOTE_WRITE_USER/_PASSWORD")
+    if grafana_url is not None:
+        grafana_url = check_url("--grafana-url", grafana_url, "http://127.0.0.1:3000",
+                                "pass the token in LOADTEST_GRAFANA_TOKEN")
+    return remote_write, grafana_url
 
 
 def check_capacity(*, start_rate: float, max_rate: float, precision: float,

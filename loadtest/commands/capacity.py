@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import __version__
-from loadtest.connections import Connections
-from loadtest.errors import ExitCode, HarnessError, Interrupted, UsageError
+from loadtest.errors import ExitCode, HarnessError, UsageError
 from loadtest.judge import resources
 from loadtest.judge.monitor import Served
 from loadtest.judge.objectives import evaluate, evaluate_client
@@ -46,14 +45,11 @@ from loadtest.load.health import Shortfall, diagnose, early_p95_ms, saturation_p
 from loadtest.load.live import SearchStatus
 from loadtest.load.phase import PhaseState, Progress, drive
 from loadtest.load.runner import LoadPlan
-from loadtest.reports import charts
+from loadtest.options import CapacityOptions
+from loadtest.session import Session, judged_run
 from loadtest.session import git_revision as _git_revision
-from loadtest.session import new_run_dir as _new_run_dir
-from loadtest.session import no_empty_run_dir as _no_empty_run_dir
-from loadtest.session import publish, record_phase
-from loadtest.session import signals_as_interrupt as _signals_as_interrupt
-from loadtest.slo import ThroughputObjective, load_slo
-from loadtest.stack.open import StackOptions, open_stack
+from loadtest.slo import SloFile, ThroughputObjective, load_slo
+from loadtest.stack.open import Stack, StackOptions
 from loadtest.store.client_samples import ClientSamples, client_stats
 from loadtest.store.records import (
     CapacityStep,
@@ -67,53 +63,7 @@ from loadtest.store.records import (
 )
 
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
-STEP_ABORT_AFTER_S = 5.0
 STEP_START_S = 3.0  # a step's start-up and judging beyond its warm-up and duration (estimate)
-
-
-@dataclass(frozen=True)
-class CapacityOptions:
-    stack: StackOptions
-    scenario: Path
-    slo: Path
-    start_rate: float
-    max_rate: float
-    step_duration_s: float
-    step_warmup_s: float
-    precision: float
-    require: float | None
-    out: Path
-    arrivals: str = "constant"
-    max_steps: int = 20
-    users: int | None = None   # None: sized per step from the previous step's latency
-    workers: int = 1
-    project: float | None = None  # --project RATE: instances needed for it
-    headroom: float = 0.3
-    # a gating objective breached at every live evaluation for this long ends the step
-    # (failed); an objective's own abort_after wins; None: steps always run their course
-    step_abort_after_s: float | None = STEP_ABORT_AFTER_S
-    connections: Connections = field(default_factory=Connections)  # --request-timeout, --insecure-* (tls.py)
-
-    def check(self) -> None:
-        if not 0 < self.start_rate <= self.max_rate:
-            raise UsageError(f"--start-rate {self.start_rate:g} / --max-rate "
-                             f"{self.max_rate:g}: need 0 < start <= max")
-        if not 0 < self.precision < 1:
-            raise UsageError(f"--precision {self.precision}: use a fraction such as 0.1")
-        if self.step_duration_s < 2:
-            raise UsageError("--step-duration: at least 2s")
-        if self.project is not None and not self.project > 0:
-            raise UsageError(f"--project {self.project:g}: give the req/s to plan for (> 0)")
-        if self.users is not None and self.users < 1:
-            raise UsageError(f"--users {self.users}: must be >= 1 (or leave it out: each "
-                             "step sizes its users)")
-        if not 1 <= self.workers <= 64:
-            raise UsageError(f"--workers {self.workers}: use 1 to 64 local Locust processes")
-        if not self.scenario.is_file():
-            raise UsageError(f"--scenario {self.scenario}: no such file")
-        if self.step_abort_after_s is not None and self.step_abort_after_s < 2:
-            raise UsageError(f"--step-abort-after {self.step_abort_after_s:g}s: at least 2s "
-                             "(or off)")
 
 
 class _Search:
@@ -382,24 +332,91 @@ def _first_broken(steps: list[CapacityStep], rate: float | None) -> str | None:
 
 def find_capacity(opts: CapacityOptions, progress: Progress = lambda _m: None,
                   live: Progress | None = None) -> ResultsRecord:
-    """The search in a new run directory: the stack opened once, steps until the bracket is
-    narrow enough (or the search stops), then the results written, rendered, and `latest`."""
-    opts.check()
-    slo = load_slo(opts.slo)
-    require = opts.require
-    if require is None:
-        require = next((ob.min for ob in slo.objectives if isinstance(ob, ThroughputObjective)),
-                       None)
-    run_id, run_path = _new_run_dir(opts.out)
-    meta = _run_meta(opts, run_id, require)
-    progress(f"capacity {run_id}: from {opts.start_rate:g} req/s up to {opts.max_rate:g}, "
-             f"steps of {opts.step_duration_s:g}s -> {run_path}")
-    record_phase(run_path, meta, "started")  # replaced at each phase, as a run's
-    steps, outcome, interrupted = _search(opts, slo, meta, run_path, progress, live)
-    results = _write_up(opts, meta, steps, outcome, require, interrupted)
-    publish(results, run_path, opts.out, run_id)
-    results["run_dir"] = str(run_path)
+    """The search in a session (a new run directory): the stack opened once, steps until the
+    bracket is narrow enough (or the search stops), then the results published."""
+    outcome = judged_run(Capacity(opts, progress, live), progress)
+    results = outcome.results
+    results["run_dir"] = str(outcome.run_dir)
     return results
+
+
+@dataclass
+class Capacity:
+    """`loadtest capacity`'s steps in a session (loadtest/session.py decides their order):
+    the search on the session's stack, then its write-up. An error after a step stops the
+    search with what was measured; before any, it propagates."""
+    opts: CapacityOptions
+    progress: Progress
+    live: Progress | None
+    search: _Search | None = None
+    outcome: dict[str, Any] = field(default_factory=lambda: {
+        "last_pass": None, "first_fail": None, "stop_reason": ""})
+    was_interrupted: bool = False
+    slo: SloFile = field(init=False)
+    require: float | None = field(init=False)
+
+    @property
+    def out(self) -> Path:
+        return self.opts.out
+
+    @property
+    def stack_options(self) -> StackOptions:
+        return self.opts.stack
+
+    @property
+    def window(self) -> tuple[str, float]:
+        return ("--step-duration", self.opts.step_duration_s)
+
+    def prepare(self) -> None:
+        self.opts.check()
+        self.slo = load_slo(self.opts.slo)
+        self.require = self.opts.require
+        if self.require is None:
+            self.require = next((ob.min for ob in self.slo.objectives
+                                 if isinstance(ob, ThroughputObjective)), None)
+
+    def meta(self, run_id: str) -> RunMeta:
+        return _run_meta(self.opts, run_id, self.require)
+
+    def opening(self, session: Session) -> str:
+        o = self.opts
+        return (f"capacity {session.run_id}: from {o.start_rate:g} req/s up to "
+                f"{o.max_rate:g}, steps of {o.step_duration_s:g}s -> {session.run_dir}")
+
+    def begin(self, session: Session) -> None:
+        pass
+
+    def ready(self, session: Session, stack: Stack) -> None:
+        pass
+
+    def load(self, session: Session, stack: Stack, exits: contextlib.ExitStack) -> None:
+        self.search = _Search(self.opts, self.slo, stack, session.run_dir, exits,
+                              self.progress, self.live)
+        self.outcome = self.search.run()
+
+    def measured(self) -> bool:
+        return self.search is not None and bool(self.search.steps)
+
+    def interrupted(self, stack: Stack | None) -> None:
+        self.was_interrupted = True
+        search = self.search
+        if search is not None and getattr(search, "current", None) is not None \
+                and search.current.load is not None:
+            search.current.load.interrupt()
+
+    def stopped(self, error: HarnessError) -> None:
+        self.outcome["stop_reason"] = "the search stopped on an error"
+
+    def results(self, session: Session) -> ResultsRecord:
+        steps = self.search.steps if self.search else []
+        return _write_up(self.opts, session.meta, steps, self.outcome, self.require,
+                         self.was_interrupted)
+
+    def finish(self, session: Session, results: ResultsRecord) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
 
 
 def _run_meta(opts: CapacityOptions, run_id: str, require: float | None) -> RunMeta:
@@ -412,37 +429,6 @@ def _run_meta(opts: CapacityOptions, run_id: str, require: float | None) -> RunM
         "precision": opts.precision, "require": require,
         "users": opts.users or "sized per step", "workers": opts.workers,
     }
-
-
-def _search(opts: CapacityOptions, slo: Any, meta: RunMeta, run_path: Path,
-            progress: Progress, live: Progress | None
-            ) -> tuple[list[CapacityStep], dict[str, Any], bool]:
-    """The stack opened (its description added to `meta`) and the search run on it, signals
-    as an interruption; (steps, outcome, interrupted). An error after a step stops the search
-    with what was measured; before any, it propagates (and no empty run directory stays)."""
-    search: _Search | None = None
-    outcome: dict[str, Any] = {"last_pass": None, "first_fail": None, "stop_reason": ""}
-    interrupted = False
-    with _no_empty_run_dir(run_path, lambda: search is not None and bool(search.steps)), \
-            contextlib.ExitStack() as exits, _signals_as_interrupt():
-        try:
-            stack = open_stack(opts.stack, slo, run_path, exits, progress,
-                               window=("--step-duration", opts.step_duration_s))
-            meta.update(stack.meta)
-            record_phase(run_path, meta, "stack")
-            search = _Search(opts, slo, stack, run_path, exits, progress, live)
-            charts.preload()  # for the report, while the steps run
-            outcome = search.run()
-        except Interrupted:
-            interrupted = True
-            if search is not None and getattr(search, "current", None) is not None \
-                    and search.current.load is not None:
-                search.current.load.interrupt()
-        except HarnessError:
-            if search is None or not search.steps:
-                raise
-            outcome["stop_reason"] = "the search stopped on an error"
-    return (search.steps if search else []), outcome, interrupted
 
 
 def _write_up(opts: CapacityOptions, meta: RunMeta, steps: list[CapacityStep],

@@ -4,7 +4,9 @@ code (0 no regression, 1 a regression, 3 inconclusive) and the --json document."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from loadtest.errors import ExitCode, UsageError
 from loadtest.regression.compare import FAIL, NO_DATA, Comparison, compare_runs, signed_pct
@@ -102,3 +104,22 @@ def comparison_json(comparison: Comparison) -> ComparisonJson:
                           verdict=verdict_line(comparison),
                           inconclusive=comparison.inconclusive, summary=comparison.summary,
                           checks=comparison.checks, warnings=comparison.warnings)
+
+
+def compare_command(baseline: Path, run_dir: Path, slo: Path | None, out: Path, quiet: bool,
+                    as_json: bool) -> tuple[str, int]:
+    """(what to print, the exit code): 0 no regression, 1 a regression, 3 inconclusive."""
+    comparison = compare_files(baseline, run_dir, slo, out)
+    if as_json:
+        text = json_text(comparison_json(comparison))
+    else:
+        text = verdict_line(comparison) if quiet else format_table(comparison)
+    return text, exit_code(comparison)
+
+
+def json_text(data: Any) -> str:
+    """`--json` output: indented, numpy numbers and the like as plain numbers."""
+    def plain(v: Any) -> Any:
+        return float(v) if hasattr(v, "__float__") else str(v)
+
+    return json.dumps(data, indent=2, default=plain)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from loadtest.commands.compare import json_text
 from loadtest.errors import ExitCode, UsageError
 from loadtest.judge.status import FAIL, INTERRUPTED
 from loadtest.options import parse_tags
@@ -30,6 +31,7 @@ from loadtest.store.records import (
     ResultsRecord,
     VerdictRecord,
 )
+from loadtest.store.results import write_text_atomic
 
 DEFAULT_DETECTOR = Detector()
 
@@ -140,3 +142,19 @@ def drift_check(results: ResultsRecord, out: Path, fail: bool = False,
             results["verdict"] = VerdictRecord(status=FAIL, exit_code=ExitCode.GATE_FAILED,
                                                reason=reason)
     return drift
+
+
+def history(sources: list[Path], metric: str | None, since: str | None, tags: list[str],
+            detector: Detector, option: str, html: Path | None, as_json: bool) -> list[str]:
+    """The lines to print: the analysis (text or JSON), then the page written (--html)."""
+    analysis = history_report(sources, metric, since, tags, detector, option=option)
+    if html is not None:
+        from loadtest.reports.history import render_history_html  # jinja2: only for a page
+
+        try:
+            write_text_atomic(html, render_history_html(analysis))
+        except OSError as e:
+            raise UsageError(f"--html {html}: cannot write there ({e.strerror})") from None
+    if as_json:
+        return [json_text(analysis)]
+    return [format_text(analysis)] + ([str(html)] if html is not None else [])

@@ -19,9 +19,7 @@ from loadtest.load.phase import PhaseState
 from loadtest.metrics.base import SourceError, Window
 from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.regression.canary import compare_canary
-from loadtest.reports import render_all
-from loadtest.reports.grafana import ANNOTATION, render_annotation
-from loadtest.session import Outcome, git_revision, new_run_dir, no_empty_run_dir, point_latest
+from loadtest.session import Outcome, git_revision, new_run_dir, no_empty_run_dir, publish
 from loadtest.slo import (
     ClientObjective,
     PromqlObjective,
@@ -32,8 +30,8 @@ from loadtest.slo import (
 )
 from loadtest.stack.open import up_matchers
 from loadtest.store.digests import slo_record
-from loadtest.store.records import ResultsRecord, RunMeta
-from loadtest.store.results import decide, write_json_atomic, write_results
+from loadtest.store.records import RunMeta
+from loadtest.store.results import decide
 
 MIN_WINDOW_S = 2.0
 MAX_WINDOW_S = 31 * 86400.0
@@ -126,7 +124,7 @@ def judge_window(opts: JudgeOptions) -> Outcome:
             results["warnings"].extend(comparison.warnings)
         results["verdict"] = decide(results["objectives"], results["load"],
                                     regressions=results["regressions"])
-        publish_judgement(results, run_dir, opts.out, run_id)
+        publish(results, run_dir, opts.out, run_id, made_load=False)  # no samples, no history
     return Outcome(run_dir=run_dir, results=results)
 
 
@@ -189,14 +187,3 @@ def not_judged(slo: SloFile) -> list[str]:
         return []
     return [(f"not judged: {', '.join(names)} (client-side objectives need the load "
              "generator's samples; `loadtest judge` made no load)")]
-
-
-def publish_judgement(results: ResultsRecord, run_dir: Path, out: Path, run_id: str) -> None:
-    """results.json, the reports, the window as a Grafana annotation and `latest`; not the
-    run history (whose figures are of the harness's own loads)."""
-    write_results(run_dir, results)
-    render_all(results, run_dir)
-    annotation = render_annotation(results)
-    if annotation is not None:
-        write_json_atomic(run_dir / ANNOTATION, annotation)
-    point_latest(out, run_id)

@@ -8,14 +8,14 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from loadtest import __version__
 from loadtest.commands.history import drift_check
 from loadtest.commands.slo_check import bucket_warnings
-from loadtest.errors import HarnessError, Interrupted, UsageError
+from loadtest.errors import HarnessError, UsageError
 from loadtest.export.exporter import Exporter
 from loadtest.judgement import assemble, latency_thresholds, window_record
 from loadtest.load.health import users_ceiling
@@ -23,22 +23,12 @@ from loadtest.load.live import LIVE_RECORD
 from loadtest.load.phase import PhaseState, cut_window, drive
 from loadtest.load.runner import LoadPlan, pool_text, read_pool
 from loadtest.load.shapes import Profile, build, describe
-from loadtest.metrics.base import MetricsSource
 from loadtest.options import RunOptions
 from loadtest.regression.history import Detector
-from loadtest.reports import charts
 from loadtest.reports.view import settle_text
-from loadtest.session import (
-    Outcome,
-    git_revision,
-    new_run_dir,
-    no_empty_run_dir,
-    publish,
-    record_phase,
-    signals_as_interrupt,
-)
+from loadtest.session import Outcome, Session, git_revision, judged_run
 from loadtest.slo import SloFile, load_slo
-from loadtest.stack.open import Stack, StackOptions, open_stack
+from loadtest.stack.open import Stack, StackOptions
 from loadtest.stack.servers import prometheus_binary
 from loadtest.store.baselines import load_baseline, read_history
 from loadtest.store.digests import slo_record
@@ -51,27 +41,115 @@ Progress = Callable[[str], None]
 
 def run_gate(opts: RunOptions, progress: Progress = lambda _m: None,
              live: Progress | None = None) -> Outcome:
-    slo = load_slo(opts.slo)
-    baseline = load_baseline(opts.baseline, opts.out) if opts.baseline is not None else None
-    if opts.metrics_source == "prometheus" and not opts.prometheus and not prometheus_binary():
-        raise UsageError("--metrics-source prometheus: `prometheus` is not on PATH "
-                         "(apt-get install -y prometheus) and no --prometheus URL was given")
-    run_id, run_dir = new_run_dir(opts.out)
-    state = PhaseState()
-    meta = run_meta(opts, run_id, baseline)
-    progress(f"run {run_id}: {offered(opts)} -> {run_dir}")
-    record_phase(run_dir, meta, "started")  # replaced at each phase
-    # the generator's figures as Prometheus series: scraped by a local Prometheus, pushed
-    # with --remote-write (loadtest/export)
-    export = Exporter(run_id, opts.scenario.stem, run_dir / "locust", latency_thresholds(slo),
-                      remote_write=opts.remote_write, grafana_url=opts.grafana_url,
-                      insecure="remote_write" in opts.connections.insecure)
-    try:
-        results = _measure(opts, slo, baseline, state, run_dir, meta, progress, live, export)
-        _finish(opts, results, run_dir, run_id, export)
-    finally:
-        export.close()
-    return Outcome(run_dir=run_dir, results=results)
+    return judged_run(Gate(opts, progress, live), progress)
+
+
+@dataclass
+class Gate:
+    """`loadtest run`'s steps in a session (loadtest/session.py decides their order): the
+    exporter, the preflight, one load phase, the results, the history and drift."""
+    opts: RunOptions
+    progress: Progress
+    live: Progress | None
+    state: PhaseState = field(default_factory=PhaseState)
+    stack: Stack | None = None
+    export: Exporter | None = None
+    slo: SloFile = field(init=False)
+    baseline: ResultsRecord | None = field(init=False)
+    profile: Profile = field(init=False)
+
+    @property
+    def out(self) -> Path:
+        return self.opts.out
+
+    @property
+    def window(self) -> tuple[str, float]:
+        return ("--duration", self.opts.duration_s)
+
+    def prepare(self) -> None:
+        opts = self.opts
+        self.slo = load_slo(opts.slo)
+        self.baseline = (load_baseline(opts.baseline, opts.out) if opts.baseline is not None
+                         else None)
+        if opts.metrics_source == "prometheus" and not opts.prometheus and \
+                not prometheus_binary():
+            raise UsageError("--metrics-source prometheus: `prometheus` is not on PATH "
+                             "(apt-get install -y prometheus) and no --prometheus URL was "
+                             "given")
+        self.profile = build(opts.shape, opts.rate, opts.warmup_s, opts.duration_s)
+
+    @property
+    def stack_options(self) -> StackOptions:
+        return stack_options(self.opts, self.export)
+
+    def meta(self, run_id: str) -> RunMeta:
+        return run_meta(self.opts, run_id, self.baseline)
+
+    def opening(self, session: Session) -> str:
+        return f"run {session.run_id}: {offered(self.opts)} -> {session.run_dir}"
+
+    def begin(self, session: Session) -> None:
+        # the generator's figures as Prometheus series: scraped by a local Prometheus, pushed
+        # with --remote-write (loadtest/export)
+        self.export = Exporter(session.run_id, self.opts.scenario.stem,
+                               session.run_dir / "locust", latency_thresholds(self.slo),
+                               remote_write=self.opts.remote_write,
+                               grafana_url=self.opts.grafana_url,
+                               insecure="remote_write" in self.opts.connections.insecure)
+
+    def ready(self, session: Session, stack: Stack) -> None:
+        preflight(stack, self.slo, session.meta, self.progress)
+        self.stack = stack
+        session.meta["profile"] = {"points": self.profile.points,
+                                   "judge_from": self.profile.judge_from,
+                                   "judge_to": self.profile.judge_to}
+
+    def load(self, session: Session, stack: Stack, exits: contextlib.ExitStack) -> None:
+        o = self.opts
+        drive(load_plan(o, stack, session.run_dir, self.profile), stack, self.state, exits,
+              self.progress, self.live, on_window=functools.partial(_window_known, session),
+              slo=self.slo, abort=o.abort, record=session.run_dir / LIVE_RECORD,
+              settle=o.settle, export=self.export)
+
+    def measured(self) -> bool:
+        return self.state.run_start is not None
+
+    def interrupted(self, stack: Stack | None) -> None:
+        _interrupted(self.state, stack, self.progress)
+
+    def stopped(self, error: HarnessError) -> None:
+        self.state.problems.append(error.message)  # a problem of the run
+
+    def results(self, session: Session) -> ResultsRecord:
+        """Still inside the stack (the source may be needed)."""
+        run_dir, meta = session.run_dir, session.meta
+        pool = read_pool(run_dir / "locust")
+        if pool is not None and pool.get("final") is not None:
+            meta["users"] = pool["final"]
+            self.progress(pool_text(pool))
+        stack = self.stack
+        results = assemble(self.opts, self.slo, stack.source if stack else None, self.state,
+                           run_dir, meta, scrapes=stack.scrapes if stack else None,
+                           baseline=self.baseline)
+        if pool is not None:
+            results["load"]["pool"] = pool
+        if settled := results.get("settle"):
+            self.progress(settle_text(settled))
+        return results
+
+    def finish(self, session: Session, results: ResultsRecord) -> None:
+        """The history (and drift, as if this run's line were appended), the verdict exported
+        (its delivery recorded)."""
+        o = self.opts
+        results["history"] = read_history(o.out, limit=50)
+        drift_check(results, o.out, o.fail_on_drift,
+                    Detector(o.drift_significance, o.drift_min_size))
+        if self.export is not None:
+            self.export.finish(results)
+
+    def end(self) -> None:
+        if self.export is not None:
+            self.export.close()
 
 
 def run_meta(opts: RunOptions, run_id: str, baseline: ResultsRecord | None) -> RunMeta:
@@ -96,51 +174,6 @@ def offered(opts: RunOptions) -> str:
     if opts.model == "closed":
         return f"{opts.users} users on their own wait_time (closed model)"
     return describe(build(opts.shape, opts.rate, opts.warmup_s, opts.duration_s))
-
-
-def _measure(opts: RunOptions, slo: SloFile, baseline: ResultsRecord | None,
-             state: PhaseState, run_dir: Path, meta: RunMeta, progress: Progress,
-             live: Progress | None, export: Exporter | None = None) -> ResultsRecord:
-    """Inside the session: the stack up, the load driven, the results assembled (still
-    inside the stack: the source may be needed); a signal cuts the window, an error after
-    the load started becomes a problem of the run."""
-    source: MetricsSource | None = None
-    scrapes: Any = None  # the harness's own scrapes of the target (EmbeddedSource)
-    stack: Stack | None = None
-    with no_empty_run_dir(run_dir, lambda: state.run_start is not None), \
-            contextlib.ExitStack() as exits, \
-            signals_as_interrupt():
-        try:
-            stack = open_stack(stack_options(opts, export), slo, run_dir, exits, progress,
-                               window=("--duration", opts.duration_s))
-            preflight(stack, slo, meta, progress)
-            source, scrapes = stack.source, stack.scrapes
-            profile = build(opts.shape, opts.rate, opts.warmup_s, opts.duration_s)
-            meta["profile"] = {"points": profile.points, "judge_from": profile.judge_from,
-                               "judge_to": profile.judge_to}
-            record_phase(run_dir, meta, "stack")
-            charts.preload()  # for the report, while the load runs
-            drive(load_plan(opts, stack, run_dir, profile), stack, state, exits, progress,
-                  live, on_window=functools.partial(_window_known, run_dir, meta), slo=slo,
-                  abort=opts.abort, record=run_dir / LIVE_RECORD, settle=opts.settle,
-                  export=export)
-        except Interrupted:
-            _interrupted(state, stack, progress)
-        except HarnessError as e:
-            if state.run_start is None:
-                raise  # nothing measured yet: a preflight error
-            state.problems.append(e.message)
-        pool = read_pool(run_dir / "locust")
-        if pool is not None and pool.get("final") is not None:
-            meta["users"] = pool["final"]
-            progress(pool_text(pool))
-        results = assemble(opts, slo, source, state, run_dir, meta,
-                           scrapes=scrapes, baseline=baseline)
-        if pool is not None:
-            results["load"]["pool"] = pool
-        if settled := results.get("settle"):
-            progress(settle_text(settled))
-        return results
 
 
 def stack_options(opts: RunOptions, export: Exporter | None = None) -> StackOptions:
@@ -182,11 +215,11 @@ def pool_ceiling(opts: RunOptions) -> int:
 
 
 
-def _window_known(run_dir: Path, meta: RunMeta, state: PhaseState) -> None:
+def _window_known(session: Session, state: PhaseState) -> None:
     if state.window is not None:
-        meta["window"] = window_record(state.window)
-        meta["load_started"] = state.run_start
-    record_phase(run_dir, meta, "load")
+        session.meta["window"] = window_record(state.window)
+        session.meta["load_started"] = state.run_start
+    session.phase("load")
 
 
 def _interrupted(state: PhaseState, stack: Stack | None, progress: Progress) -> None:
@@ -195,16 +228,3 @@ def _interrupted(state: PhaseState, stack: Stack | None, progress: Progress) -> 
     if state.load is not None:
         state.locust_exit = state.load.interrupt()
     cut_window(state, stack, progress)
-
-
-def _finish(opts: RunOptions, results: ResultsRecord, run_dir: Path, run_id: str,
-            export: Exporter | None = None) -> None:
-    """The history (and drift, as if this run's line were appended), the verdict exported
-    (its delivery recorded), the samples' digests (checked by `loadtest verify`), then the
-    session's end."""
-    results["history"] = read_history(opts.out, limit=50)
-    drift_check(results, opts.out, opts.fail_on_drift,
-                Detector(opts.drift_significance, opts.drift_min_size))
-    if export is not None:
-        export.finish(results)
-    publish(results, run_dir, opts.out, run_id)

@@ -53,7 +53,7 @@ class Profile:
         total = sum(self.rate_at(a + i * h) for i in range(1, steps))
         return h * (total + (self.rate_at(a) + self.rate_at(b)) / 2)
 
-    def scaled(self, factor: float) -> "Profile":
+    def scaled(self, factor: float) -> Profile:
         return Profile(tuple((t, max(MIN_RATE, r * factor)) for t, r in self.points),
                        self.judge_from, self.judge_to, self.name)
 

@@ -19,7 +19,7 @@ from loadtest.locustlib import pacing, recorder
 from loadtest.metrics.base import MetricsSource, SourceError, Window
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.prometheus import PrometheusSource
-from loadtest.session import git_revision, new_run_dir, publish
+from loadtest.session import Session, git_revision, no_empty_run_dir
 from loadtest.slo import SloFile
 from loadtest.stack.open import SNAPSHOTS, up_matchers
 from loadtest.store.baselines import read_history
@@ -36,7 +36,6 @@ class Gate:
         self.slo_path, self.slo, self.warmup_s = slo_path, slo, warmup_s
         self.out, self.prometheus = out, prometheus
         self.baseline, self.baseline_ref = baseline, baseline_ref
-        self.run_id, self.run_dir = new_run_dir(out)
         self.host = (environment.host or "").rstrip("/")
         self.started: float | None = None
         self.window_start: float | None = None
@@ -45,9 +44,44 @@ class Gate:
         self.source: MetricsSource | None = None
         self.scrapes: Any = None
         self.started_at = datetime.now(UTC).isoformat()
+        # the session: a new run directory and its `running` record (Locust owns the loop and
+        # the signals: its events call the session's steps)
+        self.session = Session.open(out, self.run_meta)
+        self.run_id, self.run_dir = self.session.run_id, self.session.run_dir
+
+    def run_meta(self, run_id: str) -> RunMeta:
+        """results.json's `run` as the run starts (its window's length added at the end)."""
+        opts = self.environment.parsed_options
+        processes = getattr(opts, "processes", None) or 0
+        remote = (getattr(opts, "expect_workers", 0) or 0) if getattr(opts, "master", False) \
+            and not processes else 0
+        meta: RunMeta = {
+            "id": run_id, "harness_version": __version__, "git_revision": git_revision(),
+            "started_at": self.started_at, "scenario": str(getattr(opts, "locustfile", "")),
+            "slo_file": str(self.slo_path), "rate": None, "model": "closed",
+            "driver": "locust --headless with loadtest.locust_plugin",
+            "shape": "locust", "arrivals": "closed model (Locust's own wait_time)",
+            "users": getattr(opts, "num_users", None), "warmup_s": self.warmup_s,
+            "duration_s": 0.0, "tags": {},
+            "baseline": self.baseline_ref, "workers": max(1, processes),
+            "remote_workers": remote, "target": {"url": self.host, "kind": "external"},
+        }
+        if paced(self.environment):  # the schedule's rate, not Locust's wait_time
+            plan = pacing.plan_from_env()
+            rate, arrivals = plan["rate"], plan["arrivals"]
+            assert isinstance(rate, float) and isinstance(arrivals, str)  # plan_from_env's
+            meta.update({"rate": rate, "model": "open", "arrivals": arrivals,
+                         "shape": "constant"})
+        return meta
 
     # -- during the run -------------------------------------------------------------------
     def open_sources(self) -> None:
+        """The run's sources; one that cannot open leaves no empty run directory (as a run's
+        preflight error)."""
+        with no_empty_run_dir(self.run_dir, lambda: False):
+            self._open_sources()
+
+    def _open_sources(self) -> None:
         job = self.slo.selector.get("job", "opscore-backend")
         if self.host:
             self.scrapes = EmbeddedSource(f"{self.host}/metrics", job=job,
@@ -57,9 +91,16 @@ class Gate:
             self.source = PrometheusSource(self.prometheus, up_matchers(self.slo))
         else:
             self.source = self.scrapes
+        if self.source is not None:
+            meta = self.session.meta
+            meta["metrics_source"] = self.source.describe()
+            meta["tls"] = {"target": tls.describe("target", self.host),
+                           "prometheus": tls.describe("prometheus",
+                                                      meta["metrics_source"].get("url"))}
 
     def at_start(self) -> None:
         self.started = time.time()
+        self.session.phase("load")
         gevent.spawn_later(self.warmup_s, self.open_window)
 
     def open_window(self) -> None:
@@ -104,31 +145,8 @@ class Gate:
                 self.source.settle(window, timeout_s=15.0)
             except SourceError as e:
                 self.problems.append(str(e))
-        opts = self.environment.parsed_options
-        processes = getattr(opts, "processes", None) or 0
-        remote = (getattr(opts, "expect_workers", 0) or 0) if getattr(opts, "master", False) \
-            and not processes else 0
-        meta: RunMeta = {
-            "id": self.run_id, "harness_version": __version__, "git_revision": git_revision(),
-            "started_at": self.started_at, "scenario": str(getattr(opts, "locustfile", "")),
-            "slo_file": str(self.slo_path), "rate": None, "model": "closed",
-            "driver": "locust --headless with loadtest.locust_plugin",
-            "shape": "locust", "arrivals": "closed model (Locust's own wait_time)",
-            "users": getattr(opts, "num_users", None), "warmup_s": self.warmup_s,
-            "duration_s": window.seconds if window else 0.0, "tags": {},
-            "baseline": self.baseline_ref, "workers": max(1, processes),
-            "remote_workers": remote, "target": {"url": self.host, "kind": "external"},
-        }
-        if paced(self.environment):  # the schedule's rate, not Locust's wait_time
-            plan = pacing.plan_from_env()
-            rate, arrivals = plan["rate"], plan["arrivals"]
-            assert isinstance(rate, float) and isinstance(arrivals, str)  # plan_from_env's
-            meta.update({"rate": rate, "model": "open", "arrivals": arrivals,
-                         "shape": "constant"})
-        if self.source is not None:
-            meta["metrics_source"] = described = self.source.describe()
-            meta["tls"] = {"target": tls.describe("target", self.host),
-                           "prometheus": tls.describe("prometheus", described.get("url"))}
+        meta = self.session.meta
+        meta["duration_s"] = window.seconds if window else 0.0
         state = PhaseState(problems=list(self.problems), window=window,
                            run_start=self.started if window else None)
         if recorder.RECORDER is not None:
@@ -136,7 +154,7 @@ class Gate:
         results = assemble(None, self.slo, self.source, state, self.run_dir, meta,
                             scrapes=self.scrapes, baseline=self.baseline)
         results["history"] = read_history(self.out, limit=50)
-        publish(results, self.run_dir, self.out, self.run_id)
+        self.session.publish(results)
         if self.scrapes is not None:
             self.scrapes.close()
         return results

@@ -69,6 +69,7 @@ class PrometheusSource(MetricsSource):
         """`insecure`: --insecure-prometheus (see loadtest/tls.py)."""
         self.url = url.rstrip("/")
         self.up_matchers = up_matchers
+        self.up_selector = render_selector(up_matchers) if up_matchers else ""  # job/instance
         self.timeout_s = timeout_s
         self.scrape_interval_s = scrape_interval_s
         self.local = local
@@ -184,7 +185,7 @@ class PrometheusSource(MetricsSource):
         return (estimate, "spacing of up samples") if estimate is not None else None
 
     def _interval_from_up(self) -> float | None:
-        sel = render_selector(self.up_matchers) if self.up_matchers else ""
+        sel = self.up_selector
         try:
             raw = self.query(f"up{sel}[10m]")
         except SourceError:
@@ -216,7 +217,7 @@ class PrometheusSource(MetricsSource):
 
     def wait_target_up(self, timeout_s: float) -> None:
         """Poll until the target has been scraped successfully at least once."""
-        expr = f"max(up{render_selector(self.up_matchers)})" if self.up_matchers else "max(up)"
+        expr = f"max(up{self.up_selector})"
         deadline = time.monotonic() + timeout_s
         while True:
             value = self.scalar(expr)
@@ -230,7 +231,7 @@ class PrometheusSource(MetricsSource):
     def settle(self, window: Window, timeout_s: float) -> None:
         """Wait for a *successful* scrape at or after the window's end (`up` is written for
         failed scrapes too)."""
-        sel = render_selector(self.up_matchers) if self.up_matchers else ""
+        sel = self.up_selector
         expr = f"max(timestamp(up{sel} == 1))"
         deadline = time.monotonic() + timeout_s
         last = None
@@ -257,7 +258,7 @@ class PrometheusSource(MetricsSource):
 
     def scrape_health(self, window: Window) -> ScrapeHealth:
         """Scrapes of the target inside the window: how many, how many failed, restarts."""
-        sel = render_selector(self.up_matchers) if self.up_matchers else ""
+        sel = self.up_selector
         d = f"[{window.range_ms}ms]"
         out = ScrapeHealth()
         keys: tuple[tuple[Literal["scrapes", "successful", "restarts"], str], ...] = (

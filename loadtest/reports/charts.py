@@ -55,7 +55,7 @@ def _load() -> None:
     what needs it): a run pays it in preload's thread, while the load runs, not before the
     load starts."""
     try:
-        import matplotlib.backends.backend_svg  # noqa: F401
+        import matplotlib.backends.backend_svg
         import matplotlib.figure  # noqa: F401
     except Exception:  # noqa: BLE001, S110 - raised again, and reported, by render_svg
         pass
@@ -151,7 +151,7 @@ def _draw_frame(ax: Axes, chart: Chart, off_scale: list[tuple[float, str]]) -> N
 def _inline(svg: str) -> str:
     """The SVG element alone, without metadata, sized by the page."""
     svg = svg[svg.index("<svg"):]
-    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.DOTALL)
     # responsive: drop the fixed size, keep the viewBox; a class for the page's CSS
     svg = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"',
                  r'<svg \1class="chart" role="img"', svg, count=1)

@@ -91,6 +91,7 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
     `window` = (option, seconds) of the judged window, checked against the scrape interval
     before any load."""
     job = slo.selector.get("job", "opscore-backend")
+    matchers = up_matchers(slo)
     own_metrics = opts.metrics_url != NO_METRICS
     if not own_metrics and not opts.prometheus:
         raise UsageError("--metrics-url none: the harness reads no metrics of the target, so "
@@ -100,7 +101,7 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
                    else f"{target_url}/metrics")
     target["metrics_url"] = metrics_url if own_metrics else None
     target["probes"] = list(opts.probes)
-    prom, local_prom = _choose_prometheus(opts, slo, job, target_url, metrics_url, run_dir,
+    prom, local_prom = _choose_prometheus(opts, matchers, job, target_url, metrics_url, run_dir,
                                           exits)
     if ref is not None:
         ref.wait_ready()
@@ -124,11 +125,16 @@ def open_stack(opts: StackOptions, slo: SloFile, run_dir: Path,
             watches.append(up)
     described = source.describe()
     described["scrape_interval_from"] = interval_from
+    prometheus = source.name == "prometheus"
+    ready = (f"target {target_url} ready; metrics from {source.name}"
+             + (f" {described.get('url')}" if prometheus else "")
+             + (f" (scrapes it every {format_duration(interval)})" if interval and prometheus
+                else ""))
     meta = RunMeta(target=target, metrics_source=described)
     meta["tls"] = {"target": tls.describe("target", target_url, "target" in opts.insecure),
                    "prometheus": tls.describe("prometheus", described.get("url"),
                                               "prometheus" in opts.insecure)}
-    progress(_ready_line(target_url, source, described.get("url"), interval))
+    progress(ready)
     return Stack(target_url=target_url, source=source, scrapes=scrapes, meta=meta,
                  watches=watches, scrape_interval_s=interval)
 
@@ -147,23 +153,26 @@ def _start_target(opts: StackOptions, run_dir: Path, exits: contextlib.ExitStack
                            database=ref.database.split("://")[0], faults=opts.target_faults)
 
 
-def _choose_prometheus(opts: StackOptions, slo: SloFile, job: str, target_url: str,
+def _choose_prometheus(opts: StackOptions, matchers: tuple[Matcher, ...], job: str, target_url: str,
                        metrics_url: str, run_dir: Path, exits: contextlib.ExitStack
                        ) -> tuple[PrometheusSource | None, LocalPrometheus | None]:
     """The Prometheus given (--prometheus), else a local one scraping the target when one is
     installed and not --metrics-source embedded, else none: the harness's own scrapes judge."""
+    local_prom: LocalPrometheus | None = None
     if opts.prometheus:
-        return PrometheusSource(opts.prometheus, up_matchers(slo),
-                                insecure="prometheus" in opts.insecure), None
-    if opts.metrics_source == "embedded" or not prometheus_binary():
+        url = opts.prometheus
+    elif opts.metrics_source == "embedded" or not prometheus_binary():
         return None, None
-    harness = opts.serve_metrics() if opts.serve_metrics is not None else None
-    local_prom = LocalPrometheus(run_dir / "prometheus", job, target_url, list(opts.rules),
-                                 metrics_url=metrics_url, harness_hostport=harness)
-    exits.callback(local_prom.stop)
-    return PrometheusSource(local_prom.url, up_matchers(slo),
-                            scrape_interval_s=local_prom.interval_s, local=True,
-                            insecure="prometheus" in opts.insecure), local_prom
+    else:
+        harness = opts.serve_metrics() if opts.serve_metrics is not None else None
+        local_prom = LocalPrometheus(run_dir / "prometheus", job, target_url, list(opts.rules),
+                                     metrics_url=metrics_url, harness_hostport=harness)
+        exits.callback(local_prom.stop)
+        url = local_prom.url
+    interval = local_prom.interval_s if local_prom is not None else None
+    return (PrometheusSource(url, matchers, scrape_interval_s=interval,
+                             local=local_prom is not None,
+                             insecure="prometheus" in opts.insecure), local_prom)
 
 
 def _own_scrapes(metrics_url: str, job: str, run_dir: Path,
@@ -222,11 +231,3 @@ def _discover_interval(source: PrometheusSource) -> tuple[float, str]:
             "`selector` in the SLO file and Prometheus' scrape config")
     return found
 
-
-def _ready_line(target_url: str, source: MetricsSource, source_url: str | None,
-                interval: float | None) -> str:
-    prometheus = source.name == "prometheus"
-    return (f"target {target_url} ready; metrics from {source.name}"
-            + (f" {source_url}" if prometheus else "")
-            + (f" (scrapes it every {format_duration(interval)})" if interval and prometheus
-               else ""))

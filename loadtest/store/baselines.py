@@ -122,6 +122,18 @@ def _client_line(results: ResultsRecord) -> ClientLine:
                       error_rate=totals.get("failures", 0) / requests if requests else None)
 
 
+def point_latest(out: Path, run_id: str) -> None:
+    """`out/latest` pointed at the run (replaced atomically; best effort)."""
+    link = out / "latest"
+    tmp = out / f".latest-{os.getpid()}"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run_id, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
 def append_history(results: ResultsRecord, out: Path) -> None:
     """One line per run; a single O_APPEND write, so concurrent runs do not interleave."""
     line = (json.dumps(history_line(results), separators=(",", ":"), allow_nan=False,

@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-
 from numpy.typing import NDArray
 
 from loadtest.metrics.base import Window

@@ -6,6 +6,7 @@ fixtures live in conftest.py, built from these."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -13,6 +14,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -298,9 +300,46 @@ def whole_frame_compact(df: Any, window: Window) -> dict[str, Any]:
 
 PUBLISHED = ("results.json", "index.html", "junit.xml", "summary.md",
              "grafana-annotation.json")
+# results.json's sections that every judged run has (run, capacity search, plugin run)
+SECTIONS = ("schema_version", "run", "objectives", "regressions", "interrupted", "inputs",
+            "verdict")
+RUNNING_PHASES = ("started", "stack", "load")
 
 
-def assert_published(out: Path, run_dir: Path) -> dict[str, Any]:
+@contextlib.contextmanager
+def watch_records(out: Path) -> Iterator[list[str]]:
+    """What the results.json of the run under `out` was, looked at every 20 ms while the block
+    runs: the `running` record's phases ("started", "stack", "load"), then "final"."""
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def look() -> None:
+        for path in out.glob("*/results.json"):
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # replaced atomically: only a vanished file, never a torn one
+            label = (data.get("phase", "?") if data["verdict"]["status"] == "running"
+                     else "final")
+            if not seen or seen[-1] != label:
+                seen.append(label)
+
+    def poll() -> None:
+        while not stop.wait(0.02):
+            look()
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join()
+        look()
+
+
+def assert_published(out: Path, run_dir: Path, seen: list[str] | None = None
+                     ) -> dict[str, Any]:
     """What the session leaves of every judged run, capacity search and plugin run alike
     (loadtest/session.py `publish`): the reports, the Grafana annotation, the raw samples'
     digests in results.json, `latest` pointing at it, and its line in the history."""
@@ -315,6 +354,10 @@ def assert_published(out: Path, run_dir: Path) -> dict[str, Any]:
     ids = [json.loads(line).get("id") for line in
            (out / "history.jsonl").read_text().splitlines() if line.strip()]
     assert results["run"]["id"] in ids
+    assert not [k for k in SECTIONS if k not in results], results.keys()
+    if seen is not None:  # watch_records: the `running` record, then the results
+        assert len(seen) >= 2 and seen[-1] == "final", seen
+        assert all(phase in RUNNING_PHASES for phase in seen[:-1]), seen
     return results
 
 
