@@ -619,7 +619,7 @@ def capacity(
             precision=precision, require=require, prometheus=prometheus,
             metrics_source=metrics_source, database=database,
             target_faults=target_fault or [], out=out, users=users, workers=workers,
-            project=project, headroom=_headroom(headroom),
+            project=project, headroom=headroom,
             step_abort_after_s=step_abort_after_s, probes=probe, metrics_url=metrics_url,
             connections=connections)
         results = _live(find_capacity, opts)
@@ -706,15 +706,6 @@ def judge(
         _fail(e)
     typer.echo(outcome.summary_line)
     raise typer.Exit(outcome.exit_code)
-
-
-def _headroom(text: str) -> float:
-    from loadtest.judge.resources import parse_headroom
-
-    try:
-        return parse_headroom(text)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
 
 
 slo_app = typer.Typer(help="SLO files: validate them, check them against a Prometheus, "

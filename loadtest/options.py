@@ -20,6 +20,7 @@ from loadtest.errors import UsageError
 from loadtest.load.locust_options import check_pass_through, check_scenario
 from loadtest.load.locustfiles import check_locust_args
 from loadtest.load.runner import default_users
+from loadtest.judge.resources import parse_headroom
 from loadtest.load.shapes import build, is_file
 from loadtest.stack.open import MIN_SCRAPES_PER_WINDOW, NO_METRICS, StackOptions
 from loadtest.stack.open import check_window as check_scrape_window
@@ -166,7 +167,7 @@ class CapacityOptions:
               max_rate: float, step_duration_s: float, step_warmup_s: float,
               precision: float, require: float | None, prometheus: str | None,
               metrics_source: str, database: str | None, target_faults: list[str], out: Path,
-              users: int | None, workers: int, project: float | None, headroom: float,
+              users: int | None, workers: int, project: float | None, headroom: str,
               step_abort_after_s: float | None, probes: list[str] | None = None,
               metrics_url: str | None = None,
               connections: Connections | None = None) -> CapacityOptions:
@@ -191,7 +192,7 @@ class CapacityOptions:
                    max_rate=max_rate, step_duration_s=step_duration_s,
                    step_warmup_s=step_warmup_s, precision=precision, require=require,
                    out=out, users=users, workers=workers, project=project,
-                   headroom=headroom, step_abort_after_s=step_abort_after_s,
+                   headroom=_headroom(headroom), step_abort_after_s=step_abort_after_s,
                    connections=connections)
 
     def check(self) -> None:
@@ -633,3 +634,11 @@ def check_target(*, port: int, host: str, metrics_port: int | None, seed_documen
                 Latency.parse(spec)
             except FaultSpecError as e:
                 raise UsageError(f"{option}: {e}") from None
+
+
+def _headroom(text: str) -> float:
+    """--headroom: a share (0.3) or a percentage (30%)."""
+    try:
+        return parse_headroom(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None

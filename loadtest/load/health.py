@@ -11,6 +11,7 @@ a slow service. Workers on other machines are not sampled (their lag still shows
 from __future__ import annotations
 
 import math
+import resource
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,10 +111,8 @@ def users_ceiling(workers: int = 1) -> int:
     """The largest user pool: USERS_CEILING per Locust process, and never more than half the
     open-file limit (the target on this machine needs a descriptor per connection too)."""
     try:
-        import resource
-
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    except (ImportError, ValueError, OSError):
+    except (ValueError, OSError):
         soft = -1
     per_process = USERS_CEILING if soft < 0 else min(USERS_CEILING, max(100, soft // 2))
     return per_process * max(1, workers)
