@@ -21,6 +21,7 @@ from loadtest.judge.objectives import (
     matchers_for,
 )
 from loadtest.judge.resources import REFERENCE_CPU_CORES, measure
+from loadtest.judge.verdict import decide
 from loadtest.load.health import SATURATED_PCT, diagnose, early_p95_ms, saturation_problems
 from loadtest.load.phase import PhaseState, iso
 from loadtest.load.runner import busy_worker_problems, lost_worker_problems, read_workers
@@ -48,7 +49,6 @@ from loadtest.store.records import (
     Shortfall,
     WindowRecord,
 )
-from loadtest.store.results import decide
 from loadtest.store.samples import MAX_COMPACT_SAMPLES, task_totals
 
 

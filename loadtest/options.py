@@ -17,10 +17,10 @@ import httpx
 
 from loadtest.connections import Connections
 from loadtest.errors import UsageError
+from loadtest.judge.resources import parse_headroom
 from loadtest.load.locust_options import check_pass_through, check_scenario
 from loadtest.load.locustfiles import check_locust_args
 from loadtest.load.runner import default_users
-from loadtest.judge.resources import parse_headroom
 from loadtest.load.shapes import build, is_file
 from loadtest.stack.open import MIN_SCRAPES_PER_WINDOW, NO_METRICS, StackOptions
 from loadtest.stack.open import check_window as check_scrape_window

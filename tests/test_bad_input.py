@@ -84,7 +84,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     f["run2"] = d / "run2"
     put("bomb.yaml", alias_bomb())
     put("merge_bomb.yaml", "version: 1\nobjectives: []\n" + "\n".join(
-        [f"m0: &m0 {{a: 1, b: 2}}"] + [f"m{i}: &m{i} {{<<: [" + ", ".join([f"*m{i - 1}"] * 9)
+        ["m0: &m0 {a: 1, b: 2}"] + [f"m{i}: &m{i} {{<<: [" + ", ".join([f"*m{i - 1}"] * 9)
                                        + "]}" for i in range(1, 9)]) + "\n")
     put("openslo_bomb.yaml", "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: x}\n"
         + alias_bomb().split("\n", 3)[3].replace("a: &a", "spec: &a", 1))
@@ -521,7 +521,7 @@ def _argparse_reads(arg: str, options: list[str]) -> str | None:
     for o in options:
         parser.add_argument(o)
     try:
-        parsed = parser._parse_optional(arg)  # noqa: SLF001 - the reference
+        parsed = parser._parse_optional(arg)
     except (SystemExit, argparse.ArgumentError):
         return "ambiguous"
     if not parsed:
@@ -647,9 +647,8 @@ def test_a_refused_preflight_leaves_no_run_folder(tmp_path: Path) -> None:
         write_results(run_dir, {"schema_version": 1, "status": "running"})
         (run_dir / "target").mkdir()
         (run_dir / "target" / "target.log").write_text("a log\n")
-        with pytest.raises(type(error)):
-            with no_empty_run_dir(run_dir, lambda: False):
-                raise error
+        with pytest.raises(type(error)), no_empty_run_dir(run_dir, lambda: False):
+            raise error
         if isinstance(error, UsageError):
             assert not run_dir.exists()  # exit 2: nothing was run, nothing is left
         else:  # a bug: the logs kept, but no `running` record of a run that never ran

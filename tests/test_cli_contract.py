@@ -14,8 +14,8 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from loadtest.cli import app
-from loadtest.commands.capacity import _verdict
 from loadtest.errors import UsageError
+from loadtest.judge.verdict import capacity_verdict
 from loadtest.load.runner import default_users
 from loadtest.reports.markdown import render_markdown
 from loadtest.stack.processes import free_port
@@ -97,13 +97,13 @@ def _step(rate: float, status: str = "pass") -> dict[str, Any]:
 def test_capacity_at_max_rate_is_a_lower_bound() -> None:
     steps = [_step(100), _step(200), _step(400)]
     outcome = {"last_pass": 400, "first_fail": None, "stop_reason": "x"}
-    v = _verdict(400, outcome, 100, False, None, steps)
+    v = capacity_verdict(400, outcome, 100, False, None, steps)
     assert v["status"] == "pass"
     assert v["reason"].startswith("capacity >= 400 req/s (every step passed up to --max-rate)")
     # below the requirement but nothing failed: it cannot tell
-    low = _verdict(50, {**outcome, "last_pass": 50}, 100, False, None, [_step(50)])
+    low = capacity_verdict(50, {**outcome, "last_pass": 50}, 100, False, None, [_step(50)])
     assert low["exit_code"] == 3 and "raise --max-rate to at least 100" in low["reason"]
-    found = _verdict(400, {**outcome, "first_fail": 450}, 100, False, "throughput", steps)
+    found = capacity_verdict(400, {**outcome, "first_fail": 450}, 100, False, "throughput", steps)
     assert found["reason"].startswith("capacity 400 req/s")
 
 

@@ -34,12 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import __version__
-from loadtest.errors import ExitCode, HarnessError, UsageError
+from loadtest.errors import HarnessError, UsageError
 from loadtest.judge import resources
 from loadtest.judge.monitor import Served
 from loadtest.judge.objectives import evaluate, evaluate_client
 from loadtest.judge.resources import REFERENCE_CPU_CORES
 from loadtest.judge.status import DELIVERY_TOLERANCE
+from loadtest.judge.verdict import capacity_verdict
 from loadtest.judgement import latency_thresholds
 from loadtest.load.health import Shortfall, diagnose, early_p95_ms, saturation_problems, size_users
 from loadtest.load.live import SearchStatus
@@ -59,7 +60,6 @@ from loadtest.store.records import (
     ObjectiveRecord,
     ResultsRecord,
     RunMeta,
-    VerdictRecord,
 )
 
 SEVERE_FACTOR = 10.0   # an error rate this many times its limit stops the ramp at once
@@ -438,7 +438,7 @@ def _write_up(opts: CapacityOptions, meta: RunMeta, steps: list[CapacityStep],
     --project, the headroom over the required rate) and the verdict."""
     capacity = outcome["last_pass"]
     broken = _first_broken(steps, outcome["first_fail"])
-    verdict = _verdict(capacity, outcome, require, interrupted, broken, steps)
+    verdict = capacity_verdict(capacity, outcome, require, interrupted, broken, steps)
     lower_bound = capacity is not None and outcome["first_fail"] is None
     bottle = resources.bottleneck(steps, outcome["first_fail"])
     planned = (resources.projection(capacity, opts.project, opts.headroom, lower_bound, bottle)
@@ -456,38 +456,3 @@ def _write_up(opts: CapacityOptions, meta: RunMeta, steps: list[CapacityStep],
             "interrupted": interrupted}
 
 
-def _verdict(capacity: float | None, outcome: dict[str, Any], require: float | None,
-             interrupted: bool, broken: str | None, steps: list[CapacityStep]
-             ) -> VerdictRecord:
-    if interrupted:
-        return {"status": "interrupted", "exit_code": ExitCode.INTERRUPTED,
-                "reason": "interrupted: the search stopped early"}
-    last = steps[-1] if steps else None
-    if last is not None and last["status"] in ("saturated", "no_data") and (
-            outcome["first_fail"] is None):
-        return {"status": "inconclusive", "exit_code": ExitCode.INCONCLUSIVE,
-                "reason": outcome["stop_reason"]}
-    where = ""
-    if broken and outcome["first_fail"]:  # an objective's name, or a step's failure reason
-        where = (f"; at {outcome['first_fail']:g} req/s {broken}" if " " in broken
-                 else f"; {broken} broke first at {outcome['first_fail']:g} req/s")
-    if capacity is None:
-        return {"status": "fail", "exit_code": ExitCode.GATE_FAILED,
-                "reason": f"no step passed, not even {steps[0]['offered_rate']:g} req/s{where}"
-                if steps else "no step ran"}
-    if require is not None and capacity < require and outcome["first_fail"] is None:
-        return {"status": "inconclusive", "exit_code": ExitCode.INCONCLUSIVE,
-                "reason": f"capacity >= {capacity:g} req/s (every step passed up to "
-                          f"--max-rate), which cannot tell whether the required {require:g} "
-                          f"holds: raise --max-rate to at least {require:g}"}
-    if require is not None and capacity < require:
-        return {"status": "fail", "exit_code": ExitCode.GATE_FAILED,
-                "reason": f"capacity {capacity:g} req/s is below the required {require:g}"
-                          f"{where}"}
-    head = f" ({(capacity / require - 1):+.0%} headroom over {require:g})" if require else ""
-    if outcome["first_fail"] is None:  # nothing failed: the search stopped at --max-rate
-        return {"status": "pass", "exit_code": ExitCode.OK,
-                "reason": f"capacity >= {capacity:g} req/s (every step passed up to "
-                          f"--max-rate){head}"}
-    return {"status": "pass", "exit_code": ExitCode.OK,
-            "reason": f"capacity {capacity:g} req/s{head}{where}"}

@@ -14,6 +14,7 @@ from pathlib import Path
 from loadtest import __version__, tls
 from loadtest.durations import format_duration, parse_duration
 from loadtest.errors import PrometheusUnavailable, UsageError
+from loadtest.judge.verdict import decide
 from loadtest.judgement import assemble
 from loadtest.load.phase import PhaseState
 from loadtest.metrics.base import SourceError, Window
@@ -31,7 +32,6 @@ from loadtest.slo import (
 from loadtest.stack.open import up_matchers
 from loadtest.store.digests import slo_record
 from loadtest.store.records import RunMeta
-from loadtest.store.results import decide
 
 MIN_WINDOW_S = 2.0
 MAX_WINDOW_S = 31 * 86400.0

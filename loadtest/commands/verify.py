@@ -11,6 +11,7 @@ from pathlib import Path
 
 from loadtest import tls
 from loadtest.errors import ConfigError, PrometheusUnavailable, UsageError
+from loadtest.judge.verdict import decide
 from loadtest.judgement import assemble
 from loadtest.load.phase import PhaseState, iso
 from loadtest.metrics.base import MetricsSource, SourceError, Window
@@ -30,7 +31,7 @@ from loadtest.store.records import (
     VerdictRecord,
     VerificationRecord,
 )
-from loadtest.store.results import decide, is_running, load_results, still_running, write_results
+from loadtest.store.results import is_running, load_results, still_running, write_results
 
 
 def reverify(run_dir: Path, slo_path: Path | None = None,

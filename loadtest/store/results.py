@@ -21,12 +21,8 @@ from loadtest.inputs import read_json
 from loadtest.judge.status import FAIL, INCONCLUSIVE, INTERRUPTED, PASS, RUNNING
 from loadtest.store.model import Results
 from loadtest.store.records import (
-    LoadRecord,
-    ObjectiveRecord,
-    RegressionRecord,
     ResultsRecord,
     RunMeta,
-    VerdictRecord,
 )
 
 _UMASK = os.umask(0)  # read once: files written here get the usual mode (0644), not mkstemp's
@@ -35,51 +31,6 @@ os.umask(_UMASK)
 SCHEMA_VERSION = 1
 
 __all__ = ["FAIL", "INCONCLUSIVE", "INTERRUPTED", "PASS", "RUNNING"]  # also named here
-
-
-def decide(objectives: list[ObjectiveRecord], load: LoadRecord,
-           interrupted: bool = False,
-           regressions: list[RegressionRecord] | None = None) -> VerdictRecord:
-    """The verdict: interrupted > fail (a gating objective breached, a regression, or the run
-    aborted on a sustained breach: `load.aborted`) >
-    inconclusive (no data, load not delivered, Locust crashed, comparison impossible) > pass."""
-    gating = [o for o in objectives if o.get("severity", "fail") == "fail"]
-    failed = [o for o in gating if o["status"] == "fail"]
-    missing = [o for o in gating if o["status"] == "no_data"]
-    regressed = [r for r in regressions or [] if r["status"] == "fail"]
-    uncompared = [r for r in regressions or [] if r["status"] == "no_data"]
-    if interrupted:
-        return {"status": INTERRUPTED, "exit_code": ExitCode.INTERRUPTED,
-                "reason": "interrupted: load stopped early, results are partial"}
-    killed = (f"the run was killed at {load['killed_at']}: judged from what it recorded "
-              "before" if load.get("killed_at") else None)
-    aborted = load["aborted"].get("reason") if "aborted" in load else None
-    if failed or regressed or load.get("target_died") or aborted:
-        parts = [killed] if killed else []
-        if aborted:
-            parts.append(aborted)
-        if load.get("target_died"):
-            parts.append(f"the target stopped answering at {load['target_died']} and the load "
-                         "was stopped")
-        if failed:
-            parts.append("objective breached: " + ", ".join(o["name"] for o in failed))
-        if regressed:
-            parts.append("regression: " + ", ".join(r["message"] for r in regressed))
-        return {"status": FAIL, "exit_code": ExitCode.GATE_FAILED, "reason": "; ".join(parts)}
-    problems = list(load.get("problems", []))
-    if missing:
-        problems.insert(0, "no data for " + ", ".join(
-            f"{o['name']} ({o['reason']})" for o in missing))
-    if killed:  # never a pass: the run did not end as planned
-        problems.insert(0, killed)
-    if uncompared:
-        problems.append("no comparison for " + ", ".join(
-            f"{r['objective']} ({r['reason']})" for r in uncompared))
-    if problems or not gating:
-        return {"status": INCONCLUSIVE, "exit_code": ExitCode.INCONCLUSIVE,
-                "reason": "; ".join(problems) or "no gating objective"}
-    return {"status": PASS, "exit_code": ExitCode.OK,
-            "reason": f"all {len(gating)} objectives hold"}
 
 
 def _clean(value: object) -> object:

@@ -155,7 +155,7 @@ def test_a_prometheus_answering_garbage(body: bytes, status: int, expect: str | 
     from loadtest.slo import load_slo
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.end_headers()

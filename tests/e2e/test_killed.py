@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtest.cli import app
-from loadtest.store.results import decide, running_results, write_results
+from loadtest.judge.verdict import decide
+from loadtest.store.results import running_results, write_results
 from tests.support import ROOT, require
 
 runner = CliRunner()

@@ -113,17 +113,17 @@ def image_layout(tmp: Path) -> tuple[list[str], Path, Path]:
     WORKDIR a folder holding what COPY puts there (links into this checkout), the entrypoint
     script where COPY installs it (a bin folder put first on PATH)."""
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, re.M).group(1))  # type: ignore[union-attr]
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
     workdir = tmp / "app"
     bindir = tmp / "bin"
     workdir.mkdir(parents=True)
     bindir.mkdir()
-    for src, dst in re.findall(r"^COPY (\S+) (\S+)$", text, re.M):
+    for src, dst in re.findall(r"^COPY (\S+) (\S+)$", text, re.MULTILINE):
         if dst.startswith("/"):
             (bindir / Path(dst).name).symlink_to(ROOT / src)
         elif dst not in ("./",):
             (workdir / dst).symlink_to(ROOT / src)
-    assert re.search(r"^USER (?!root|0\b)\S+$", text, re.M), "the image runs as root"
+    assert re.search(r"^USER (?!root|0\b)\S+$", text, re.MULTILINE), "the image runs as root"
     return entrypoint, workdir, bindir
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from loadtest.judge.objectives import evaluate
+from loadtest.judge.verdict import decide
 from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.embedded import EmbeddedSource
 from loadtest.metrics.exposition import Snapshot, parse_exposition
 from loadtest.metrics.histogram import boundary_label, histogram_quantile, quantile_bucket
 from loadtest.slo import parse_slo
-from loadtest.store.results import decide
 
 JOB = (("instance", "t:1"), ("job", "opscore-backend"))
 
@@ -240,7 +240,7 @@ def test_recorded_scrapes_are_read_back_beyond_the_in_memory_tail(tmp_path) -> N
     count = {"n": 0}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             count["n"] += 10
             body = f"# TYPE x_total counter\nx_total {count['n']}\n".encode()
             self.send_response(200)

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from loadtest.judge.objectives import evaluate, evaluate_client
+from loadtest.judge.verdict import decide
 from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.slo import parse_slo
 from loadtest.stack.servers import LocalPrometheus
-from loadtest.store.results import decide
 from tests.support import RunningTarget
 
 RULES = """\

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from loadtest.errors import ConfigError
+from loadtest.judge.verdict import decide
 from loadtest.reports import render_all
-from loadtest.store.results import SCHEMA_VERSION, decide, load_results, write_results
+from loadtest.store.results import SCHEMA_VERSION, load_results, write_results
 from tests.support import EVIL, made_up_results
 
 

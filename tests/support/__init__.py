@@ -26,11 +26,11 @@ import httpx
 import numpy as np
 import pytest
 
+from loadtest.judge.verdict import decide
 from loadtest.metrics.base import Matcher, Window
 from loadtest.metrics.prometheus import PrometheusSource
 from loadtest.stack.processes import Child, free_port
 from loadtest.stack.servers import LocalPrometheus
-from loadtest.store.results import decide
 from loadtest.store.samples import MAX_COMPACT_SAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]

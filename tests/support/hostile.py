@@ -36,10 +36,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 best = prefix
         return best, self.routes.get(best, "status:404")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._answer()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         self._answer()

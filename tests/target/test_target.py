@@ -122,7 +122,7 @@ def test_health_has_the_guides_shape(sqlite_target: RunningTarget) -> None:
 
 def buckets_of(text: str, histogram: str) -> list[str]:
     return sorted({m for m in re.findall(rf'^{histogram}_bucket{{[^}}]*le="([^"]+)"', text,
-                                         re.M)}, key=lambda le: float(le.replace("+Inf", "inf")))
+                                         re.MULTILINE)}, key=lambda le: float(le.replace("+Inf", "inf")))
 
 
 def test_metrics_expose_the_go_clients_default_buckets(sqlite_target: RunningTarget) -> None:
