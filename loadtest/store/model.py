@@ -8,7 +8,7 @@ writes, and type the fields that other code reads (statuses, exit codes, the win
 Each section allows fields beyond those named (`extra="allow"`): results.json grows a field
 at a time, and a file written by an older harness of the same schema_version still loads.
 The code builds and reads the same sections as the TypedDicts of store/records.py; every
-field named here is a key of the record of the same section there (tests/test_records.py).
+field named here is a key of the record of the same section there (tests/store/test_records.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ TypedDict per record, checked by mypy wherever a record travels as a dict.
 store/model.py holds the same sections as pydantic models: the validating reader of a file
 and the source of results.schema.json. The two agree: every field a model names is a key of
 the TypedDict of the same section, and every key of a TypedDict that has a model is a field
-of it (tests/test_records.py). A file passes the model once, when it is read
+of it (tests/store/test_records.py). A file passes the model once, when it is read
 (store/results.load_results), and is a `ResultsRecord` from there on.
 
 Keys a record does not always hold are `NotRequired`; sections that grow a field at a time
