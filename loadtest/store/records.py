@@ -599,7 +599,8 @@ class LiveObjective(TypedDict):
     first_breach: FirstBreach | None
     evaluations: int
     breached_evaluations: int
-    lag_only: NotRequired[int]  # of those, a corrected client latency failing on the generator's lag alone
+    # of those, a corrected client latency failing on the generator's lag alone (no abort)
+    lag_only: NotRequired[int]
     changes: list[list[float | str | None]]  # (offset s, state, value) at each change
 
 
