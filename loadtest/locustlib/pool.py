@@ -8,8 +8,9 @@ when a slot is late and every user is inside a task, it grows the pool to what L
 asks for the tasks seen (task starts/s x task time x POOL_HEADROOM; the time is the mean of
 the tasks finished so far, or the age of the oldest still running if that is longer),
 at least doubling it, never beyond the ceiling the harness set; and when the tasks finished
-so far say the pool is about to be full (task starts/s x their mean time over BUSY_SHARE of
-it), it grows before a slot is late. It stops growing at the
+so far ask for a pool more than GROW_OVER times today's (task starts/s x their mean time x
+POOL_HEADROOM: tasks that last longer under load would otherwise fill a pool sized from the
+first ones), it grows to that before a slot is late. It stops growing at the
 judged window's start, so the window runs on one pool; what it chose and why goes to
 `pool.json` in the run's Locust folder, for the harness to report.
 """
@@ -35,6 +36,7 @@ POOL_HEADROOM = 1.5
 CHECK_EVERY_S = 0.25
 LATE_S = 0.05        # a slot this late, with every user busy, is a pool too small
 BUSY_SHARE = 0.9     # "every user": at least this share of the pool inside a task
+GROW_OVER = 1.1      # the tasks finished ask for this much more than the pool: it grows
 SPAWN_RATE = 100     # users per second when growing (Locust warns above 100)
 
 
@@ -88,9 +90,9 @@ class PoolSizer:
         done, seconds = recorder.DONE
         if now - nxt >= LATE_S and len(recorder.RUNNING) >= BUSY_SHARE * users:
             new, why = wanted(users, rate, task_s, self.ceiling), "late"  # short now
-        elif done and rate * seconds / done > BUSY_SHARE * users:  # Little: about to be
-            new = min(self.ceiling, math.ceil(rate * seconds / done * POOL_HEADROOM))
-            why = "full"
+        elif done and (need := math.ceil(rate * seconds / done * POOL_HEADROOM)) > \
+                GROW_OVER * users:  # Little's law with its headroom asks for more
+            new, why = min(self.ceiling, need), "full"
         else:
             return
         if new <= users:
