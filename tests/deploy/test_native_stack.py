@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ import pytest
 import yaml
 
 from loadtest.stack.processes import Child, free_port
-from tests.support import ROOT, require, start_target
+from tests.support import ROOT, require, start_target, wait_ok
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.postgres, pytest.mark.slow]
 
@@ -29,19 +28,6 @@ def exporter(name: str) -> str:
     require(name, path is not None, f"apt-get install -y {name}")
     assert path is not None
     return path
-
-
-def wait_ok(url: str, child: Child, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert child.alive(), child.log_tail(10)
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} not ready: {child.log_tail(10)}")
 
 
 def test_gate_against_the_native_stack(prometheus_bin: str, postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

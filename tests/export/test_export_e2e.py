@@ -25,7 +25,7 @@ import yaml
 from loadtest.export.figures import DURATION_BOUNDS_S
 from loadtest.stack.processes import Child, free_port
 from loadtest.store.samples import load_samples
-from tests.support import ROOT, RunningTarget, start_target
+from tests.support import ROOT, RunningTarget, start_target, wait_ok
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "opscore-loadtest.json"
@@ -38,19 +38,6 @@ def query(prom: str, q: str, at: float | None = None) -> list[dict[str, Any]]:
     r = httpx.get(f"{prom}/api/v1/query", params=params, timeout=10).json()
     assert r["status"] == "success", (q, r)
     return r["data"]["result"]  # type: ignore[no-any-return]
-
-
-def wait_ready(url: str, child: Child, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert child.alive(), child.log_tail(10)
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} not ready: {child.log_tail(10)}")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +58,7 @@ def users_prometheus(prometheus_bin: str, tmp_path_factory: pytest.TempPathFacto
                  d / "prometheus.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(f"{url}/-/ready", prom)
+        wait_ok(f"{url}/-/ready", prom)
         yield url, target
     finally:
         prom.stop()

@@ -67,6 +67,20 @@ class RunningTarget:
         assert r.status_code == 200, r.text
 
 
+def wait_ok(url: str, child: Child, timeout: float = 20) -> None:
+    """Until `url` answers 200 (a child started for a test), else the child's last lines."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert child.alive(), child.log_tail(10)
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not ready: {child.log_tail(10)}")
+
+
 def start_target(workdir: Path, database: str | None = None,
                  extra: list[str] | None = None, port: int | None = None,
                  tls: tuple[Path, Path] | None = None,
