@@ -33,6 +33,8 @@ from loadtest.metrics.base import (
     Window,
     render_selector,
 )
+from loadtest.metrics.edges import increases
+from loadtest.metrics.histogram import histogram_quantile
 from loadtest.store.records import ScrapeHealth, SourceInfo
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -230,9 +232,10 @@ class PrometheusSource(MetricsSource):
 
     def settle(self, window: Window, timeout_s: float) -> None:
         """Wait for a *successful* scrape at or after the window's end (`up` is written for
-        failed scrapes too)."""
+        failed scrapes too). `timestamp()` of a selector, filtered by `and`: of `up == 1` it
+        would be the evaluation's time, not the scrape's (so this returned at once)."""
         sel = self.up_selector
-        expr = f"max(timestamp(up{sel} == 1))"
+        expr = f"max(timestamp(up{sel}) and (up{sel} == 1))"
         deadline = time.monotonic() + timeout_s
         last = None
         silent_since: float | None = None  # a run of answers that never came
@@ -286,12 +289,20 @@ class PrometheusSource(MetricsSource):
     # -- figures ----------------------------------------------------------------------------
     def increase(self, metric: str, matchers: tuple[Matcher, ...], window: Window) -> Figure:
         q = f"sum(increase({metric}{render_selector(matchers)}[{window.range_ms}ms]))"
-        return Figure(self.scalar(q, window.end), q)
+        counted = self._at_edges(f"{metric}{render_selector(matchers)}", window, None)
+        if counted is None:
+            return Figure(self.scalar(q, window.end), q)
+        totals, how = counted
+        return Figure(sum(totals.values()) if totals else None, f"{q} {how}")
 
     def buckets(self, histogram: str, matchers: tuple[Matcher, ...],
                 window: Window) -> tuple[dict[str, float] | None, str]:
         q = (f"sum by (le) (increase({histogram}_bucket{render_selector(matchers)}"
              f"[{window.range_ms}ms]))")
+        counted = self._at_edges(f"{histogram}_bucket{render_selector(matchers)}", window, "le")
+        if counted is not None:
+            totals, how = counted
+            return (totals or None), f"{q} {how}"
         result = self.query(q, window.end)
         if not result:
             return None, q
@@ -306,9 +317,33 @@ class PrometheusSource(MetricsSource):
 
     def quantile(self, q: float, histogram: str, matchers: tuple[Matcher, ...],
                  window: Window) -> Figure:
-        expr = (f"histogram_quantile({q}, sum by (le) (increase("
-                f"{histogram}_bucket{render_selector(matchers)}[{window.range_ms}ms])))")
-        return Figure(self.scalar(expr, window.end), expr)
+        """histogram_quantile (Prometheus' own interpolation, loadtest/metrics/histogram.py)
+        over the same bucket counts as `buckets`."""
+        totals, how = self.buckets(histogram, matchers, window)
+        return Figure(None if totals is None else histogram_quantile(q, totals),
+                      f"histogram_quantile({q}, {how})")
+
+    def _at_edges(self, selector: str, window: Window, group: str | None
+                  ) -> tuple[dict[str, float], str] | None:
+        """The increase over the window per `group` value (loadtest/metrics/edges.py: each
+        target's series summed, then extrapolated to the edges within its scrapes either
+        side), and how it was counted; None when the raw scrapes cannot tell (a reset inside
+        the window, a series gone, too few scrapes): then Prometheus' increase() is asked."""
+        pad = 2 * (self.scrape_interval_s or 60.0)
+        span = f"[{round(2 * pad * 1000)}ms]"
+        if self.scalar(f"sum(resets({selector}[{window.range_ms}ms]))", window.end):
+            return None
+        around = []
+        for edge in (window.start, window.end):
+            around.append([({k: v for k, v in r.get("metric", {}).items() if k != "__name__"},
+                            [(float(t), float(v)) for t, v in r.get("values", [])])
+                           for r in self.query(f"{selector}{span}", edge + pad)])
+        totals = increases(around[0], around[1], window.start, window.end, group)
+        if totals is None:
+            return None
+        return totals, (f"of each target's series summed, extrapolated to the edges within "
+                        f"its scrapes either side ({selector}{span} at "
+                        f"{window.start + pad:.3f} and {window.end + pad:.3f})")
 
     def describe(self) -> SourceInfo:
         return SourceInfo(name=self.name, url=self.url,

@@ -115,9 +115,16 @@ def gate(scraped: ScrapedTarget, tmp: Path, name: str, warmup: str = "2s"
     native = by_name(json.loads((verify_dir / "results.json").read_text()))
     o = by_name(run)
     assert o["availability"]["kind"] == "ratio" and o["availability"]["samples"] > 200
-    # the same figures as the native objectives, within 0.1 percentage point
-    assert math.isclose(1 - o["availability"]["value"], native["errors"]["value"],
-                        abs_tol=0.001), (o["availability"], native["errors"])
+    # the same error share as the native objective and as the load generator's own count of
+    # its 5xx answers, within a percentage point: at 5% of 60 req/s over 6 s the errors are
+    # ~18 counts, and the two server figures estimate the window's edges from them
+    # differently (the OpenSLO query's increase over a subquery of the summed series; the
+    # native figure each target's series summed, extrapolated within the scrapes around
+    # each edge)
+    totals = run["client"]["totals"]
+    client_share = totals["server_errors"] / totals["requests"]
+    for share in (1 - o["availability"]["value"], native["errors"]["value"]):
+        assert math.isclose(share, client_share, abs_tol=0.01), (share, client_share)
     assert math.isclose(o["latency"]["value"],
                         native["p95"]["extra"]["ratio_within_threshold"], abs_tol=0.001)
     assert native["p95"]["exact"] is True  # 250 ms is a bucket bound: the ratio decides
@@ -149,11 +156,7 @@ def test_openslo_gates_a_run_as_its_native_equivalent_and_judge_agrees(
     assert math.isclose(by_name(judged)["availability"]["value"],
                         by_name(run)["availability"]["value"], abs_tol=0.001)
 
-    # errors from the warm-up on, on the one route the load reads: Prometheus' increase()
-    # never extrapolates a counter below zero, so a route's 5xx series that opens the window
-    # at 0 is undercounted by the native figure by up to a scrape interval (0.16-0.5 pp seen
-    # in a 6 s window over the OpsCore mix's routes); the OpenSLO figure, the increase of one
-    # summed series, is not
+    # errors from the warm-up on, on the one route the load reads
     scraped_target.target.set_faults([{"error_ratio": 0.05}])
     code, run = gate(scraped_target, tmp_path, "faulty", warmup="4s")
     assert code == 1 and "availability" in run["verdict"]["reason"], run["verdict"]
