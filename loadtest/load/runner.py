@@ -105,16 +105,22 @@ def _secs(s: float) -> str:
 def pool_text(pool: PoolRecord) -> str:
     """"user pool: 20 -> 80 during the warm-up (tasks last 9.9 s; 5 task starts/s need 74
     with 1.5x headroom)"."""
-    changes = pool.get("changes") or []
+    every = pool.get("changes") or []
+    changes = [c for c in every if c["at_s"] < pool["until_s"]]  # the warm-up's
+    later = every[len(changes):]  # the window's: every user busy
     task_s = pool.get("task_s")
     if not changes:
-        return (f"user pool: {pool.get('initial')} users, enough for the tasks seen in the "
+        text = (f"user pool: {pool.get('initial')} users, enough for the tasks seen in the "
                 "warm-up" + (f" (tasks last {_secs(task_s)})" if task_s else ""))
-    last = changes[-1]
-    text = (f"user pool: {pool.get('initial')} -> {pool.get('final')} users during the "
-            f"warm-up (tasks last {_secs(task_s or last['task_s'])} at {last['rate']:g} task "
-            f"starts/s: {last['rate'] * (task_s or last['task_s']):.0f} users busy by "
-            "Little's law, with headroom)")
+    else:
+        last = changes[-1]
+        text = (f"user pool: {pool.get('initial')} -> {last['users']} users during the "
+                f"warm-up (tasks last {_secs(task_s or last['task_s'])} at {last['rate']:g} "
+                f"task starts/s: {last['rate'] * (task_s or last['task_s']):.0f} users busy "
+                "by Little's law, with headroom)")
+    if later:
+        text += (f"; {later[-1]['users']} from {later[0]['at_s']:.1f} s on, after the "
+                 "warm-up (every user busy)")
     if pool.get("capped"):
         text += f"; held at the ceiling of {pool.get('ceiling')} users"
     return text

@@ -3,22 +3,18 @@
 A Locust user runs one task at a time, and a task may be a journey: several requests with
 think time between them. The pool the harness starts with (3 users per task start/s) carries
 tasks of up to ~3 s; longer ones leave the schedule behind with every user busy inside a task.
-Unless `--users` fixed the pool, this process watches its own schedule during the warm-up:
-when a slot is late and every user is inside a task, it grows the pool to what Little's law
-asks for the tasks seen (task starts/s x task time x POOL_HEADROOM; the time is the mean of
-the tasks finished so far, or the age of the oldest still running if that is longer),
-at least doubling it, never beyond the ceiling the harness set; and when the tasks finished
-so far ask for a pool more than GROW_OVER times today's (task starts/s x their mean time x
-POOL_HEADROOM: tasks that last longer under load would otherwise fill a pool sized from the
-first ones), it grows to that before a slot is late. It stops growing at the
-judged window's start, so the window runs on one pool; what it chose and why goes to
-`pool.json` in the run's Locust folder, for the harness to report.
+Unless `--users` fixed the pool, this process watches its own schedule during the warm-up
+and grows the pool by the rule in load/growth.py (every user busy,
+tasks older than the pool allows for before any has finished, or finished tasks that ask for
+more), never beyond the ceiling the harness set. From the judged window's start only every
+user busy grows it (a pool that ran out in the window would otherwise leave
+the schedule behind, and that lag charged to the service as corrected latency); what it chose
+and why goes to `pool.json` in the run's Locust folder, for the harness to report.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -28,15 +24,12 @@ import gevent
 from locust import events
 from locust.runners import LocalRunner
 
+from loadtest.load.growth import Seen, grow
 from loadtest.locustlib import pacing, recorder
 from loadtest.store.records import PoolChange, PoolRecord
 
 POOL_FILE = "pool.json"
-POOL_HEADROOM = 1.5
 CHECK_EVERY_S = 0.25
-LATE_S = 0.05        # a slot this late, with every user busy, is a pool too small
-BUSY_SHARE = 0.9     # "every user": at least this share of the pool inside a task
-GROW_OVER = 1.1      # the tasks finished ask for this much more than the pool: it grows
 SPAWN_RATE = 100     # users per second when growing (Locust warns above 100)
 
 
@@ -47,18 +40,12 @@ def settings() -> tuple[int, float] | None:
     return (ceiling, until) if ceiling > 0 and until > 0 else None
 
 
-def task_seconds(now: float) -> float:
-    """What a task lasts, as far as this process has seen: the mean of the tasks finished, or
-    the age of the oldest still running, whichever is longer (early in a run the finished
-    ones are the short ones: a mix of short and long tasks would otherwise look short)."""
+def seen(users: int, rate: float, late_s: float, now: float) -> Seen:
+    """What this process sees of its tasks now (locustlib/recorder.py)."""
     done, seconds = recorder.DONE
     ages = [now - t.start for t in recorder.RUNNING.values()]
-    return max(seconds / done if done else 0.0, max(ages, default=0.0))
-
-
-def wanted(users: int, rate: float, task_s: float, ceiling: int) -> int:
-    """The next pool: Little's law with headroom, at least twice today's, within the ceiling."""
-    return min(ceiling, max(2 * users, math.ceil(rate * task_s * POOL_HEADROOM)))
+    return Seen(users=users, rate=rate, late_s=late_s, busy=len(recorder.RUNNING), done=int(done),
+                done_s=seconds, oldest_s=max(ages, default=0.0))
 
 
 class PoolSizer:
@@ -76,31 +63,30 @@ class PoolSizer:
         while time.time() < t0 + self.until_s:
             gevent.sleep(CHECK_EVERY_S)
             self.tick(time.time(), t0)
-        self.record["task_s"] = task_seconds(time.time())
+        self.record["task_s"] = seen(0, 0.0, 0.0, time.time()).task_s
         self.write()
+        while True:  # in the window, only every user busy grows it
+            gevent.sleep(CHECK_EVERY_S)
+            self.tick(time.time(), t0, late_only=True)
 
-    def tick(self, now: float, t0: float) -> None:
+    def tick(self, now: float, t0: float, late_only: bool = False) -> None:
         sched = pacing.SCHEDULE
         users = self.runner.target_user_count or 0
         nxt = getattr(sched, "_next", None)
         if sched is None or nxt is None:
             return
         rate = max([r for _, r in sched.profile] if sched.profile else [sched.rate])
-        task_s = task_seconds(now)
-        done, seconds = recorder.DONE
-        if now - nxt >= LATE_S and len(recorder.RUNNING) >= BUSY_SHARE * users:
-            new, why = wanted(users, rate, task_s, self.ceiling), "late"  # short now
-        elif done and (need := math.ceil(rate * seconds / done * POOL_HEADROOM)) > \
-                GROW_OVER * users:  # Little's law with its headroom asks for more
-            new, why = min(self.ceiling, need), "full"
-        else:
+        now_seen = seen(users, rate, now - nxt, now)
+        growth = grow(now_seen, self.ceiling)
+        if growth is None or (late_only and growth[1] not in ("busy", "late")):
             return
-        if new <= users:
+        new, why = growth
+        if new <= users:  # at the ceiling
             self.record["capped"] = users >= self.ceiling
             return
         self.record["changes"].append(PoolChange({
             "at_s": round(now - t0, 2), "from": users, "users": new, "why": why,
-            "task_s": round(task_s, 3), "busy": len(recorder.RUNNING),
+            "task_s": round(now_seen.task_s, 3), "busy": now_seen.busy,
             "late_s": round(now - nxt, 3), "rate": rate}))
         self.record["final"] = new
         self.runner.start(new, SPAWN_RATE)
