@@ -26,7 +26,9 @@ from loadtest.stack.processes import Child
 from loadtest.store.records import PoolRecord, WorkersRecord
 
 SCHEDULE_DELAY_S = 0.5   # the Locust side starts slot 0 this long after test_start
-TAIL_S = 1.0             # keep the load on a little past the window's end
+TAIL_S = 0.5             # keep the load on a little past the window's end: with the
+                         # delay, a whole-second load runs one second more (Locust's
+                         # --run-time counts whole seconds), half a second past the end
 STOP_TIMEOUT_S = 5       # let in-flight requests finish
 REMOTE_WAIT_S = 60       # how long a master waits for its remote workers
 

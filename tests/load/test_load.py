@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -119,8 +120,9 @@ def test_a_starved_generator_is_inconclusive_not_a_slow_server(tmp_path: Path) -
     assert code == 3, out
     assert not r["load"]["delivered"]
     # --rate counts task starts: the units named (one request a task here)
-    assert "the load generator started 1" in r["verdict"]["reason"]
-    assert "of 100.0 tasks/s (" in r["verdict"]["reason"]
+    started = re.search(r"the load generator started ([\d.]+) of 100.0 tasks/s \(",
+                        r["verdict"]["reason"])
+    assert started and 10 <= float(started.group(1)) <= 20.5, r["verdict"]["reason"]
     assert "too few users" in r["verdict"]["reason"]  # the target kept up with what was sent
     throughput = next(o for o in r["objectives"] if o["kind"] == "throughput")
     assert throughput["status"] == "no_data" and "cannot be judged" in throughput["reason"]
