@@ -3,7 +3,6 @@ process on a free loopback port, and the preflight checks of a target."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -164,7 +163,7 @@ class LocalPrometheus:
 
     def stop(self) -> None:
         self.child.stop()
-        if not os.environ.get("KEEP_TSDB"): shutil.rmtree(self.data_dir, ignore_errors=True)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 DEFAULT_PROBES = ("/health", "/ready")
