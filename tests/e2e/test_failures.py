@@ -8,12 +8,37 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from loadtest.stack.servers import LocalPrometheus
-from tests.support import ROOT, RunningTarget
+from tests.support import ROOT, start_target
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run under a fault left: its exit code, output and reports folder."""
+    code: int
+    output: str
+    out: Path
+    prometheus_url: str = ""
+    seconds: float = 0.0
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[Outcome]]]:
+    """The four runs under a fault go side by side, each with its own target (their
+    assertions are exit codes, counts and files, not latencies); each test reads its own
+    (`.result()` raises a run's own failure in its test)."""
+    scenarios = {"prometheus_dying": prometheus_dying, "secrets": secrets,
+                 "dies_for_good": dies_for_good, "target_restart": target_restart}
+    with ThreadPoolExecutor(len(scenarios)) as pool:
+        yield {name: pool.submit(f, tmp_path_factory.mktemp(name))
+               for name, f in scenarios.items()}
 
 
 def test_unwritable_out_dir_is_a_usage_error_before_load(tmp_path: Path) -> None:
@@ -26,15 +51,14 @@ def test_unwritable_out_dir_is_a_usage_error_before_load(tmp_path: Path) -> None
     assert "cannot write a run directory there" in p.stderr and "--out" in p.stderr
 
 
-@pytest.mark.prometheus
-@pytest.mark.slow
-def test_prometheus_dying_mid_run_is_inconclusive_and_keeps_client_results(
-        prometheus_bin: str, sqlite_target: RunningTarget, tmp_path: Path) -> None:
-    prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", sqlite_target.url)
+def prometheus_dying(tmp_path: Path) -> Outcome:
+    """Prometheus killed inside the window of a run judged from it."""
+    target = start_target(tmp_path / "target")
+    prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", target.url)
     try:
         prom.wait_ready()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "loadtest", "run", "--target", sqlite_target.url,
+            [sys.executable, "-m", "loadtest", "run", "--target", target.url,
              "--prometheus", prom.url, "--duration", "8s", "--warmup", "2s",
              "--out", str(tmp_path / "out")], cwd=ROOT, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
@@ -47,33 +71,50 @@ def test_prometheus_dying_mid_run_is_inconclusive_and_keeps_client_results(
         out, err = proc.communicate(timeout=120)
     finally:
         prom.stop()
-    assert proc.returncode == 3, out + err
-    r = json.loads((tmp_path / "out" / "latest" / "results.json").read_text())
-    server = [o for o in r["objectives"] if o["source"] == "server"]
-    assert server and all(o["status"] == "no_data" for o in server)
-    assert any(prom.url in o["reason"] for o in server)
+        target.child.stop()
+    return Outcome(proc.returncode, out + err, tmp_path / "out", prom.url)
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+def test_prometheus_dying_mid_run_is_inconclusive_and_keeps_client_results(
+        prometheus_bin: str, faults: dict[str, Future[Outcome]]) -> None:
+    o = faults["prometheus_dying"].result()
+    assert o.code == 3, o.output
+    r = json.loads((o.out / "latest" / "results.json").read_text())
+    server = [x for x in r["objectives"] if x["source"] == "server"]
+    assert server and all(x["status"] == "no_data" for x in server)
+    assert any(o.prometheus_url in x["reason"] for x in server)
     assert r["client"]["totals"]["requests"] >= 700  # the client side was kept
     # the harness stopped waiting for the window's last scrape once Prometheus went silent
     assert any("did not answer" in p and "window's end" in p for p in r["load"]["problems"])
-    assert (tmp_path / "out" / "latest" / "index.html").exists()
+    assert (o.out / "latest" / "index.html").exists()
     # the harness's own scrapes can still judge the window
     v = subprocess.run([sys.executable, "-m", "loadtest", "verify",
-                        str((tmp_path / "out" / "latest").resolve())], cwd=ROOT,
+                        str((o.out / "latest").resolve())], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert v.returncode == 0, v.stdout + v.stderr
 
 
-@pytest.mark.slow
-def test_secrets_never_reach_any_output(tmp_path: Path) -> None:
-    secret = "planted-secret-4f1e9c"
-    env = dict(os.environ, LOADTEST_TARGET_TOKEN=secret, LOADTEST_PROMETHEUS_TOKEN=secret,
-               LOADTEST_PROMETHEUS_PASSWORD=secret)
+SECRET = "planted-secret-4f1e9c"
+
+
+def secrets(tmp_path: Path) -> Outcome:
+    env = dict(os.environ, LOADTEST_TARGET_TOKEN=SECRET, LOADTEST_PROMETHEUS_TOKEN=SECRET,
+               LOADTEST_PROMETHEUS_PASSWORD=SECRET)
     p = subprocess.run([sys.executable, "-m", "loadtest", "run", "--duration", "4s",
                         "--warmup", "2s", "--metrics-source", "embedded", "--out",
                         str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
                        timeout=120, env=env)
-    assert p.returncode == 0, p.stdout + p.stderr
-    assert secret not in p.stdout + p.stderr
+    return Outcome(p.returncode, p.stdout + p.stderr, tmp_path)
+
+
+@pytest.mark.slow
+def test_secrets_never_reach_any_output(faults: dict[str, Future[Outcome]]) -> None:
+    o = faults["secrets"].result()
+    secret, tmp_path = SECRET, o.out
+    assert o.code == 0, o.output
+    assert secret not in o.output
     checked = 0
     for f in tmp_path.rglob("*"):
         if f.is_file():
@@ -100,8 +141,7 @@ def pids_with(text: str) -> list[int]:
     return out
 
 
-@pytest.mark.slow
-def test_a_target_that_dies_for_good_stops_the_load_and_fails(tmp_path: Path) -> None:
+def dies_for_good(tmp_path: Path) -> Outcome:
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "loadtest", "run", "--duration", "40s",
                              "--warmup", "2s", "--metrics-source", "embedded", "--out",
@@ -113,8 +153,7 @@ def test_a_target_that_dies_for_good_stops_the_load_and_fails(tmp_path: Path) ->
                 tmp_path.glob("*/locust/started-*.json")):
             time.sleep(0.2)
         time.sleep(5)
-        targets = [p for p in pids_with("loadtest target") if pids_with(str(tmp_path))
-                   and p in pids_with(str(tmp_path))]
+        targets = [p for p in pids_with("loadtest target") if p in pids_with(str(tmp_path))]
         assert targets
         for pid in targets:
             os.kill(pid, signal.SIGKILL)
@@ -122,10 +161,16 @@ def test_a_target_that_dies_for_good_stops_the_load_and_fails(tmp_path: Path) ->
     finally:
         if proc.poll() is None:
             proc.kill()
-    elapsed = time.monotonic() - started
-    assert proc.returncode == 1, out + err
-    assert elapsed < 30, f"the load was not stopped early ({elapsed:.0f} s)"
-    r = json.loads((tmp_path / "latest" / "results.json").read_text())
+    return Outcome(proc.returncode, out + err, tmp_path, seconds=time.monotonic() - started)
+
+
+@pytest.mark.slow
+def test_a_target_that_dies_for_good_stops_the_load_and_fails(
+        faults: dict[str, Future[Outcome]]) -> None:
+    o = faults["dies_for_good"].result()
+    assert o.code == 1, o.output
+    assert o.seconds < 30, f"the load was not stopped early ({o.seconds:.0f} s)"
+    r = json.loads((o.out / "latest" / "results.json").read_text())
     assert r["load"]["target_died"]
     assert "stopped answering" in r["verdict"]["reason"]
     assert r["client"]["totals"]["requests"] > 100
@@ -188,10 +233,7 @@ def test_a_prometheus_answering_garbage(body: bytes, status: int, expect: str | 
         server.shutdown()
 
 
-@pytest.mark.slow
-def test_a_target_restart_mid_run_keeps_the_counts_right(tmp_path: Path) -> None:
-    from tests.support import start_target
-
+def target_restart(tmp_path: Path) -> Outcome:
     first = start_target(tmp_path / "t")
     port = int(first.url.rsplit(":", 1)[1])
     proc = subprocess.Popen([sys.executable, "-m", "loadtest", "run", "--target", first.url,
@@ -213,6 +255,14 @@ def test_a_target_restart_mid_run_keeps_the_counts_right(tmp_path: Path) -> None
             proc.kill()
         if second is not None:
             second.child.stop()
+    return Outcome(proc.returncode, out + err, tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_a_target_restart_mid_run_keeps_the_counts_right(
+        faults: dict[str, Future[Outcome]]) -> None:
+    o = faults["target_restart"].result()
+    tmp_path, out, err = o.out.parent, o.output, ""
     r = json.loads((tmp_path / "out" / "latest" / "results.json").read_text())
     assert any("restarted" in w for w in r["warnings"]), r["warnings"]
     assert r["run"]["scrape_health"]["restarts"] >= 1
@@ -222,4 +272,4 @@ def test_a_target_restart_mid_run_keeps_the_counts_right(tmp_path: Path) -> None
     # served after its last scrape is lost, as with Prometheus (about a second's worth)
     assert 0.85 * served <= throughput["samples"] <= 1.02 * served, (throughput, served)
     assert r["client"]["totals"]["connection_errors"] > 0  # the gap is visible
-    assert proc.returncode in (0, 1), out + err
+    assert o.code in (0, 1), out + err
