@@ -62,8 +62,11 @@ def test_burn_rate_with_abort_after_stops_a_faulty_run_early(scraped_target: Scr
     """Judged live through Prometheus alone (--metrics-url none: no scrapes of its own)."""
     target, prom = scraped_target.target, scraped_target.prometheus
     target.set_faults([{"error_ratio": 0.05}])
+    # a 3 s short window: at 2 s its increase rests on two scrapes 1 s apart, and 2 errors/s
+    # show none there 13.5% of the time (a "pass" that restarts abort_after: 24 s seen once)
     (tmp_path / "slo.yaml").write_text(
-        BURN.replace("long_window: 4s", "long_window: 6s") % ", abort_after: 3s")
+        BURN.replace("long_window: 4s", "long_window: 6s").replace(
+            "short_window: 2s", "short_window: 3s") % ", abort_after: 3s")
     p = subprocess.run([sys.executable, "-m", "loadtest", "run", "--target", target.url,
                         "--prometheus", prom.url, "--metrics-url", "none",
                         "--slo", str(tmp_path / "slo.yaml"), "--duration", "60s",
