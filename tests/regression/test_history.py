@@ -134,7 +134,7 @@ def test_a_run_that_completes_a_change_point_warns_and_can_fail(tmp_path: Path) 
 @pytest.mark.slow
 def test_six_gate_runs_with_a_latency_fault_from_the_fourth(tmp_path: Path) -> None:
     """With 6 runs split 3 / 3 a change can reach p = 0.1 at best: the test asks for 0.1."""
-    common = ["run", "--duration", "2s", "--warmup", "1s", "--metrics-source", "embedded",
+    common = ["run", "--duration", "1.5s", "--warmup", "0.5s", "--metrics-source", "embedded",
               "--out", str(tmp_path), "--drift-significance", "0.1"]
     for i in range(6):
         fault = ["--target-fault", "latency=150ms"] if i >= 3 else []
