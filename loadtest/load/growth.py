@@ -11,8 +11,8 @@ A task may be a journey lasting seconds; a user runs one at a time. The pool gro
   healthy service); growing here keeps ahead of it (40 at 2.9 s, 80 at 5.9 s);
 - `full`: the tasks finished so far ask for more than GROW_OVER times the pool (tasks that
   last longer under load would otherwise fill a pool sized from the first ones).
-`busy`, `late` and `long` at least double the pool (the task time is then only a lower bound); every
-growth is Little's law with POOL_HEADROOM, within the ceiling.
+`busy`, `late` and `long` at least double the pool (the task time is then only a lower
+bound); every growth is Little's law with POOL_HEADROOM, within the ceiling.
 """
 
 from __future__ import annotations

@@ -4,12 +4,12 @@ A Locust user runs one task at a time, and a task may be a journey: several requ
 think time between them. The pool the harness starts with (3 users per task start/s) carries
 tasks of up to ~3 s; longer ones leave the schedule behind with every user busy inside a task.
 Unless `--users` fixed the pool, this process watches its own schedule during the warm-up
-and grows the pool by the rule in load/growth.py (every user busy,
-tasks older than the pool allows for before any has finished, or finished tasks that ask for
-more), never beyond the ceiling the harness set. From the judged window's start only every
-user busy grows it (a pool that ran out in the window would otherwise leave
-the schedule behind, and that lag charged to the service as corrected latency); what it chose
-and why goes to `pool.json` in the run's Locust folder, for the harness to report.
+and grows the pool by the rule in load/growth.py (every user busy, tasks older than the pool
+allows for before any has finished, or finished tasks that ask for more), never beyond the
+ceiling the harness set. From the judged window's start only every user busy grows it (a pool
+that ran out in the window would leave the schedule behind, and that lag would be charged to
+the service as corrected latency). What it chose and why goes to `pool.json` in the run's
+Locust folder, for the harness to report.
 """
 
 from __future__ import annotations
@@ -67,9 +67,9 @@ class PoolSizer:
         self.write()
         while True:  # in the window, only every user busy grows it
             gevent.sleep(CHECK_EVERY_S)
-            self.tick(time.time(), t0, late_only=True)
+            self.tick(time.time(), t0, in_window=True)
 
-    def tick(self, now: float, t0: float, late_only: bool = False) -> None:
+    def tick(self, now: float, t0: float, in_window: bool = False) -> None:
         sched = pacing.SCHEDULE
         users = self.runner.target_user_count or 0
         nxt = getattr(sched, "_next", None)
@@ -78,7 +78,7 @@ class PoolSizer:
         rate = max([r for _, r in sched.profile] if sched.profile else [sched.rate])
         now_seen = seen(users, rate, now - nxt, now)
         growth = grow(now_seen, self.ceiling)
-        if growth is None or (late_only and growth[1] not in ("busy", "late")):
+        if growth is None or (in_window and growth[1] not in ("busy", "late")):
             return
         new, why = growth
         if new <= users:  # at the ceiling

@@ -329,8 +329,9 @@ class PrometheusSource(MetricsSource):
         target's series summed, then extrapolated to the edges within its scrapes either
         side), and how it was counted; None when the raw scrapes cannot tell (a reset inside
         the window, a series gone, too few scrapes): then Prometheus' increase() is asked."""
-        # two intervals either side (unknown: 15 s, a common one; with a longer one an edge
-        # holds no scrape before the window and increase() is asked)
+        # two intervals either side (unknown: 15 s, a common one; a longer one leaves fewer
+        # scrapes around the edges, and with fewer than two inside the window increase() is
+        # asked)
         pad = 2 * (self.scrape_interval_s or 15.0)
         span = f"[{round(2 * pad * 1000)}ms]"
         if self.scalar(f"sum(resets({selector}[{window.range_ms}ms]))", window.end):
