@@ -54,7 +54,11 @@ def test_unwritable_out_dir_is_a_usage_error_before_load(tmp_path: Path) -> None
 def prometheus_dying(tmp_path: Path) -> Outcome:
     """Prometheus killed inside the window of a run judged from it."""
     target = start_target(tmp_path / "target")
-    prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", target.url)
+    try:
+        prom = LocalPrometheus(tmp_path / "prom", "opscore-backend", target.url)
+    except BaseException:
+        target.child.stop()
+        raise
     try:
         prom.wait_ready()
         proc = subprocess.Popen(
