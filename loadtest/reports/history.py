@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from loadtest.regression.history import describe, fmt
 from loadtest.reports.charts import Chart, Series, render_svg
-from loadtest.store.records import HistoryAnalysis, MetricSeries
+from loadtest.store.records import HistoryAnalysis, MetricSeries, SeriesKey
 
 # how a figure's unit is drawn: unit -> (factor, axis label)
 SCALE = {"s": (1000.0, "ms"), "ratio": (100.0, "%"), "ms": (1.0, "ms"), "req/s": (1.0, "req/s")}
@@ -29,15 +29,7 @@ class MetricView(TypedDict):
     chart: str | None                     # an SVG (Markup once rendered)
 
 
-class SeriesView(TypedDict):
-    scenario: str | None
-    rate: float | None
-    shape: str
-    tags: dict[str, str]
-    runs: int
-    first: str | None
-    last: str | None
-    min_p_value: float
+class SeriesView(SeriesKey):
     too_few: bool
     metrics: list[MetricView]
 

@@ -815,8 +815,9 @@ class MetricSeries(TypedDict):
     change_points: list[ChangePoint]
 
 
-class LoadSeries(TypedDict):
-    """The series of one load (scenario, rate, shape, tags)."""
+class SeriesKey(TypedDict):
+    """Which load a history series is (scenario, rate, shape, tags) and its runs; the report's
+    view of a series (reports/history.py) holds the same."""
     scenario: str | None
     rate: float | None
     shape: str
@@ -825,6 +826,10 @@ class LoadSeries(TypedDict):
     first: str | None
     last: str | None
     min_p_value: float
+
+
+class LoadSeries(SeriesKey):
+    """The series of one load (scenario, rate, shape, tags)."""
     metrics: list[MetricSeries]
 
 
