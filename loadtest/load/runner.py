@@ -26,9 +26,8 @@ from loadtest.stack.processes import Child
 from loadtest.store.records import PoolRecord, WorkersRecord
 
 SCHEDULE_DELAY_S = 0.5   # the Locust side starts slot 0 this long after test_start
-TAIL_S = 0.5             # keep the load on a little past the window's end: with the
-                         # delay, a whole-second load runs one second more (Locust's
-                         # --run-time counts whole seconds), half a second past the end
+TAIL_S = 0.5             # keep the load on a little past the window's end
+BACKSTOP_S = 10          # Locust's own --run-time, this much later: only if ours never fires
 STOP_TIMEOUT_S = 5       # let in-flight requests finish
 REMOTE_WAIT_S = 60       # how long a master waits for its remote workers
 
@@ -72,8 +71,16 @@ class LoadPlan:
         return self.profile or build("constant", self.rate, self.warmup_s, self.duration_s)
 
     @property
-    def run_time_s(self) -> int:
-        return math.ceil(SCHEDULE_DELAY_S + self.shape.length + TAIL_S)
+    def run_time_s(self) -> float:
+        """How long the load runs from the Locust side's start marker (recorder.py stops it
+        then): slot 0 is SCHEDULE_DELAY_S after the marker, and the window ends at the
+        shape's length. Not Locust's --run-time, whose clock starts before the test does
+        (a CPU-starved start took 0.75 s, and the load stopped inside the window)."""
+        return SCHEDULE_DELAY_S + self.shape.length + TAIL_S
+
+    @property
+    def backstop_s(self) -> int:
+        return math.ceil(self.run_time_s) + BACKSTOP_S
 
 
 def worker_argv(scenario: Path, master_host: str, master_port: int) -> list[str]:
@@ -136,7 +143,7 @@ class LocustRun:
         # the harness's code joins the user's file in the Locust process (`-f theirs,ours`)
         argv = [sys.executable, "-m", "locust", "-f", f"{plan.scenario},{ADDON}", "--headless",
                 "--host", plan.host, "-u", str(plan.users), "-r", str(plan.users),
-                "--run-time", f"{plan.run_time_s}s", "--stop-timeout", str(STOP_TIMEOUT_S),
+                "--run-time", f"{plan.backstop_s}s", "--stop-timeout", str(STOP_TIMEOUT_S),
                 "--json-file", str(out / "stats"), "--csv", str(out / "stats"),
                 "--html", str(out / "report.html"), "--exit-code-on-error", "0",
                 "--loglevel", "WARNING", "--only-summary"]
@@ -154,7 +161,7 @@ class LocustRun:
                     "LOADTEST_LOCUST_ARRIVALS": plan.arrivals,
                     "LOADTEST_LOCUST_OUT": str(out),
                     "LOADTEST_LOCUST_MODEL": plan.model,
-                    "LOADTEST_LOCUST_RUN_TIME": str(plan.run_time_s),
+                    "LOADTEST_LOCUST_RUN_TIME": repr(plan.run_time_s),
                     "LOADTEST_LOCUST_POOL_MAX": str(plan.pool_ceiling),
                     "LOADTEST_LOCUST_POOL_UNTIL": f"{max(0.0, plan.shape.judge_from - 1):g}",
                     "PYTHONUNBUFFERED": "1"})
@@ -195,7 +202,7 @@ class LocustRun:
 
     def wait(self) -> int:
         """Wait for the end of the run (bounded), return Locust's exit code."""
-        limit = self.plan.run_time_s + STOP_TIMEOUT_S + 30 + (
+        limit = self.plan.backstop_s + STOP_TIMEOUT_S + 30 + (
             REMOTE_WAIT_S if self.plan.remote_workers else 0)
         deadline = self.started_at + limit
         while self.child.alive() and time.time() < deadline:

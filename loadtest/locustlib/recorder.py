@@ -5,7 +5,8 @@ most the last second (and the harness sees a target stop answering as it happens
 process (or the master) appends them to `samples-<pid>.csv`; a worker (local `--processes` or
 on another machine) sends them to the master over Locust's own connection (`loadtest_samples`
 messages), which writes them: every worker's samples reach the run directory. The start
-marker `started-<pid>.json` tells the harness when the schedule began.
+marker `started-<pid>.json` tells the harness when the schedule began, and the load stops
+`LOADTEST_LOCUST_RUN_TIME` seconds after it.
 Tasks go the same way to `tasks-<pid>.csv` (adopt.py opens and closes them): the intended
 slot, the actual start, the end, the requests the task made and the time it spent waiting on
 their answers, for tasks/s next to requests/s, the time a user is busy inside a task, and how
@@ -164,6 +165,15 @@ def _on_start(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
     tmp = RECORDER.out / f".started-{os.getpid()}.json.tmp"
     tmp.write_text(json.dumps(marker), encoding="utf-8")
     tmp.replace(RECORDER.out / f"started-{os.getpid()}.json")
+    run_time = float(os.environ.get("LOADTEST_LOCUST_RUN_TIME") or 0)
+    if run_time > 0 and environment.shape_class is None:  # a shape: adopt.py bounds it
+        gevent.spawn_later(run_time, _quit, environment.runner)
+
+
+def _quit(runner: Any) -> None:
+    """The run's end, `LOADTEST_LOCUST_RUN_TIME` after the marker: as Locust's --run-time
+    ends a headless run (that one only a backstop, its clock starts before the test)."""
+    runner.quit()
 
 
 @events.request.add_listener

@@ -106,7 +106,9 @@ SECRET = "planted-secret-4f1e9c"
 def secrets(tmp_path: Path) -> Outcome:
     env = dict(os.environ, LOADTEST_TARGET_TOKEN=SECRET, LOADTEST_PROMETHEUS_TOKEN=SECRET,
                LOADTEST_PROMETHEUS_PASSWORD=SECRET)
+    # at 50 req/s: beside three other runs on two cores, a healthy run all the same
     p = subprocess.run([sys.executable, "-m", "loadtest", "run", "--duration", "4s",
+                        "--rate", "50", "--slo", str(ROOT / "tests" / "slo_rate50.yaml"),
                         "--warmup", "2s", "--metrics-source", "embedded", "--out",
                         str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
                        timeout=120, env=env)

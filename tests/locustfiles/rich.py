@@ -1,8 +1,16 @@
 """A locustfile with what teams use: two user classes with weights (HttpUser and
 FastHttpUser), an on_start login, @task weights, a TaskSet with its own wait_time, and a task
-that makes two requests. Nothing from the harness."""
+that makes two requests, a set-up at the test's start that takes its time. Nothing from the
+harness."""
 
-from locust import FastHttpUser, HttpUser, TaskSet, between, constant, task
+import time
+
+from locust import FastHttpUser, HttpUser, TaskSet, between, constant, events, task
+
+
+@events.test_start.add_listener
+def seed(environment, **_kw):
+    time.sleep(1.5)  # fixtures made before the load, blocking (Locust's clock already runs)
 
 
 class Browse(TaskSet):
