@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from loadtest.judge.sequential import MIN_BLOCKS, Evidence, Settler, Settling, cs_halfwidth
+from loadtest.metrics.embedded import EmbeddedSource
+from loadtest.metrics.exposition import Snapshot
 from loadtest.reports.view import settle_text
-from tests.support import RunningTarget, loadtest, results_of, start_target
+from loadtest.slo import load_slo
+from tests.support import ROOT, RunningTarget, loadtest, results_of, start_target
 
 
 def test_the_confidence_sequence_narrows_and_never_collapses() -> None:
@@ -114,13 +117,8 @@ def test_a_slow_service_settles_failed_early(
 
 def test_a_scrape_at_the_windows_edge_makes_no_short_block() -> None:
     """The harness scrapes the window's start besides its periodic scrapes: 36 ms apart, a
-    block of 3 requests where 3.6 were asked (0.82) widened a healthy run's throughput
+    block of 3 requests where 3.7 were asked (0.82) widened a healthy run's throughput
     interval until 36 s of its window. Blocks are whole intervals; 100 req/s, exactly."""
-    from loadtest.metrics.embedded import EmbeddedSource
-    from loadtest.metrics.exposition import Snapshot
-    from loadtest.slo import load_slo
-    from tests.support import ROOT
-
     start = 1_000.0
     key = ("http_requests_total", (("job", "opscore-backend"), ("status", "200")))
     times = sorted([start - 1.036 + k for k in range(25)] + [start, start + 20.0])
