@@ -14,8 +14,9 @@ first, per group (`le` for a histogram), and the sum is extrapolated from its ow
 the window to each edge, as Prometheus does, but bounded by the sum's scrapes just outside
 the window instead of by zero: the value at the start is at least the value before it (zero
 when the target was not scraped before it, as with `increase()`), the value at the end at most
-the value after it. A series born inside the window counts from zero. What this cannot tell (a sum that went down: a reset or a series gone; a target with
-fewer than two scrapes inside the window) is `None`, and the caller asks `increase()`."""
+the value after it. A series born inside the window counts from zero. What this cannot tell
+(a sum that went down: a reset or a series gone; a target with fewer than two scrapes inside
+the window) is `None`, and the caller asks `increase()`."""
 
 from __future__ import annotations
 
